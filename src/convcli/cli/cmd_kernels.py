@@ -1,0 +1,110 @@
+"""``convcli kernels``: the catalogue, and one kernel shown in full."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..shapes import format_pair
+from .common import KernelSpecType, emit_json
+
+
+def _default_shape(entry: Any) -> str:
+    try:
+        weights = entry.build([])
+    except Exception:  # entries that need a parameter (edge) have no default
+        weights = entry.build(["1,0"])
+    return format_pair(weights.shape)
+
+
+def _file_description(path: Any) -> str:
+    """The file's first comment line, else its name."""
+    if path.suffix.lower() != ".npy":
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.strip().startswith("#"):
+                return f"{line.strip().lstrip('#').strip()} [{path.name}]"
+    return f"kernel file {path.name}"
+
+
+@click.group("kernels", invoke_without_command=True, context_settings={"show_default": True})
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON on stdout.")
+@click.pass_context
+def kernels_group(ctx: click.Context, as_json: bool) -> None:
+    """List the kernel catalogue (name, default size, description), or show one kernel.
+
+    Names take parameters after colons (gaussian:7:1.5). Files in the shipped
+    kernels/ folder and in $CONVCLI_KERNEL_PATH are listed too and can be used
+    by name.
+
+    \b
+    Examples:
+      convcli kernels
+      convcli kernels show gaussian:7
+      convcli kernels show "0 1; 2 3" --json
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..kernels import catalogue, kernel_files, load_kernel_file
+
+    rows = [(entry.usage, _default_shape(entry), entry.description) for entry in catalogue()]
+    for path in kernel_files():
+        rows.append((path.stem, format_pair(load_kernel_file(path).shape), _file_description(path)))
+    if as_json:
+        emit_json({"kernels": [{"name": n, "size": s, "description": d} for n, s, d in rows]})
+        return
+    width = max(len(n) for n, _, _ in rows)
+    click.echo(f"{'NAME':<{width}}  {'SIZE':<5}  DESCRIPTION")
+    for name, size, description in rows:
+        click.echo(f"{name:<{width}}  {size:<5}  {description}")
+
+
+@kernels_group.command("show", context_settings={"show_default": True})
+@click.argument("spec", type=KernelSpecType())
+@click.option("--json", "as_json", is_flag=True, help="Print the kernel as JSON on stdout.")
+@click.option("--flip", is_flag=True, help="Show the kernel flipped 180 degrees (as --convolve applies it).")
+def show_command(spec: Any, as_json: bool, flip: bool) -> None:
+    """Print a kernel's matrix, its sum and whether it is separable.
+
+    SPEC is anything -k accepts. Values are printed in their shortest exact
+    form; the matrix goes to stdout, so it can be saved as a kernel file.
+
+    \b
+    Examples:
+      convcli kernels show sobel-x
+      convcli kernels show gaussian:5 > k.txt && convcli filter samples/camera.png -k k.txt
+      convcli kernels show diff-x:2 --json
+    """
+    from ..engine import rank1_factors
+    from ..matrices import format_matrix, format_number
+
+    weights = spec.weights[::-1, ::-1] if flip else spec.weights
+    factors = rank1_factors(weights)
+    total = float(weights.sum())
+    if as_json:
+        emit_json(
+            {
+                "spec": spec.spec,
+                "name": spec.name,
+                "shape": list(spec.shape),
+                "weights": weights.tolist(),
+                "sum": total,
+                "separable": factors is not None,
+                "factors": None if factors is None else {"column": factors[0].tolist(), "row": factors[1].tolist()},
+                "flipped": flip,
+                "description": spec.description,
+            }
+        )
+        return
+    click.echo(format_matrix(weights, align=True))
+    separable = "no (rank > 1)"
+    if factors is not None:
+        separable = (
+            f"yes: column [{' '.join(format_number(v) for v in factors[0])}] x "
+            f"row [{' '.join(format_number(v) for v in factors[1])}]"
+        )
+    click.echo(
+        f"{spec.spec}: {format_pair(spec.shape)}{', flipped' if flip else ''}, sum {format_number(total)}, "
+        f"separable {separable}; {spec.description}",
+        err=True,
+    )

@@ -1,0 +1,341 @@
+"""Parameter types, option bundles and the read/write steps shared by the commands.
+
+Nothing here imports NumPy or the image stack at import time: they are
+imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import ConvcliError, OutputUsageError, ParameterError
+from ..shapes import Pair, format_pair, parse_pair
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+RAW_OUTPUT_SUFFIXES = (".npy", ".txt", ".csv", ".tif", ".tiff")
+
+
+# ---------------------------------------------------------------------------
+# Parameter types
+
+
+class PairType(click.ParamType):
+    """``N`` or ``HxW`` (rows x columns)."""
+
+    name = "N|HxW"
+
+    def __init__(self, what: str, minimum: int = 1) -> None:
+        self.what = what
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Pair:
+        if isinstance(value, tuple):
+            return value  # type: ignore[return-value]
+        try:
+            return parse_pair(value, self.what, self.minimum)
+        except ParameterError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class PaddingType(click.ParamType):
+    """``N``, ``HxW``, ``same`` or ``valid``."""
+
+    name = "N|HxW|same|valid"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        text = str(value).strip().lower()
+        if text in ("same", "valid"):
+            return text
+        try:
+            return parse_pair(text, "padding", minimum=0)
+        except ParameterError as exc:
+            self.fail(f"{exc} or 'same'/'valid'", param, ctx)
+
+
+class KernelSpecType(click.ParamType):
+    """A kernel spec resolved to a :class:`convcli.kernels.Kernel` (names, matrices, files)."""
+
+    name = "SPEC"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ..kernels import Kernel, parse_kernel_spec
+
+        if isinstance(value, Kernel):
+            return value
+        try:
+            return parse_kernel_spec(str(value))
+        except ConvcliError as exc:
+            self.fail(str(exc), param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        from ..kernels import catalogue, kernel_files
+
+        names = [entry.name for entry in catalogue()] + [path.stem for path in kernel_files()]
+        return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
+class PadModeType(click.ParamType):
+    """A border mode name or one of its aliases."""
+
+    name = "MODE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..engine import resolve_pad_mode
+
+        try:
+            return resolve_pad_mode(str(value))
+        except ParameterError as exc:
+            self.fail(str(exc), param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        modes = ["zeros", "constant", "reflect", "symmetric", "replicate", "circular"]
+        return [CompletionItem(m) for m in modes if m.startswith(incomplete)]
+
+
+def _apply(options: list[Callable[[F], F]], function: F) -> F:
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+# ---------------------------------------------------------------------------
+# Option bundles
+
+
+def source_options(function: F) -> F:
+    """How sources are read: gray conversion, scaling, colour, frame, URL limits."""
+    return _apply(
+        [
+            click.option("--gray", type=click.Choice(["luma", "mean"]), default="luma",
+                         help="Colour to gray: luma = ITU-R BT.601 (0.299 R + 0.587 G + 0.114 B, as Pillow's 'L'), "
+                              "mean = the channel mean. Alpha is dropped."),
+            click.option("--normalize", "normalize_method", type=click.Choice(["dtype", "max", "none"]), default="dtype",
+                         help="Pixel scaling: dtype = divide by the pixel type's white (255, 65535) to get [0, 1]; "
+                              "max = divide by the image's own maximum; none = raw pixel values. "
+                              "Raw arrays (.npy/.txt/.csv) are never scaled."),
+            click.option("--color", is_flag=True, help="Keep RGB and filter each channel separately."),
+            click.option("--frame", type=click.IntRange(min=0), default=0,
+                         help="Frame of an animated GIF or multi-page TIFF to read."),
+            click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0,
+                         help="Seconds to wait for a URL (each network wait and the whole download)."),
+            click.option("--max-download", type=click.IntRange(min=1), default=256, metavar="MIB",
+                         help="Largest download accepted from a URL, in MiB."),
+        ],
+        function,
+    )
+
+
+def conv_options(function: F) -> F:
+    """Stride, padding, dilation, borders, bias, flip, method."""
+    return _apply(
+        [
+            click.option("-s", "--stride", type=PairType("stride"), default="1", help="Step between windows."),
+            click.option("-p", "--padding", type=PaddingType(), default="0",
+                         help="Rows/columns added on each side; 'same' keeps the size (stride 1; an odd extra "
+                              "goes bottom/right, as PyTorch), 'valid' is 0."),
+            click.option("-d", "--dilation", type=PairType("dilation"), default="1",
+                         help="Spacing between kernel taps."),
+            click.option("--pad-mode", type=PadModeType(), default="zeros",
+                         help="Border values: zeros, constant (--pad-value), reflect (edge not repeated), "
+                              "symmetric (edge repeated), replicate, circular; aliases in the README."),
+            click.option("--pad-value", type=float, default=0.0, help="Fill value for --pad-mode constant."),
+            click.option("--bias", type=float, default=0.0, help="Added to every output value."),
+            click.option("--convolve/--correlate", default=False,
+                         help="Flip the kernel 180 degrees (true convolution, as scipy.signal.convolve2d) or not "
+                              "(cross-correlation, as torch conv2d)."),
+            click.option("--method", type=click.Choice(["auto", "direct", "separable", "fft"]), default="auto",
+                         help="Algorithm; all give the same numbers to rounding."),
+            click.option("--precision", type=click.Choice(["auto", "float32", "float64"]), default="auto",
+                         help="Arithmetic: auto = float32 for images, the array's own float type (float64 for "
+                              "text) for raw arrays."),
+        ],
+        function,
+    )
+
+
+def output_options(function: F) -> F:
+    """Where and how results are written."""
+    return _apply(
+        [
+            click.option("-o", "--output", metavar="PATH|-",
+                         help="Output file (format from the extension) or - for stdout. "
+                              "Default: <stem>-<kernel>.png in the current folder (.npy/.txt/.csv sources keep "
+                              "their extension)."),
+            click.option("--format", "output_format", metavar="FORMAT",
+                         type=click.Choice(["png", "jpeg", "bmp", "webp", "gif", "tiff", "npy", "txt", "csv"]),
+                         help="Output format, overriding the extension (with -o -: default png)."),
+            click.option("--scale", type=click.Choice(["auto", "minmax", "abs", "clip"]), default="auto",
+                         help="Floats to pixels: clip = [vmin, vmax] (default [0, 1]) to black..white; minmax = the "
+                              "output's min..max; abs = 0..max|v|; auto = clip when values lie in [0, 1] or "
+                              "--vmin/--vmax is given, else minmax."),
+            click.option("--vmin", type=float, help="Value shown black (fixes the low end of any --scale)."),
+            click.option("--vmax", type=float, help="Value shown white (fixes the high end of any --scale)."),
+            click.option("--depth", type=click.Choice(["8", "16"]), default="8",
+                         help="Bits per pixel for image outputs (16 needs PNG)."),
+            click.option("--json", "as_json", is_flag=True,
+                         help="Print one JSON object per output on stdout instead of the summary on stderr."),
+            click.option("-q", "--quiet", is_flag=True, help="No summary lines on stderr (errors still show)."),
+        ],
+        function,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Reading and writing
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_result` did."""
+
+    destination: str
+    fmt: str
+    mapping: Any  # PixelMapping | None
+
+
+def load(source: str, options: dict[str, Any]) -> Any:
+    """Load one source with the command's source options."""
+    from ..images import load_source
+
+    return load_source(
+        source,
+        gray=options["gray"],
+        normalize_method=options["normalize_method"],
+        color=options["color"],
+        frame=options["frame"],
+        stdin=click.get_binary_stream("stdin"),
+        timeout=options["timeout"],
+        max_download=options["max_download"] * 1024 * 1024,
+    )
+
+
+def stdout_format(loaded: Any) -> str | None:
+    """Format for ``-o -`` without ``--format``: raw arrays stay raw (.npy as npy, text as txt), images go as PNG."""
+    if loaded.kind != "array":
+        return None
+    return "npy" if loaded.detail.startswith("NPY") else "txt"
+
+
+def default_output(loaded: Any, label: str, output_format: str | None) -> str:
+    """``<stem>-<label>.<ext>`` in the current folder; raw sources keep their extension."""
+    if output_format:
+        extension = {"jpeg": "jpg", "tiff": "tif"}.get(output_format, output_format)
+    elif loaded.kind == "array" and loaded.source.suffix in RAW_OUTPUT_SUFFIXES:
+        extension = loaded.source.suffix.lstrip(".")
+    elif loaded.kind == "array" and loaded.source.kind == "stdin":
+        extension = "txt"
+    else:
+        extension = "png"
+    return f"{loaded.source.stem}-{label}.{extension}"
+
+
+def check_outputs(destinations: list[str], sources: list[str]) -> None:
+    """Refuse, before any work, outputs that would clobber an input or each other, or that cannot be created."""
+    from ..images import check_output_path, same_file
+
+    seen: dict[str, str] = {}
+    for destination in destinations:
+        if destination == "-":
+            continue
+        key = str(Path(destination).resolve())
+        if key in seen:
+            raise OutputUsageError(f"two outputs would both be written to {destination!r}; use distinct kernels or -o per run")
+        seen[key] = destination
+        check_output_path(destination)
+        for source in sources:
+            if source != "-" and Path(source).exists() and Path(destination).exists() and same_file(source, destination):
+                raise OutputUsageError(f"output {destination!r} is the input {source!r}; convcli never overwrites its input")
+
+
+def write_result(array: Any, destination: str, options: dict[str, Any], raw_format: str | None = None) -> Written:
+    """Encode and write one result (atomically for files; refusing binary to a terminal).
+
+    ``raw_format`` is the format for ``-o -`` when ``--format`` is not given
+    and the source was a raw array (its values stay numbers); images go as PNG.
+    """
+    from ..images import encode, output_format, write_atomic
+
+    requested = options.get("output_format")
+    if destination == "-" and requested is None and raw_format:
+        requested = raw_format
+    fmt = output_format(destination, requested)
+    data, mapping = encode(
+        array, fmt, scale=options["scale"], vmin=options["vmin"], vmax=options["vmax"], depth=int(options["depth"])
+    )
+    if destination == "-":
+        stream = click.get_binary_stream("stdout")
+        if fmt not in ("txt", "csv") and stdout_is_terminal():
+            raise OutputUsageError(
+                f"refusing to write {fmt.upper()} bytes to a terminal; redirect (> out.{fmt}) or pipe it, or use --format txt"
+            )
+        stream.write(data)
+        stream.flush()
+    else:
+        write_atomic(destination, data)
+    return Written(destination, fmt, mapping)
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def message(text: str, quiet: bool = False) -> None:
+    """A message for people: always stderr."""
+    if not quiet:
+        click.echo(text, err=True)
+
+
+def emit_json(record: dict[str, Any]) -> None:
+    click.echo(json.dumps(record, separators=(", ", ": ")))
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def describe_geometry(geometry: Any) -> str:
+    """``stride 1x1, padding 0x0, dilation 1x1`` (asymmetric padding as ``top,bottom x left,right``)."""
+    (t, b), (left, r) = geometry.padding
+    padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
+    return f"stride {format_pair(geometry.stride)}, padding {padding}, dilation {format_pair(geometry.dilation)}"
+
+
+def uncovered_note(geometry: Any) -> str | None:
+    """A note when the stride leaves the last input rows/columns unread, with the padding that covers them."""
+    rows, cols = geometry.uncovered()
+    if not rows and not cols:
+        return None
+    parts = []
+    if rows:
+        parts.append(plural(rows, "row"))
+    if cols:
+        parts.append(plural(cols, "column"))
+    cover = geometry.covering_padding()
+    return (
+        f"note: stride {format_pair(geometry.stride)} leaves the last {' and '.join(parts)} of the input unread; "
+        f"--padding {format_pair(cover)} would reach them"
+    )
+
+
+def clipped_note(mapping: Any, total: int) -> str | None:
+    if mapping is None or not mapping.clipped:
+        return None
+    share = 100.0 * mapping.clipped / max(total, 1)
+    return (
+        f"note: {plural(mapping.clipped, 'value')} ({share:.2g}%) fell outside [{mapping.low:g}, {mapping.high:g}] "
+        f"and were clipped; --scale minmax or wider --vmin/--vmax keeps them"
+    )

@@ -1,0 +1,305 @@
+"""Sizes and output-size arithmetic: the single source of truth.
+
+Pure Python (no NumPy), so ``convcli shape`` starts fast. The engine allocates
+its outputs with these functions, ``convcli shape`` prints them and the tests
+check the engine against them.
+
+Conventions
+-----------
+* A 2-D size is ``(H, W)``: rows first, as NumPy and PyTorch index. On the
+  command line it is written ``N`` (both axes) or ``HxW``.
+* Padding is given per axis as ``(before, after)`` after resolution; the user
+  gives ``N``, ``HxW``, ``same`` or ``valid``.
+* Every formula is PyTorch's (``torch.nn.Conv2d``, ``ConvTranspose2d``,
+  ``MaxPool2d``/``AvgPool2d``), written with explicit integer arithmetic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Union
+
+from .errors import ParameterError, ShapeError
+
+Pair = tuple[int, int]
+PaddingSpec = Union[str, Pair]
+
+_PAIR_RE = re.compile(r"^\s*(-?\d+)\s*(?:[xX×,]\s*(-?\d+)\s*)?$")
+
+
+def parse_pair(text: str | int | tuple[int, int], what: str = "size", minimum: int = 1) -> Pair:
+    """Parse ``N`` or ``HxW`` into ``(H, W)``.
+
+    Parameters
+    ----------
+    text : str, int or pair
+        ``"5"``, ``"612x530"`` (rows x columns), an int or a 2-tuple.
+    what : str
+        Name used in the error message (``"stride"``, ``"padding"``...).
+    minimum : int
+        Smallest accepted value for each axis.
+
+    Examples
+    --------
+    >>> parse_pair("5")
+    (5, 5)
+    >>> parse_pair("612x530")
+    (612, 530)
+    """
+    if isinstance(text, tuple):
+        pair = (int(text[0]), int(text[1]))
+    elif isinstance(text, int):
+        pair = (text, text)
+    else:
+        match = _PAIR_RE.match(str(text))
+        if not match:
+            raise ParameterError(f"{what} {text!r} is not N or HxW (e.g. 3 or 5x3)")
+        first = int(match.group(1))
+        second = int(match.group(2)) if match.group(2) is not None else first
+        pair = (first, second)
+    if min(pair) < minimum:
+        raise ParameterError(f"{what} {format_pair(pair)} must be at least {minimum} on each axis")
+    return pair
+
+
+def format_pair(pair: Pair) -> str:
+    """Write ``(H, W)`` as ``HxW`` (``N`` when both are equal is not used: always explicit)."""
+    return f"{pair[0]}x{pair[1]}"
+
+
+def effective_kernel(kernel: int, dilation: int = 1) -> int:
+    """Span of a dilated kernel: ``d*(k-1) + 1``."""
+    return dilation * (kernel - 1) + 1
+
+
+def conv_output_length(
+    length: int, kernel: int, stride: int = 1, pad_before: int = 0, pad_after: int = 0, dilation: int = 1
+) -> int:
+    """Output length of a convolution (or cross-correlation) along one axis.
+
+    ``out = floor((n + p_before + p_after - d*(k-1) - 1) / s) + 1``, which is
+    PyTorch's ``floor((n + 2p - d(k-1) - 1)/s) + 1`` when the padding is
+    symmetric.
+
+    Raises
+    ------
+    ShapeError
+        When the dilated kernel is larger than the padded input.
+
+    Examples
+    --------
+    >>> conv_output_length(5, 3, stride=3)
+    1
+    >>> conv_output_length(3, 2)
+    2
+    """
+    span = effective_kernel(kernel, dilation)
+    padded = length + pad_before + pad_after
+    if span > padded:
+        dil = f" with dilation {dilation} spans {span}" if dilation > 1 else ""
+        raise ShapeError(
+            f"kernel {kernel}{dil} is larger than the padded input {padded} "
+            f"({length} + padding {pad_before}+{pad_after}); use a smaller kernel or more padding"
+        )
+    return (padded - span) // stride + 1
+
+
+def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
+    """PyTorch's ``padding='same'`` split: total ``d*(k-1)``, the odd extra after.
+
+    >>> same_padding(3)
+    (1, 1)
+    >>> same_padding(2)
+    (0, 1)
+    """
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Resolved geometry of one 2-D convolution: everything the engine needs.
+
+    Attributes
+    ----------
+    input, kernel, stride, dilation : (H, W)
+    padding : ((top, bottom), (left, right))
+    output : (H, W)
+    """
+
+    input: Pair
+    kernel: Pair
+    stride: Pair
+    padding: tuple[tuple[int, int], tuple[int, int]]
+    dilation: Pair
+    output: Pair
+
+    @property
+    def padded(self) -> Pair:
+        """Size of the padded input."""
+        (t, b), (left, r) = self.padding
+        return (self.input[0] + t + b, self.input[1] + left + r)
+
+    @property
+    def span(self) -> Pair:
+        """Size of the dilated kernel."""
+        return (
+            effective_kernel(self.kernel[0], self.dilation[0]),
+            effective_kernel(self.kernel[1], self.dilation[1]),
+        )
+
+    def uncovered(self) -> Pair:
+        """Input rows and columns at the bottom/right that no window reaches.
+
+        The last window ends at padded index ``s*(out-1) + d*(k-1)``; any real
+        input row after it is never read. ``(0, 0)`` when everything is used.
+        """
+        result = []
+        for axis in range(2):
+            before = self.padding[axis][0]
+            last_read = self.stride[axis] * (self.output[axis] - 1) + self.dilation[axis] * (self.kernel[axis] - 1)
+            last_real = before + self.input[axis] - 1
+            result.append(max(0, last_real - last_read))
+        return (result[0], result[1])
+
+    def covering_padding(self) -> Pair:
+        """Smallest symmetric padding per axis (at least the current one) that leaves no row unused."""
+        result = []
+        for axis in range(2):
+            pad = max(self.padding[axis])
+            while True:
+                out = conv_output_length(
+                    self.input[axis], self.kernel[axis], self.stride[axis], pad, pad, self.dilation[axis]
+                )
+                last_read = self.stride[axis] * (out - 1) + self.dilation[axis] * (self.kernel[axis] - 1)
+                if last_read >= pad + self.input[axis] - 1:
+                    break
+                pad += 1
+            result.append(pad)
+        return (result[0], result[1])
+
+
+def resolve_padding(
+    padding: PaddingSpec, kernel: Pair, dilation: Pair = (1, 1), stride: Pair = (1, 1)
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Turn ``N``/``HxW``/``'same'``/``'valid'`` into ``((top, bottom), (left, right))``.
+
+    ``same`` follows PyTorch: only with stride 1; total padding ``d*(k-1)``
+    per axis with the odd extra row/column at the bottom/right.
+    """
+    if isinstance(padding, str):
+        name = padding.strip().lower()
+        if name == "valid":
+            return ((0, 0), (0, 0))
+        if name == "same":
+            if stride != (1, 1):
+                raise ShapeError(
+                    f"padding 'same' needs stride 1 (got {format_pair(stride)}), as in PyTorch; give the padding as N or HxW"
+                )
+            return (same_padding(kernel[0], dilation[0]), same_padding(kernel[1], dilation[1]))
+        pair = parse_pair(name, "padding", minimum=0)
+    else:
+        pair = parse_pair(padding, "padding", minimum=0)
+    return ((pair[0], pair[0]), (pair[1], pair[1]))
+
+
+def conv_geometry(
+    input_size: Pair,
+    kernel: Pair,
+    stride: Pair = (1, 1),
+    padding: PaddingSpec = (0, 0),
+    dilation: Pair = (1, 1),
+) -> ConvGeometry:
+    """Resolve the geometry of a 2-D convolution (PyTorch ``conv2d`` semantics).
+
+    Examples
+    --------
+    >>> conv_geometry((3, 3), (2, 2)).output
+    (2, 2)
+    >>> conv_geometry((5, 5), (3, 3), stride=(3, 3)).uncovered()
+    (2, 2)
+    """
+    for name, pair in (("stride", stride), ("dilation", dilation), ("kernel size", kernel), ("input size", input_size)):
+        if min(pair) < 1:
+            raise ParameterError(f"{name} {format_pair(pair)} must be at least 1 on each axis")
+    pads = resolve_padding(padding, kernel, dilation, stride)
+    output = tuple(
+        conv_output_length(input_size[a], kernel[a], stride[a], pads[a][0], pads[a][1], dilation[a]) for a in range(2)
+    )
+    return ConvGeometry(
+        input=tuple(input_size),  # type: ignore[arg-type]
+        kernel=tuple(kernel),  # type: ignore[arg-type]
+        stride=tuple(stride),  # type: ignore[arg-type]
+        padding=pads,
+        dilation=tuple(dilation),  # type: ignore[arg-type]
+        output=output,  # type: ignore[arg-type]
+    )
+
+
+def transpose_output_length(
+    length: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, output_padding: int = 0
+) -> int:
+    """Output length of a transposed convolution along one axis (PyTorch ``ConvTranspose2d``).
+
+    ``out = (n - 1)*s - 2p + d*(k-1) + output_padding + 1``.
+
+    Raises
+    ------
+    ShapeError
+        When ``output_padding`` is not smaller than the stride or the dilation,
+        or the result is below 1.
+
+    >>> transpose_output_length(4, 3, stride=2, padding=1, output_padding=1)
+    8
+    """
+    if output_padding < 0 or padding < 0:
+        raise ShapeError("padding and output padding must be at least 0")
+    if output_padding >= stride and output_padding >= dilation:
+        raise ShapeError(
+            f"output padding {output_padding} must be smaller than the stride ({stride}) or the dilation ({dilation})"
+        )
+    out = (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    if out < 1:
+        raise ShapeError(
+            f"transposed convolution of size {length} with kernel {kernel}, stride {stride}, padding {padding} "
+            f"gives output size {out}; reduce the padding"
+        )
+    return out
+
+
+def pool_output_length(
+    length: int, kernel: int, stride: int | None = None, padding: int = 0, dilation: int = 1, ceil_mode: bool = False
+) -> int:
+    """Output length of max/avg pooling along one axis (PyTorch ``MaxPool2d``/``AvgPool2d``).
+
+    ``out = floor_or_ceil((n + 2p - d*(k-1) - 1) / s) + 1``; with ``ceil_mode``
+    the last window must start inside the input or the left padding, so it is
+    dropped when ``(out-1)*s >= n + p``. The stride defaults to the kernel size.
+
+    Raises
+    ------
+    ShapeError
+        When the padding is more than half the kernel (PyTorch's rule) or the
+        output would be empty.
+
+    >>> pool_output_length(5, 3, 3)
+    1
+    >>> pool_output_length(5, 3, 3, ceil_mode=True)
+    2
+    """
+    stride = kernel if stride is None else stride
+    if padding > kernel // 2:
+        raise ShapeError(
+            f"pooling padding {padding} is more than half the kernel size {kernel}; use padding <= {kernel // 2}"
+        )
+    span = effective_kernel(kernel, dilation)
+    numerator = length + 2 * padding - span
+    if numerator < 0:
+        raise ShapeError(
+            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
+        )
+    out = (-(-numerator // stride) if ceil_mode else numerator // stride) + 1
+    if ceil_mode and (out - 1) * stride >= length + padding:
+        out -= 1
+    return out
