@@ -295,11 +295,13 @@ def pool_output_length(
         )
     span = effective_kernel(kernel, dilation)
     numerator = length + 2 * padding - span
-    if numerator < 0:
-        raise ShapeError(
-            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
-        )
-    out = (-(-numerator // stride) if ceil_mode else numerator // stride) + 1
+    # Python's // rounds towards minus infinity, like PyTorch's div_rtn.
+    out = (numerator + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= length + padding:
         out -= 1
+    if out < 1:
+        raise ShapeError(
+            f"pooling window {span} is larger than the padded input {length + 2 * padding}; "
+            "use a smaller window, more padding or --ceil-mode"
+        )
     return out
