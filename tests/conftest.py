@@ -34,7 +34,7 @@ class Run:
 
 def run_cli(args: list[str], input: bytes | str | None = None) -> Run:
     """Invoke ``convcli`` in-process; stdout and stderr are kept apart."""
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=True)
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=True, prog_name="convcli")
     exception = result.exception if not isinstance(result.exception, SystemExit) else None
     return Run(result.exit_code, result.stdout, result.stderr, result.stdout_bytes, exception)
 

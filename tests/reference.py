@@ -31,8 +31,9 @@ def border_index(index: int, length: int, mode: str) -> int | None:
     raise ValueError(mode)
 
 
-def naive_correlate(image, kernel, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), mode="zeros",
-                    value=0.0, bias=0.0):
+def naive_correlate(
+    image, kernel, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), mode="zeros", value=0.0, bias=0.0
+):
     """out[i, j] = bias + sum K[u, v] * X[i*sh + u*dh - top, j*sw + v*dw - left], borders by ``mode``."""
     image = np.asarray(image, dtype=np.float64)
     kernel = np.asarray(kernel, dtype=np.float64)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import naive_correlate
 from scipy import signal
 
 from convcli.engine import (
@@ -20,6 +19,7 @@ from convcli.engine import (
     resolve_pad_mode,
 )
 from convcli.errors import ParameterError, ShapeError
+from reference import naive_correlate
 
 MODES = list(PAD_MODES)
 
@@ -68,8 +68,9 @@ def conv_cases(draw, modes=MODES):
 @given(conv_cases(), st.sampled_from(["direct", "fft"]), st.floats(-2, 2))
 def test_matches_naive_double_loop(case, method, bias):
     x, k, stride, pad, dilation, mode = case
-    got = correlate2d(x, k, stride=stride, padding=pad, dilation=dilation, pad_mode=mode, pad_value=0.5, bias=bias,
-                      method=method)
+    got = correlate2d(
+        x, k, stride=stride, padding=pad, dilation=dilation, pad_mode=mode, pad_value=0.5, bias=bias, method=method
+    )
     want = naive_correlate(x, k, stride, ((pad[0], pad[0]), (pad[1], pad[1])), dilation, mode, 0.5, bias)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
@@ -113,8 +114,9 @@ def test_same_padding_matches_torch(kh, kw, dh, dw, size):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(kh * 100 + kw * 10 + dh)
     x, k = rng.normal(size=(size, size + 1)), rng.normal(size=(kh, kw))
-    want = torch.nn.functional.conv2d(torch.tensor(x)[None, None], torch.tensor(k)[None, None], padding="same",
-                                      dilation=(dh, dw))
+    want = torch.nn.functional.conv2d(
+        torch.tensor(x)[None, None], torch.tensor(k)[None, None], padding="same", dilation=(dh, dw)
+    )
     got = correlate2d(x, k, padding="same", dilation=(dh, dw))
     assert got.shape == x.shape
     np.testing.assert_allclose(got, want[0, 0].numpy(), rtol=1e-10, atol=1e-10)
@@ -146,12 +148,14 @@ def test_linear_in_image_and_kernel(case, a, b):
     np.testing.assert_allclose(
         correlate2d(a * x + b * y, k, **options),
         a * correlate2d(x, k, **options) + b * correlate2d(y, k, **options),
-        rtol=1e-9, atol=1e-9,
+        rtol=1e-9,
+        atol=1e-9,
     )
     np.testing.assert_allclose(
         correlate2d(x, a * k + b * k2, **options),
         a * correlate2d(x, k, **options) + b * correlate2d(x, k2, **options),
-        rtol=1e-9, atol=1e-9,
+        rtol=1e-9,
+        atol=1e-9,
     )
 
 
@@ -177,8 +181,12 @@ def test_pad_modes_and_aliases_agree_with_numpy_and_scipy_names():
 
     k = np.zeros((5, 5))
     k[0, 0] = 1.0  # picks the padded value two up and two left of each pixel
-    for ours, scipy_mode in (("reflect", "mirror"), ("symmetric", "reflect"), ("replicate", "nearest"),
-                             ("circular", "wrap")):
+    for ours, scipy_mode in (
+        ("reflect", "mirror"),
+        ("symmetric", "reflect"),
+        ("replicate", "nearest"),
+        ("circular", "wrap"),
+    ):
         got = correlate2d(x, k, padding=2, pad_mode=ours)
         want = ndimage.correlate(x, k, mode=scipy_mode)
         np.testing.assert_array_equal(got, want)

@@ -25,8 +25,9 @@ def brute_force_windows(length, kernel, stride, before, after, dilation):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(0, 5), st.integers(0, 5),
-       st.integers(1, 4))
+@given(
+    st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(0, 5), st.integers(0, 5), st.integers(1, 4)
+)
 def test_conv_length_counts_windows(length, kernel, stride, before, after, dilation):
     count = brute_force_windows(length, kernel, stride, before, after, dilation)
     if count == 0:
@@ -93,14 +94,19 @@ def test_pool_length_matches_torch(length, kernel, stride, pad, dilation, ceil_m
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 20), st.integers(1, 5), st.integers(1, 4), st.integers(0, 3), st.integers(1, 3),
-       st.integers(0, 3))
+@given(
+    st.integers(1, 20), st.integers(1, 5), st.integers(1, 4), st.integers(0, 3), st.integers(1, 3), st.integers(0, 3)
+)
 def test_transpose_length_matches_torch(length, kernel, stride, pad, dilation, output_padding):
     torch = pytest.importorskip("torch")
     try:
         expected = torch.nn.functional.conv_transpose2d(
-            torch.zeros(1, 1, length, 1), torch.zeros(1, 1, kernel, 1), stride=(stride, 1), padding=(pad, 0),
-            output_padding=(output_padding, 0), dilation=(dilation, 1)
+            torch.zeros(1, 1, length, 1),
+            torch.zeros(1, 1, kernel, 1),
+            stride=(stride, 1),
+            padding=(pad, 0),
+            output_padding=(output_padding, 0),
+            dilation=(dilation, 1),
         ).shape[2]
     except RuntimeError:
         with pytest.raises(ShapeError):

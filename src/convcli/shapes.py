@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
 
 from .errors import ParameterError, ShapeError
 
 Pair = tuple[int, int]
-PaddingSpec = Union[str, Pair]
+PaddingSpec = str | Pair
 
 _PAIR_RE = re.compile(r"^\s*(-?\d+)\s*(?:[xX×,]\s*(-?\d+)\s*)?$")
 
