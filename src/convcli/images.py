@@ -294,7 +294,8 @@ def _decode_pillow(data: bytes, what: str, frame: int) -> tuple[np.ndarray, str,
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
+        fmt = image.format or "image"
         frames = getattr(image, "n_frames", 1)
         if frame >= frames:
             raise DecodeError(f"{what} has {frames} frame(s); --frame {frame} does not exist")
@@ -308,7 +309,7 @@ def _decode_pillow(data: bytes, what: str, frame: int) -> tuple[np.ndarray, str,
         elif mode in ("I;16B", "I;16L", "I;16N"):
             image = image.convert("I;16")
         pixels = np.asarray(image)
-        return pixels, image.format or Image.open(io.BytesIO(data)).format or "image", mode
+        return pixels, fmt, mode
     except DecodeError:
         raise
     except UnidentifiedImageError:

@@ -25,7 +25,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,7 +132,7 @@ def _float_param(params: list[str], index: int, what: str) -> float | None:
     return value
 
 
-def _fixed(matrix: list[list[float]]) -> Callable[[list[str]], np.ndarray]:
+def _fixed(matrix: Sequence[Sequence[float]]) -> Callable[[list[str]], np.ndarray]:
     return lambda params: np.array(matrix, dtype=np.float64)
 
 
