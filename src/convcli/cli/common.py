@@ -280,7 +280,7 @@ def load(source: str, options: dict[str, Any]) -> Any:
         normalize_method=options["normalize_method"],
         color=options["color"],
         frame=options["frame"],
-        stdin=click.get_binary_stream("stdin"),
+        stdin=binary_stream("stdin"),
         timeout=options["timeout"],
         max_download=options["max_download"] * 1024 * 1024,
     )
@@ -349,7 +349,7 @@ def write_result(array: Any, destination: str, options: dict[str, Any], raw_form
         array, fmt, scale=options["scale"], vmin=options["vmin"], vmax=options["vmax"], depth=int(options["depth"])
     )
     if destination == "-":
-        stream = click.get_binary_stream("stdout")
+        stream = binary_stream("stdout")
         if fmt not in ("txt", "csv") and stdout_is_terminal():
             raise OutputUsageError(
                 f"refusing to write {fmt.upper()} bytes to a terminal; redirect (> out.{fmt}) or pipe it, or use --format txt"
@@ -359,6 +359,15 @@ def write_result(array: Any, destination: str, options: dict[str, Any], raw_form
     else:
         write_atomic(destination, data)
     return Written(destination, fmt, mapping)
+
+
+def binary_stream(name: str) -> Any:
+    """The binary side of ``sys.stdin``/``sys.stdout``, looked up at call time (so CliRunner's swap is seen).
+
+    ``click.get_binary_stream`` is deprecated from Click 8.5 on.
+    """
+    stream = getattr(sys, name)
+    return getattr(stream, "buffer", stream)
 
 
 def stdout_is_terminal() -> bool:
