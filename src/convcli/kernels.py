@@ -401,3 +401,44 @@ def parse_kernel_spec(spec: str) -> Kernel:
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "run 'convcli kernels' to list them"
     raise UnknownKernelError(f"unknown kernel {text!r}: not a name, a matrix or a file; {hint}")
+
+
+# ---------------------------------------------------------------------------
+# Upsampling kernels (convcli upsample, issue 4). Registered last so that the
+# catalogue's earlier entries keep their order; the weights come from
+# convcli.transpose, which depends only on errors and shapes.
+
+
+def _factor_param(params: list[str], what: str) -> tuple[int, int]:
+    from .transpose import MAX_UPSAMPLE_FACTOR
+
+    factor = _size_param(params, 0, 2, what)
+    if max(factor) > MAX_UPSAMPLE_FACTOR:
+        raise KernelError(f"{what} {params[0]!r} is out of range; use 1 to {MAX_UPSAMPLE_FACTOR}")
+    return factor
+
+
+@_register(
+    "bilinear",
+    "bilinear[:FACTOR|HxW]",
+    "bilinear upsampling for stride FACTOR (default 2; upsample takes a bare 'bilinear' from --stride): "
+    "size 2f - f%2, weights (1 - |x - c|/f) per axis (FCN); stride f, padding f//2 gives f times the size",
+    1,
+)
+def _bilinear(params: list[str]) -> np.ndarray:
+    from .transpose import bilinear_kernel
+
+    return bilinear_kernel(_factor_param(params, "bilinear factor"))
+
+
+@_register(
+    "nearest",
+    "nearest[:FACTOR|HxW]",
+    "nearest-neighbour upsampling for stride FACTOR (default 2; upsample takes a bare 'nearest' from --stride): "
+    "ones, f x f",
+    1,
+)
+def _nearest(params: list[str]) -> np.ndarray:
+    from .transpose import nearest_kernel
+
+    return nearest_kernel(_factor_param(params, "nearest factor"))

@@ -275,7 +275,8 @@ def pool_output_length(
 
     ``out = floor_or_ceil((n + 2p - d*(k-1) - 1) / s) + 1``; with ``ceil_mode``
     the last window must start inside the input or the left padding, so it is
-    dropped when ``(out-1)*s >= n + p``. The stride defaults to the kernel size.
+    dropped when ``(out-1)*s >= n + p``; one ceil_mode window may then be longer
+    than the padded input (as in PyTorch). The stride defaults to the kernel size.
 
     Raises
     ------
@@ -287,6 +288,8 @@ def pool_output_length(
     1
     >>> pool_output_length(5, 3, 3, ceil_mode=True)
     2
+    >>> pool_output_length(1, 2, 2, ceil_mode=True)
+    1
     """
     stride = kernel if stride is None else stride
     if padding > kernel // 2:
@@ -295,11 +298,12 @@ def pool_output_length(
         )
     span = effective_kernel(kernel, dilation)
     numerator = length + 2 * padding - span
-    if numerator < 0:
-        raise ShapeError(
-            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
-        )
     out = (-(-numerator // stride) if ceil_mode else numerator // stride) + 1
     if ceil_mode and (out - 1) * stride >= length + padding:
         out -= 1
+    if out < 1:
+        # With ceil_mode PyTorch accepts a window up to stride-1 longer than the padded input.
+        raise ShapeError(
+            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
+        )
     return out
