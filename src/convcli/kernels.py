@@ -412,8 +412,13 @@ def parse_kernel_spec(spec: str) -> Kernel:
 def _factor_param(params: list[str], what: str) -> tuple[int, int]:
     from .transpose import MAX_UPSAMPLE_FACTOR
 
-    factor = _size_param(params, 0, 2, what)
-    if max(factor) > MAX_UPSAMPLE_FACTOR:
+    if not params or params[0] == "":
+        return (2, 2)
+    match = re.fullmatch(r"(\d+)(?:x(\d+))?", params[0])
+    if not match:
+        raise KernelError(f"{what} {params[0]!r} is not N or HxW")
+    factor = (int(match.group(1)), int(match.group(2) or match.group(1)))
+    if not 1 <= min(factor) <= max(factor) <= MAX_UPSAMPLE_FACTOR:
         raise KernelError(f"{what} {params[0]!r} is out of range; use 1 to {MAX_UPSAMPLE_FACTOR}")
     return factor
 
