@@ -156,7 +156,7 @@ def test_help():
         (["--stride", "0"], 2, "stride 0x0 must be at least 1"),
         (["-o", "-", "--json"], 2, "-o - and --json both write to stdout"),
         (["-o", "missing/out.png"], 2, "output folder 'missing' does not exist"),
-        (["-o", "out.xyz"], 2, ""),
+        (["-o", "out.xyz"], 2, "cannot tell the format of 'out.xyz' from its extension"),
     ],
 )
 def test_usage_errors(workdir, args, code, text):
