@@ -234,7 +234,8 @@ def _factor(factor: int | Pair) -> Pair:
 def _bilinear_profile(factor: int) -> np.ndarray:
     size = 2 * factor - factor % 2
     centre = (size - 1) / 2.0
-    return 1.0 - np.abs(np.arange(size, dtype=np.float64) - centre) / factor
+    # (f - |x - c|) / f is 1 - |x - c|/f, written so that thirds and the like round only once.
+    return (factor - np.abs(np.arange(size, dtype=np.float64) - centre)) / factor
 
 
 def bilinear_kernel(factor: int | Pair = 2) -> np.ndarray:
