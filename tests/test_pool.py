@@ -98,6 +98,15 @@ def test_mean_divisor_at_the_edges_with_ceil_mode():
     assert pool2d(x, "mean", size=(1, 3), stride=(1, 2), padding=(0, 1)).shape == (1, 3)
 
 
+def test_a_ceil_mode_window_longer_than_the_input():
+    # PyTorch keeps one window of 2 on a 1x1 input with ceil_mode; its second cell is past the (zero) padding
+    x = np.array([[5.0]])
+    for op in ("max", "mean", "min"):
+        np.testing.assert_array_equal(pool2d(x, op, size=2, ceil_mode=True), [[5.0]])
+    with pytest.raises(ShapeError, match="pooling window 2 is larger than the padded input 1"):
+        pool2d(x, "max", size=2)
+
+
 def test_max_padding_never_wins_and_min_padding_never_wins():
     x = -np.ones((2, 2))
     np.testing.assert_array_equal(pool2d(x, "max", size=2, stride=1, padding=1), -np.ones((3, 3)))

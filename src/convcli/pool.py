@@ -213,7 +213,8 @@ def pool2d(
     if op == "max":
         return _reduce_windows(_pad_for_windows(values, geometry, -np.inf), geometry, np.maximum)
     if op == "min":
-        return -_reduce_windows(_pad_for_windows(-values, geometry, -np.inf), geometry, np.maximum)
+        negated = _pad_for_windows(np.negative(values), geometry, -np.inf)
+        return np.negative(_reduce_windows(negated, geometry, np.maximum))
     sums = _reduce_windows(_pad_for_windows(values, geometry, 0.0), geometry, np.add)
     counts = [
         _mean_divisors(
