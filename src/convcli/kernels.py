@@ -411,3 +411,49 @@ def parse_kernel_spec(spec: str) -> Kernel:
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "run 'convcli kernels' to list them"
     raise UnknownKernelError(f"unknown kernel {text!r}: not a name, a matrix or a file; {hint}")
+
+
+# ---------------------------------------------------------------------------
+# Upsampling kernels (convcli upsample, issue 4). Registered last so that the
+# catalogue's earlier entries keep their order; the weights come from
+# convcli.transpose, which depends only on errors and shapes.
+
+
+def _factor_param(params: list[str], what: str) -> tuple[int, int]:
+    from .transpose import MAX_UPSAMPLE_FACTOR
+
+    if not params or params[0] == "":
+        return (2, 2)
+    match = re.fullmatch(r"(\d+)(?:x(\d+))?", params[0])
+    if not match:
+        raise KernelError(f"{what} {params[0]!r} is not N or HxW")
+    factor = (int(match.group(1)), int(match.group(2) or match.group(1)))
+    if not 1 <= min(factor) <= max(factor) <= MAX_UPSAMPLE_FACTOR:
+        raise KernelError(f"{what} {params[0]!r} is out of range; use 1 to {MAX_UPSAMPLE_FACTOR}")
+    return factor
+
+
+@_register(
+    "bilinear",
+    "bilinear[:FACTOR|HxW]",
+    "bilinear upsampling for stride FACTOR (default 2; upsample takes a bare 'bilinear' from --stride): "
+    "size 2f - f%2, weights (1 - |x - c|/f) per axis (FCN); stride f, padding f//2 gives f times the size",
+    1,
+)
+def _bilinear(params: list[str]) -> np.ndarray:
+    from .transpose import bilinear_kernel
+
+    return bilinear_kernel(_factor_param(params, "bilinear factor"))
+
+
+@_register(
+    "nearest",
+    "nearest[:FACTOR|HxW]",
+    "nearest-neighbour upsampling for stride FACTOR (default 2; upsample takes a bare 'nearest' from --stride): "
+    "ones, f x f",
+    1,
+)
+def _nearest(params: list[str]) -> np.ndarray:
+    from .transpose import nearest_kernel
+
+    return nearest_kernel(_factor_param(params, "nearest factor"))

@@ -274,7 +274,8 @@ def pool_output_length(
 
     ``out = floor_or_ceil((n + 2p - d*(k-1) - 1) / s) + 1``; with ``ceil_mode``
     the last window must start inside the input or the left padding, so it is
-    dropped when ``(out-1)*s >= n + p``. The stride defaults to the kernel size.
+    dropped when ``(out-1)*s >= n + p``; one ceil_mode window may then be longer
+    than the padded input (as in PyTorch). The stride defaults to the kernel size.
 
     Raises
     ------
@@ -286,6 +287,8 @@ def pool_output_length(
     1
     >>> pool_output_length(5, 3, 3, ceil_mode=True)
     2
+    >>> pool_output_length(1, 2, 2, ceil_mode=True)
+    1
     """
     stride = kernel if stride is None else stride
     if padding > kernel // 2:

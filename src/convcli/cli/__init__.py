@@ -26,6 +26,8 @@ from ..errors import ConvcliError
 COMMANDS: dict[str, str] = {
     "filter": "cmd_filter:filter_command",
     "kernels": "cmd_kernels:kernels_group",
+    "pool": "cmd_pool:pool_command",
+    "upsample": "cmd_upsample:upsample_command",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True}
@@ -55,12 +57,12 @@ class LazyGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         try:
             return super().resolve_command(ctx, args)
-        except click.UsageError as exc:
+        except click.UsageError:
             import difflib
 
             close = difflib.get_close_matches(args[0], COMMANDS, n=1) if args else []
             if close:
-                exc.message = f"no command {args[0]!r}; did you mean {close[0]!r}?"
+                raise click.UsageError(f"no command {args[0]!r}; did you mean {close[0]!r}?", ctx) from None
             raise
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -1,0 +1,220 @@
+"""``convcli pool``: max, mean and min pooling of images and arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from ..errors import OutputUsageError, ParameterError
+from ..shapes import format_pair
+from .common import (
+    PairType,
+    check_outputs,
+    clipped_note,
+    default_output,
+    emit_json,
+    load,
+    message,
+    output_options,
+    plural,
+    source_options,
+    stdout_format,
+    write_result,
+)
+
+
+def _short(pair: tuple[int, int]) -> str:
+    """``2`` for 2x2, ``4x2`` otherwise (for output names)."""
+    return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
+
+
+def _pool_array(array: Any, options: dict[str, Any]) -> Any:
+    import numpy as np
+
+    from ..pool import pool2d
+
+    settings = dict(
+        size=options["size"],
+        stride=options["stride"],
+        padding=options["padding"],
+        dilation=options["dilation"],
+        ceil_mode=options["ceil_mode"],
+        count_include_pad=options["count_include_pad"],
+    )
+    if array.ndim == 3:
+        return np.stack([pool2d(array[:, :, c], options["op"], **settings) for c in range(array.shape[2])], axis=2)
+    return pool2d(array, options["op"], **settings)
+
+
+@click.command("pool", context_settings={"show_default": True})
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option(
+    "--op",
+    type=click.Choice(["max", "mean", "min"]),
+    default="max",
+    help="max = largest value per window (padding -inf), mean = average (padding zeros), "
+    "min = smallest (padding +inf).",
+)
+@click.option("--size", type=PairType("pool size"), default="2", help="Window size, N or HxW (rows x columns).")
+@click.option(
+    "-s", "--stride", type=PairType("stride"), default=None, show_default="the size", help="Step between windows."
+)
+@click.option(
+    "-p",
+    "--padding",
+    type=PairType("padding", minimum=0),
+    default="0",
+    help="Rows/columns added on each side; at most half the size (PyTorch's rule).",
+)
+@click.option(
+    "-d",
+    "--dilation",
+    type=PairType("dilation"),
+    default="1",
+    help="Spacing between window taps (max and min only; PyTorch's avg_pool2d has none).",
+)
+@click.option(
+    "--ceil-mode",
+    is_flag=True,
+    help="Round the output size up: add a last, partial window when it starts inside the input or the "
+    "left padding (PyTorch's ceil_mode).",
+)
+@click.option(
+    "--count-include-pad/--no-count-include-pad",
+    default=True,
+    help="mean only: divide by the window's size inside the padded input (padding counts as zeros), or "
+    "only by the real input values in it. The part of a --ceil-mode window past the padding is "
+    "never counted.",
+)
+@source_options
+@output_options
+@click.pass_context
+def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -> None:
+    """Pool images (or number grids): max, mean or min over windows; write the results and print their shapes.
+
+    SOURCE is an image file, an http(s) URL, a .npy/.txt/.csv array (used as
+    is) or - for stdin, read as by 'convcli filter'. Values equal PyTorch's
+    max_pool2d / avg_pool2d (min is -max_pool2d(-x)) for the same options,
+    and the output size is pool_output_length (see 'convcli shape').
+
+    \b
+    Examples:
+      convcli pool samples/camera.png --op max --size 2
+      convcli pool samples/x.txt --op mean --size 2 --stride 1 -o -
+      convcli pool samples/edges.txt --op mean --size 3 --stride 2 --padding 1 --ceil-mode --no-count-include-pad -o -
+      cat samples/coffee.png | convcli pool - --op min --size 4x2 -o - > coffee-min.png
+    """
+    op = options["op"]
+    if op == "mean" and options["dilation"] != (1, 1):
+        raise ParameterError(
+            f"--dilation {format_pair(options['dilation'])} does not apply to --op mean (PyTorch's avg_pool2d has no "
+            "dilation); drop it or use --op max/min"
+        )
+    if op != "mean" and ctx.get_parameter_source("count_include_pad") == ParameterSource.COMMANDLINE:
+        raise ParameterError(f"--count-include-pad/--no-count-include-pad only apply to --op mean, not {op}; drop it")
+    destination = options["output"]
+    if destination is not None and len(sources) > 1:
+        raise OutputUsageError(
+            f"-o names one output but this run has {len(sources)} sources; drop -o to get <stem>-<op><size>.png names"
+        )
+    if destination == "-" and options["as_json"]:
+        raise OutputUsageError("-o - and --json both write to stdout; choose one")
+    if destination is not None:
+        check_outputs([destination], list(sources))
+    quiet = options["quiet"] or options["as_json"]
+    label = f"{op}{_short(options['size'])}"
+    for source in sources:
+        loaded = load(source, options)
+        target = destination or default_output(loaded, label, options["output_format"])
+        check_outputs([target], list(sources))
+        from ..pool import pool_geometry
+
+        geometry = pool_geometry(
+            (loaded.array.shape[0], loaded.array.shape[1]),
+            options["size"],
+            stride=options["stride"],
+            padding=options["padding"],
+            dilation=options["dilation"],
+            ceil_mode=options["ceil_mode"],
+        )
+        result = _pool_array(loaded.array, options)
+        written = write_result(result, target, options, stdout_format(loaded))
+        _report(loaded, geometry, result, written, options, quiet)
+
+
+def _describe(geometry: Any, options: dict[str, Any]) -> str:
+    parts = [f"stride {format_pair(geometry.stride)}", f"padding {format_pair(geometry.padding)}"]
+    if options["op"] != "mean":
+        parts.append(f"dilation {format_pair(geometry.dilation)}")
+    if geometry.ceil_mode:
+        parts.append("ceil mode")
+    if options["op"] == "mean" and (geometry.padding != (0, 0) or geometry.ceil_mode):
+        parts.append("padding counted" if options["count_include_pad"] else "padding not counted")
+    return ", ".join(parts)
+
+
+def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], quiet: bool) -> None:
+    mapping = written.mapping
+    where = "stdout" if written.destination == "-" else written.destination
+    if options["as_json"]:
+        emit_json(
+            {
+                "source": loaded.source.text,
+                "input": list(geometry.input),
+                "read_as": loaded.detail,
+                "op": options["op"],
+                "size": list(geometry.kernel),
+                "stride": list(geometry.stride),
+                "padding": list(geometry.padding),
+                "dilation": list(geometry.dilation),
+                "ceil_mode": geometry.ceil_mode,
+                "count_include_pad": options["count_include_pad"] if options["op"] == "mean" else None,
+                "output": list(geometry.output),
+                "path": where,
+                "format": written.fmt,
+                "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
+                "clipped": 0 if mapping is None else mapping.clipped,
+            }
+        )
+        return
+    pixels = ""
+    if mapping is not None:
+        pixels = f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(options['depth'])) - 1} ({mapping.scale})"
+    name = "stdin" if loaded.source.kind == "stdin" else loaded.source.text
+    message(
+        f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> {options['op']} pool "
+        f"{format_pair(geometry.kernel)} ({_describe(geometry, options)}) -> {format_pair(geometry.output)} "
+        f"-> {where}{pixels}",
+        quiet,
+    )
+    note = _uncovered_note(geometry)
+    if note:
+        message(note, quiet)
+    note = clipped_note(mapping, result.size)
+    if note:
+        message(note, quiet)
+
+
+def _uncovered_note(geometry: Any) -> str | None:
+    """A note when the last input rows/columns fall in no window, suggesting --ceil-mode when it would reach them."""
+    from ..pool import pool_geometry
+
+    rows, cols = geometry.uncovered()
+    if not rows and not cols:
+        return None
+    unread = " and ".join(part for part in (rows and plural(rows, "row"), cols and plural(cols, "column")) if part)
+    text = f"note: stride {format_pair(geometry.stride)} leaves the last {unread} of the input unread"
+    if not geometry.ceil_mode:
+        ceiled = pool_geometry(
+            geometry.input,
+            geometry.kernel,
+            stride=geometry.stride,
+            padding=geometry.padding,
+            dilation=geometry.dilation,
+            ceil_mode=True,
+        )
+        if ceiled.uncovered() == (0, 0):
+            text += "; --ceil-mode adds windows that reach them"
+    return text

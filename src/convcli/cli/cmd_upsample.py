@@ -1,0 +1,197 @@
+"""``convcli upsample``: transposed convolution of images and arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..errors import OutputUsageError, ParameterError
+from ..shapes import format_pair
+from .common import (
+    KernelSpecType,
+    PairType,
+    check_outputs,
+    clipped_note,
+    default_output,
+    emit_json,
+    load,
+    message,
+    output_options,
+    source_options,
+    stdout_format,
+    write_result,
+)
+
+#: Catalogue kernels whose bare name takes its factor from --stride.
+FACTOR_KERNELS = ("bilinear", "nearest")
+
+
+def _short(pair: tuple[int, int]) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
+
+
+def resolve_kernel(kernel: Any, stride: tuple[int, int]) -> Any:
+    """A bare ``bilinear``/``nearest`` spec gets the stride as its factor; any other kernel is used as given."""
+    from ..kernels import parse_kernel_spec
+
+    name = kernel.spec.strip().lower()
+    if name in FACTOR_KERNELS:
+        return parse_kernel_spec(f"{name}:{_short(stride)}")
+    return kernel
+
+
+def _upsample_array(array: Any, weights: Any, settings: dict[str, Any]) -> Any:
+    import numpy as np
+
+    from ..transpose import conv_transpose2d
+
+    if array.ndim == 3:
+        return np.stack([conv_transpose2d(array[:, :, c], weights, **settings) for c in range(array.shape[2])], axis=2)
+    return conv_transpose2d(array, weights, **settings)
+
+
+@click.command("upsample", context_settings={"show_default": True})
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option(
+    "-k",
+    "--kernel",
+    type=KernelSpecType(),
+    required=True,
+    help="Kernel scattered by every input pixel (not flipped, as torch conv_transpose2d): any spec of "
+    "'convcli filter' (name, inline matrix, file). A bare 'bilinear' or 'nearest' takes its factor "
+    "from --stride; bilinear:F / nearest:F fix it.",
+)
+@click.option(
+    "-s",
+    "--stride",
+    type=PairType("stride"),
+    default="2",
+    help="Spacing of the input pixels in the output (the upsampling factor).",
+)
+@click.option(
+    "-p",
+    "--padding",
+    type=PairType("padding", minimum=0),
+    default="0",
+    help="Rows/columns cut from each side of the full result (PyTorch's padding). With -k bilinear, "
+    "--padding F//2 gives exactly F times the size.",
+)
+@click.option(
+    "--output-padding",
+    type=PairType("output padding", minimum=0),
+    default="0",
+    help="Rows/columns added at the bottom/right; smaller than the stride or the dilation.",
+)
+@click.option("-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps.")
+@click.option(
+    "--output-size",
+    type=PairType("output size"),
+    default=None,
+    metavar="HxW",
+    help="Wanted output size: sets the output padding (as PyTorch's output_size); an unreachable size is "
+    "an error that lists the reachable ones.",
+)
+@click.option("--bias", type=float, default=0.0, help="Added to every output value.")
+@source_options
+@output_options
+def upsample_command(sources: tuple[str, ...], kernel: Any, **options: Any) -> None:
+    """Upsample images (or number grids) by transposed convolution; write the results and print their shapes.
+
+    SOURCE is an image file, an http(s) URL, a .npy/.txt/.csv array (used as
+    is) or - for stdin, read as by 'convcli filter'. Every input pixel adds a
+    copy of the kernel times its value at stride spacing; values equal
+    torch.nn.functional.conv_transpose2d and the output size is
+    (n-1)*s - 2p + d*(k-1) + output_padding + 1 (see 'convcli shape').
+
+    \b
+    Examples:
+      convcli upsample samples/camera.png -k bilinear --stride 2 --padding 1
+      convcli upsample samples/x.txt -k samples/k.txt --stride 2 -o -
+      convcli upsample samples/chelsea.png -k nearest:3 --stride 3 --color
+      convcli upsample samples/x.txt -k bilinear --stride 2 --padding 1 --output-size 7x6 -o -
+    """
+    if options["output_size"] is not None and options["output_padding"] != (0, 0):
+        raise ParameterError("--output-size sets the output padding itself; drop --output-padding")
+    kernel = resolve_kernel(kernel, options["stride"])
+    destination = options["output"]
+    if destination is not None and len(sources) > 1:
+        raise OutputUsageError(
+            f"-o names one output but this run has {len(sources)} sources; drop -o to get <stem>-up<stride>.png names"
+        )
+    if destination == "-" and options["as_json"]:
+        raise OutputUsageError("-o - and --json both write to stdout; choose one")
+    if destination is not None:
+        check_outputs([destination], list(sources))
+    quiet = options["quiet"] or options["as_json"]
+    label = f"up{_short(options['stride'])}"
+    from ..transpose import output_padding_for, transpose_geometry
+
+    for source in sources:
+        loaded = load(source, options)
+        size = (int(loaded.array.shape[0]), int(loaded.array.shape[1]))
+        output_padding = options["output_padding"]
+        if options["output_size"] is not None:
+            output_padding = output_padding_for(
+                size,
+                kernel.shape,
+                options["output_size"],
+                stride=options["stride"],
+                padding=options["padding"],
+                dilation=options["dilation"],
+            )
+        settings = dict(
+            stride=options["stride"],
+            padding=options["padding"],
+            output_padding=output_padding,
+            dilation=options["dilation"],
+        )
+        geometry = transpose_geometry(size, kernel.shape, **settings)
+        target = destination or default_output(loaded, label, options["output_format"])
+        check_outputs([target], list(sources))
+        result = _upsample_array(loaded.array, kernel.weights, {**settings, "bias": options["bias"]})
+        written = write_result(result, target, options, stdout_format(loaded))
+        _report(loaded, kernel, geometry, result, written, options, quiet)
+
+
+def _report(
+    loaded: Any, kernel: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], quiet: bool
+) -> None:
+    mapping = written.mapping
+    where = "stdout" if written.destination == "-" else written.destination
+    if options["as_json"]:
+        emit_json(
+            {
+                "source": loaded.source.text,
+                "input": list(geometry.input),
+                "read_as": loaded.detail,
+                "kernel": {"spec": kernel.spec, "name": kernel.name, "shape": list(kernel.shape)},
+                "stride": list(geometry.stride),
+                "padding": list(geometry.padding),
+                "output_padding": list(geometry.output_padding),
+                "dilation": list(geometry.dilation),
+                "bias": options["bias"],
+                "output": list(geometry.output),
+                "path": where,
+                "format": written.fmt,
+                "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
+                "clipped": 0 if mapping is None else mapping.clipped,
+            }
+        )
+        return
+    pixels = ""
+    if mapping is not None:
+        pixels = f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(options['depth'])) - 1} ({mapping.scale})"
+    name = "stdin" if loaded.source.kind == "stdin" else loaded.source.text
+    details = (
+        f"stride {format_pair(geometry.stride)}, padding {format_pair(geometry.padding)}, "
+        f"output padding {format_pair(geometry.output_padding)}, dilation {format_pair(geometry.dilation)}"
+    )
+    message(
+        f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> transposed {kernel.name} "
+        f"{format_pair(kernel.shape)} ({details}) -> {format_pair(geometry.output)} -> {where}{pixels}",
+        quiet,
+    )
+    note = clipped_note(mapping, result.size)
+    if note:
+        message(note, quiet)

@@ -1,0 +1,232 @@
+"""Pooling on 2-D arrays: max, mean and min, with PyTorch's semantics.
+
+Conventions
+-----------
+* Window ``(i, j)`` covers the padded input rows ``i*sh + u*dh`` and columns
+  ``j*sw + v*dw`` for ``u < kh``, ``v < kw``; the stride defaults to the size.
+* ``max`` equals ``torch.nn.functional.max_pool2d``: padding counts as
+  ``-inf`` (it never wins), so a window that holds only padding gives ``-inf``
+  as PyTorch does. ``min`` is ``-max(-x)``: its padding counts as ``+inf``.
+* ``mean`` equals ``torch.nn.functional.avg_pool2d`` (no dilation): padding
+  is zeros. With ``count_include_pad`` (the default) the divisor is the part
+  of the window inside the padded input, so the piece of a ``ceil_mode``
+  window that runs past the right/bottom padding is never counted; without
+  it the divisor is the number of real input elements in the window.
+* Output size per axis: :func:`convcli.shapes.pool_output_length`
+  (``floor_or_ceil((n + 2p - d*(k-1) - 1)/s) + 1``, PyTorch's ceil_mode rule).
+* float32 input stays float32; anything else is computed in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ParameterError, ShapeError
+from .shapes import Pair, effective_kernel, format_pair, parse_pair, pool_output_length
+
+POOL_OPS = ("max", "mean", "min")
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """Resolved geometry of one 2-D pooling: sizes are ``(H, W)``, padding symmetric per axis."""
+
+    input: Pair
+    kernel: Pair
+    stride: Pair
+    padding: Pair
+    dilation: Pair
+    ceil_mode: bool
+    output: Pair
+
+    @property
+    def span(self) -> Pair:
+        """Size of the dilated window."""
+        return (effective_kernel(self.kernel[0], self.dilation[0]), effective_kernel(self.kernel[1], self.dilation[1]))
+
+    def uncovered(self) -> Pair:
+        """Real input rows and columns at the bottom/right that no window reaches (``(0, 0)`` when all are used)."""
+        result = []
+        for axis in range(2):
+            last_read = self.stride[axis] * (self.output[axis] - 1) + self.span[axis] - 1
+            last_real = self.padding[axis] + self.input[axis] - 1
+            result.append(max(0, last_real - last_read))
+        return (result[0], result[1])
+
+
+def _pair(value: int | Pair | str, what: str, minimum: int) -> Pair:
+    return parse_pair(value if not isinstance(value, list) else tuple(value), what, minimum)  # type: ignore[arg-type]
+
+
+def pool_geometry(
+    input_size: Pair,
+    size: int | Pair,
+    *,
+    stride: int | Pair | None = None,
+    padding: int | Pair = 0,
+    dilation: int | Pair = 1,
+    ceil_mode: bool = False,
+) -> PoolGeometry:
+    """Resolve the geometry of a pooling (output size from :func:`convcli.shapes.pool_output_length`).
+
+    Raises
+    ------
+    ShapeError
+        When the padding is more than half the window size or the window does
+        not fit the padded input.
+
+    Examples
+    --------
+    >>> pool_geometry((5, 5), 3, ceil_mode=True).output
+    (2, 2)
+    >>> pool_geometry((5, 4), (2, 2)).uncovered()
+    (1, 0)
+    """
+    kernel = _pair(size, "pool size", 1)
+    stride_pair = kernel if stride is None else _pair(stride, "stride", 1)
+    padding_pair = _pair(padding, "padding", 0)
+    dilation_pair = _pair(dilation, "dilation", 1)
+    output = tuple(
+        pool_output_length(input_size[a], kernel[a], stride_pair[a], padding_pair[a], dilation_pair[a], ceil_mode)
+        for a in range(2)
+    )
+    return PoolGeometry(
+        input=(int(input_size[0]), int(input_size[1])),
+        kernel=kernel,
+        stride=stride_pair,
+        padding=padding_pair,
+        dilation=dilation_pair,
+        ceil_mode=bool(ceil_mode),
+        output=output,  # type: ignore[arg-type]
+    )
+
+
+def _pad_for_windows(image: np.ndarray, geometry: PoolGeometry, fill: float) -> np.ndarray:
+    """Pad with ``fill`` so that every window, including a ceil_mode window past the padding, is inside the array."""
+    pads = []
+    for axis in range(2):
+        needed = geometry.stride[axis] * (geometry.output[axis] - 1) + geometry.span[axis]
+        before = geometry.padding[axis]
+        after = max(0, needed - before - image.shape[axis])
+        pads.append((before, after))
+    if pads == [(0, 0), (0, 0)]:
+        return image
+    return np.pad(image, pads, mode="constant", constant_values=fill)
+
+
+def _reduce_windows(padded: np.ndarray, geometry: PoolGeometry, ufunc: np.ufunc) -> np.ndarray:
+    """Reduce every window with ``ufunc`` (maximum or add), separably: down the rows, then along the columns."""
+    (sh, sw), (dh, dw), (kh, kw), (oh, ow) = geometry.stride, geometry.dilation, geometry.kernel, geometry.output
+    rows = padded[0 : sh * (oh - 1) + 1 : sh, :].copy()
+    for u in range(1, kh):
+        ufunc(rows, padded[u * dh : u * dh + sh * (oh - 1) + 1 : sh, :], out=rows)
+    out = rows[:, 0 : sw * (ow - 1) + 1 : sw].copy()
+    for v in range(1, kw):
+        ufunc(out, rows[:, v * dw : v * dw + sw * (ow - 1) + 1 : sw], out=out)
+    return out
+
+
+def _mean_divisors(length: int, kernel: int, stride: int, padding: int, count: int, include_pad: bool) -> np.ndarray:
+    """Per-window element counts along one axis, exactly as PyTorch's avg_pool2d divides."""
+    start = np.arange(count, dtype=np.int64) * stride - padding
+    end = np.minimum(start + kernel, length + padding)
+    if include_pad:
+        return end - start
+    return np.minimum(end, length) - np.maximum(start, 0)
+
+
+def pool2d(
+    image: np.ndarray,
+    op: str = "max",
+    *,
+    size: int | Pair = 2,
+    stride: int | Pair | None = None,
+    padding: int | Pair = 0,
+    dilation: int | Pair = 1,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    """Max, mean or min pooling of a 2-D array (PyTorch ``max_pool2d`` / ``avg_pool2d`` semantics).
+
+    Parameters
+    ----------
+    image : ndarray, shape (M, N)
+        Input; float32 stays float32, other dtypes are computed in float64.
+    op : {'max', 'mean', 'min'}
+        ``max`` pads with ``-inf``, ``min`` with ``+inf`` (it is ``-max(-x)``),
+        ``mean`` with zeros.
+    size : int or (H, W)
+        Window size.
+    stride : int or (H, W), optional
+        Step between windows; default: the window size.
+    padding : int or (H, W)
+        Added on both sides of each axis; at most half the window size.
+    dilation : int or (H, W)
+        Spacing between window taps (``max`` and ``min`` only, as PyTorch).
+    ceil_mode : bool
+        Round the output size up: one more window when the last one would
+        start inside the input or the left padding.
+    count_include_pad : bool
+        ``mean`` only: divide by the window's size inside the padded input
+        (``True``, PyTorch's default) or by its real input elements.
+
+    Returns
+    -------
+    ndarray, shape (pool_output_length(M, ...), pool_output_length(N, ...))
+
+    Raises
+    ------
+    ParameterError
+        For an unknown ``op`` or a dilation with ``mean``.
+    ShapeError
+        When the padding is more than half the size or the window does not fit.
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> pool2d(x, "max", size=2)
+    array([[ 5.,  7.],
+           [13., 15.]])
+    >>> pool2d(x, "mean", size=2)
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    >>> pool2d(np.arange(3.0).reshape(1, 3), "mean", size=(1, 2), ceil_mode=True)
+    array([[0.5, 2. ]])
+    """
+    if op not in POOL_OPS:
+        raise ParameterError(f"unknown pooling op {op!r}; use one of {', '.join(POOL_OPS)}")
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ParameterError(f"pooling works on 2-D arrays; got shape {image.shape}")
+    geometry = pool_geometry(
+        (image.shape[0], image.shape[1]), size, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode
+    )
+    if op == "mean" and geometry.dilation != (1, 1):
+        raise ParameterError(
+            f"mean pooling has no dilation (got {format_pair(geometry.dilation)}), as torch avg_pool2d; "
+            "drop --dilation or use --op max/min"
+        )
+    dtype = np.float32 if image.dtype == np.float32 else np.float64
+    values = image.astype(dtype, copy=False)
+    if op == "max":
+        return _reduce_windows(_pad_for_windows(values, geometry, -np.inf), geometry, np.maximum)
+    if op == "min":
+        negated = _pad_for_windows(np.negative(values), geometry, -np.inf)
+        return np.negative(_reduce_windows(negated, geometry, np.maximum))
+    sums = _reduce_windows(_pad_for_windows(values, geometry, 0.0), geometry, np.add)
+    counts = [
+        _mean_divisors(
+            geometry.input[a],
+            geometry.kernel[a],
+            geometry.stride[a],
+            geometry.padding[a],
+            geometry.output[a],
+            count_include_pad,
+        )
+        for a in range(2)
+    ]
+    if min(counts[0].min(), counts[1].min()) < 1:  # cannot happen with PyTorch's rules; guard the division
+        raise ShapeError("a pooling window holds no input element; reduce the padding")
+    return sums / np.outer(counts[0], counts[1]).astype(dtype)
