@@ -26,6 +26,7 @@ from ..errors import ConvcliError
 COMMANDS: dict[str, str] = {
     "filter": "cmd_filter:filter_command",
     "kernels": "cmd_kernels:kernels_group",
+    "learn": "cmd_learn:learn_command",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True}
