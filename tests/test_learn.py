@@ -191,24 +191,42 @@ def test_stable_learning_rate_is_the_real_limit():
     rng = np.random.default_rng(7)
     x = rng.random((12, 12))
     y = correlate2d(x, rng.standard_normal((2, 2)))
-    probe = fit_gd(x, y, 2, epochs=0, seed=1)
+    probe = fit_lstsq(x, y, 2)  # the same design matrix, so the same singular values
     limit = stable_lr(probe.singular_values, "sgd")
     assert limit == pytest.approx(1 / probe.singular_values[0] ** 2)
     below = fit_gd(x, y, 2, epochs=400, lr=0.9 * limit, seed=1)
-    above = fit_gd(x, y, 2, epochs=400, lr=1.1 * limit, seed=1)
     assert below.loss < 1e-6 * below.history[0]
-    assert above.loss > above.history[0]
     assert not below.warnings
-    assert any("stable limit" in w for w in above.warnings)
+    with pytest.raises(ParameterError, match=r"--lr .* is above the stable limit .* for sgd on this input"):
+        fit_gd(x, y, 2, epochs=400, lr=1.1 * limit, seed=1)
+    # The limit is real: plain gradient descent written out on the im2col matrix diverges just above it.
+    a = np.array([x[i : i + 2, j : j + 2].ravel() for i in range(11) for j in range(11)])
+    for factor, grows in ((0.99, False), (1.01, True)):
+        w = initial_kernel(2, seed=1)[0].ravel()
+        first = np.sum((a @ w - y.ravel()) ** 2)
+        for _ in range(3000):
+            w = w - factor * limit * 2 * a.T @ (a @ w - y.ravel())
+        assert bool(np.sum((a @ w - y.ravel()) ** 2) > first) == grows
     momentum = stable_lr(probe.singular_values, "momentum")
     assert momentum == pytest.approx(1.9 * limit)
     assert fit_gd(x, y, 2, epochs=600, lr=0.9 * momentum, optimizer="momentum", seed=1).loss < 1e-6
     assert stable_lr(probe.singular_values, "adam") is None
 
 
-def test_divergence_is_a_parameter_error_with_the_limit():
-    expected = r"diverged at epoch \d+ .*--lr 0.5 is too large; it is stable below 0.0333"
+def test_too_large_lr_is_a_parameter_error_with_the_limit():
+    # The classic lesson: Hessian eigenvalues 60 and 12, so sgd needs lr < 2/60; the best fixed lr is 2/72.
+    expected = r"--lr 0.05 is above the stable limit 0.03333 for sgd .* is 60\): .* use --lr 0.027 or less"
     with pytest.raises(ParameterError, match=expected):
+        fit_gd(lesson_image(), lesson_target(), (1, 2), lr=0.05, seed=0)
+    at_limit = fit_gd(lesson_image(), lesson_target(), (1, 2), lr=1 / 30, seed=0)
+    assert "oscillates" in at_limit.warnings[0]
+
+
+def test_overflow_is_a_parameter_error(monkeypatch):
+    import convcli.learn as learn
+
+    monkeypatch.setattr(learn, "MAX_DESIGN_ENTRIES", 0)  # no design matrix: the limit is unknown up front
+    with pytest.raises(ParameterError, match=r"diverged at epoch \d+ \(the loss overflowed\): --lr 0.5 is too large"):
         fit_gd(lesson_image(), lesson_target(), (1, 2), epochs=2000, lr=0.5, seed=0)
 
 
@@ -293,7 +311,7 @@ def test_gd_learns_bias_and_convolution_kernels():
     from scipy.signal import convolve2d
 
     y = convolve2d(x, k, mode="valid") - 0.4  # a true convolution, independent of the engine
-    limit = stable_lr(fit_gd(x, y, 3, epochs=0, seed=0, convolve=True, learn_bias=True).singular_values, "sgd")
+    limit = stable_lr(fit_lstsq(x, y, 3, learn_bias=True).singular_values, "sgd")
     result = fit_gd(x, y, 3, epochs=3000, lr=0.9 * limit, optimizer="momentum", seed=0, convolve=True,
                     learn_bias=True)
     np.testing.assert_allclose(result.kernel, k, atol=1e-6)

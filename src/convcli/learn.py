@@ -524,7 +524,9 @@ def fit_gd(image: np.ndarray, target: np.ndarray, size: Pair | int, *, epochs: i
     Raises
     ------
     ParameterError
-        When the loss becomes infinite or NaN (the learning rate is too large).
+        When ``lr`` is above the stable limit of ``sgd``/``momentum`` on this
+        data (:func:`stable_lr`; checked before the first step), or the loss
+        becomes infinite or NaN.
 
     Examples
     --------
@@ -559,6 +561,18 @@ def fit_gd(image: np.ndarray, target: np.ndarray, size: Pair | int, *, epochs: i
         rank = _rank_from(values, matrix.shape)
         singular = tuple(float(s) for s in values)
 
+    bound = stable_lr(singular, optimizer)
+    if bound is not None and lr > bound * (1 + 1e-9):
+        top, low = 2.0 * singular[0] ** 2, 2.0 * singular[-1] ** 2
+        suggestion = 2.0 / (top + low) if optimizer == "sgd" else bound / 2
+        step = 10.0 ** (np.floor(np.log10(suggestion)) - 1)
+        suggestion = float(np.floor(suggestion * 0.999 / step) * step)  # two digits, rounded down
+        raise ParameterError(
+            f"--lr {lr:g} is above the stable limit {bound:.4g} for {optimizer} on this input (the largest eigenvalue "
+            f"of the loss's Hessian 2 A^T A is {top:.4g}): gradient descent would diverge; use --lr {suggestion:.2g} "
+            f"or less, or --solver lstsq"
+        )
+
     # Optimise the correlation weights; with convolve the user's kernel is their flip.
     weights = kernel0[::-1, ::-1].copy() if convolve else kernel0.copy()
     params = np.append(weights.ravel(), bias)
@@ -588,11 +602,10 @@ def fit_gd(image: np.ndarray, target: np.ndarray, size: Pair | int, *, epochs: i
             on_epoch(epoch, loss)
 
     warnings = _identifiability(rank, unknowns, learn_bias)
-    bound = stable_lr(singular, optimizer)
-    if bound is not None and lr >= bound:
+    if bound is not None and lr >= bound * (1 - 1e-9):
         warnings.append(
-            f"warning: --lr {lr:g} is at or above the stable limit {bound:.4g} for {optimizer} on this input "
-            f"(2/L, L = {2 * singular[0] ** 2:.4g} the largest Hessian eigenvalue); the loss cannot converge"
+            f"warning: --lr {lr:g} is at the stable limit {bound:.4g} for {optimizer} on this input; "
+            f"the loss oscillates instead of converging"
         )
     elif epochs and history[-1] > history[0]:
         warnings.append(f"warning: the loss grew from {history[0]:.4g} to {history[-1]:.4g}; use a smaller --lr")
