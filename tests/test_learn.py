@@ -483,3 +483,28 @@ def test_fit_dispatches_and_ignores_gd_options_for_lstsq():
     assert fit(lesson_image(), lesson_target(), (1, 2), epochs=0, seed=3).history == (
         fit_gd(lesson_image(), lesson_target(), (1, 2), epochs=0, seed=3).loss,
     )
+
+
+@pytest.mark.parametrize("stride,dilation", [((1, 1), (1, 1)), ((2, 2), (1, 1)), ((1, 1), (2, 2)), ((3, 2), (2, 3))])
+def test_lstsq_recovers_a_7x7_kernel(stride, dilation):
+    rng = np.random.default_rng(12)
+    x = rng.random((48, 50))
+    k = rng.standard_normal((7, 7))
+    y = naive_correlate(x, k, stride, (0, 0), dilation)
+    result = fit_lstsq(x, y, 7, stride=stride, dilation=dilation)
+    np.testing.assert_allclose(result.kernel, k, atol=1e-6)
+    assert result.rank == 49
+
+
+@pytest.mark.parametrize("mode", ["zeros", "constant", "reflect", "symmetric", "replicate", "circular"])
+def test_design_matrix_reproduces_the_engine(mode):
+    from convcli.engine import pad2d
+    from convcli.learn import design_matrix
+
+    rng = np.random.default_rng(13)
+    x, k = rng.standard_normal((9, 11)), rng.standard_normal((3, 4))
+    opts = dict(stride=(2, 1), padding=(2, 3), dilation=(1, 2))
+    geometry = conv_geometry(x.shape, k.shape, opts["stride"], opts["padding"], opts["dilation"])
+    a = design_matrix(pad2d(x, geometry.padding, mode, 0.5), geometry, with_bias=True)
+    expected = correlate2d(x, k, pad_mode=mode, pad_value=0.5, bias=0.3, **opts)
+    np.testing.assert_allclose(a @ np.append(k.ravel(), 0.3), expected.ravel(), rtol=1e-12, atol=1e-12)

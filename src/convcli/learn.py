@@ -321,7 +321,9 @@ def loss_gradient(image: np.ndarray, target: np.ndarray, kernel: np.ndarray, bia
     image = _as_plane(image, "input")
     weights = np.asarray(kernel, dtype=np.float64)
     weights = weights[::-1, ::-1] if convolve else weights
-    geometry = check_target(image.shape, np.shape(target), weights.shape, _pair(stride), padding, _pair(dilation))
+    geometry = check_target(
+        image.shape, np.shape(target), weights.shape, _pair(stride), _padding_spec(padding), _pair(dilation)
+    )
     padded = pad2d(image, geometry.padding, pad_mode, pad_value)
     residual = _forward(padded, weights, bias, geometry) - np.asarray(target, dtype=np.float64)
     grad = _weight_gradient(padded, residual, geometry)
@@ -453,7 +455,7 @@ def _optimizer(name: str, lr: float) -> Callable[[np.ndarray, np.ndarray], np.nd
     if name == "sgd":
         return lambda params, grad: params - lr * grad
     if name == "momentum":
-        state = {"velocity": None}
+        state: dict[str, np.ndarray | None] = {"velocity": None}
 
         def momentum_step(params: np.ndarray, grad: np.ndarray) -> np.ndarray:
             velocity = grad if state["velocity"] is None else MOMENTUM * state["velocity"] + grad
