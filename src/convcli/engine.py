@@ -90,7 +90,9 @@ def resolve_pad_mode(name: str) -> str:
     raise ParameterError(f"unknown pad mode {name!r}; use one of {choices} (or an alias listed in the README)")
 
 
-def pad2d(image: np.ndarray, padding: tuple[tuple[int, int], tuple[int, int]], mode: str = "zeros", value: float = 0.0) -> np.ndarray:
+def pad2d(
+    image: np.ndarray, padding: tuple[tuple[int, int], tuple[int, int]], mode: str = "zeros", value: float = 0.0
+) -> np.ndarray:
     """Pad a 2-D array; ``mode`` is a canonical or alias border name (see the module docstring).
 
     ``reflect``, ``symmetric`` and ``circular`` padding wider than the image
@@ -122,8 +124,10 @@ def rank1_factors(kernel: np.ndarray, rtol: float = 1e-12) -> tuple[np.ndarray, 
     peak = kernel[peak_index]
     if peak == 0:
         return None
-    column = kernel[:, peak_index[1]].copy()
-    row = kernel[peak_index[0], :] / peak
+    # Sign chosen so the column's largest entry is positive ([1 2 1] x [-1 0 1] for Sobel).
+    sign = 1.0 if peak > 0 else -1.0
+    column = sign * kernel[:, peak_index[1]]
+    row = sign * kernel[peak_index[0], :] / peak
     if np.max(np.abs(np.outer(column, row) - kernel)) > rtol * abs(peak):
         return None
     return column, row
@@ -185,7 +189,9 @@ def _correlate_direct(padded: np.ndarray, kernel: np.ndarray, geometry: ConvGeom
             weight = kernel[u, v]
             if weight == 0:
                 continue
-            view = _windows(padded, (u * geometry.dilation[0], v * geometry.dilation[1]), geometry.stride, geometry.output)
+            view = _windows(
+                padded, (u * geometry.dilation[0], v * geometry.dilation[1]), geometry.stride, geometry.output
+            )
             np.multiply(view, weight, out=scratch)
             out += scratch
 
@@ -299,9 +305,11 @@ def convolve2d(image: np.ndarray, kernel: np.ndarray, **options) -> np.ndarray:
     Takes the same keyword options. With no padding it equals
     ``scipy.signal.convolve2d(image, kernel, mode="valid")``.
 
+    The flipped kernel is ``[[3, 2], [1, 0]]``: ``0×3 + 1×2 + 3×1 + 4×0 = 5``.
+
     >>> convolve2d(np.arange(9.0).reshape(3, 3), np.array([[0., 1.], [2., 3.]]))
-    array([[11., 17.],
-           [29., 35.]])
+    array([[ 5., 11.],
+           [23., 29.]])
     """
     return correlate2d(image, np.asarray(kernel)[::-1, ::-1], **options)
 

@@ -32,6 +32,7 @@ import socket
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +121,9 @@ def classify_source(text: str) -> Source:
         if scheme in ("http", "https"):
             return Source(text, "url")
         if not os.path.exists(text):
-            raise SourceError(f"{text!r}: the {scheme}: scheme is not supported; use a file path, an http(s) URL or - for stdin")
+            raise SourceError(
+                f"{text!r}: the {scheme}: scheme is not supported; use a file path, an http(s) URL or - for stdin"
+            )
     return Source(text, "path")
 
 
@@ -151,11 +154,14 @@ class Loaded:
 class _SameSchemeRedirects(urllib.request.HTTPRedirectHandler):
     max_redirections = MAX_REDIRECTS
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        scheme = newurl.split(":", 1)[0].lower()
+    def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
+        target = urllib.parse.urljoin(req.full_url, headers.get("location") or headers.get("uri") or "")
+        scheme = urllib.parse.urlsplit(target).scheme.lower()
         if scheme not in ("http", "https"):
-            raise SourceError(f"{req.full_url}: redirected to a {scheme}: URL, which is refused")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+            raise SourceError(f"{req.full_url}: redirected to a {scheme}: URL, which is refused (http and https only)")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAULT_MAX_DOWNLOAD) -> tuple[bytes, str]:
@@ -193,7 +199,7 @@ def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAU
         if isinstance(reason, ConnectionRefusedError):
             raise SourceError(f"{url}: connection refused; is the server running?") from None
         raise SourceError(f"{url}: cannot connect ({reason})") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise SourceError(f"{url}: no answer within {timeout:g} s; raise --timeout or try again") from None
     except (ConnectionError, OSError) as exc:
         if isinstance(exc, SourceError):
@@ -288,7 +294,8 @@ def _decode_pillow(data: bytes, what: str, frame: int) -> tuple[np.ndarray, str,
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
+        fmt = image.format or "image"
         frames = getattr(image, "n_frames", 1)
         if frame >= frames:
             raise DecodeError(f"{what} has {frames} frame(s); --frame {frame} does not exist")
@@ -302,7 +309,7 @@ def _decode_pillow(data: bytes, what: str, frame: int) -> tuple[np.ndarray, str,
         elif mode in ("I;16B", "I;16L", "I;16N"):
             image = image.convert("I;16")
         pixels = np.asarray(image)
-        return pixels, image.format or Image.open(io.BytesIO(data)).format or "image", mode
+        return pixels, fmt, mode
     except DecodeError:
         raise
     except UnidentifiedImageError:
@@ -580,7 +587,9 @@ def encode(
         tifffile.imwrite(buffer, values.astype(np.float32), photometric="rgb" if values.ndim == 3 else "minisblack")
         return buffer.getvalue(), None
     if depth == 16 and fmt != "png":
-        raise OutputUsageError(f"{fmt.upper()} holds 8-bit pixels; use .png for --depth 16 (or .tif/.npy for raw values)")
+        raise OutputUsageError(
+            f"{fmt.upper()} holds 8-bit pixels; use .png for --depth 16 (or .tif/.npy for raw values)"
+        )
     pixels, mapping = to_pixels(values, scale=scale, vmin=vmin, vmax=vmax, depth=depth)
     buffer = io.BytesIO()
     if depth == 16 and pixels.ndim == 3:
@@ -613,7 +622,9 @@ def check_output_path(destination: str) -> None:
     if not parent.is_dir():
         raise OutputUsageError(f"output folder {str(parent)!r} does not exist; create it first (mkdir -p {parent})")
     if path.is_dir():
-        raise OutputUsageError(f"output {destination!r} is a folder; give a file name such as {destination.rstrip('/')}/out.png")
+        raise OutputUsageError(
+            f"output {destination!r} is a folder; give a file name such as {destination.rstrip('/')}/out.png"
+        )
 
 
 def write_atomic(destination: str | Path, data: bytes) -> None:

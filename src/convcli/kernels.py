@@ -25,7 +25,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +73,9 @@ def _as_kernel_array(values: np.ndarray, what: str) -> np.ndarray:
     if array.size == 0:
         raise KernelError(f"{what} is empty")
     if max(array.shape) > MAX_KERNEL_SIDE:
-        raise KernelError(f"{what} is {array.shape[0]}x{array.shape[1]}; kernels are limited to {MAX_KERNEL_SIDE} per side")
+        raise KernelError(
+            f"{what} is {array.shape[0]}x{array.shape[1]}; kernels are limited to {MAX_KERNEL_SIDE} per side"
+        )
     if not np.all(np.isfinite(array)):
         raise KernelError(f"{what} contains NaN or infinity; every weight must be a finite number")
     array = np.ascontiguousarray(array)
@@ -130,7 +132,7 @@ def _float_param(params: list[str], index: int, what: str) -> float | None:
     return value
 
 
-def _fixed(matrix: list[list[float]]) -> Callable[[list[str]], np.ndarray]:
+def _fixed(matrix: Sequence[Sequence[float]]) -> Callable[[list[str]], np.ndarray]:
     return lambda params: np.array(matrix, dtype=np.float64)
 
 
@@ -144,7 +146,11 @@ _register("vertical", "vertical", "vertical edges: rows [1, 0, -1]; positive whe
 _register("horizontal", "horizontal", "horizontal edges: 1s on top, -1s below; positive where the top is brighter")(
     _fixed([[1, 1, 1], [0, 0, 0], [-1, -1, -1]])
 )
-for _name, _base, _label in (("sobel", _SOBEL_X, "Sobel"), ("prewitt", _PREWITT_X, "Prewitt"), ("scharr", _SCHARR_X, "Scharr")):
+for _name, _base, _label in (
+    ("sobel", _SOBEL_X, "Sobel"),
+    ("prewitt", _PREWITT_X, "Prewitt"),
+    ("scharr", _SCHARR_X, "Scharr"),
+):
     _register(f"{_name}-x", f"{_name}-x", f"{_label} d/dx: positive where brightness increases to the right")(
         _fixed(_base)
     )
@@ -372,7 +378,9 @@ def parse_kernel_spec(spec: str) -> Kernel:
     """
     text = spec.strip()
     if not text:
-        raise KernelError("the kernel spec is empty; give a name (convcli kernels lists them) or a matrix like '0 1; 2 3'")
+        raise KernelError(
+            "the kernel spec is empty; give a name (convcli kernels lists them) or a matrix like '0 1; 2 3'"
+        )
     if _INLINE_RE.match(text) and re.search(r"\d", text):
         weights = _as_kernel_array(parse_matrix(text, f"kernel {text!r}", error=KernelError), f"kernel {text!r}")
         return Kernel("custom", weights, spec, "inline matrix")
@@ -384,7 +392,9 @@ def parse_kernel_spec(spec: str) -> Kernel:
         if path.is_file():
             return Kernel(_slug(path.stem), load_kernel_file(path), spec, f"kernel file {text}")
         if os.sep in text or path.suffix.lower() in KERNEL_FILE_SUFFIXES:
-            raise KernelError(f"kernel file {text!r} does not exist; check the path (or use a name from 'convcli kernels')")
+            raise KernelError(
+                f"kernel file {text!r} does not exist; check the path (or use a name from 'convcli kernels')"
+            )
     name, _, rest = text.partition(":")
     name = name.lower()
     if name in _CATALOGUE:

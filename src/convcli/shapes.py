@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
 
 from .errors import ParameterError, ShapeError
 
 Pair = tuple[int, int]
-PaddingSpec = Union[str, Pair]
+PaddingSpec = str | Pair
 
 _PAIR_RE = re.compile(r"^\s*(-?\d+)\s*(?:[xX×,]\s*(-?\d+)\s*)?$")
 
@@ -295,11 +294,13 @@ def pool_output_length(
         )
     span = effective_kernel(kernel, dilation)
     numerator = length + 2 * padding - span
-    if numerator < 0:
-        raise ShapeError(
-            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
-        )
-    out = (-(-numerator // stride) if ceil_mode else numerator // stride) + 1
+    # Python's // rounds towards minus infinity, like PyTorch's div_rtn.
+    out = (numerator + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= length + padding:
         out -= 1
+    if out < 1:
+        raise ShapeError(
+            f"pooling window {span} is larger than the padded input {length + 2 * padding}; "
+            "use a smaller window, more padding or --ceil-mode"
+        )
     return out

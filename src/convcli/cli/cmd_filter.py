@@ -69,7 +69,9 @@ def _filter_array(array: Any, kernels: list[Any], options: dict[str, Any]) -> tu
             method=plan.method,
         )
         if result.ndim == 3:
-            result = np.stack([correlate2d(result[:, :, c], weights, **settings) for c in range(result.shape[2])], axis=2)
+            result = np.stack(
+                [correlate2d(result[:, :, c], weights, **settings) for c in range(result.shape[2])], axis=2
+            )
         else:
             result = correlate2d(result, weights, **settings)
     return result, plans
@@ -87,9 +89,16 @@ def _cast(array: Any, precision: str) -> Any:
 
 @click.command("filter", context_settings={"show_default": True})
 @click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
-@click.option("-k", "--kernel", "kernels", type=KernelSpecType(), multiple=True, required=True,
-              help="Kernel: a name (convcli kernels), an inline matrix '0 1; 2 3', an ImageMagick string "
-                   "'3x3: ...', or a file (.txt/.csv/.npy). Repeat for one output per kernel.")
+@click.option(
+    "-k",
+    "--kernel",
+    "kernels",
+    type=KernelSpecType(),
+    multiple=True,
+    required=True,
+    help="Kernel: a name (convcli kernels), an inline matrix '0 1; 2 3', an ImageMagick string "
+    "'3x3: ...', or a file (.txt/.csv/.npy). Repeat for one output per kernel.",
+)
 @click.option("--chain", is_flag=True, help="Apply the -k kernels one after another (blur, then edges): one output.")
 @conv_options
 @source_options
@@ -127,14 +136,15 @@ def filter_command(sources: tuple[str, ...], kernels: tuple[Any, ...], chain: bo
         array = _cast(loaded.array, options["precision"])
         destinations = [destination or default_output(loaded, label, options["output_format"]) for label, _ in outputs]
         check_outputs(destinations, list(sources))
-        for (label, applied), target in zip(outputs, destinations):
+        for (_label, applied), target in zip(outputs, destinations):
             result, plans = _filter_array(array, applied, options)
             written = write_result(result, target, options, stdout_format(loaded))
             _report(loaded, applied, plans, result, written, options, quiet)
 
 
-def _report(loaded: Any, applied: list[Any], plans: list[Any], result: Any, written: Any, options: dict[str, Any],
-            quiet: bool) -> None:
+def _report(
+    loaded: Any, applied: list[Any], plans: list[Any], result: Any, written: Any, options: dict[str, Any], quiet: bool
+) -> None:
     mapping = written.mapping
     out_shape = (int(result.shape[0]), int(result.shape[1]))
     where = "stdout" if written.destination == "-" else written.destination
@@ -169,7 +179,10 @@ def _report(loaded: Any, applied: list[Any], plans: list[Any], result: Any, writ
     pixels = ""
     if mapping is not None:
         pixels = f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(options['depth'])) - 1} ({mapping.scale})"
-    message(f"{loaded.source.text if loaded.source.kind != 'stdin' else 'stdin'} ({loaded.detail}) * {steps} -> {where}{pixels}", quiet)
+    message(
+        f"{loaded.source.text if loaded.source.kind != 'stdin' else 'stdin'} ({loaded.detail}) * {steps} -> {where}{pixels}",
+        quiet,
+    )
     for plan in plans:
         note = uncovered_note(plan.geometry)
         if note:

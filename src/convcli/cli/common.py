@@ -120,20 +120,42 @@ def source_options(function: F) -> F:
     """How sources are read: gray conversion, scaling, colour, frame, URL limits."""
     return _apply(
         [
-            click.option("--gray", type=click.Choice(["luma", "mean"]), default="luma",
-                         help="Colour to gray: luma = ITU-R BT.601 (0.299 R + 0.587 G + 0.114 B, as Pillow's 'L'), "
-                              "mean = the channel mean. Alpha is dropped."),
-            click.option("--normalize", "normalize_method", type=click.Choice(["dtype", "max", "none"]), default="dtype",
-                         help="Pixel scaling: dtype = divide by the pixel type's white (255, 65535) to get [0, 1]; "
-                              "max = divide by the image's own maximum; none = raw pixel values. "
-                              "Raw arrays (.npy/.txt/.csv) are never scaled."),
+            click.option(
+                "--gray",
+                type=click.Choice(["luma", "mean"]),
+                default="luma",
+                help="Colour to gray: luma = ITU-R BT.601 (0.299 R + 0.587 G + 0.114 B, as Pillow's 'L'), "
+                "mean = the channel mean. Alpha is dropped.",
+            ),
+            click.option(
+                "--normalize",
+                "normalize_method",
+                type=click.Choice(["dtype", "max", "none"]),
+                default="dtype",
+                help="Pixel scaling: dtype = divide by the pixel type's white (255, 65535) to get [0, 1]; "
+                "max = divide by the image's own maximum; none = raw pixel values. "
+                "Raw arrays (.npy/.txt/.csv) are never scaled.",
+            ),
             click.option("--color", is_flag=True, help="Keep RGB and filter each channel separately."),
-            click.option("--frame", type=click.IntRange(min=0), default=0,
-                         help="Frame of an animated GIF or multi-page TIFF to read."),
-            click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0,
-                         help="Seconds to wait for a URL (each network wait and the whole download)."),
-            click.option("--max-download", type=click.IntRange(min=1), default=256, metavar="MIB",
-                         help="Largest download accepted from a URL, in MiB."),
+            click.option(
+                "--frame",
+                type=click.IntRange(min=0),
+                default=0,
+                help="Frame of an animated GIF or multi-page TIFF to read.",
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0.1),
+                default=30.0,
+                help="Seconds to wait for a URL (each network wait and the whole download).",
+            ),
+            click.option(
+                "--max-download",
+                type=click.IntRange(min=1),
+                default=256,
+                metavar="MIB",
+                help="Largest download accepted from a URL, in MiB.",
+            ),
         ],
         function,
     )
@@ -144,24 +166,45 @@ def conv_options(function: F) -> F:
     return _apply(
         [
             click.option("-s", "--stride", type=PairType("stride"), default="1", help="Step between windows."),
-            click.option("-p", "--padding", type=PaddingType(), default="0",
-                         help="Rows/columns added on each side; 'same' keeps the size (stride 1; an odd extra "
-                              "goes bottom/right, as PyTorch), 'valid' is 0."),
-            click.option("-d", "--dilation", type=PairType("dilation"), default="1",
-                         help="Spacing between kernel taps."),
-            click.option("--pad-mode", type=PadModeType(), default="zeros",
-                         help="Border values: zeros, constant (--pad-value), reflect (edge not repeated), "
-                              "symmetric (edge repeated), replicate, circular; aliases in the README."),
+            click.option(
+                "-p",
+                "--padding",
+                type=PaddingType(),
+                default="0",
+                help="Rows/columns added on each side; 'same' keeps the size (stride 1; an odd extra "
+                "goes bottom/right, as PyTorch), 'valid' is 0.",
+            ),
+            click.option(
+                "-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps."
+            ),
+            click.option(
+                "--pad-mode",
+                type=PadModeType(),
+                default="zeros",
+                help="Border values: zeros, constant (--pad-value), reflect (edge not repeated), "
+                "symmetric (edge repeated), replicate, circular; aliases in the README.",
+            ),
             click.option("--pad-value", type=float, default=0.0, help="Fill value for --pad-mode constant."),
             click.option("--bias", type=float, default=0.0, help="Added to every output value."),
-            click.option("--convolve/--correlate", default=False,
-                         help="Flip the kernel 180 degrees (true convolution, as scipy.signal.convolve2d) or not "
-                              "(cross-correlation, as torch conv2d)."),
-            click.option("--method", type=click.Choice(["auto", "direct", "separable", "fft"]), default="auto",
-                         help="Algorithm; all give the same numbers to rounding."),
-            click.option("--precision", type=click.Choice(["auto", "float32", "float64"]), default="auto",
-                         help="Arithmetic: auto = float32 for images, the array's own float type (float64 for "
-                              "text) for raw arrays."),
+            click.option(
+                "--convolve/--correlate",
+                default=False,
+                help="Flip the kernel 180 degrees (true convolution, as scipy.signal.convolve2d) or not "
+                "(cross-correlation, as torch conv2d).",
+            ),
+            click.option(
+                "--method",
+                type=click.Choice(["auto", "direct", "separable", "fft"]),
+                default="auto",
+                help="Algorithm; all give the same numbers to rounding.",
+            ),
+            click.option(
+                "--precision",
+                type=click.Choice(["auto", "float32", "float64"]),
+                default="auto",
+                help="Arithmetic: auto = float32 for images, the array's own float type (float64 for "
+                "text) for raw arrays.",
+            ),
         ],
         function,
     )
@@ -171,23 +214,43 @@ def output_options(function: F) -> F:
     """Where and how results are written."""
     return _apply(
         [
-            click.option("-o", "--output", metavar="PATH|-",
-                         help="Output file (format from the extension) or - for stdout. "
-                              "Default: <stem>-<kernel>.png in the current folder (.npy/.txt/.csv sources keep "
-                              "their extension)."),
-            click.option("--format", "output_format", metavar="FORMAT",
-                         type=click.Choice(["png", "jpeg", "bmp", "webp", "gif", "tiff", "npy", "txt", "csv"]),
-                         help="Output format, overriding the extension (with -o -: default png)."),
-            click.option("--scale", type=click.Choice(["auto", "minmax", "abs", "clip"]), default="auto",
-                         help="Floats to pixels: clip = [vmin, vmax] (default [0, 1]) to black..white; minmax = the "
-                              "output's min..max; abs = 0..max|v|; auto = clip when values lie in [0, 1] or "
-                              "--vmin/--vmax is given, else minmax."),
+            click.option(
+                "-o",
+                "--output",
+                metavar="PATH|-",
+                help="Output file (format from the extension) or - for stdout. "
+                "Default: <stem>-<kernel>.png in the current folder (.npy/.txt/.csv sources keep "
+                "their extension).",
+            ),
+            click.option(
+                "--format",
+                "output_format",
+                metavar="FORMAT",
+                type=click.Choice(["png", "jpeg", "bmp", "webp", "gif", "tiff", "npy", "txt", "csv"]),
+                help="Output format, overriding the extension (with -o -: default png).",
+            ),
+            click.option(
+                "--scale",
+                type=click.Choice(["auto", "minmax", "abs", "clip"]),
+                default="auto",
+                help="Floats to pixels: clip = [vmin, vmax] (default [0, 1]) to black..white; minmax = the "
+                "output's min..max; abs = 0..max|v|; auto = clip when values lie in [0, 1] or "
+                "--vmin/--vmax is given, else minmax.",
+            ),
             click.option("--vmin", type=float, help="Value shown black (fixes the low end of any --scale)."),
             click.option("--vmax", type=float, help="Value shown white (fixes the high end of any --scale)."),
-            click.option("--depth", type=click.Choice(["8", "16"]), default="8",
-                         help="Bits per pixel for image outputs (16 needs PNG)."),
-            click.option("--json", "as_json", is_flag=True,
-                         help="Print one JSON object per output on stdout instead of the summary on stderr."),
+            click.option(
+                "--depth",
+                type=click.Choice(["8", "16"]),
+                default="8",
+                help="Bits per pixel for image outputs (16 needs PNG).",
+            ),
+            click.option(
+                "--json",
+                "as_json",
+                is_flag=True,
+                help="Print one JSON object per output on stdout instead of the summary on stderr.",
+            ),
             click.option("-q", "--quiet", is_flag=True, help="No summary lines on stderr (errors still show)."),
         ],
         function,
@@ -217,7 +280,7 @@ def load(source: str, options: dict[str, Any]) -> Any:
         normalize_method=options["normalize_method"],
         color=options["color"],
         frame=options["frame"],
-        stdin=click.get_binary_stream("stdin"),
+        stdin=binary_stream("stdin"),
         timeout=options["timeout"],
         max_download=options["max_download"] * 1024 * 1024,
     )
@@ -253,12 +316,21 @@ def check_outputs(destinations: list[str], sources: list[str]) -> None:
             continue
         key = str(Path(destination).resolve())
         if key in seen:
-            raise OutputUsageError(f"two outputs would both be written to {destination!r}; use distinct kernels or -o per run")
+            raise OutputUsageError(
+                f"two outputs would both be written to {destination!r}; use distinct kernels or -o per run"
+            )
         seen[key] = destination
         check_output_path(destination)
         for source in sources:
-            if source != "-" and Path(source).exists() and Path(destination).exists() and same_file(source, destination):
-                raise OutputUsageError(f"output {destination!r} is the input {source!r}; convcli never overwrites its input")
+            if (
+                source != "-"
+                and Path(source).exists()
+                and Path(destination).exists()
+                and same_file(source, destination)
+            ):
+                raise OutputUsageError(
+                    f"output {destination!r} is the input {source!r}; convcli never overwrites its input"
+                )
 
 
 def write_result(array: Any, destination: str, options: dict[str, Any], raw_format: str | None = None) -> Written:
@@ -277,7 +349,7 @@ def write_result(array: Any, destination: str, options: dict[str, Any], raw_form
         array, fmt, scale=options["scale"], vmin=options["vmin"], vmax=options["vmax"], depth=int(options["depth"])
     )
     if destination == "-":
-        stream = click.get_binary_stream("stdout")
+        stream = binary_stream("stdout")
         if fmt not in ("txt", "csv") and stdout_is_terminal():
             raise OutputUsageError(
                 f"refusing to write {fmt.upper()} bytes to a terminal; redirect (> out.{fmt}) or pipe it, or use --format txt"
@@ -287,6 +359,15 @@ def write_result(array: Any, destination: str, options: dict[str, Any], raw_form
     else:
         write_atomic(destination, data)
     return Written(destination, fmt, mapping)
+
+
+def binary_stream(name: str) -> Any:
+    """The binary side of ``sys.stdin``/``sys.stdout``, looked up at call time (so CliRunner's swap is seen).
+
+    ``click.get_binary_stream`` is deprecated from Click 8.5 on.
+    """
+    stream = getattr(sys, name)
+    return getattr(stream, "buffer", stream)
 
 
 def stdout_is_terminal() -> bool:
