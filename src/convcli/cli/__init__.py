@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "kernels": "cmd_kernels:kernels_group",
     "pool": "cmd_pool:pool_command",
     "upsample": "cmd_upsample:upsample_command",
+    "learn": "cmd_learn:learn_command",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True}

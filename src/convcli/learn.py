@@ -1,0 +1,734 @@
+"""Learning a kernel back from an (input, target) pair.
+
+The filter is linear in its weights, so recovering the kernel from an image
+and its filtered version is a least-squares problem. Two solvers:
+
+* ``gd``: gradient descent on the **summed** squared error
+  ``L(K, b) = sum_{i,j} (correlate2d(X, K)[i, j] + b - Y[i, j])**2``.
+  One *epoch* is one full-batch step with the true gradient of ``L``.
+  With the residual ``R = correlate2d(X, K) + b - Y`` the gradient is itself a
+  cross-correlation of the padded input with the residual, stride and
+  dilation swapping roles::
+
+      dL/dK[u, v] = 2 * sum_{i,j} R[i, j] * Xpad[i*sh + u*dh, j*sw + v*dw]
+                  = 2 * correlate2d(Xpad, R, stride=(dh, dw), dilation=(sh, sw))[u, v]
+      dL/db       = 2 * sum_{i,j} R[i, j]
+
+  so the forward pass and the gradient both run on :func:`convcli.engine.correlate2d`.
+* ``lstsq``: the exact least-squares kernel from the design matrix whose rows
+  are the input patches (im2col with the engine's geometry); it reports the
+  rank of that matrix, and the kernel is identifiable only when the rank
+  equals the number of unknowns (``kh*kw``, plus one with a bias).
+
+Conventions are the engine's: cross-correlation (the kernel is not flipped)
+unless ``convolve=True``, in which case the returned kernel is the one a true
+convolution applies (the correlation kernel flipped by 180 degrees). Padding,
+stride and dilation follow PyTorch ``conv2d``; the geometry comes from
+:func:`convcli.shapes.conv_geometry`. The target must have the output size
+``floor((M + p_before + p_after - d*(k-1) - 1)/s) + 1`` per axis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .engine import correlate2d, pad2d
+from .errors import DecodeError, ParameterError, ShapeError
+from .shapes import ConvGeometry, PaddingSpec, conv_geometry, conv_output_length, format_pair
+
+Pair = tuple[int, int]
+
+SOLVERS = ("gd", "lstsq")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+#: Heavy-ball momentum (PyTorch ``SGD(momentum=0.9)``, no dampening).
+MOMENTUM = 0.9
+#: Adam's constants (PyTorch defaults).
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+#: Largest design matrix (rows x unknowns) built; above it ``lstsq`` refuses and ``gd`` skips the rank.
+MAX_DESIGN_ENTRIES = 50_000_000
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A learned kernel and how it was found.
+
+    Attributes
+    ----------
+    kernel : ndarray, shape (kh, kw)
+        The learned kernel, in the orientation it is applied: by correlation,
+        or by convolution (flipped) when ``convolve`` is true.
+    bias : float
+        The learned bias (0.0 when the bias was not learned).
+    loss : float
+        Summed squared error of ``kernel`` and ``bias`` on the target.
+    history : tuple of float
+        ``history[n]`` is the loss after ``n`` epochs (``history[0]`` is the
+        starting point); ``(loss,)`` for ``lstsq``.
+    solver, optimizer : str
+        ``optimizer`` is ``None`` for ``lstsq``.
+    epochs : int
+    lr : float or None
+    seed : int or None
+        The seed of the starting kernel (``gd``).
+    initial_kernel : ndarray or None
+        The random starting kernel (``gd``).
+    rank : int or None
+        Rank of the design matrix; ``None`` when it was too large to build.
+    unknowns : int
+        ``kh*kw`` (+1 with a bias).
+    singular_values : tuple of float
+        Of the design matrix, largest first (empty when not computed). The
+        Hessian of the loss is ``2 A^T A``: its eigenvalues are ``2 s**2``.
+    geometry : ConvGeometry
+    convolve, learn_bias : bool
+    warnings : tuple of str
+        One-line warnings (kernel not identifiable, learning rate too large...).
+    """
+
+    kernel: np.ndarray = field(repr=False)
+    bias: float
+    loss: float
+    history: tuple[float, ...]
+    solver: str
+    optimizer: str | None
+    epochs: int
+    lr: float | None
+    seed: int | None
+    initial_kernel: np.ndarray | None = field(repr=False)
+    rank: int | None
+    unknowns: int
+    singular_values: tuple[float, ...]
+    geometry: ConvGeometry
+    convolve: bool
+    learn_bias: bool
+    warnings: tuple[str, ...]
+
+    @property
+    def identifiable(self) -> bool | None:
+        """True when the data determine the kernel uniquely (``None`` if the rank is unknown)."""
+        return None if self.rank is None else self.rank == self.unknowns
+
+
+# ---------------------------------------------------------------------------
+# Shapes
+
+
+def _pair(value: Pair | int) -> Pair:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _padding_spec(padding: PaddingSpec | int) -> PaddingSpec:
+    return (padding, padding) if isinstance(padding, int) else padding
+
+
+def _describe(geometry: ConvGeometry) -> str:
+    (t, b), (left, r) = geometry.padding
+    padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
+    return f"stride {format_pair(geometry.stride)}, padding {padding}, dilation {format_pair(geometry.dilation)}"
+
+
+def matching_padding(
+    input_size: Pair, kernel: Pair, target: Pair, stride: Pair = (1, 1), dilation: Pair = (1, 1)
+) -> str | None:
+    """The ``--padding`` that makes this kernel give the ``target`` size, or ``None``.
+
+    ``same`` is preferred when it fits (stride 1, same-size target); otherwise
+    the smallest symmetric padding per axis. Sizes come from
+    :func:`convcli.shapes.conv_geometry` / ``conv_output_length``.
+
+    >>> matching_padding((6, 8), (1, 2), (6, 8))
+    'same'
+    >>> matching_padding((6, 8), (3, 3), (6, 8))
+    'same'
+    >>> matching_padding((8, 8), (3, 3), (4, 4), stride=(2, 2))
+    '1x1'
+    """
+    if (
+        stride == (1, 1)
+        and tuple(target) == tuple(input_size)
+        and conv_geometry(input_size, kernel, stride, "same", dilation).output == tuple(target)
+    ):
+        return "same"
+    pads = []
+    for axis in range(2):
+        found = None
+        for pad in range(0, dilation[axis] * (kernel[axis] - 1) + stride[axis] * (target[axis] + 1) + 1):
+            try:
+                out = conv_output_length(input_size[axis], kernel[axis], stride[axis], pad, pad, dilation[axis])
+            except ShapeError:
+                continue
+            if out == target[axis]:
+                found = pad
+                break
+            if out > target[axis]:
+                break
+        if found is None:
+            return None
+        pads.append(found)
+    return format_pair((pads[0], pads[1]))
+
+
+def matching_sizes(
+    input_size: Pair, target: Pair, stride: Pair = (1, 1), padding: PaddingSpec = (0, 0), dilation: Pair = (1, 1)
+) -> list[Pair]:
+    """Every kernel size that turns ``input_size`` into ``target`` with this geometry (smallest first).
+
+    >>> matching_sizes((6, 8), (6, 7))
+    [(1, 2)]
+    >>> matching_sizes((6, 8), (6, 8), padding="same")[:3]
+    [(1, 1), (1, 2), (1, 3)]
+    """
+    spec = _padding_spec(padding)
+    numeric = not isinstance(spec, str)
+    limit = [input_size[a] + (2 * _pair(spec)[a] if numeric else 0) for a in range(2)]  # type: ignore[arg-type]
+    per_axis: list[list[int]] = [[], []]
+    for axis in range(2):
+        for k in range(1, max(limit[axis], 1) + 1):
+            kernel = (k, 1) if axis == 0 else (1, k)
+            try:
+                out = conv_geometry(input_size, kernel, stride, spec, dilation).output[axis]
+            except ShapeError:
+                continue
+            if out == target[axis]:
+                per_axis[axis].append(k)
+    return [(h, w) for h in per_axis[0] for w in per_axis[1]]
+
+
+def infer_kernel_size(
+    input_size: Pair, target: Pair, stride: Pair = (1, 1), padding: PaddingSpec = (0, 0), dilation: Pair = (1, 1)
+) -> Pair:
+    """The kernel size implied by the input and target sizes, when only one fits.
+
+    With stride 1 and a numeric padding it is ``(M + 2p - T)/d + 1`` per axis.
+
+    Raises
+    ------
+    ShapeError
+        When no size or several sizes fit (then ``--size`` must be given).
+
+    >>> infer_kernel_size((6, 8), (6, 7))
+    (1, 2)
+    """
+    sizes = matching_sizes(input_size, target, stride, padding, dilation)
+    if len(sizes) == 1:
+        return sizes[0]
+    if not sizes:
+        raise ShapeError(
+            f"no kernel size turns the {format_pair(input_size)} input into the {format_pair(target)} target "
+            f"with this stride, padding and dilation; check the target or give --padding/--stride"
+        )
+    shown = ", ".join(format_pair(s) for s in sizes[:4]) + (", ..." if len(sizes) > 4 else "")
+    raise ShapeError(
+        f"the {format_pair(input_size)} input and {format_pair(target)} target fit several kernel sizes ({shown}); "
+        f"give --size"
+    )
+
+
+def check_target(
+    input_size: Pair,
+    target: Pair,
+    kernel: Pair,
+    stride: Pair = (1, 1),
+    padding: PaddingSpec = (0, 0),
+    dilation: Pair = (1, 1),
+) -> ConvGeometry:
+    """Resolve the geometry and check that the target has its output size.
+
+    Raises
+    ------
+    ShapeError
+        Naming the expected size and the ``--padding`` (or ``--size``) that
+        would match the target.
+
+    >>> check_target((6, 8), (6, 7), (1, 2)).output
+    (6, 7)
+    """
+    geometry = conv_geometry(input_size, kernel, stride, _padding_spec(padding), dilation)
+    if geometry.output == tuple(target):
+        return geometry
+    fix = matching_padding(input_size, kernel, target, stride, dilation)
+    if fix is not None:
+        hint = f"--padding {fix} would give {format_pair(target)}"
+    else:
+        sizes = matching_sizes(input_size, target, stride, padding, dilation)
+        hint = (
+            f"no padding gives {format_pair(target)} with this kernel; --size {format_pair(sizes[0])} would"
+            if sizes
+            else f"no padding or kernel size gives {format_pair(target)}; "
+            "check that the target was made from this input"
+        )
+    raise ShapeError(
+        f"target is {format_pair(target)} but a {format_pair(kernel)} kernel on the {format_pair(input_size)} input "
+        f"({_describe(geometry)}) gives {format_pair(geometry.output)}; {hint}"
+    )
+
+
+# ---------------------------------------------------------------------------
+# The model: forward pass, loss, gradient, design matrix
+
+
+def _as_plane(array: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ParameterError(f"the {what} must be a 2-D (gray) array; got shape {array.shape} (drop --color)")
+    if array.size == 0:
+        raise ParameterError(f"the {what} is empty")
+    if not np.all(np.isfinite(array)):
+        raise DecodeError(f"the {what} contains NaN or infinity; every value must be a finite number")
+    return array.astype(np.float64)
+
+
+def _forward(padded: np.ndarray, weights: np.ndarray, bias: float, geometry: ConvGeometry) -> np.ndarray:
+    """Correlation of the already padded input (so the border is built once)."""
+    return correlate2d(padded, weights, stride=geometry.stride, dilation=geometry.dilation, bias=bias)
+
+
+def _weight_gradient(padded: np.ndarray, residual: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """``dL/dW`` for ``L = sum(residual**2)``: the padded input correlated with the residual.
+
+    Stride and dilation swap roles (see the module docstring); the output is cut to the kernel size.
+    """
+    kh, kw = geometry.kernel
+    full = correlate2d(padded, residual, stride=geometry.dilation, dilation=geometry.stride)
+    return 2.0 * full[:kh, :kw]
+
+
+def squared_error(
+    image: np.ndarray,
+    target: np.ndarray,
+    kernel: np.ndarray,
+    bias: float = 0.0,
+    *,
+    stride: Pair | int = 1,
+    padding: PaddingSpec | int = 0,
+    dilation: Pair | int = 1,
+    pad_mode: str = "zeros",
+    pad_value: float = 0.0,
+    convolve: bool = False,
+) -> float:
+    """The summed squared error ``sum((filter(image, kernel) + bias - target)**2)``.
+
+    >>> x = np.arange(9.0).reshape(3, 3)
+    >>> squared_error(x, np.array([[19., 25.], [37., 44.]]), np.array([[0., 1.], [2., 3.]]))
+    1.0
+    """
+    weights = np.asarray(kernel, dtype=np.float64)
+    weights = weights[::-1, ::-1] if convolve else weights
+    out = correlate2d(
+        _as_plane(image, "input"),
+        weights,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        pad_mode=pad_mode,
+        pad_value=pad_value,
+        bias=bias,
+    )
+    return float(np.sum((out - np.asarray(target, dtype=np.float64)) ** 2))
+
+
+def loss_gradient(
+    image: np.ndarray,
+    target: np.ndarray,
+    kernel: np.ndarray,
+    bias: float = 0.0,
+    *,
+    stride: Pair | int = 1,
+    padding: PaddingSpec | int = 0,
+    dilation: Pair | int = 1,
+    pad_mode: str = "zeros",
+    pad_value: float = 0.0,
+    convolve: bool = False,
+) -> tuple[np.ndarray, float]:
+    """Gradient of :func:`squared_error` with respect to the kernel and the bias.
+
+    Returns ``(dL/dK, dL/db)``; ``dL/dK`` has the kernel's shape and orientation
+    (flipped back when ``convolve``).
+
+    >>> g, gb = loss_gradient(np.array([[1., 2., 3.]]), np.array([[0., 0.]]), np.array([[1., 0.]]))
+    >>> g, gb  # residual [1, 2]: dL/dK = 2*[1*1 + 2*2, 1*2 + 2*3]
+    (array([[10., 16.]]), 6.0)
+    """
+    image = _as_plane(image, "input")
+    weights = np.asarray(kernel, dtype=np.float64)
+    weights = weights[::-1, ::-1] if convolve else weights
+    geometry = check_target(
+        image.shape, np.shape(target), weights.shape, _pair(stride), _padding_spec(padding), _pair(dilation)
+    )
+    padded = pad2d(image, geometry.padding, pad_mode, pad_value)
+    residual = _forward(padded, weights, bias, geometry) - np.asarray(target, dtype=np.float64)
+    grad = _weight_gradient(padded, residual, geometry)
+    return (grad[::-1, ::-1] if convolve else grad), float(2.0 * residual.sum())
+
+
+def design_matrix(padded: np.ndarray, geometry: ConvGeometry, with_bias: bool = False) -> np.ndarray:
+    """The im2col matrix ``A`` with ``A @ W.ravel() == correlate2d(...).ravel()``.
+
+    Row ``i*ow + j`` holds the window ``Xpad[i*sh + u*dh, j*sw + v*dw]`` for
+    ``(u, v)`` in row-major kernel order; a last column of ones with a bias.
+    ``padded`` is the input already padded to ``geometry.padded``.
+    """
+    (sh, sw), (dh, dw), (oh, ow) = geometry.stride, geometry.dilation, geometry.output
+    kh, kw = geometry.kernel
+    columns = kh * kw + (1 if with_bias else 0)
+    matrix = np.empty((oh * ow, columns), dtype=np.float64)
+    for u in range(kh):
+        for v in range(kw):
+            window = padded[u * dh : u * dh + sh * (oh - 1) + 1 : sh, v * dw : v * dw + sw * (ow - 1) + 1 : sw]
+            matrix[:, u * kw + v] = window.ravel()
+    if with_bias:
+        matrix[:, -1] = 1.0
+    return matrix
+
+
+def _rank_from(singular: np.ndarray, shape: tuple[int, int]) -> int:
+    """NumPy's rule (``matrix_rank``/``lstsq``): singular values above ``max(shape) * eps * s_max``."""
+    if singular.size == 0 or singular[0] == 0:
+        return 0
+    return int(np.sum(singular > max(shape) * np.finfo(np.float64).eps * singular[0]))
+
+
+def _identifiability(rank: int | None, unknowns: int, learn_bias: bool) -> list[str]:
+    if rank is None or rank >= unknowns:
+        return []
+    what = "kernel and bias are" if learn_bias else "kernel is"
+    return [
+        f"warning: the {what} not identifiable: the input patches have rank {rank} but there are {unknowns} "
+        f"unknowns (a flat or too small input); many kernels fit equally well"
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Solvers
+
+
+def _prepare(
+    image: np.ndarray,
+    target: np.ndarray,
+    size: Pair | int,
+    stride: Pair | int,
+    padding: PaddingSpec | int,
+    dilation: Pair | int,
+    pad_mode: str,
+    pad_value: float,
+) -> tuple[np.ndarray, np.ndarray, ConvGeometry, np.ndarray]:
+    image = _as_plane(image, "input")
+    target = _as_plane(target, "target")
+    geometry = check_target(
+        image.shape, target.shape, _pair(size), _pair(stride), _padding_spec(padding), _pair(dilation)
+    )
+    padded = pad2d(image, geometry.padding, pad_mode, pad_value)
+    return image, target, geometry, padded
+
+
+def fit_lstsq(
+    image: np.ndarray,
+    target: np.ndarray,
+    size: Pair | int,
+    *,
+    stride: Pair | int = 1,
+    padding: PaddingSpec | int = 0,
+    dilation: Pair | int = 1,
+    pad_mode: str = "zeros",
+    pad_value: float = 0.0,
+    convolve: bool = False,
+    learn_bias: bool = False,
+) -> FitResult:
+    """The least-squares kernel: ``argmin ||A w - y||`` over the input patches (``numpy.linalg.lstsq``).
+
+    When the patches do not determine the kernel (rank below the number of
+    unknowns) the minimum-norm solution is returned with a warning.
+
+    >>> x = np.ones((6, 8)); x[:, 2:6] = 0
+    >>> y = correlate2d(x, np.array([[1., -1.]]))
+    >>> fit = fit_lstsq(x, y, (1, 2))
+    >>> np.round(fit.kernel, 12), fit.rank, fit.unknowns
+    (array([[ 1., -1.]]), 2, 2)
+    """
+    image, target, geometry, padded = _prepare(image, target, size, stride, padding, dilation, pad_mode, pad_value)
+    unknowns = geometry.kernel[0] * geometry.kernel[1] + (1 if learn_bias else 0)
+    rows = geometry.output[0] * geometry.output[1]
+    if rows * unknowns > MAX_DESIGN_ENTRIES:
+        raise ParameterError(
+            f"the least-squares system would be {rows}x{unknowns} (over {MAX_DESIGN_ENTRIES:,} entries); "
+            f"crop or shrink the images, or use --solver gd"
+        )
+    matrix = design_matrix(padded, geometry, learn_bias)
+    solution, _, rank, singular = np.linalg.lstsq(matrix, target.ravel(), rcond=None)
+    weights = solution[: unknowns - (1 if learn_bias else 0)].reshape(geometry.kernel)
+    bias = float(solution[-1]) if learn_bias else 0.0
+    residual = _forward(padded, weights, bias, geometry) - target
+    loss = float(np.sum(residual**2))
+    return FitResult(
+        kernel=np.ascontiguousarray(weights[::-1, ::-1] if convolve else weights),
+        bias=bias,
+        loss=loss,
+        history=(loss,),
+        solver="lstsq",
+        optimizer=None,
+        epochs=0,
+        lr=None,
+        seed=None,
+        initial_kernel=None,
+        rank=int(rank),
+        unknowns=unknowns,
+        singular_values=tuple(float(s) for s in singular),
+        geometry=geometry,
+        convolve=convolve,
+        learn_bias=learn_bias,
+        warnings=tuple(_identifiability(int(rank), unknowns, learn_bias)),
+    )
+
+
+def initial_kernel(size: Pair | int, seed: int | None, learn_bias: bool = False) -> tuple[np.ndarray, float]:
+    """The random starting point: PyTorch's default ``Conv2d`` initialisation.
+
+    Every weight (and the bias) is drawn uniformly from ``[-1/sqrt(kh*kw), 1/sqrt(kh*kw)]``
+    (``kaiming_uniform_(a=sqrt(5))``) with ``numpy.random.default_rng(seed)``.
+
+    >>> w, b = initial_kernel((1, 2), seed=0)
+    >>> w.shape, bool(np.all(np.abs(w) <= 2 ** -0.5)), b
+    ((1, 2), True, 0.0)
+    """
+    kh, kw = _pair(size)
+    bound = 1.0 / np.sqrt(kh * kw)
+    rng = np.random.default_rng(seed)
+    weights = rng.uniform(-bound, bound, size=(kh, kw))
+    bias = float(rng.uniform(-bound, bound)) if learn_bias else 0.0
+    return weights, bias
+
+
+def _optimizer(name: str, lr: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A step function ``(params, grad) -> new params`` with PyTorch's update rule for ``name``."""
+    if name == "sgd":
+        return lambda params, grad: params - lr * grad
+    if name == "momentum":
+        state: dict[str, np.ndarray | None] = {"velocity": None}
+
+        def momentum_step(params: np.ndarray, grad: np.ndarray) -> np.ndarray:
+            velocity = grad if state["velocity"] is None else MOMENTUM * state["velocity"] + grad
+            state["velocity"] = velocity
+            return params - lr * velocity
+
+        return momentum_step
+    if name == "adam":
+        beta1, beta2 = ADAM_BETAS
+        adam: dict[str, np.ndarray | int] = {"m": 0.0, "v": 0.0, "t": 0}  # type: ignore[dict-item]
+
+        def adam_step(params: np.ndarray, grad: np.ndarray) -> np.ndarray:
+            adam["t"] = int(adam["t"]) + 1
+            t = int(adam["t"])
+            adam["m"] = beta1 * adam["m"] + (1 - beta1) * grad
+            adam["v"] = beta2 * adam["v"] + (1 - beta2) * grad * grad
+            m_hat = adam["m"] / (1 - beta1**t)
+            v_hat = adam["v"] / (1 - beta2**t)
+            return params - lr * m_hat / (np.sqrt(v_hat) + ADAM_EPS)
+
+        return adam_step
+    raise ParameterError(f"unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}")
+
+
+def stable_lr(singular_values: tuple[float, ...], optimizer: str) -> float | None:
+    """Largest learning rate for which ``sgd``/``momentum`` converge on this data (``None`` for adam or unknown).
+
+    The Hessian of the summed squared error is ``2 A^T A`` with largest
+    eigenvalue ``L = 2 s_max**2``; plain gradient descent converges for
+    ``lr < 2/L``, heavy-ball momentum ``mu`` for ``lr < 2(1 + mu)/L``.
+
+    >>> round(stable_lr((30.0 ** 0.5, 6.0 ** 0.5), "sgd"), 6)  # the classic lesson: L = 60
+    0.033333
+    """
+    if optimizer == "adam" or not singular_values or singular_values[0] == 0:
+        return None
+    top = 2.0 * singular_values[0] ** 2
+    return float(2.0 / top if optimizer == "sgd" else 2.0 * (1.0 + MOMENTUM) / top)
+
+
+def fit_gd(
+    image: np.ndarray,
+    target: np.ndarray,
+    size: Pair | int,
+    *,
+    epochs: int = 10,
+    lr: float = 0.03,
+    optimizer: str = "sgd",
+    seed: int | None = None,
+    stride: Pair | int = 1,
+    padding: PaddingSpec | int = 0,
+    dilation: Pair | int = 1,
+    pad_mode: str = "zeros",
+    pad_value: float = 0.0,
+    convolve: bool = False,
+    learn_bias: bool = False,
+    start: np.ndarray | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> FitResult:
+    """Learn the kernel by gradient descent on the summed squared error.
+
+    Parameters
+    ----------
+    image, target : ndarray, 2-D
+        The target must have the output size of the geometry.
+    size : int or (kh, kw)
+    epochs : int
+        Full-batch steps: each epoch computes the loss and its exact gradient
+        on the whole image and takes one optimizer step.
+    lr : float
+        Learning rate. The loss is a *sum* over output pixels, so the stable
+        range shrinks as the image grows (see :func:`stable_lr`).
+    optimizer : {'sgd', 'momentum', 'adam'}
+        PyTorch's rules: ``SGD``, ``SGD(momentum=0.9)``, ``Adam`` (0.9, 0.999, 1e-8).
+    seed : int or None
+        Seed of the random start (:func:`initial_kernel`).
+    start : ndarray, optional
+        A starting kernel instead of the random one (the bias then starts at 0).
+    on_epoch : callable, optional
+        Called as ``on_epoch(n, loss)`` after each epoch (for progress).
+
+    Raises
+    ------
+    ParameterError
+        When ``lr`` is above the stable limit of ``sgd``/``momentum`` on this
+        data (:func:`stable_lr`; checked before the first step), or the loss
+        becomes infinite or NaN.
+
+    Examples
+    --------
+    >>> x = np.ones((6, 8)); x[:, 2:6] = 0
+    >>> y = correlate2d(x, np.array([[1., -1.]]))
+    >>> fit = fit_gd(x, y, (1, 2), epochs=10, lr=0.03, seed=0)
+    >>> len(fit.history), fit.history[-1] < fit.history[0], bool(np.abs(fit.kernel - [1, -1]).max() < 0.1)
+    (11, True, True)
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ParameterError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+    if epochs < 0:
+        raise ParameterError(f"epochs {epochs} must be at least 0")
+    if not (np.isfinite(lr) and lr > 0):
+        raise ParameterError(f"learning rate {lr!r} must be a positive number")
+    image, target, geometry, padded = _prepare(image, target, size, stride, padding, dilation, pad_mode, pad_value)
+    if start is None:
+        kernel0, bias = initial_kernel(geometry.kernel, seed, learn_bias)
+    else:
+        kernel0 = np.asarray(start, dtype=np.float64)
+        if kernel0.shape != geometry.kernel:
+            raise ShapeError(
+                f"starting kernel is {format_pair(kernel0.shape)} but --size is {format_pair(geometry.kernel)}"
+            )
+        bias = 0.0
+    unknowns = geometry.kernel[0] * geometry.kernel[1] + (1 if learn_bias else 0)
+    rank: int | None = None
+    singular: tuple[float, ...] = ()
+    if geometry.output[0] * geometry.output[1] * unknowns <= MAX_DESIGN_ENTRIES:
+        matrix = design_matrix(padded, geometry, learn_bias)
+        values = np.linalg.svd(matrix, compute_uv=False)
+        rank = _rank_from(values, matrix.shape)
+        singular = tuple(float(s) for s in values)
+
+    bound = stable_lr(singular, optimizer)
+    if bound is not None and lr > bound * (1 + 1e-9):
+        top, low = 2.0 * singular[0] ** 2, 2.0 * singular[-1] ** 2
+        suggestion = 2.0 / (top + low) if optimizer == "sgd" else bound / 2
+        step = 10.0 ** (np.floor(np.log10(suggestion)) - 1)
+        suggestion = float(np.floor(suggestion * 0.999 / step) * step)  # two digits, rounded down
+        raise ParameterError(
+            f"--lr {lr:g} is above the stable limit {bound:.4g} for {optimizer} on this input (the largest eigenvalue "
+            f"of the loss's Hessian 2 A^T A is {top:.4g}): gradient descent would diverge; use --lr {suggestion:.2g} "
+            f"or less, or --solver lstsq"
+        )
+
+    # Optimise the correlation weights; with convolve the user's kernel is their flip.
+    weights = kernel0[::-1, ::-1].copy() if convolve else kernel0.copy()
+    params = np.append(weights.ravel(), bias)
+    step = _optimizer(optimizer, lr)
+    kh, kw = geometry.kernel
+
+    residual = _forward(padded, weights, bias, geometry) - target
+    history = [float(np.sum(residual**2))]
+    for epoch in range(1, epochs + 1):
+        bias_grad = 2.0 * residual.sum() if learn_bias else 0.0
+        grad = np.append(_weight_gradient(padded, residual, geometry).ravel(), bias_grad)
+        params = step(params, grad)
+        weights = params[:-1].reshape(kh, kw)
+        bias = float(params[-1])
+        with np.errstate(over="ignore", invalid="ignore"):
+            residual = _forward(padded, weights, bias, geometry) - target
+            loss = float(np.sum(residual**2))
+        if not np.isfinite(loss) or not np.all(np.isfinite(params)):
+            bound = stable_lr(singular, optimizer)
+            hint = f"it is stable below {bound:.4g} for this input" if bound else "try a smaller one"
+            raise ParameterError(
+                f"gradient descent diverged at epoch {epoch} (the loss overflowed): --lr {lr:g} is too large; "
+                f"{hint}, or use --solver lstsq"
+            )
+        history.append(loss)
+        if on_epoch is not None:
+            on_epoch(epoch, loss)
+
+    warnings = _identifiability(rank, unknowns, learn_bias)
+    if bound is not None and lr >= bound * (1 - 1e-9):
+        warnings.append(
+            f"warning: --lr {lr:g} is at the stable limit {bound:.4g} for {optimizer} on this input; "
+            f"the loss oscillates instead of converging"
+        )
+    elif epochs and history[-1] > history[0]:
+        warnings.append(f"warning: the loss grew from {history[0]:.4g} to {history[-1]:.4g}; use a smaller --lr")
+    return FitResult(
+        kernel=np.ascontiguousarray(weights[::-1, ::-1] if convolve else weights.copy()),
+        bias=bias if learn_bias else 0.0,
+        loss=history[-1],
+        history=tuple(history),
+        solver="gd",
+        optimizer=optimizer,
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+        initial_kernel=kernel0,
+        rank=rank,
+        unknowns=unknowns,
+        singular_values=singular,
+        geometry=geometry,
+        convolve=convolve,
+        learn_bias=learn_bias,
+        warnings=tuple(warnings),
+    )
+
+
+def fit(image: np.ndarray, target: np.ndarray, size: Pair | int, *, solver: str = "gd", **options) -> FitResult:
+    """Dispatch to :func:`fit_gd` or :func:`fit_lstsq` (``epochs``, ``lr``, ``optimizer``, ``seed`` are for gd)."""
+    if solver == "gd":
+        return fit_gd(image, target, size, **options)
+    if solver == "lstsq":
+        for name in ("epochs", "lr", "optimizer", "seed", "start", "on_epoch"):
+            options.pop(name, None)
+        return fit_lstsq(image, target, size, **options)
+    raise ParameterError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}")
+
+
+# ---------------------------------------------------------------------------
+# The classic lesson
+
+
+#: The kernel of the classic lesson: ``diff-x``, ``x[j] - x[j+1]``.
+LESSON_KERNEL = np.array([[1.0, -1.0]])
+
+
+def lesson_image() -> np.ndarray:
+    """The 6x8 image of the classic lesson: ones with the middle four columns 0 (``samples/edges.txt``).
+
+    >>> lesson_image()[0]
+    array([1., 1., 0., 0., 0., 0., 1., 1.])
+    """
+    image = np.ones((6, 8))
+    image[:, 2:6] = 0.0
+    return image
+
+
+def lesson_target() -> np.ndarray:
+    """``lesson_image()`` filtered with ``[1, -1]``: 6x7, 1 where white turns black, -1 where black turns white."""
+    return correlate2d(lesson_image(), LESSON_KERNEL)
