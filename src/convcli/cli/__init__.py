@@ -26,6 +26,8 @@ from ..errors import ConvcliError
 COMMANDS: dict[str, str] = {
     "filter": "cmd_filter:filter_command",
     "kernels": "cmd_kernels:kernels_group",
+    "shape": "cmd_shape:shape_command",
+    "explain": "cmd_explain:explain_command",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True}
