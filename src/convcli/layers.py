@@ -281,7 +281,8 @@ class AxisReport:
     unread : tuple of int
         Input indices no window reads (conv and pool).
     unread_tail : int
-        How many of them are at the end (padding can reach those).
+        How many of them lie after the last window's last tap (padding or ceil
+        mode can bring windows there; the others are stepped over).
     covering : str or None
         The option change that makes windows reach the tail (``padding 1``,
         ``ceil mode``); empty when no allowed change can.
@@ -425,9 +426,8 @@ def axis_report(layer: Layer, size: Pair, axis: int) -> AxisReport:
     else:  # huge: only the tail, from the last window's last tap
         last = (out - 1) * s - pads[0] + d * (k - 1)
         unread, empty = list(range(max(0, last + 1), n)), []
-    tail = 0
-    while tail < len(unread) and unread[len(unread) - 1 - tail] == n - 1 - tail:
-        tail += 1
+    # The tail: real rows after the last tap of the last window (padding can bring windows there).
+    tail = min(n, max(0, n - 1 - ((out - 1) * s - pads[0] + d * (k - 1))))
     covering = None
     if tail:
         if layer.op == "conv":

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .common import KernelSpecType, PadModeType, PaddingType, PairType, load
+from .common import KernelSpecType, PaddingType, PadModeType, PairType, load
 
 
 def _times_sign() -> str:
