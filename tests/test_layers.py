@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from fractions import Fraction
 
 import pytest
@@ -31,7 +32,8 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 def test_parse_layer_keys_and_defaults():
     layer = parse_layer("conv:k=7,s=2,p=3")
-    assert (layer.op, layer.kernel, layer.stride, layer.padding, layer.dilation) == ("conv", (7, 7), (2, 2), (3, 3), (1, 1))
+    assert (layer.op, layer.kernel, layer.stride) == ("conv", (7, 7), (2, 2))
+    assert (layer.padding, layer.dilation) == ((3, 3), (1, 1))
     pool = parse_layer("pool:k=3")
     assert pool.stride == (3, 3)  # PyTorch: pooling stride defaults to the kernel size
     assert parse_layer("pool:k=3,s=2,p=1,ceil").ceil_mode is True
@@ -138,7 +140,9 @@ def test_sizes_and_errors_match_pytorch(op, n, k, s, p, d, op_pad, ceil):
     if kind != "transpose":
         op_pad = (0, 0)
     try:
-        expected = _torch_size(torch, kind, n, k, s, p, d, op_pad, ceil, avg)
+        with warnings.catch_warnings():  # 'same' with an even kernel: a performance warning only
+            warnings.simplefilter("ignore", UserWarning)
+            expected = _torch_size(torch, kind, n, k, s, p, d, op_pad, ceil, avg)
     except (RuntimeError, ValueError):
         expected = None
     if expected is not None and min(expected) < 1:
@@ -303,7 +307,10 @@ def test_receptive_field_equals_forward_brute_force(raw, index):
     bound = strides * sum(layer.padding[0] + layer.dilation[0] * layer.kernel[0] + layer.stride[0] for layer in layers)
     brute = {x for x in range(-bound - 2, bound + 3) if index in _forward_reach(layers, x)}
     assert dependency_set(layers, 0, index) == brute
-    rows = run_stack(layers, (60, 60))
+    try:
+        rows = run_stack(layers, (400, 400))
+    except ShapeError:
+        assume(False)
     last = rows[-1]
     if index == 0:
         if brute:

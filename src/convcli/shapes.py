@@ -281,12 +281,15 @@ def pool_output_length(
     ------
     ShapeError
         When the padding is more than half the kernel (PyTorch's rule) or the
-        output would be empty.
+        output would be empty. In ceil mode PyTorch accepts a window larger than
+        the padded input (one output), and so does this.
 
     >>> pool_output_length(5, 3, 3)
     1
     >>> pool_output_length(5, 3, 3, ceil_mode=True)
     2
+    >>> pool_output_length(4, 6, 3, ceil_mode=True)  # window larger than the input: PyTorch still gives 1
+    1
     """
     stride = kernel if stride is None else stride
     if padding > kernel // 2:
@@ -295,11 +298,14 @@ def pool_output_length(
         )
     span = effective_kernel(kernel, dilation)
     numerator = length + 2 * padding - span
-    if numerator < 0:
-        raise ShapeError(
-            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
-        )
+    # Floor division rounds towards minus infinity, as PyTorch's div_rtn: in ceil mode a window larger
+    # than the padded input still gives one output (PyTorch accepts it), in floor mode none.
     out = (-(-numerator // stride) if ceil_mode else numerator // stride) + 1
     if ceil_mode and (out - 1) * stride >= length + padding:
         out -= 1
+    if out < 1:
+        raise ShapeError(
+            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
+            + ("" if ceil_mode else " (or --ceil-mode, which PyTorch accepts)")
+        )
     return out

@@ -77,8 +77,12 @@ def _axis_notes(layer: Layer, report: AxisReport, axis_label: tuple[str, str]) -
             tail = ""
             if report.unread_tail:
                 tail = f"; for the last {report.unread_tail}: {_cover(report, report.unread_tail == 1)}"
+            which = f"{one} {report.unread[0]} of {report.size} is" if count == 1 else (
+                f"{count} {many} of {report.size} are"
+            )
+            listed = "" if count == 1 else f" ({_indices(report.unread)})"
             notes.append(
-                f"{count} {many} of {report.size} are never read ({_indices(report.unread)}): the windows (span "
+                f"{which} never read{listed}: the windows (span "
                 f"{report.dilation * (report.kernel - 1) + 1}, dilation {report.dilation}) step over them with "
                 f"stride {report.stride}{tail}"
             )
@@ -86,8 +90,11 @@ def _axis_notes(layer: Layer, report: AxisReport, axis_label: tuple[str, str]) -
         count = len(report.padding_windows)
         outputs = "output" if count == 1 else "outputs"
         notes.append(
-            f"{outputs} {_indices(report.padding_windows)} ({count} of {report.output}) read only padding, "
-            f"so they carry no input (zeros padding gives 0 before any bias)"
+            f"{outputs} {_indices(report.padding_windows)} ({count} of {report.output}) "
+            + ("reads" if count == 1 else "read")
+            + " only padding: no input reaches "
+            + ("it" if count == 1 else "them")
+            + (" (max pooling gives -inf there, as PyTorch)" if layer.op == "pool" else " (zeros padding gives 0)")
         )
     if layer.op == "transpose":
         if report.conv_sizes is not None:
