@@ -20,6 +20,10 @@ from convcli.errors import ShapeError
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
+# click 8.5 deprecates click.get_binary_stream, which cli/common.py's load() (shared code) still calls;
+# this narrow filter keeps that one warning from failing these tests until common.py moves off it.
+pytestmark = pytest.mark.filterwarnings("ignore:'get_binary_stream' is deprecated:DeprecationWarning")
+
 
 def run(args, code=0):
     result = CliRunner().invoke(main, args, prog_name="convcli")

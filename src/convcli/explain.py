@@ -297,8 +297,8 @@ def render(explanation: Explanation, *, source: str = "input", matrix: bool = Fa
         ]
         checks += [("im2col", by_im2col), ("the weight matrix", by_weights)]
     agree = all(_agrees(values, e.engine) for _, values in checks)
-    names = [name for name, _ in checks]
-    names = ", ".join(names[:-1]) + " and " + names[-1] + " all" if len(names) > 1 else names[0]
+    labels = [name for name, _ in checks]
+    names = ", ".join(labels[:-1]) + " and " + labels[-1] + " all" if len(labels) > 1 else labels[0]
     function = "convolve2d" if e.convolve else "correlate2d"
     if agree:
         lines.append(f"check: {names} equal the result of convcli's engine ({function})")

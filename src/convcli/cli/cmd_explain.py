@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import sys
 from typing import Any
 
 import click
@@ -10,9 +12,15 @@ from .common import KernelSpecType, PaddingType, PadModeType, PairType, load
 
 
 def _times_sign() -> str:
-    """The multiplication sign ×, or * when stdout cannot encode it (an ASCII-only terminal)."""
-    encoding = getattr(click.get_text_stream("stdout"), "encoding", None) or "utf-8"
+    """The multiplication sign ×, or * when stdout's encoding has no × (cp437, say).
+
+    click.echo already writes UTF-8 to a stream that claims ASCII (a misconfigured
+    locale), so ASCII counts as UTF-8 here.
+    """
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     try:
+        if codecs.lookup(encoding).name == "ascii":
+            return "×"
         "×".encode(encoding)
     except (UnicodeEncodeError, LookupError):
         return "*"
