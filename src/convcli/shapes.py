@@ -281,13 +281,16 @@ def pool_output_length(
     ------
     ShapeError
         When the padding is more than half the kernel (PyTorch's rule) or the
-        output would be empty.
+        output would be empty. In ceil mode PyTorch accepts a window larger than
+        the padded input (one output), and so does this.
 
     >>> pool_output_length(5, 3, 3)
     1
     >>> pool_output_length(5, 3, 3, ceil_mode=True)
     2
     >>> pool_output_length(1, 2, 2, ceil_mode=True)
+    1
+    >>> pool_output_length(4, 6, 3, ceil_mode=True)  # window larger than the input: PyTorch still gives 1
     1
     """
     stride = kernel if stride is None else stride
@@ -303,7 +306,7 @@ def pool_output_length(
         out -= 1
     if out < 1:
         raise ShapeError(
-            f"pooling window {span} is larger than the padded input {length + 2 * padding}; "
-            "use a smaller window, more padding or --ceil-mode"
+            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
+            + ("" if ceil_mode else " (or --ceil-mode, which PyTorch accepts)")
         )
     return out

@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "pool": "cmd_pool:pool_command",
     "upsample": "cmd_upsample:upsample_command",
     "learn": "cmd_learn:learn_command",
+    "shape": "cmd_shape:shape_command",
+    "explain": "cmd_explain:explain_command",
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "show_default": True}

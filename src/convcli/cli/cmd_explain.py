@@ -1,0 +1,117 @@
+"""``convcli explain``: a small convolution written out step by step, for learners."""
+
+from __future__ import annotations
+
+import codecs
+import sys
+from typing import Any
+
+import click
+
+from .common import KernelSpecType, PaddingType, PadModeType, PairType, load
+
+
+def _times_sign() -> str:
+    """The multiplication sign ×, or * when stdout's encoding has no × (cp437, say).
+
+    click.echo already writes UTF-8 to a stream that claims ASCII (a misconfigured
+    locale), so ASCII counts as UTF-8 here.
+    """
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        if codecs.lookup(encoding).name == "ascii":
+            return "×"
+        "×".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "*"
+    return "×"
+
+
+@click.command("explain", context_settings={"show_default": True})
+@click.argument("source", metavar="SOURCE")
+@click.option(
+    "-k",
+    "--kernel",
+    type=KernelSpecType(),
+    required=True,
+    help="Kernel: a name (convcli kernels), an inline matrix '0 1; 2 3', or a file (.txt/.csv/.npy).",
+)
+@click.option("-s", "--stride", type=PairType("stride"), default="1", help="Step between windows.")
+@click.option(
+    "-p",
+    "--padding",
+    type=PaddingType(),
+    default="0",
+    help="Rows/columns added on each side; 'same' keeps the size (stride 1; an odd extra goes "
+    "bottom/right, as PyTorch), 'valid' is 0.",
+)
+@click.option("-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps.")
+@click.option(
+    "--pad-mode",
+    type=PadModeType(),
+    default="zeros",
+    help="Border values: zeros, constant (--pad-value), reflect, symmetric, replicate, circular.",
+)
+@click.option("--pad-value", type=float, default=0.0, help="Fill value for --pad-mode constant.")
+@click.option(
+    "--convolve/--correlate",
+    default=False,
+    help="Flip the kernel 180 degrees (true convolution, shown flipped) or not (cross-correlation, as torch conv2d).",
+)
+@click.option(
+    "--matrix",
+    is_flag=True,
+    help="Also show the result as matrix products: the im2col matrix times the kernel, and the "
+    "Toeplitz-style weight matrix times the flattened padded input.",
+)
+@click.option(
+    "--normalize",
+    "normalize_method",
+    type=click.Choice(["none", "dtype", "max"]),
+    default="none",
+    help="Image sources: none = raw pixel values (0..255), dtype = divide by white to get [0, 1], "
+    "max = divide by the image's maximum. Number grids are never scaled.",
+)
+def explain_command(source: str, kernel: Any, **options: Any) -> None:
+    """Write out a small convolution step by step: padded input, every sum of products, the output.
+
+    Each output element is printed as textbooks write it, input value times
+    kernel weight over its window (0×0 + 1×1 + 3×2 + 4×3 = 19), and the sums
+    are checked against convcli's engine. SOURCE is a number grid (.txt, .csv,
+    .npy), a small image (read as gray) or - for stdin. Examples too large to
+    read (padded input over 16 per side, over 64 outputs, kernels over 25 taps)
+    are refused.
+
+    \b
+    Examples:
+      convcli explain samples/x.txt -k "0 1; 2 3"
+      convcli explain samples/x.txt -k "0 1; 2 3" --padding 1 --stride 2
+      convcli explain samples/x.txt -k "0 1; 2 3" --convolve --matrix
+      printf '1 2 3 4\\n5 6 7 8\\n' | convcli explain - -k "1 -1"
+    """
+    from ..explain import explain, render
+
+    loaded = load(
+        source,
+        {
+            "gray": "luma",
+            "normalize_method": options["normalize_method"],
+            "color": False,
+            "frame": 0,
+            "timeout": 30.0,
+            "max_download": 16,
+        },
+    )
+    explanation = explain(
+        loaded.array,
+        kernel.weights,
+        stride=options["stride"],
+        padding=options["padding"],
+        dilation=options["dilation"],
+        convolve=options["convolve"],
+        pad_mode=options["pad_mode"],
+        pad_value=options["pad_value"],
+        matrix=options["matrix"],
+    )
+    name = "stdin" if source == "-" else source
+    click.echo(render(explanation, source=name, matrix=options["matrix"], times=_times_sign()))
