@@ -32,6 +32,9 @@ class PairType(click.ParamType):
 
     name = "N|HxW"
 
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:  # type: ignore[override]
+        return self.name  # click would upper-case it to N|HXW
+
     def __init__(self, what: str, minimum: int = 1) -> None:
         self.what = what
         self.minimum = minimum
@@ -49,6 +52,9 @@ class PaddingType(click.ParamType):
     """``N``, ``HxW``, ``same`` or ``valid``."""
 
     name = "N|HxW|same|valid"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:  # type: ignore[override]
+        return self.name
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, tuple):
