@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import KernelSpecType, PaddingType, PadModeType, PairType, load
+from .common import KernelSpecType, geometry_options, load
 
 
 def _times_sign() -> str:
@@ -36,27 +36,8 @@ def _times_sign() -> str:
     required=True,
     help="Kernel: a name (convcli kernels), an inline matrix '0 1; 2 3', or a file (.txt/.csv/.npy).",
 )
-@click.option("-s", "--stride", type=PairType("stride"), default="1", help="Step between windows.")
-@click.option(
-    "-p",
-    "--padding",
-    type=PaddingType(),
-    default="0",
-    help="Rows/columns added on each side; 'same' keeps the size (stride 1; an odd extra goes "
-    "bottom/right, as PyTorch), 'valid' is 0.",
-)
-@click.option("-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps.")
-@click.option(
-    "--pad-mode",
-    type=PadModeType(),
-    default="zeros",
-    help="Border values: zeros, constant (--pad-value), reflect, symmetric, replicate, circular.",
-)
-@click.option("--pad-value", type=float, default=0.0, help="Fill value for --pad-mode constant.")
-@click.option(
-    "--convolve/--correlate",
-    default=False,
-    help="Flip the kernel 180 degrees (true convolution, shown flipped) or not (cross-correlation, as torch conv2d).",
+@geometry_options(
+    convolve_help="Flip the kernel 180 degrees (true convolution, shown flipped) or not (cross-correlation, as torch conv2d)."
 )
 @click.option(
     "--matrix",

@@ -10,11 +10,10 @@ import click
 from ..errors import OutputError, OutputUsageError, ParameterError
 from ..shapes import format_pair
 from .common import (
-    PaddingType,
-    PadModeType,
     PairType,
     check_outputs,
     emit_json,
+    geometry_options,
     load,
     message,
     source_options,
@@ -198,27 +197,8 @@ def _check_files(output: str | None, plot: str | None, sources: list[str]) -> No
     type=PairType("kernel size"),
     help="Kernel size N or HxW. Default: the one size that turns INPUT into TARGET's size (stride 1, numeric padding).",
 )
-@click.option("-s", "--stride", type=PairType("stride"), default="1", help="Step between windows (as in filter).")
-@click.option(
-    "-p",
-    "--padding",
-    type=PaddingType(),
-    default="0",
-    help="Rows/columns added on each side, as in filter: 'same' for a same-size target (stride 1; an odd "
-    "extra goes bottom/right), 'valid' is 0.",
-)
-@click.option("-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps.")
-@click.option(
-    "--pad-mode",
-    type=PadModeType(),
-    default="zeros",
-    help="Border values, as in filter: zeros, constant, reflect, symmetric, replicate, circular.",
-)
-@click.option("--pad-value", type=float, default=0.0, help="Fill value for --pad-mode constant.")
-@click.option(
-    "--convolve/--correlate",
-    default=False,
-    help="Learn the kernel that a true convolution applies (filter --convolve), or the correlation kernel.",
+@geometry_options(
+    convolve_help="Learn the kernel that a true convolution applies (filter --convolve), or the correlation kernel."
 )
 @click.option(
     "--bias/--no-bias",

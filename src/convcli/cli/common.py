@@ -167,37 +167,51 @@ def source_options(function: F) -> F:
     )
 
 
+CONVOLVE_HELP = (
+    "Flip the kernel 180 degrees (true convolution, as scipy.signal.convolve2d) or not "
+    "(cross-correlation, as torch conv2d)."
+)
+
+
+def geometry_options(convolve_help: str = CONVOLVE_HELP) -> Callable[[F], F]:
+    """Stride, padding, dilation, borders and flip: how a kernel meets the input (filter, explain, learn)."""
+
+    def decorator(function: F) -> F:
+        return _apply(
+            [
+                click.option("-s", "--stride", type=PairType("stride"), default="1", help="Step between windows."),
+                click.option(
+                    "-p",
+                    "--padding",
+                    type=PaddingType(),
+                    default="0",
+                    help="Rows/columns added on each side; 'same' keeps the size (stride 1; an odd extra "
+                    "goes bottom/right, as PyTorch), 'valid' is 0.",
+                ),
+                click.option(
+                    "-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps."
+                ),
+                click.option(
+                    "--pad-mode",
+                    type=PadModeType(),
+                    default="zeros",
+                    help="Border values: zeros, constant (--pad-value), reflect (edge not repeated), "
+                    "symmetric (edge repeated), replicate, circular; aliases in the README.",
+                ),
+                click.option("--pad-value", type=float, default=0.0, help="Fill value for --pad-mode constant."),
+                click.option("--convolve/--correlate", default=False, help=convolve_help),
+            ],
+            function,
+        )
+
+    return decorator
+
+
 def conv_options(function: F) -> F:
-    """Stride, padding, dilation, borders, bias, flip, method."""
-    return _apply(
+    """The geometry options plus bias, method and precision (filter)."""
+    function = _apply(
         [
-            click.option("-s", "--stride", type=PairType("stride"), default="1", help="Step between windows."),
-            click.option(
-                "-p",
-                "--padding",
-                type=PaddingType(),
-                default="0",
-                help="Rows/columns added on each side; 'same' keeps the size (stride 1; an odd extra "
-                "goes bottom/right, as PyTorch), 'valid' is 0.",
-            ),
-            click.option(
-                "-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps."
-            ),
-            click.option(
-                "--pad-mode",
-                type=PadModeType(),
-                default="zeros",
-                help="Border values: zeros, constant (--pad-value), reflect (edge not repeated), "
-                "symmetric (edge repeated), replicate, circular; aliases in the README.",
-            ),
-            click.option("--pad-value", type=float, default=0.0, help="Fill value for --pad-mode constant."),
             click.option("--bias", type=float, default=0.0, help="Added to every output value."),
-            click.option(
-                "--convolve/--correlate",
-                default=False,
-                help="Flip the kernel 180 degrees (true convolution, as scipy.signal.convolve2d) or not "
-                "(cross-correlation, as torch conv2d).",
-            ),
             click.option(
                 "--method",
                 type=click.Choice(["auto", "direct", "separable", "fft"]),
@@ -214,6 +228,7 @@ def conv_options(function: F) -> F:
         ],
         function,
     )
+    return geometry_options()(function)
 
 
 def output_options(function: F) -> F:
