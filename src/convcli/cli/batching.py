@@ -136,7 +136,9 @@ def gather_sources(sources: Sequence[str], options: dict[str, Any]) -> tuple[lis
     return expanded, batch
 
 
-def plan_items(sources: Sequence[str], labels: Sequence[str], options: dict[str, Any], batch: bool) -> Plan:
+def plan_items(
+    sources: Sequence[str], labels: Sequence[str], options: dict[str, Any], batch: bool, *, one_per_source: bool = False
+) -> Plan:
     """Decide every destination before any work; refuse clashes, missing folders and clobbered inputs.
 
     ``labels`` holds one label per output of a source (kernel names for
@@ -150,8 +152,9 @@ def plan_items(sources: Sequence[str], labels: Sequence[str], options: dict[str,
     if output is not None and (outdir is not None or template is not None):
         raise OutputUsageError("-o names the output itself; drop -o to use --outdir/--name")
     if output is not None and count > 1:
+        makes = f"has {len(sources)} sources" if one_per_source else f"makes {count}"
         raise OutputUsageError(
-            f"-o names one output but this run makes {count}; drop -o to get <stem>-<label> names (or use --outdir)"
+            f"-o names one output but this run {makes}; drop -o to get <stem>-{{kernel}} names (or use --outdir)"
         )
     if output == "-" and options.get("as_json"):
         raise OutputUsageError("-o - and --json both write to stdout; choose one")
