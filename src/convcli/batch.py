@@ -86,7 +86,9 @@ def read_source_file(path: str, stdin: Any = None) -> list[str]:
     try:
         return read_source_list(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SourceError(f"--from {path!r} does not exist; give a file with one source per line, or - for stdin") from None
+        raise SourceError(
+            f"--from {path!r} does not exist; give a file with one source per line, or - for stdin"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"cannot read --from {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
 
@@ -123,7 +125,9 @@ def check_template(template: str, option: str = "--name") -> None:
     try:
         fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as exc:
-        raise ParameterError(f"{option} {template!r} is not a valid template ({exc}); write fields as {{stem}}") from None
+        raise ParameterError(
+            f"{option} {template!r} is not a valid template ({exc}); write fields as {{stem}}"
+        ) from None
     for name in fields:
         if name not in NAME_FIELDS:
             raise ParameterError(

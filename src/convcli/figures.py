@@ -80,7 +80,9 @@ def _save(figure: Any, path: str | Path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def _limits(values: Any, cmap: str | None, vmin: float | None, vmax: float | None, scale: str) -> tuple[str, float, float]:
+def _limits(
+    values: Any, cmap: str | None, vmin: float | None, vmax: float | None, scale: str
+) -> tuple[str, float, float]:
     """Colour map and value range of an output panel (see the module docstring)."""
     import numpy as np
 
@@ -161,7 +163,14 @@ def _show_kernel(figure: Any, axes: Any, weights: Any, title: str, cell_text: st
 
 
 def _show_output(
-    figure: Any, axes: Any, values: Any, title: str, cmap: str | None, vmin: float | None, vmax: float | None, scale: str
+    figure: Any,
+    axes: Any,
+    values: Any,
+    title: str,
+    cmap: str | None,
+    vmin: float | None,
+    vmax: float | None,
+    scale: str,
 ) -> None:
     import numpy as np
 
