@@ -53,7 +53,9 @@ def main() -> None:
         # two 3x3 convolutions, stride 1, padding 1, on an 8x8 input: output pixel (0, 0) reads rows and
         # columns -2..2 of the input (5x5, two of them in the padding)
         raw = work / "raw-rf.png"
-        receptive_field_figure(raw, (8, 8), range(-2, 3), range(-2, 3), (0, 0), "two 3x3 layers, padding 1: pixel (0, 0)")
+        receptive_field_figure(
+            raw, (8, 8), range(-2, 3), range(-2, 3), (0, 0), "two 3x3 layers, padding 1: pixel (0, 0)"
+        )
         shrink(raw, IMG / "receptive-field.png", width=420)
     for path in sorted(IMG.iterdir()):
         print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KiB")

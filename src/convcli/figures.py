@@ -301,13 +301,21 @@ def receptive_field_figure(
     figure = _figure(min(9.0, max(4.0, side * grid.shape[1] / max(grid.shape))) + 1.5, max(3.5, min(8.0, side)), dpi)
     axes = figure.add_subplot()
     axes.imshow(grid, cmap=colours, vmin=0, vmax=3, extent=extent, interpolation="nearest")
-    if top or bottom or left or right:
-        axes.add_patch(_rectangle(-left - 0.5, -top - 0.5, grid.shape[1], grid.shape[0], hatch="///", fill=False))
+    full_width = width + left + right
+    strips = [
+        (-left - 0.5, -top - 0.5, full_width, top),  # above the input
+        (-left - 0.5, height - 0.5, full_width, bottom),  # below
+        (-left - 0.5, -0.5, left, height),  # left of it
+        (width - 0.5, -0.5, right, height),  # right of it
+    ]
+    for x, y, w, h in strips:
+        if w and h:
+            axes.add_patch(_rectangle(x, y, w, h, colour="0.55", linewidth=0.0, hatch="//"))
     axes.add_patch(_rectangle(-0.5, -0.5, width, height, linewidth=1.5))
     if max(grid.shape) <= 48:
         axes.set_xticks(np.arange(-left - 0.5, width + right, 1), minor=True)
         axes.set_yticks(np.arange(-top - 0.5, height + bottom, 1), minor=True)
-        axes.grid(which="minor", color="0.6", linewidth=0.4)
+        axes.grid(which="minor", color="0.5", linewidth=0.5)
         axes.tick_params(which="minor", length=0)
     axes.add_patch(
         _rectangle(cols[0] - 0.5, rows[0] - 0.5, cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1, colour="#b2182b")

@@ -115,12 +115,17 @@ def filter_command(
     values in [0, 1] (see --gray, --normalize). The kernel is applied by
     cross-correlation (not flipped, as torch conv2d) unless --convolve.
 
+    Many sources (quoted globs such as 'photos/**/*.png' are expanded by
+    convcli, --from lists more) run as a batch: --outdir/--name place the
+    outputs, --jobs runs them in parallel, a failing source is reported and
+    the others still run (exit 1), and a summary line ends the run.
+
     \b
     Examples:
       convcli filter samples/chelsea.png -k vertical
       convcli filter samples/x.txt -k "0 1; 2 3" -o -
-      convcli filter samples/coffee.png -k blur:5 -k sobel-x --chain --padding same
-      cat samples/camera.png | convcli filter - -k gaussian:7 -o - | convcli filter - -k vertical -o edges.png
+      convcli filter 'samples/*.png' -k vertical -k horizontal --outdir out/ --figure 'out/{stem}.fig.png'
+      cat samples/camera.png | convcli filter - -k gaussian:7 -o - | convcli filter - -k vertical -o e.png
     """
     outputs = _labels(list(kernels), chain)
     expanded, batch = gather_sources(sources, options)

@@ -99,6 +99,7 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
     is) or - for stdin, read as by 'convcli filter'. Values equal PyTorch's
     max_pool2d / avg_pool2d (min is -max_pool2d(-x)) for the same options,
     and the output size is pool_output_length (see 'convcli shape').
+    Many sources, globs and --from run as a batch, as in 'convcli filter'.
 
     \b
     Examples:
@@ -180,9 +181,7 @@ def _describe(geometry: Any, options: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _report(
-    loaded: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], seconds: float
-) -> Report:
+def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], seconds: float) -> Report:
     mapping = written.mapping
     where = "stdout" if written.destination == "-" else written.destination
     record = {

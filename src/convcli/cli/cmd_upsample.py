@@ -105,6 +105,7 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Any, 
     copy of the kernel times its value at stride spacing; values equal
     torch.nn.functional.conv_transpose2d and the output size is
     (n-1)*s - 2p + d*(k-1) + output_padding + 1 (see 'convcli shape').
+    Many sources, globs and --from run as a batch, as in 'convcli filter'.
 
     \b
     Examples:
