@@ -164,7 +164,8 @@ def check_unique(destinations: Sequence[tuple[str, str]]) -> None:
             first = seen[key]
             which = f"from {first!r} and {source!r}" if first != source else f"from {source!r}"
             raise OutputUsageError(
-                f"two outputs would both be written to {path!r} ({which}); add {{stem}}, {{kernel}} or {{index}} to --name"
+                f"two outputs would both be written to {path!r} ({which}); "
+                "put {stem}, {kernel} or {index} in --name (or {stem} in --figure)"
             )
         seen[key] = source
 
