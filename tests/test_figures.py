@@ -54,7 +54,21 @@ def test_filter_figure_has_one_row_per_kernel(samples, tmp_path):
     run = run_cli(["filter", samples / "chelsea.png", "-k", "vertical", "-o", tmp_path / "v.png", "--figure", one])
     assert run.exit_code == 0, run
     assert f"figure -> {one}" in run.stderr
-    run = run_cli(["filter", samples / "chelsea.png", "-k", "vertical", "-k", "horizontal", "--figure", two, "--json"])
+    run = run_cli(
+        [
+            "filter",
+            samples / "chelsea.png",
+            "-k",
+            "vertical",
+            "-k",
+            "horizontal",
+            "--figure",
+            two,
+            "--json",
+            "--outdir",
+            tmp_path,
+        ]
+    )
     assert run.exit_code == 0, run
     assert all(f'"figure": "{two}"' in line for line in run.stdout.splitlines())
     first, second = picture(one), picture(two)
