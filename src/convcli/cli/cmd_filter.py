@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from typing import Any
 
 import click
 
-from ..errors import OutputUsageError
+from ..batch import Item
 from ..shapes import format_pair
+from .batching import Report, batch_options, execute, figure_options, gather_sources, load_item, plan_items
 from .common import (
     KernelSpecType,
-    check_outputs,
     clipped_note,
     conv_options,
-    default_output,
     describe_geometry,
-    emit_json,
-    load,
-    message,
     output_options,
     source_options,
     stdout_format,
@@ -88,7 +86,7 @@ def _cast(array: Any, precision: str) -> Any:
 
 
 @click.command("filter", context_settings={"show_default": True})
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option(
     "-k",
     "--kernel",
@@ -103,8 +101,13 @@ def _cast(array: Any, precision: str) -> Any:
 @conv_options
 @source_options
 @output_options
+@batch_options
+@figure_options
 @click.option("-v", "--verbose", is_flag=True, help="Also say which algorithm ran and why.")
-def filter_command(sources: tuple[str, ...], kernels: tuple[Any, ...], chain: bool, **options: Any) -> None:
+@click.pass_context
+def filter_command(
+    ctx: click.Context, sources: tuple[str, ...], kernels: tuple[Any, ...], chain: bool, **options: Any
+) -> None:
     """Filter images (or number grids) with kernels; write the results and print their shapes.
 
     SOURCE is an image file (PNG, JPEG, BMP, GIF, TIFF, WebP), an http(s) URL,
@@ -112,65 +115,107 @@ def filter_command(sources: tuple[str, ...], kernels: tuple[Any, ...], chain: bo
     values in [0, 1] (see --gray, --normalize). The kernel is applied by
     cross-correlation (not flipped, as torch conv2d) unless --convolve.
 
+    Many sources (quoted globs such as 'photos/**/*.png' are expanded by
+    convcli, --from lists more) run as a batch: --outdir/--name place the
+    outputs, --jobs runs them in parallel, a failing source is reported and
+    the others still run (exit 1), and a summary line ends the run.
+
     \b
     Examples:
       convcli filter samples/chelsea.png -k vertical
       convcli filter samples/x.txt -k "0 1; 2 3" -o -
-      convcli filter samples/coffee.png -k blur:5 -k sobel-x --chain --padding same
-      cat samples/camera.png | convcli filter - -k gaussian:7 -o - | convcli filter - -k vertical -o edges.png
+      convcli filter 'samples/*.png' -k vertical -k horizontal --outdir out/ --figure 'out/{stem}.fig.png'
+      cat samples/camera.png | convcli filter - -k gaussian:7 -o - | convcli filter - -k vertical -o e.png
     """
     outputs = _labels(list(kernels), chain)
-    destination = options["output"]
-    if destination is not None and len(sources) * len(outputs) > 1:
-        raise OutputUsageError(
-            f"-o names one output but this run makes {len(sources) * len(outputs)}; drop -o to get "
-            "<stem>-<kernel>.png names, or use --chain to apply the kernels in sequence"
+    expanded, batch = gather_sources(sources, options)
+    plan = plan_items(expanded, [label for label, _ in outputs], options, batch)
+    execute(ctx, plan, functools.partial(filter_item, outputs=outputs, options=options), options)
+
+
+def filter_item(item: Item, outputs: list[tuple[str, list[Any]]], options: dict[str, Any]) -> list[Report]:
+    """Filter one source with every output's kernels, write the results (and the figure); runs in a worker."""
+    loaded = load_item(item, options)
+    array = _cast(loaded.array, options["precision"])
+    reports = []
+    rows = []
+    geometry = None
+    for (_label, applied), target in zip(outputs, item.destinations):
+        start = time.perf_counter()
+        result, plans = _filter_array(array, applied, options)
+        written = write_result(result, target, options, stdout_format(loaded))
+        reports.append(_report(loaded, applied, plans, result, written, options, time.perf_counter() - start))
+        geometry = geometry or plans[0].geometry
+        if item.figure is not None:
+            rows.append(_figure_row(applied, result, options))
+    if item.figure is not None:
+        from ..figures import comparison_figure
+
+        comparison_figure(
+            item.figure,
+            loaded.array,
+            rows,
+            input_title=f"input {format_pair(loaded.array.shape[:2])} ({loaded.detail})",
+            title=f"{loaded.source.stem}: {describe_geometry(geometry)}"
+            + (", convolution (kernel flipped)" if options["convolve"] else ", correlation")
+            + (f", pad mode {options['pad_mode']}" if options["pad_mode"] != "zeros" else ""),
+            cmap=options["cmap"],
+            vmin=options["vmin"],
+            vmax=options["vmax"],
+            scale=options["scale"],
         )
-    if destination == "-" and options["as_json"]:
-        raise OutputUsageError("-o - and --json both write to stdout; choose one")
-    if destination is not None:
-        check_outputs([destination], list(sources))
-    quiet = options["quiet"] or options["as_json"]
-    for source in sources:
-        loaded = load(source, options)
-        array = _cast(loaded.array, options["precision"])
-        destinations = [destination or default_output(loaded, label, options["output_format"]) for label, _ in outputs]
-        check_outputs(destinations, list(sources))
-        for (_label, applied), target in zip(outputs, destinations):
-            result, plans = _filter_array(array, applied, options)
-            written = write_result(result, target, options, stdout_format(loaded))
-            _report(loaded, applied, plans, result, written, options, quiet)
+        reports[-1] = Report((*reports[-1].lines, f"figure -> {item.figure}"), reports[-1].record)
+        for report in reports:
+            report.record["figure"] = item.figure
+    return reports
+
+
+def _figure_row(applied: list[Any], result: Any, options: dict[str, Any]) -> Any:
+    from ..figures import Row
+
+    kernel = applied[-1]
+    weights = kernel.weights[::-1, ::-1] if options["convolve"] else kernel.weights
+    name = " then ".join(k.name for k in applied)
+    flipped = " flipped" if options["convolve"] else ""
+    return Row(
+        weights,
+        f"kernel {name} {format_pair(kernel.shape)}{flipped}",
+        result,
+        f"output {format_pair(result.shape[:2])}",
+    )
 
 
 def _report(
-    loaded: Any, applied: list[Any], plans: list[Any], result: Any, written: Any, options: dict[str, Any], quiet: bool
-) -> None:
+    loaded: Any,
+    applied: list[Any],
+    plans: list[Any],
+    result: Any,
+    written: Any,
+    options: dict[str, Any],
+    seconds: float,
+) -> Report:
     mapping = written.mapping
     out_shape = (int(result.shape[0]), int(result.shape[1]))
     where = "stdout" if written.destination == "-" else written.destination
-    if options["as_json"]:
-        emit_json(
-            {
-                "source": loaded.source.text,
-                "input": [int(loaded.array.shape[0]), int(loaded.array.shape[1])],
-                "read_as": loaded.detail,
-                "kernels": [
-                    {"spec": k.spec, "name": k.name, "shape": list(k.shape), "method": p.method}
-                    for k, p in zip(applied, plans)
-                ],
-                "convolve": options["convolve"],
-                "stride": list(plans[0].geometry.stride),
-                "padding": [list(p) for p in plans[0].geometry.padding],
-                "dilation": list(plans[0].geometry.dilation),
-                "pad_mode": options["pad_mode"],
-                "output": list(out_shape),
-                "path": where,
-                "format": written.fmt,
-                "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
-                "clipped": 0 if mapping is None else mapping.clipped,
-            }
-        )
-        return
+    record = {
+        "source": loaded.source.text,
+        "input": [int(loaded.array.shape[0]), int(loaded.array.shape[1])],
+        "read_as": loaded.detail,
+        "kernels": [
+            {"spec": k.spec, "name": k.name, "shape": list(k.shape), "method": p.method} for k, p in zip(applied, plans)
+        ],
+        "convolve": options["convolve"],
+        "stride": list(plans[0].geometry.stride),
+        "padding": [list(p) for p in plans[0].geometry.padding],
+        "dilation": list(plans[0].geometry.dilation),
+        "pad_mode": options["pad_mode"],
+        "output": list(out_shape),
+        "path": where,
+        "format": written.fmt,
+        "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
+        "clipped": 0 if mapping is None else mapping.clipped,
+        "seconds": round(seconds, 4),
+    }
     steps = " -> ".join(
         f"{k.name} {format_pair(k.shape)}{' flipped' if options['convolve'] else ''} ({describe_geometry(p.geometry)})"
         f" -> {format_pair(p.geometry.output)}"
@@ -179,16 +224,15 @@ def _report(
     pixels = ""
     if mapping is not None:
         pixels = f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(options['depth'])) - 1} ({mapping.scale})"
-    message(
-        f"{loaded.source.text if loaded.source.kind != 'stdin' else 'stdin'} ({loaded.detail}) * {steps} -> {where}{pixels}",
-        quiet,
-    )
+    name = loaded.source.text if loaded.source.kind != "stdin" else "stdin"
+    lines = [f"{name} ({loaded.detail}) * {steps} -> {where}{pixels}"]
     for plan in plans:
         note = uncovered_note(plan.geometry)
         if note:
-            message(note, quiet)
+            lines.append(note)
         if options["verbose"]:
-            message(f"method: {plan.method} ({plan.reason})", quiet)
+            lines.append(f"method: {plan.method} ({plan.reason})")
     note = clipped_note(mapping, result.size)
     if note:
-        message(note, quiet)
+        lines.append(note)
+    return Report(tuple(lines), record)

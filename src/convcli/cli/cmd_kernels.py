@@ -63,7 +63,13 @@ def kernels_group(ctx: click.Context, as_json: bool) -> None:
 @click.argument("spec", type=KernelSpecType())
 @click.option("--json", "as_json", is_flag=True, help="Print the kernel as JSON on stdout.")
 @click.option("--flip", is_flag=True, help="Show the kernel flipped 180 degrees (as --convolve applies it).")
-def show_command(spec: Any, as_json: bool, flip: bool) -> None:
+@click.option(
+    "--figure",
+    metavar="FILE",
+    help="Also draw the kernel as a heatmap centred on 0, values in the cells up to 9x9 (.png, .svg or .pdf; "
+    "needs matplotlib).",
+)
+def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> None:
     """Print a kernel's matrix, its sum and whether it is separable.
 
     SPEC is anything -k accepts. Values are printed in their shortest exact
@@ -74,13 +80,25 @@ def show_command(spec: Any, as_json: bool, flip: bool) -> None:
       convcli kernels show sobel-x
       convcli kernels show gaussian:5 > k.txt && convcli filter samples/camera.png -k k.txt
       convcli kernels show diff-x:2 --json
+      convcli kernels show sobel-x --figure sobel-x.png
     """
+    if figure is not None:
+        from ..figures import check_figure_path, require_matplotlib
+        from .common import check_outputs
+
+        check_figure_path(figure)
+        require_matplotlib()
+        check_outputs([figure], [])
     from ..engine import rank1_factors
     from ..matrices import format_matrix, format_number
 
     weights = spec.weights[::-1, ::-1] if flip else spec.weights
     factors = rank1_factors(weights)
     total = float(weights.sum())
+    if figure is not None:
+        from ..figures import kernel_figure
+
+        kernel_figure(figure, weights, f"{spec.name} {format_pair(spec.shape)}{' flipped' if flip else ''}")
     if as_json:
         emit_json(
             {

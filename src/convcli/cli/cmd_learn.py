@@ -167,6 +167,10 @@ def _progress(every: int, quiet: bool) -> Any:
 
 
 def _check_files(output: str | None, plot: str | None, sources: list[str]) -> None:
+    if sources.count("-") > 1:
+        raise OutputUsageError("INPUT and TARGET cannot both be - (standard input holds one source)")
+    if output == "-":  # the kernel as a text matrix on stdout
+        output = None
     if output is not None and Path(output).suffix.lower() not in KERNEL_SUFFIXES:
         raise OutputUsageError(
             f"-o {output!r}: a kernel file must end in {', '.join(KERNEL_SUFFIXES)} so that --kernel can read it back"
@@ -293,6 +297,8 @@ def learn_command(
         raise ParameterError("--log-scale sets the axis of the --plot loss curve; add --plot FILE.png")
     if options["color"]:
         raise ParameterError("learn fits one kernel to gray values; drop --color")
+    if options["output"] == "-" and options["as_json"]:
+        raise OutputUsageError("-o - and --json both write to stdout; choose one")
     sources = [s for s in (input_source, target_source) if s is not None]
     _check_files(options["output"], options["plot"], sources)
     if demo:
@@ -319,7 +325,13 @@ def _finish(ctx: click.Context, result: Any, options: dict[str, Any], quiet: boo
     """Warnings, -o and --plot, shared by the normal run and the demo."""
     for warning in result.warnings:
         message(warning, quiet)
-    if options["output"] is not None:
+    if options["output"] == "-":
+        from .common import binary_stream
+
+        stream = binary_stream("stdout")
+        stream.write(_kernel_bytes(result, "stdout.txt"))
+        stream.flush()
+    elif options["output"] is not None:
         from ..images import write_atomic
 
         write_atomic(options["output"], _kernel_bytes(result, options["output"]))

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from ..errors import OutputUsageError, ParameterError
+from ..batch import Item
+from ..errors import ParameterError
 from ..shapes import format_pair
+from .batching import Report, batch_options, execute, figure_options, gather_sources, load_item, plan_items
 from .common import (
     PairType,
-    check_outputs,
     clipped_note,
-    default_output,
-    emit_json,
-    load,
-    message,
     output_options,
     plural,
     source_options,
@@ -49,7 +48,7 @@ def _pool_array(array: Any, options: dict[str, Any]) -> Any:
 
 
 @click.command("pool", context_settings={"show_default": True})
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option(
     "--op",
     type=click.Choice(["max", "mean", "min"]),
@@ -90,6 +89,8 @@ def _pool_array(array: Any, options: dict[str, Any]) -> Any:
 )
 @source_options
 @output_options
+@batch_options
+@figure_options
 @click.pass_context
 def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -> None:
     """Pool images (or number grids): max, mean or min over windows; write the results and print their shapes.
@@ -98,6 +99,7 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
     is) or - for stdin, read as by 'convcli filter'. Values equal PyTorch's
     max_pool2d / avg_pool2d (min is -max_pool2d(-x)) for the same options,
     and the output size is pool_output_length (see 'convcli shape').
+    Many sources, globs and --from run as a batch, as in 'convcli filter'.
 
     \b
     Examples:
@@ -114,34 +116,58 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
         )
     if op != "mean" and ctx.get_parameter_source("count_include_pad") == ParameterSource.COMMANDLINE:
         raise ParameterError(f"--count-include-pad/--no-count-include-pad only apply to --op mean, not {op}; drop it")
-    destination = options["output"]
-    if destination is not None and len(sources) > 1:
-        raise OutputUsageError(
-            f"-o names one output but this run has {len(sources)} sources; drop -o to get <stem>-<op><size>.png names"
-        )
-    if destination == "-" and options["as_json"]:
-        raise OutputUsageError("-o - and --json both write to stdout; choose one")
-    if destination is not None:
-        check_outputs([destination], list(sources))
-    quiet = options["quiet"] or options["as_json"]
     label = f"{op}{_short(options['size'])}"
-    for source in sources:
-        loaded = load(source, options)
-        target = destination or default_output(loaded, label, options["output_format"])
-        check_outputs([target], list(sources))
-        from ..pool import pool_geometry
+    expanded, batch = gather_sources(sources, options)
+    plan = plan_items(expanded, [label], options, batch, one_per_source=True)
+    execute(ctx, plan, functools.partial(pool_item, options=options), options)
 
-        geometry = pool_geometry(
-            (loaded.array.shape[0], loaded.array.shape[1]),
-            options["size"],
-            stride=options["stride"],
-            padding=options["padding"],
-            dilation=options["dilation"],
-            ceil_mode=options["ceil_mode"],
-        )
-        result = _pool_array(loaded.array, options)
-        written = write_result(result, target, options, stdout_format(loaded))
-        _report(loaded, geometry, result, written, options, quiet)
+
+def pool_item(item: Item, options: dict[str, Any]) -> list[Report]:
+    """Pool one source, write the result (and the figure); runs in a worker."""
+    from ..pool import pool_geometry
+
+    start = time.perf_counter()
+    loaded = load_item(item, options)
+    geometry = pool_geometry(
+        (loaded.array.shape[0], loaded.array.shape[1]),
+        options["size"],
+        stride=options["stride"],
+        padding=options["padding"],
+        dilation=options["dilation"],
+        ceil_mode=options["ceil_mode"],
+    )
+    result = _pool_array(loaded.array, options)
+    written = write_result(result, item.destinations[0], options, stdout_format(loaded))
+    report = _report(loaded, geometry, result, written, options, time.perf_counter() - start)
+    if item.figure is None:
+        return [report]
+    import numpy as np
+
+    from ..figures import Row, comparison_figure
+
+    op, size = options["op"], geometry.kernel
+    window = np.full(size, 1.0 / (size[0] * size[1])) if op == "mean" else np.ones(size)
+    comparison_figure(
+        item.figure,
+        loaded.array,
+        [
+            Row(
+                window,
+                f"{op} pool window {format_pair(size)}",
+                result,
+                f"output {format_pair(geometry.output)}",
+                cell_text=None if op == "mean" else op,
+            )
+        ],
+        input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
+        title=f"{loaded.source.stem}: {op} pool {format_pair(size)}, {_describe(geometry, options)}",
+        cmap=options["cmap"],
+        vmin=options["vmin"],
+        vmax=options["vmax"],
+        scale=options["scale"],
+    )
+    report.record["figure"] = item.figure
+    return [Report((*report.lines, f"figure -> {item.figure}"), report.record)]
 
 
 def _describe(geometry: Any, options: dict[str, Any]) -> str:
@@ -155,46 +181,40 @@ def _describe(geometry: Any, options: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], quiet: bool) -> None:
+def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], seconds: float) -> Report:
     mapping = written.mapping
     where = "stdout" if written.destination == "-" else written.destination
-    if options["as_json"]:
-        emit_json(
-            {
-                "source": loaded.source.text,
-                "input": list(geometry.input),
-                "read_as": loaded.detail,
-                "op": options["op"],
-                "size": list(geometry.kernel),
-                "stride": list(geometry.stride),
-                "padding": list(geometry.padding),
-                "dilation": list(geometry.dilation),
-                "ceil_mode": geometry.ceil_mode,
-                "count_include_pad": options["count_include_pad"] if options["op"] == "mean" else None,
-                "output": list(geometry.output),
-                "path": where,
-                "format": written.fmt,
-                "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
-                "clipped": 0 if mapping is None else mapping.clipped,
-            }
-        )
-        return
+    record = {
+        "source": loaded.source.text,
+        "input": list(geometry.input),
+        "read_as": loaded.detail,
+        "op": options["op"],
+        "size": list(geometry.kernel),
+        "stride": list(geometry.stride),
+        "padding": list(geometry.padding),
+        "dilation": list(geometry.dilation),
+        "ceil_mode": geometry.ceil_mode,
+        "count_include_pad": options["count_include_pad"] if options["op"] == "mean" else None,
+        "output": list(geometry.output),
+        "path": where,
+        "format": written.fmt,
+        "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
+        "clipped": 0 if mapping is None else mapping.clipped,
+        "seconds": round(seconds, 4),
+    }
     pixels = ""
     if mapping is not None:
         pixels = f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(options['depth'])) - 1} ({mapping.scale})"
     name = "stdin" if loaded.source.kind == "stdin" else loaded.source.text
-    message(
+    lines = [
         f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> {options['op']} pool "
         f"{format_pair(geometry.kernel)} ({_describe(geometry, options)}) -> {format_pair(geometry.output)} "
-        f"-> {where}{pixels}",
-        quiet,
-    )
-    note = _uncovered_note(geometry)
-    if note:
-        message(note, quiet)
-    note = clipped_note(mapping, result.size)
-    if note:
-        message(note, quiet)
+        f"-> {where}{pixels}"
+    ]
+    for note in (_uncovered_note(geometry), clipped_note(mapping, result.size)):
+        if note:
+            lines.append(note)
+    return Report(tuple(lines), record)
 
 
 def _uncovered_note(geometry: Any) -> str | None:

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import time
 from typing import Any
 
 import click
 
-from ..errors import OutputUsageError, ParameterError
+from ..batch import Item
+from ..errors import ParameterError
 from ..shapes import format_pair
+from .batching import Report, batch_options, execute, figure_options, gather_sources, load_item, plan_items
 from .common import (
     KernelSpecType,
     PairType,
-    check_outputs,
     clipped_note,
-    default_output,
-    emit_json,
-    load,
-    message,
     output_options,
     source_options,
     stdout_format,
@@ -52,7 +51,7 @@ def _upsample_array(array: Any, weights: Any, settings: dict[str, Any]) -> Any:
 
 
 @click.command("upsample", context_settings={"show_default": True})
-@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option(
     "-k",
     "--kernel",
@@ -95,7 +94,10 @@ def _upsample_array(array: Any, weights: Any, settings: dict[str, Any]) -> Any:
 @click.option("--bias", type=float, default=0.0, help="Added to every output value.")
 @source_options
 @output_options
-def upsample_command(sources: tuple[str, ...], kernel: Any, **options: Any) -> None:
+@batch_options
+@figure_options
+@click.pass_context
+def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Any, **options: Any) -> None:
     """Upsample images (or number grids) by transposed convolution; write the results and print their shapes.
 
     SOURCE is an image file, an http(s) URL, a .npy/.txt/.csv array (used as
@@ -103,6 +105,7 @@ def upsample_command(sources: tuple[str, ...], kernel: Any, **options: Any) -> N
     copy of the kernel times its value at stride spacing; values equal
     torch.nn.functional.conv_transpose2d and the output size is
     (n-1)*s - 2p + d*(k-1) + output_padding + 1 (see 'convcli shape').
+    Many sources, globs and --from run as a batch, as in 'convcli filter'.
 
     \b
     Examples:
@@ -114,84 +117,103 @@ def upsample_command(sources: tuple[str, ...], kernel: Any, **options: Any) -> N
     if options["output_size"] is not None and options["output_padding"] != (0, 0):
         raise ParameterError("--output-size sets the output padding itself; drop --output-padding")
     kernel = resolve_kernel(kernel, options["stride"])
-    destination = options["output"]
-    if destination is not None and len(sources) > 1:
-        raise OutputUsageError(
-            f"-o names one output but this run has {len(sources)} sources; drop -o to get <stem>-up<stride>.png names"
-        )
-    if destination == "-" and options["as_json"]:
-        raise OutputUsageError("-o - and --json both write to stdout; choose one")
-    if destination is not None:
-        check_outputs([destination], list(sources))
-    quiet = options["quiet"] or options["as_json"]
     label = f"up{_short(options['stride'])}"
+    expanded, batch = gather_sources(sources, options)
+    plan = plan_items(expanded, [label], options, batch, one_per_source=True)
+    execute(ctx, plan, functools.partial(upsample_item, kernel=kernel, options=options), options)
+
+
+def upsample_item(item: Item, kernel: Any, options: dict[str, Any]) -> list[Report]:
+    """Upsample one source, write the result (and the figure); runs in a worker."""
     from ..transpose import output_padding_for, transpose_geometry
 
-    for source in sources:
-        loaded = load(source, options)
-        size = (int(loaded.array.shape[0]), int(loaded.array.shape[1]))
-        output_padding = options["output_padding"]
-        if options["output_size"] is not None:
-            output_padding = output_padding_for(
-                size,
-                kernel.shape,
-                options["output_size"],
-                stride=options["stride"],
-                padding=options["padding"],
-                dilation=options["dilation"],
-            )
-        settings = dict(
+    start = time.perf_counter()
+    loaded = load_item(item, options)
+    size = (int(loaded.array.shape[0]), int(loaded.array.shape[1]))
+    output_padding = options["output_padding"]
+    if options["output_size"] is not None:
+        output_padding = output_padding_for(
+            size,
+            kernel.shape,
+            options["output_size"],
             stride=options["stride"],
             padding=options["padding"],
-            output_padding=output_padding,
             dilation=options["dilation"],
         )
-        geometry = transpose_geometry(size, kernel.shape, **settings)
-        target = destination or default_output(loaded, label, options["output_format"])
-        check_outputs([target], list(sources))
-        result = _upsample_array(loaded.array, kernel.weights, {**settings, "bias": options["bias"]})
-        written = write_result(result, target, options, stdout_format(loaded))
-        _report(loaded, kernel, geometry, result, written, options, quiet)
+    settings = dict(
+        stride=options["stride"],
+        padding=options["padding"],
+        output_padding=output_padding,
+        dilation=options["dilation"],
+    )
+    geometry = transpose_geometry(size, kernel.shape, **settings)
+    result = _upsample_array(loaded.array, kernel.weights, {**settings, "bias": options["bias"]})
+    written = write_result(result, item.destinations[0], options, stdout_format(loaded))
+    report = _report(loaded, kernel, geometry, result, written, options, time.perf_counter() - start)
+    if item.figure is None:
+        return [report]
+    from ..figures import Row, comparison_figure
+
+    comparison_figure(
+        item.figure,
+        loaded.array,
+        [
+            Row(
+                kernel.weights,
+                f"kernel {kernel.name} {format_pair(kernel.shape)} (scattered)",
+                result,
+                f"output {format_pair(geometry.output)}",
+            )
+        ],
+        input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
+        title=f"{loaded.source.stem}: transposed convolution, {_details(geometry)}",
+        cmap=options["cmap"],
+        vmin=options["vmin"],
+        vmax=options["vmax"],
+        scale=options["scale"],
+    )
+    report.record["figure"] = item.figure
+    return [Report((*report.lines, f"figure -> {item.figure}"), report.record)]
+
+
+def _details(geometry: Any) -> str:
+    return (
+        f"stride {format_pair(geometry.stride)}, padding {format_pair(geometry.padding)}, "
+        f"output padding {format_pair(geometry.output_padding)}, dilation {format_pair(geometry.dilation)}"
+    )
 
 
 def _report(
-    loaded: Any, kernel: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], quiet: bool
-) -> None:
+    loaded: Any, kernel: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], seconds: float
+) -> Report:
     mapping = written.mapping
     where = "stdout" if written.destination == "-" else written.destination
-    if options["as_json"]:
-        emit_json(
-            {
-                "source": loaded.source.text,
-                "input": list(geometry.input),
-                "read_as": loaded.detail,
-                "kernel": {"spec": kernel.spec, "name": kernel.name, "shape": list(kernel.shape)},
-                "stride": list(geometry.stride),
-                "padding": list(geometry.padding),
-                "output_padding": list(geometry.output_padding),
-                "dilation": list(geometry.dilation),
-                "bias": options["bias"],
-                "output": list(geometry.output),
-                "path": where,
-                "format": written.fmt,
-                "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
-                "clipped": 0 if mapping is None else mapping.clipped,
-            }
-        )
-        return
+    record = {
+        "source": loaded.source.text,
+        "input": list(geometry.input),
+        "read_as": loaded.detail,
+        "kernel": {"spec": kernel.spec, "name": kernel.name, "shape": list(kernel.shape)},
+        "stride": list(geometry.stride),
+        "padding": list(geometry.padding),
+        "output_padding": list(geometry.output_padding),
+        "dilation": list(geometry.dilation),
+        "bias": options["bias"],
+        "output": list(geometry.output),
+        "path": where,
+        "format": written.fmt,
+        "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
+        "clipped": 0 if mapping is None else mapping.clipped,
+        "seconds": round(seconds, 4),
+    }
     pixels = ""
     if mapping is not None:
         pixels = f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(options['depth'])) - 1} ({mapping.scale})"
     name = "stdin" if loaded.source.kind == "stdin" else loaded.source.text
-    details = (
-        f"stride {format_pair(geometry.stride)}, padding {format_pair(geometry.padding)}, "
-        f"output padding {format_pair(geometry.output_padding)}, dilation {format_pair(geometry.dilation)}"
-    )
-    message(
+    lines = [
         f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> transposed {kernel.name} "
-        f"{format_pair(kernel.shape)} ({details}) -> {format_pair(geometry.output)} -> {where}{pixels}",
-        quiet,
-    )
+        f"{format_pair(kernel.shape)} ({_details(geometry)}) -> {format_pair(geometry.output)} -> {where}{pixels}"
+    ]
     note = clipped_note(mapping, result.size)
     if note:
-        message(note, quiet)
+        lines.append(note)
+    return Report(tuple(lines), record)

@@ -1,0 +1,65 @@
+"""Regenerate the figures shown in docs/batches-figures.md into docs/img/ (small PNGs).
+
+Run from the repository root: ``python docs/make_figures.py``. Each figure is made by the
+command shown in the docs (run for real in a scratch copy of samples/), then shrunk and
+reduced to a 64-colour palette so the repository stays small.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+IMG = ROOT / "docs" / "img"
+
+#: output name -> command (run in a folder holding samples/)
+COMMANDS = {
+    "filter-edges.png": "filter samples/chelsea.png -k vertical -k horizontal --figure {out}",
+    "pool-max.png": "pool samples/camera.png --op max --size 4 -o pooled.png --figure {out}",
+    "upsample-bilinear.png": "upsample samples/x.txt -k bilinear --stride 2 --padding 1 -o up.txt --figure {out}",
+    "kernel-sobel-x.png": "kernels show sobel-x --figure {out}",
+}
+
+
+def shrink(source: Path, target: Path, width: int = 720) -> None:
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+        if image.width > width:
+            image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+        image.quantize(colors=64).save(target, optimize=True)
+
+
+def main() -> None:
+    IMG.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    with tempfile.TemporaryDirectory(prefix="convcli-figures-") as scratch:
+        work = Path(scratch)
+        shutil.copytree(ROOT / "samples", work / "samples")
+        for name, command in COMMANDS.items():
+            raw = work / f"raw-{name}"
+            args = [sys.executable, "-m", "convcli", *command.format(out=raw).split()]
+            subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
+            shrink(raw, IMG / name, width=420 if name.startswith("kernel") else 720)
+        sys.path.insert(0, str(ROOT / "src"))
+        from convcli.figures import receptive_field_figure
+
+        # two 3x3 convolutions, stride 1, padding 1, on an 8x8 input: output pixel (0, 0) reads rows and
+        # columns -2..2 of the input (5x5, two of them in the padding)
+        raw = work / "raw-rf.png"
+        receptive_field_figure(
+            raw, (8, 8), range(-2, 3), range(-2, 3), (0, 0), "two 3x3 layers, padding 1: pixel (0, 0)"
+        )
+        shrink(raw, IMG / "receptive-field.png", width=420)
+    for path in sorted(IMG.iterdir()):
+        print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KiB")
+
+
+if __name__ == "__main__":
+    main()

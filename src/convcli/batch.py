@@ -1,0 +1,312 @@
+"""Many sources in one run: expanding globs, source lists, output names, and running items in processes.
+
+Pure core (no click): the commands describe each source as an :class:`Item`
+(its destinations decided before any work starts), and :func:`run_items`
+calls one picklable worker per item, serially or in a process pool. Results
+come back in input order whatever the number of processes, so a parallel
+run prints and writes exactly what a serial run does.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import string
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConvcliError, OutputUsageError, ParameterError, SourceError
+
+GLOB_CHARACTERS = frozenset("*?[")
+NAME_FIELDS = ("stem", "kernel", "ext", "index")
+#: Sources read as raw arrays by their extension; their outputs keep it.
+RAW_SUFFIXES = (".npy", ".txt", ".csv")
+FORMAT_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
+
+
+# ---------------------------------------------------------------------------
+# Sources
+
+
+def is_pattern(text: str) -> bool:
+    """True when ``text`` holds glob characters (``*``, ``?``, ``[``).
+
+    >>> is_pattern("photos/**/*.png"), is_pattern("a.png")
+    (True, False)
+    """
+    return any(c in GLOB_CHARACTERS for c in text)
+
+
+def expand_sources(sources: Iterable[str]) -> list[str]:
+    """Expand quoted glob patterns (``**`` recurses into folders); keep every other source as written.
+
+    ``-``, URLs and existing paths are kept even when they contain glob
+    characters. Each pattern's matches are sorted; files only (folders that
+    match are skipped). A pattern matching no file is an error, as a shell
+    with ``failglob`` would say. A source given twice stays twice (its
+    outputs then clash, which :func:`check_unique` refuses).
+
+    Raises
+    ------
+    SourceError
+        A pattern matched no file.
+    """
+    expanded: list[str] = []
+    for text in sources:
+        if text == "-" or "://" in text or not is_pattern(text) or os.path.exists(text):
+            expanded.append(text)
+            continue
+        matches = sorted(m for m in glob.glob(text, recursive=True) if os.path.isfile(m))
+        if not matches:
+            raise SourceError(f"no file matches {text!r}; check the pattern (** matches folders at any depth)")
+        expanded.extend(matches)
+    return expanded
+
+
+def read_source_list(text: str, what: str = "--from") -> list[str]:
+    """Sources from a list: one per line; blank lines and lines starting with ``#`` are skipped.
+
+    >>> read_source_list("a.png\\n\\n# skipped\\n  b c.png  \\n")
+    ['a.png', 'b c.png']
+    """
+    sources = [line.strip() for line in text.splitlines()]
+    return [line for line in sources if line and not line.startswith("#")]
+
+
+def read_source_file(path: str, stdin: Any = None) -> list[str]:
+    """Read ``--from FILE`` (``-`` reads the text stream ``stdin``)."""
+    if path == "-":
+        if stdin is None:
+            raise SourceError("no standard input to read --from - from")
+        return read_source_list(stdin.read())
+    try:
+        return read_source_list(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SourceError(
+            f"--from {path!r} does not exist; give a file with one source per line, or - for stdin"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot read --from {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+# ---------------------------------------------------------------------------
+# Output names
+
+
+def source_stem(text: str) -> str:
+    """The stem used in output names (``stdin`` for ``-``); same rule as :class:`convcli.images.Source`."""
+    from .images import classify_source
+
+    return classify_source(text).stem
+
+
+def default_extension(source: str, output_format: str | None, stdin_is_array: bool = False) -> str:
+    """Extension of an output: ``--format``'s, else the source's own for .npy/.txt/.csv arrays, else png.
+
+    >>> default_extension("a.jpg", None), default_extension("x.txt", None), default_extension("x.txt", "jpeg")
+    ('png', 'txt', 'jpg')
+    """
+    if output_format:
+        return FORMAT_EXTENSIONS.get(output_format, output_format)
+    if source == "-":
+        return "txt" if stdin_is_array else "png"
+    suffix = Path(source.split("?", 1)[0]).suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        return suffix.lstrip(".")
+    return "png"
+
+
+def check_template(template: str, option: str = "--name") -> None:
+    """Refuse a template with fields other than ``{stem}``, ``{kernel}``, ``{ext}``, ``{index}``."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ParameterError(
+            f"{option} {template!r} is not a valid template ({exc}); write fields as {{stem}}"
+        ) from None
+    for name in fields:
+        if name not in NAME_FIELDS:
+            raise ParameterError(
+                f"{option} {template!r} uses {{{name}}}; the fields are {', '.join('{' + f + '}' for f in NAME_FIELDS)}"
+            )
+
+
+def output_name(template: str, *, stem: str, kernel: str, ext: str, index: int, option: str = "--name") -> str:
+    """Fill a name template; ``{index}`` is the source's position from 1 and takes format specs (``{index:03d}``).
+
+    >>> output_name("{stem}.{kernel}.{ext}", stem="cat", kernel="sobel-x", ext="png", index=1)
+    'cat.sobel-x.png'
+    >>> output_name("{index:03d}-{stem}.png", stem="cat", kernel="k", ext="png", index=7)
+    '007-cat.png'
+    """
+    check_template(template, option)
+    try:
+        return template.format(stem=stem, kernel=kernel, ext=ext, index=index)
+    except (ValueError, IndexError) as exc:
+        raise ParameterError(f"{option} {template!r} cannot be filled ({exc})") from None
+
+
+def check_unique(destinations: Sequence[tuple[str, str]]) -> None:
+    """Refuse two outputs with the same path, before any work: ``destinations`` holds (path, source) pairs.
+
+    ``-`` (stdout) is not a path and is skipped.
+    """
+    seen: dict[str, str] = {}
+    for path, source in destinations:
+        if path == "-":
+            continue
+        key = os.path.normcase(os.path.abspath(path))
+        if key in seen:
+            first = seen[key]
+            which = f"from {first!r} and {source!r}" if first != source else f"from {source!r}"
+            raise OutputUsageError(
+                f"two outputs would both be written to {path!r} ({which}); "
+                "put {stem}, {kernel} or {index} in --name (or {stem} in --figure)"
+            )
+        seen[key] = source
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+
+@dataclass(frozen=True)
+class Item:
+    """One source and where its outputs go (decided before any work starts)."""
+
+    index: int
+    source: str
+    destinations: tuple[str, ...]
+    figure: str | None = None
+    data: bytes | None = field(default=None, repr=False)  # stdin, read once by the parent
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one item gave: ``value`` from the worker, or ``error`` (one line) and its exit code."""
+
+    item: Item
+    value: Any = None
+    error: str | None = None
+    exit_code: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _call(worker: Callable[[Item], Any], item: Item) -> Outcome:
+    """Run one item, turning a user's error (:class:`ConvcliError`, an OS error) into an Outcome."""
+    start = time.perf_counter()
+    try:
+        value = worker(item)
+    except ConvcliError as exc:
+        return Outcome(item, error=str(exc), exit_code=exc.exit_code, seconds=time.perf_counter() - start)
+    except (OSError, MemoryError) as exc:
+        text = f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+        return Outcome(item, error=text, exit_code=1, seconds=time.perf_counter() - start)
+    return Outcome(item, value=value, seconds=time.perf_counter() - start)
+
+
+def _ignore_interrupts() -> None:
+    """Workers ignore Ctrl-C: the parent stops handing out items and lets running ones finish their files."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def default_jobs() -> int:
+    """One process per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def run_items(
+    items: Sequence[Item],
+    worker: Callable[[Item], Any],
+    *,
+    jobs: int = 1,
+    fail_fast: bool = False,
+    on_done: Callable[[int, int], None] | None = None,
+) -> Iterator[Outcome]:
+    """Run ``worker`` on every item; yield the outcomes in input order.
+
+    Parameters
+    ----------
+    worker : callable
+        A module-level function (or ``functools.partial`` of one) taking an
+        :class:`Item`, so that it can be sent to another process.
+    jobs : int
+        Processes; 1 (or a single item) runs in this process.
+    fail_fast : bool
+        Stop after the first failed item: items not started are dropped, the
+        failure is the last outcome yielded.
+    on_done : callable, optional
+        ``on_done(finished, failed)`` after each item completes (in completion
+        order), for a progress bar.
+
+    Notes
+    -----
+    Workers ignore SIGINT. On Ctrl-C the parent cancels the items not
+    started, waits for the running ones (each writes its files atomically)
+    and re-raises ``KeyboardInterrupt``: only complete outputs are left.
+    """
+    if jobs <= 1 or len(items) <= 1:
+        failed = 0
+        for number, item in enumerate(items, 1):
+            outcome = _call(worker, item)
+            failed += not outcome.ok
+            if on_done:
+                on_done(number, failed)
+            yield outcome
+            if fail_fast and not outcome.ok:
+                return
+        return
+    yield from _run_pool(items, worker, jobs, fail_fast, on_done)
+
+
+def _run_pool(
+    items: Sequence[Item],
+    worker: Callable[[Item], Any],
+    jobs: int,
+    fail_fast: bool,
+    on_done: Callable[[int, int], None] | None,
+) -> Iterator[Outcome]:
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    executor = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_ignore_interrupts)
+    ready: dict[int, Outcome] = {}
+    next_index = 0
+    finished = failed = 0
+    stop = False
+    try:
+        pending = {executor.submit(_call, worker, item): position for position, item in enumerate(items)}
+        while pending and not stop:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                position = pending.pop(future)
+                outcome = future.result()
+                ready[position] = outcome
+                finished += 1
+                failed += not outcome.ok
+                if on_done:
+                    on_done(finished, failed)
+            while next_index in ready:
+                outcome = ready.pop(next_index)
+                next_index += 1
+                yield outcome
+                if fail_fast and not outcome.ok:
+                    stop = True
+                    break
+        if stop:
+            for future in pending:
+                future.cancel()
+    except BaseException:
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,363 @@
+"""Options and steps shared by the commands that take many sources: batches, figures, progress.
+
+The pure parts (globs, names, the process pool) live in :mod:`convcli.batch`;
+this module adds the click options, the progress bar and the report lines.
+A command builds its :class:`~convcli.batch.Item` list with :func:`plan_items`
+and hands a picklable worker to :func:`execute`. The worker returns a list
+of :class:`Report` (one per output): what to print, in order, on stderr
+or as JSON lines on stdout.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from ..batch import (
+    Item,
+    check_unique,
+    default_extension,
+    default_jobs,
+    expand_sources,
+    is_pattern,
+    output_name,
+    read_source_file,
+    run_items,
+    source_stem,
+)
+from ..errors import OutputError, OutputUsageError, ParameterError
+from .common import F, _apply, binary_stream, check_outputs, emit_json, message, plural
+
+# ---------------------------------------------------------------------------
+# Options
+
+
+def batch_options(function: F) -> F:
+    """Many sources: --from, --outdir, --name, --jobs, --fail-fast."""
+    return _apply(
+        [
+            click.option(
+                "--from",
+                "from_file",
+                metavar="FILE|-",
+                help="Read more sources from FILE (- for stdin), one per line; blank and # lines are skipped.",
+            ),
+            click.option(
+                "--outdir",
+                metavar="DIR",
+                help="Write the outputs into DIR (created if missing), named by --name.",
+            ),
+            click.option(
+                "--name",
+                "name_template",
+                metavar="TEMPLATE",
+                help="Output file name from the fields {stem} (source name without extension), {kernel} "
+                "(kernel or operation label), {ext} (the default extension) and {index} (source number from 1, "
+                "{index:03d} pads it). Default: {stem}-{kernel}.{ext}.",
+            ),
+            click.option(
+                "-j",
+                "--jobs",
+                type=click.IntRange(min=1),
+                default=None,
+                show_default="one per core",
+                help="Sources processed at once, each in its own process; the outputs are the same as with --jobs 1.",
+            ),
+            click.option(
+                "--fail-fast",
+                is_flag=True,
+                help="Stop at the first source that fails (by default the others still run; the exit code is 1).",
+            ),
+        ],
+        function,
+    )
+
+
+def figure_options(function: F) -> F:
+    """--figure and --cmap."""
+    return _apply(
+        [
+            click.option(
+                "--figure",
+                metavar="FILE",
+                help="Also draw input | kernel | output side by side (.png, .svg or .pdf; needs matplotlib), one "
+                "row per kernel. With several sources use {stem} or {index} in the name.",
+            ),
+            click.option(
+                "--cmap",
+                metavar="NAME",
+                help="matplotlib colour map of the figure's outputs. Default: gray for values of one sign, RdBu_r "
+                "centred on 0 for signed values.",
+            ),
+        ],
+        function,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Planning
+
+
+@dataclass
+class Plan:
+    """The items of a run and whether it is a batch (errors per source, summary line)."""
+
+    items: list[Item]
+    batch: bool
+    sources: list[str] = field(default_factory=list)
+
+
+def gather_sources(sources: Sequence[str], options: dict[str, Any]) -> tuple[list[str], bool]:
+    """Sources from the arguments (globs expanded) and --from; returns them and whether this is a batch."""
+    from_file = options.get("from_file")
+    listed: list[str] = []
+    if from_file is not None:
+        if from_file == "-" and "-" in sources:
+            raise OutputUsageError("--from - and the source - both read standard input; use one of them")
+        listed = read_source_file(from_file, sys.stdin)
+        if not listed and not sources:
+            raise ParameterError(f"--from {from_file!r} lists no source")
+    if not sources and from_file is None:
+        raise click.UsageError("give at least one SOURCE (a file, a quoted glob, a URL or -), or --from FILE")
+    expanded = expand_sources([*sources, *listed])
+    batch = (
+        len(expanded) > 1
+        or from_file is not None
+        or any(is_pattern(s) and s not in expanded for s in sources)
+        or options.get("outdir") is not None
+    )
+    return expanded, batch
+
+
+def plan_items(
+    sources: Sequence[str], labels: Sequence[str], options: dict[str, Any], batch: bool, *, one_per_source: bool = False
+) -> Plan:
+    """Decide every destination before any work; refuse clashes, missing folders and clobbered inputs.
+
+    ``labels`` holds one label per output of a source (kernel names for
+    filter, ``max2`` for pool...). Standard input is read here, once.
+    """
+    output = options.get("output")
+    outdir = options.get("outdir")
+    template = options.get("name_template")
+    figure = options.get("figure")
+    count = len(sources) * len(labels)
+    if output is not None and (outdir is not None or template is not None):
+        raise OutputUsageError("-o names the output itself; drop -o to use --outdir/--name")
+    if output is not None and count > 1:
+        makes = f"has {len(sources)} sources" if one_per_source else f"makes {count}"
+        raise OutputUsageError(
+            f"-o names one output but this run {makes}; drop -o to get <stem>-{{kernel}} names (or use --outdir)"
+        )
+    if output == "-" and options.get("as_json"):
+        raise OutputUsageError("-o - and --json both write to stdout; choose one")
+    if figure is not None:
+        from ..figures import check_figure_path, require_matplotlib
+
+        check_figure_path(figure)
+        require_matplotlib()
+    data = None
+    stdin_is_array = False
+    if "-" in sources:
+        from ..images import read_stdin_bytes, sniff
+
+        data = read_stdin_bytes(binary_stream("stdin"))
+        stdin_is_array = sniff(data) in (None, "NPY")
+    if outdir is not None:
+        try:
+            os.makedirs(outdir, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create --outdir {outdir!r}: {exc.strerror or exc}") from None
+    items = []
+    pairs: list[tuple[str, str]] = []
+    figures: list[tuple[str, str]] = []
+    for index, source in enumerate(sources, 1):
+        stem = source_stem(source)
+        ext = default_extension(source, options.get("output_format"), stdin_is_array)
+        destinations = []
+        for label in labels:
+            if output is not None:
+                target = output
+            else:
+                target = output_name(template or "{stem}-{kernel}.{ext}", stem=stem, kernel=label, ext=ext, index=index)
+                if outdir is not None:
+                    target = os.path.join(outdir, target)
+            destinations.append(target)
+            pairs.append((target, source))
+        figure_path = None
+        if figure is not None:
+            figure_path = output_name(
+                figure, stem=stem, kernel="+".join(labels), ext=ext, index=index, option="--figure"
+            )
+            figures.append((figure_path, source))
+        items.append(Item(index, source, tuple(destinations), figure_path, data if source == "-" else None))
+    check_unique(pairs + figures)
+    _check_formats([p for p, _ in pairs], options.get("output_format"))
+    check_outputs([p for p, _ in pairs + figures], list(sources))
+    return Plan(items, batch, list(sources))
+
+
+def _check_formats(destinations: list[str], requested: str | None) -> None:
+    from ..images import output_format
+
+    for destination in destinations:
+        if destination != "-":
+            output_format(destination, requested)
+
+
+def load_item(item: Item, options: dict[str, Any]) -> Any:
+    """Load an item's source with the command's source options (stdin from the bytes the parent read)."""
+    from ..images import load_source
+
+    return load_source(
+        item.source,
+        gray=options["gray"],
+        normalize_method=options["normalize_method"],
+        color=options["color"],
+        frame=options["frame"],
+        stdin=io.BytesIO(item.data) if item.data is not None else binary_stream("stdin"),
+        timeout=options["timeout"],
+        max_download=options["max_download"] * 1024 * 1024,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Running and reporting
+
+
+@dataclass(frozen=True)
+class Report:
+    """One output's report: ``lines`` for stderr, ``record`` for --json."""
+
+    lines: tuple[str, ...]
+    record: dict[str, Any]
+
+
+def format_duration(seconds: float) -> str:
+    """``0:07``, ``2:05``, ``1:02:03``.
+
+    >>> format_duration(7.2), format_duration(125), format_duration(3723)
+    ('0:07', '2:05', '1:02:03')
+    """
+    total = int(round(max(seconds, 0.0)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_line(done: int, total: int, failed: int, elapsed: float, width: int = 24) -> str:
+    """``[#########...............] 3/8 1.5/s ETA 0:03``; rate and ETA once something is done.
+
+    >>> progress_line(2, 8, 0, 4.0, width=8)
+    '[##......] 2/8 0.5/s ETA 0:12'
+    """
+    filled = int(width * done / max(total, 1))
+    text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+    if done and elapsed > 0:
+        rate = done / elapsed
+        text += f" {rate:.2g}/s ETA {format_duration((total - done) / rate)}"
+    if failed:
+        text += f" ({failed} failed)"
+    return text
+
+
+class Progress:
+    """A one-line progress bar redrawn in place on a terminal (stderr)."""
+
+    def __init__(self, total: int, stream: Any = None) -> None:
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.perf_counter()
+        self.done = self.failed = 0
+        self.shown = False
+
+    def update(self, done: int, failed: int) -> None:
+        self.done, self.failed = done, failed
+        self.draw()
+
+    def draw(self) -> None:
+        line = progress_line(self.done, self.total, self.failed, time.perf_counter() - self.start)
+        self.stream.write(f"\r{line}\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+def stderr_is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def _show(reports: Sequence[Report], options: dict[str, Any], quiet: bool) -> None:
+    for report in reports:
+        if options.get("as_json"):
+            emit_json(report.record)
+        else:
+            for line in report.lines:
+                message(line, quiet)
+
+
+def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report]], options: dict[str, Any]) -> None:
+    """Run the plan's items and report: per output, per failure, and a summary line for batches.
+
+    A single source outside a batch runs here and its error is the command's
+    error (with its own exit code). In a batch a failing source is one line
+    on stderr (and a JSON record with ``error``), the others still run, and
+    the exit code is 1.
+    """
+    quiet = options["quiet"]
+    if not plan.batch:
+        for item in plan.items:
+            _show(worker(item), options, quiet)
+        return
+    total = len(plan.items)
+    progress = Progress(total) if total > 1 and not quiet and stderr_is_terminal() else None
+    start = time.perf_counter()
+    done = failed = 0
+    try:
+        for outcome in run_items(
+            plan.items,
+            worker,
+            jobs=options.get("jobs") or default_jobs(),
+            fail_fast=options.get("fail_fast", False),
+            on_done=progress.update if progress else None,
+        ):
+            if progress:
+                progress.clear()
+            if outcome.ok:
+                done += 1
+                _show(outcome.value, options, quiet)
+            else:
+                failed += 1
+                text = outcome.error or "failed"
+                source = outcome.item.source
+                shown = "stdin" if source == "-" else source
+                if shown not in text and repr(shown) not in text:
+                    text = f"{shown}: {text}"
+                click.echo(f"{ctx.command_path}: error: {text}", err=True)
+                if options.get("as_json"):
+                    emit_json({"source": source, "error": outcome.error, "seconds": round(outcome.seconds, 4)})
+            if progress and done + failed < total:
+                progress.draw()
+    finally:
+        if progress:
+            progress.clear()
+    if total > 1:
+        skipped = total - done - failed
+        summary = f"{plural(total, 'source')}: {done} done, {failed} failed in {time.perf_counter() - start:.2f} s"
+        if skipped:
+            summary += f"; {skipped} not run (--fail-fast)"
+        message(summary, quiet)
+    if failed:
+        ctx.exit(1)
