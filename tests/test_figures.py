@@ -159,3 +159,22 @@ def test_plain_runs_do_not_import_matplotlib(args):
     imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
     assert "matplotlib" not in imported
     assert "numpy" in imported or args == ["--help"]  # the check sees imports at all
+
+
+def test_shape_figure_marks_the_receptive_field(tmp_path):
+    # Output pixel 3 of conv:k=3,s=2 reads layer-1 positions 6..8, which read input rows/columns 5..9:
+    # a 5x5 red block, 25 cells of the 16x16 grid; pixel 0 after one unpadded 3x3 reads 3x3 = 9 cells.
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    run = run_cli(["shape", "--input", "16", "conv:k=3,p=1", "conv:k=3,s=2", "--figure", big, "--pixel", "3x3"])
+    assert run.exit_code == 0, run
+    assert "figure ->" in run.stderr
+    assert run_cli(["shape", "--input", "16", "--kernel", "3", "--figure", small]).exit_code == 0
+    big_pixels, small_pixels = picture(big), picture(small)
+    assert_not_blank(big_pixels)
+    assert reddish(big_pixels) > 2 * reddish(small_pixels) > 0
+    assert_error(
+        run_cli(["shape", "--input", "16", "--kernel", "3", "--figure", tmp_path / "f.png", "--pixel", "14"]),
+        2,
+        "--pixel 14x14 is outside the 14x14 output",
+    )
+    assert not (tmp_path / "f.png").exists()

@@ -15,7 +15,9 @@ from ..layers import (
     AxisReport,
     Layer,
     StackRow,
+    dependency_set,
     format_fraction,
+    layer_output,
     layer_report,
     make_layer,
     parse_layer,
@@ -24,7 +26,7 @@ from ..layers import (
     run_stack,
 )
 from ..shapes import Pair, format_pair
-from .common import PaddingType, PairType, emit_json
+from .common import PaddingType, PairType, emit_json, message
 
 _AXIS_NAMES = (("row", "rows"), ("column", "columns"))
 
@@ -305,8 +307,25 @@ def _stack(layers: list[Layer], size: Pair, as_json: bool) -> None:
     help="File of layer specs, one per line ('#' comments), for a stack.",
 )
 @click.option("--json", "as_json", is_flag=True, help='Print JSON on stdout; its key "output" is [H, W].')
+@click.option(
+    "--figure",
+    metavar="FIG",
+    help="Also draw the receptive field of output --pixel over the input grid (.png, .svg or .pdf; needs matplotlib).",
+)
+@click.option(
+    "--pixel",
+    type=PairType("output pixel", minimum=0),
+    default="0",
+    help="Output pixel ROWxCOL whose receptive field --figure draws.",
+)
 def shape_command(
-    layer_specs: tuple[str, ...], input_size: Pair, layer_file: str | None, as_json: bool, **options: Any
+    layer_specs: tuple[str, ...],
+    input_size: Pair,
+    layer_file: str | None,
+    as_json: bool,
+    figure: str | None,
+    pixel: Pair,
+    **options: Any,
 ) -> None:
     """Compute output sizes exactly as PyTorch does, with the formulas and what each window reaches.
 
@@ -327,7 +346,13 @@ def shape_command(
       convcli shape --input 612x530 --kernel 7 --padding 3 --stride 2 --dilation 2
       convcli shape --op transpose --input 4 --kernel 3 --stride 2 --padding 1 --output-padding 1
       convcli shape --input 224 conv:k=7,s=2,p=3 pool:k=3,s=2,p=1 conv:k=3,p=1 conv:k=3,s=2,p=1
+      convcli shape --input 16 conv:k=3,p=1 conv:k=3,s=2 --figure rf.png --pixel 3x3
     """
+    if figure is not None:
+        from ..figures import check_figure_path, require_matplotlib
+
+        check_figure_path(figure)
+        require_matplotlib()
     single_options = [
         name
         for name, given in (
@@ -359,6 +384,8 @@ def shape_command(
         else:
             layers = [parse_layer(spec) for spec in layer_specs]
         _stack(layers, input_size, as_json)
+        if figure is not None:
+            _figure(figure, layers, input_size, pixel, as_json)
         return
     if options["kernel"] is None:
         raise ParameterError("give --kernel for one layer, or layer specs such as conv:k=3,p=1 for a stack")
@@ -372,6 +399,27 @@ def shape_command(
         output_padding=options["output_padding"],
     )
     _single(layer, input_size, as_json)
+    if figure is not None:
+        _figure(figure, [layer], input_size, pixel, as_json)
+
+
+def _figure(path: str, layers: list[Layer], size: Pair, pixel: Pair, quiet: bool) -> None:
+    """Draw the input positions that output ``pixel`` of the last layer depends on."""
+    from ..figures import receptive_field_figure
+
+    output = size
+    for layer in layers:
+        output = layer_output(layer, output)
+    if pixel[0] >= output[0] or pixel[1] >= output[1]:
+        raise ParameterError(
+            f"--pixel {format_pair(pixel)} is outside the {format_pair(output)} output; use rows 0..{output[0] - 1} "
+            f"and columns 0..{output[1] - 1}"
+        )
+    rows = sorted(dependency_set(layers, 0, pixel[0]))
+    cols = sorted(dependency_set(layers, 1, pixel[1]))
+    spec = " ".join(layer.spec for layer in layers)
+    receptive_field_figure(path, size, rows, cols, pixel, f"{spec} on {format_pair(size)}: output pixel {pixel}")
+    message(f"figure -> {path}", quiet)
 
 
 __all__ = ["shape_command", "StackRow"]
