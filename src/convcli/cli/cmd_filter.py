@@ -17,6 +17,7 @@ from .common import (
     describe_geometry,
     emit_json,
     load,
+    max_memory_option,
     message,
     output_options,
     source_options,
@@ -77,6 +78,47 @@ def _filter_array(array: Any, kernels: list[Any], options: dict[str, Any]) -> tu
     return result, plans
 
 
+def _memory_guard(source: str, outputs: list[tuple[str, list[Any]]], options: dict[str, Any]) -> Any:
+    """A check run from the source's header: refuse the run when its largest output would not fit in memory."""
+
+    def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
+        from ..engine import plan_correlation
+        from ..limits import check_memory, estimate_filter
+
+        color = options["color"] and channels >= 3
+        image = decoded_bytes_per_pixel > 0
+        itemsize = 8 if options["precision"] == "float64" or (not image and options["precision"] == "auto") else 4
+        for _label, applied in outputs:
+            steps = []
+            size = (height, width)
+            for kernel in applied:
+                plan = plan_correlation(
+                    size,
+                    kernel.weights,
+                    stride=options["stride"],
+                    padding=options["padding"],
+                    dilation=options["dilation"],
+                    method=options["method"],
+                )
+                steps.append((kernel.shape, plan.method))
+                size = plan.geometry.output
+            what = f"filtering {source!r} ({height}x{width}) with {'+'.join(k.name for k in applied)}"
+            estimate = estimate_filter(
+                (height, width),
+                3 if color else 1,
+                steps,
+                stride=options["stride"],
+                padding=options["padding"],
+                dilation=options["dilation"],
+                itemsize=itemsize,
+                decoded_bytes_per_pixel=decoded_bytes_per_pixel,
+                what=what,
+            )
+            check_memory(estimate, max_memory_option(options))
+
+    return check
+
+
 def _cast(array: Any, precision: str) -> Any:
     import numpy as np
 
@@ -130,9 +172,12 @@ def filter_command(sources: tuple[str, ...], kernels: tuple[Any, ...], chain: bo
         raise OutputUsageError("-o - and --json both write to stdout; choose one")
     if destination is not None:
         check_outputs([destination], list(sources))
+    from ..limits import check_geometry
+
+    check_geometry(stride=options["stride"], padding=options["padding"], dilation=options["dilation"])
     quiet = options["quiet"] or options["as_json"]
     for source in sources:
-        loaded = load(source, options)
+        loaded = load(source, options, on_size=_memory_guard(source, outputs, options))
         array = _cast(loaded.array, options["precision"])
         destinations = [destination or default_output(loaded, label, options["output_format"]) for label, _ in outputs]
         check_outputs(destinations, list(sources))

@@ -157,7 +157,7 @@ def source_options(function: F) -> F:
                 help="Largest download accepted from a URL, in MiB.",
             ),
         ],
-        function,
+        limit_options(function),
     )
 
 
@@ -270,11 +270,15 @@ class Written:
     mapping: Any  # PixelMapping | None
 
 
-def load(source: str, options: dict[str, Any]) -> Any:
-    """Load one source with the command's source options."""
+def load(source: str, options: dict[str, Any], on_size: Callable[..., None] | None = None) -> Any:
+    """Load one source with the command's source options; print its notes (which frame was used) on stderr.
+
+    ``on_size(height, width, channels, decoded_bytes_per_pixel)`` runs once the
+    size is read from the header, before decoding (see :func:`memory_guard`).
+    """
     from ..images import load_source
 
-    return load_source(
+    loaded = load_source(
         source,
         gray=options["gray"],
         normalize_method=options["normalize_method"],
@@ -283,7 +287,12 @@ def load(source: str, options: dict[str, Any]) -> Any:
         stdin=binary_stream("stdin"),
         timeout=options["timeout"],
         max_download=options["max_download"] * 1024 * 1024,
+        max_pixels=max_pixels_option(options),
+        on_size=on_size,
     )
+    for note in getattr(loaded, "notes", ()):
+        message(note, options.get("quiet", False) or options.get("as_json", False))
+    return loaded
 
 
 def stdout_format(loaded: Any) -> str | None:
@@ -420,3 +429,47 @@ def clipped_note(mapping: Any, total: int) -> str | None:
         f"note: {plural(mapping.clipped, 'value')} ({share:.2g}%) fell outside [{mapping.low:g}, {mapping.high:g}] "
         f"and were clipped; --scale minmax or wider --vmin/--vmax keeps them"
     )
+
+
+# ---------------------------------------------------------------------------
+# Limits: --max-pixels, --max-memory (part of source_options)
+
+
+def limit_options(function: F) -> F:
+    """The pixel limit checked from each source's header and the memory budget of the operation."""
+    from ..limits import DEFAULT_MAX_PIXELS
+
+    return _apply(
+        [
+            click.option(
+                "--max-pixels",
+                type=click.IntRange(min=0),
+                default=DEFAULT_MAX_PIXELS,
+                help="Refuse images and arrays with more pixels (read from the header, before decoding; "
+                "twice Pillow's decompression-bomb limit). 0 = no limit.",
+            ),
+            click.option(
+                "--max-memory",
+                type=click.IntRange(min=1),
+                default=None,
+                metavar="MIB",
+                help="Memory the operation may use, in MiB, checked before allocating.  [default: the memory "
+                "available, from /proc/meminfo]",
+            ),
+        ],
+        function,
+    )
+
+
+def max_pixels_option(options: dict[str, Any]) -> int | None:
+    """``--max-pixels`` (``None`` for 0 = no limit); the default when the command has no such option."""
+    from ..limits import DEFAULT_MAX_PIXELS
+
+    value = options.get("max_pixels", DEFAULT_MAX_PIXELS)
+    return None if value == 0 else value
+
+
+def max_memory_option(options: dict[str, Any]) -> int | None:
+    """``--max-memory`` in bytes, or ``None`` (use the memory available)."""
+    value = options.get("max_memory")
+    return None if value is None else int(value) * 1024 * 1024
