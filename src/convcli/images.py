@@ -54,6 +54,7 @@ from .limits import (
     check_npy_shape,
     check_pixels,
     format_bytes,
+    npy_header,
 )
 from .matrices import format_matrix, parse_matrix
 
@@ -335,35 +336,19 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-def _npy_header(stream: io.BytesIO) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of a ``.npy`` from its header, without reading the data."""
-    try:
-        from numpy.lib import format as npy_format
-    except ImportError:  # pragma: no cover - NumPy 2 keeps numpy.lib.format importable
-        import numpy.lib.format as npy_format
-    version = npy_format.read_magic(stream)
-    if version == (1, 0):
-        shape, _fortran, dtype = npy_format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, _fortran, dtype = npy_format.read_array_header_2_0(stream)
-    else:
-        shape, _fortran, dtype = npy_format._read_array_header(stream, version)  # noqa: SLF001 - v3 has no public reader
-    return tuple(shape), np.dtype(dtype)
-
-
 def _decode_npy(data: bytes, what: str, max_pixels: int | None, on_size: SizeCheck | None) -> np.ndarray:
     stream = io.BytesIO(data)
     try:
-        shape, dtype = _npy_header(stream)
+        shape, dtype = npy_header(stream)
     except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
         raise DecodeError(f"{what} is not a readable .npy array ({_one_line(exc)})") from None
     if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
         raise DecodeError(f"{what} holds {dtype} values; a source array needs real numbers")
     if len(shape) not in (1, 2) or any(n < 0 for n in shape):
         raise DecodeError(f"{what} has shape {shape}; a raw source must be a non-empty 2-D array")
-    check_npy_shape(shape, dtype.itemsize, len(data) - stream.tell(), what, DecodeError)
     height, width = (1, shape[0]) if len(shape) == 1 else shape
     check_pixels(height, width, max_pixels, what)
+    check_npy_shape(shape, dtype.itemsize, len(data) - stream.tell(), what, DecodeError)
     if on_size is not None:
         on_size(height, width, 1, 0)
     try:
@@ -371,6 +356,15 @@ def _decode_npy(data: bytes, what: str, max_pixels: int | None, on_size: SizeChe
     except (ValueError, EOFError, OSError) as exc:
         raise DecodeError(f"{what} is not a readable .npy array ({_one_line(exc)})") from None
     return _check_finite(_check_raw_array(array, what), what)
+
+
+def _looks_like_text(data: bytes) -> bool:
+    """UTF-8 with digits and no control characters other than whitespace: meant as a text matrix."""
+    try:
+        text = data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return any(c.isdigit() for c in text) and all(c.isprintable() or c in "\t\n\r\f\v" for c in text)
 
 
 def _check_raw_array(array: np.ndarray, what: str) -> np.ndarray:
@@ -548,6 +542,9 @@ def _decode_pillow(
     except ConvcliError:
         raise
     except UnidentifiedImageError:
+        kind = sniff(data)
+        if kind:  # the signature is there but the header is not readable
+            raise DecodeError(f"{what} starts like a {kind} file but is damaged or truncated") from None
         raise DecodeError(f"{what} is not an image convcli can read") from None
     except (
         OSError,
@@ -663,13 +660,16 @@ def _decode(
     if kind == "NPY" or (kind is None and suffix == ".npy"):
         array = _decode_npy(data, what, max_pixels, on_size)
         return Loaded(source, array, "array", f"NPY {array.shape[0]}x{array.shape[1]} {array.dtype}")
+    text_error: DecodeError | None = None
     if kind is None and (suffix in (".txt", ".csv") or source.kind != "path" or not suffix):
         try:
             array = _decode_text(data, what, max_pixels, on_size)
             return Loaded(source, array, "array", f"text matrix {array.shape[0]}x{array.shape[1]}")
-        except DecodeError:
+        except DecodeError as exc:
             if suffix in (".txt", ".csv"):
                 raise
+            if _looks_like_text(data):
+                text_error = exc
     header = _png_header(data)
     notes: list[str] = []
     if header and header[2] == 16 and header[3] in (2, 4, 6):
@@ -684,6 +684,8 @@ def _decode(
         try:
             pixels, fmt, mode, notes = _decode_pillow(data, what, frame, max_pixels, on_size)
         except DecodeError:
+            if text_error is not None:  # text that is not a matrix: say which line is wrong
+                raise text_error from None
             if kind is None and source.kind != "path":
                 raise DecodeError(f"{what} is not an image, a .npy array or a text matrix") from None
             raise

@@ -1,7 +1,7 @@
 """Limits that keep convcli from exhausting the machine: pixels, memory, absurd sizes.
 
 Everything here works on sizes (Python ints), never on arrays, so every check
-runs *before* the allocation it guards. Pure Python: no NumPy import.
+runs *before* the allocation it guards. Pure Python: NumPy is imported only to read a ``.npy`` header.
 
 * **Pixels**: an image or array larger than ``max_pixels`` (default
   :data:`DEFAULT_MAX_PIXELS`, twice Pillow's ``MAX_IMAGE_PIXELS``, which is
@@ -27,6 +27,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import ConvcliError, ShapeError
 from .shapes import PaddingSpec, conv_geometry
@@ -197,14 +198,15 @@ def correlation_work(
     ``auto`` is costed as ``fft`` (the largest).
 
     >>> parts = correlation_work((100, 100), (3, 3), "direct", itemsize=4)
-    >>> parts["output"], parts["scratch"], parts["padded copy"]
-    (38416, 38416, 0)
+    >>> parts["output"], parts["scratch"], parts["padded copy"], parts["temporaries"]
+    (38416, 38416, 0, 1048576)
     """
     geometry = conv_geometry(input_size, kernel_size, stride, padding, dilation)
     padded_h, padded_w = geometry.padded
     out_h, out_w = geometry.output
     padded_bytes = 0 if geometry.padded == geometry.input else padded_h * padded_w * itemsize
-    parts = {"padded copy": padded_bytes, "output": out_h * out_w * itemsize}
+    # NumPy's ufunc buffers and small copies (kernels, views made contiguous): a fixed allowance.
+    parts = {"padded copy": padded_bytes, "output": out_h * out_w * itemsize, "temporaries": 1 << 20}
     if method == "direct":
         parts["scratch"] = out_h * out_w * itemsize
     elif method == "separable":
@@ -308,6 +310,41 @@ def check_npy_shape(shape: Sequence[int], itemsize: int, available: int, what: s
             f"{what} claims shape {shown} ({format_bytes(needed)}) but holds only {format_bytes(available)}; "
             "the file is damaged or truncated"
         )
+
+
+def npy_header(stream: Any) -> tuple[tuple[int, ...], Any]:
+    """Shape and dtype of a ``.npy`` stream from its header, leaving the stream at the data (nothing allocated)."""
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    version = npy_format.read_magic(stream)
+    if version == (1, 0):
+        shape, _fortran, dtype = npy_format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _fortran, dtype = npy_format.read_array_header_2_0(stream)
+    else:  # version 3 (UTF-8 field names) has no public reader
+        shape, _fortran, dtype = npy_format._read_array_header(stream, version)
+    return tuple(int(n) for n in shape), np.dtype(dtype)
+
+
+def check_npy_file(path: Any, what: str, error: type[Exception], max_side: int | None = None) -> None:
+    """Check a ``.npy`` file's header before ``numpy.load``: the data must be as long as the shape says.
+
+    ``numpy.load`` allocates the whole claimed shape first, so a 100-byte file
+    claiming 100000x100000 float64 would ask for 75 GiB.
+    """
+    try:
+        with open(path, "rb") as stream:
+            shape, dtype = npy_header(stream)
+            remaining = os.fstat(stream.fileno()).st_size - stream.tell()
+    except OSError:
+        return  # numpy.load reports it
+    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise error(f"{what} is not a valid .npy array ({' '.join(str(exc).split())[:200]})") from None
+    if max_side is not None and any(n > max_side for n in shape):
+        shown = "x".join(str(n) for n in shape)
+        raise error(f"{what} is {shown}; kernels are limited to {max_side} per side")
+    check_npy_shape(shape, dtype.itemsize, remaining, what, error)
 
 
 SizeCheck = Callable[[int, int, int, int], None]

@@ -54,8 +54,13 @@ def parse_pair(text: str | int | tuple[int, int], what: str = "size", minimum: i
         match = _PAIR_RE.match(str(text))
         if not match:
             raise ParameterError(f"{what} {text!r} is not N or HxW (e.g. 3 or 5x3)")
-        first = int(match.group(1))
-        second = int(match.group(2)) if match.group(2) is not None else first
+        try:
+            first = int(match.group(1))
+            second = int(match.group(2)) if match.group(2) is not None else first
+        except ValueError:  # more digits than Python converts (4300): no size is that large
+            raise ParameterError(
+                f"{what} {str(text)[:20]!r}... has too many digits; use N or HxW (e.g. 3 or 5x3)"
+            ) from None
         pair = (first, second)
     if min(pair) < minimum:
         raise ParameterError(f"{what} {format_pair(pair)} must be at least {minimum} on each axis")
