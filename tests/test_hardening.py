@@ -10,7 +10,10 @@ import errno
 import io
 import os
 import re
+import socket
+import socketserver
 import struct
+import threading
 import time
 import tracemalloc
 import zlib
@@ -598,3 +601,195 @@ def test_source_errors_are_source_errors():
     assert issubclass(LimitError, Exception) and LimitError.exit_code == 1
     with pytest.raises(SourceError, match="is a directory"):
         load_source("/")
+
+
+# ---------------------------------------------------------------------------
+# URLs, against a raw local server that misbehaves on purpose
+
+
+class _RawHandler(socketserver.StreamRequestHandler):
+    """Speaks just enough HTTP/1.1 to lie: each path is a behaviour written byte by byte."""
+
+    def handle(self) -> None:
+        try:
+            line = self.rfile.readline(65537).decode("latin-1")
+            while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                pass
+            path = line.split(" ")[1] if line.count(" ") >= 2 else "/"
+            getattr(self, "route_" + path.strip("/").replace("-", "_").split("/")[0], self.route_missing)(path)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass  # the client hung up: that is what several tests want
+
+    def send(self, status: str, headers: dict[str, str], body: bytes = b"") -> None:
+        head = f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        self.wfile.write(head.encode() + body)
+
+    def route_missing(self, path: str) -> None:
+        self.send("404 Not Found", {"Content-Type": "text/html", "Content-Length": "14"}, b"<h1>nope</h1>\n")
+
+    def route_image(self, path: str) -> None:
+        body = _png(np.full((3, 5), 255, np.uint8))
+        self.send("200 OK", {"Content-Type": "image/png", "Content-Length": str(len(body))}, body)
+
+    def route_short_body(self, path: str) -> None:  # promises 1000 bytes, sends 100, closes
+        body = _png(_noise((64, 64)))
+        self.send("200 OK", {"Content-Type": "image/png", "Content-Length": "1000", "Connection": "close"}, body[:100])
+
+    def route_small_length(self, path: str) -> None:  # promises 10 bytes, then streams megabytes
+        self.send("200 OK", {"Content-Type": "image/png", "Content-Length": "10"}, b"\x89PNG\r\n\x1a\n\0\0")
+        for _ in range(200):
+            self.wfile.write(b"\0" * 65536)
+
+    def route_huge_length(self, path: str) -> None:  # declares 10 GiB
+        self.send("200 OK", {"Content-Type": "image/png", "Content-Length": str(10 << 30)}, b"\x89PNG")
+        time.sleep(5)
+
+    def route_endless(self, path: str) -> None:  # no length, never ends
+        self.send("200 OK", {"Content-Type": "image/png", "Connection": "close"}, b"\x89PNG\r\n\x1a\n")
+        while True:
+            self.wfile.write(b"\0" * 65536)
+
+    def route_endless_chunked(self, path: str) -> None:
+        self.send("200 OK", {"Content-Type": "image/png", "Transfer-Encoding": "chunked"})
+        while True:
+            self.wfile.write(b"10000\r\n" + b"\0" * 65536 + b"\r\n")
+
+    def route_trickle(self, path: str) -> None:  # one byte every 0.1 s: each wait is short, the whole is endless
+        self.send("200 OK", {"Content-Type": "image/png", "Content-Length": "100000"})
+        for _ in range(100000):
+            self.wfile.write(b"\0")
+            self.wfile.flush()
+            time.sleep(0.1)
+
+    def route_slow(self, path: str) -> None:
+        time.sleep(3)
+        self.route_image(path)
+
+    def route_loop(self, path: str) -> None:
+        self.send("302 Found", {"Location": "/loop-back", "Content-Length": "0"})
+
+    def route_loop_back(self, path: str) -> None:
+        self.send("302 Found", {"Location": "/loop", "Content-Length": "0"})
+
+    def route_chain(self, path: str) -> None:  # /chain/N redirects N more times, then the image
+        left = int(path.rsplit("/", 1)[1])
+        target = f"/chain/{left - 1}" if left > 0 else "/image"
+        self.send("302 Found", {"Location": target, "Content-Length": "0"})
+
+    def route_to_ftp(self, path: str) -> None:
+        self.send("301 Moved", {"Location": "ftp://127.0.0.1/x.png", "Content-Length": "0"})
+
+    def route_to_file(self, path: str) -> None:
+        self.send("307 Temporary Redirect", {"Location": "file:///etc/passwd", "Content-Length": "0"})
+
+    def route_html(self, path: str) -> None:
+        body = b"<!doctype html><html><body><h1>Sorry</h1>Please log in.</body></html>"
+        self.send("200 OK", {"Content-Type": "text/html; charset=utf-8", "Content-Length": str(len(body))}, body)
+
+    def route_server_error(self, path: str) -> None:
+        body = b"<html>Internal\nServer\nError</html>"
+        self.send("500 Internal Server Error", {"Content-Type": "text/html", "Content-Length": str(len(body))}, body)
+
+    def route_truncated(self, path: str) -> None:  # honest length, but the PNG inside is cut
+        body = _png(_noise((64, 64)))[:300]
+        self.send("200 OK", {"Content-Type": "image/png", "Content-Length": str(len(body))}, body)
+
+    def route_garbage(self, path: str) -> None:
+        self.wfile.write(b"SSH-2.0-OpenSSH_9.0\r\n")
+
+    def route_reset(self, path: str) -> None:
+        self.send("200 OK", {"Content-Type": "image/png", "Content-Length": "5000"}, b"\x89PNG\r\n\x1a\n")
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+
+class _RawServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
+@pytest.fixture(scope="module")
+def hostile_server():
+    server = _RawServer(("127.0.0.1", 0), _RawHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+URL_CASES = [
+    ("/short-body", SourceError, "was cut short after 100 bytes (the server announced 1000); try again"),
+    ("/small-length", DecodeError, "damaged or truncated"),
+    ("/huge-length", SourceError, "download is larger than 1 MiB; raise --max-download"),
+    ("/endless", SourceError, "download is larger than 1 MiB"),
+    ("/endless-chunked", SourceError, "download is larger than 1 MiB"),
+    ("/trickle", SourceError, "download took longer than 1 s; raise --timeout"),
+    ("/slow", SourceError, "no answer within 1 s; raise --timeout"),
+    ("/loop", SourceError, "the server redirects in a loop"),
+    ("/chain/6", SourceError, "more than 5 redirects"),
+    ("/to-ftp", SourceError, "redirected to a ftp: URL, which is refused"),
+    ("/to-file", SourceError, "redirected to a file: URL, which is refused"),
+    ("/html", DecodeError, "the server sent an HTML page, not an image"),
+    ("/server-error", SourceError, "HTTP 500 Internal Server Error; check the address"),
+    ("/missing.png", SourceError, "HTTP 404 Not Found"),
+    ("/truncated", DecodeError, "damaged or truncated"),
+    ("/garbage", SourceError, "not valid HTTP"),
+    ("/reset", SourceError, "http"),
+]
+
+
+@pytest.mark.network
+@pytest.mark.parametrize(("path", "error", "fragment"), URL_CASES, ids=[c[0] for c in URL_CASES])
+def test_hostile_urls(hostile_server, path, error, fragment):
+    started = time.perf_counter()
+    with pytest.raises(error, match=re.escape(fragment)) as info:
+        load_source(hostile_server + path, timeout=1.0, max_download=1 << 20)
+    assert time.perf_counter() - started < 4
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.network
+def test_five_redirects_are_fine(hostile_server):
+    assert load_source(hostile_server + "/chain/4", timeout=2).array.shape == (3, 5)
+
+
+@pytest.mark.network
+def test_hostile_url_through_the_cli(hostile_server, tmp_path):
+    for path, code, fragment in (("/endless", 1, "larger than 1 MiB"), ("/html", 1, "HTML page"), ("/loop", 1, "loop")):
+        run = run_cli(
+            [
+                "filter",
+                hostile_server + path,
+                "-k",
+                "1",
+                "--max-download",
+                "1",
+                "--timeout",
+                "2",
+                "-o",
+                tmp_path / "o.png",
+            ]
+        )
+        assert_error(run, code, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://127.0.0.1/x.png", "data:image/png;base64,iVBORw0KGgo=", "gopher://x/"]
+)
+def test_other_schemes_are_refused(url):
+    with pytest.raises(SourceError, match="scheme is not supported"):
+        load_source(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://127.0.0.1:99999/x.png", "http:///x.png", "http://exa mple.com/x"]
+)
+def test_malformed_urls(url):
+    with pytest.raises(SourceError) as info:
+        load_source(url, timeout=1)
+    assert "\n" not in str(info.value) and url.split("/")[0] in str(info.value)

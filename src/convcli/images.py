@@ -182,11 +182,14 @@ class _SameSchemeRedirects(urllib.request.HTTPRedirectHandler):
     def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
         target = urllib.parse.urljoin(req.full_url, headers.get("location") or headers.get("uri") or "")
         scheme = urllib.parse.urlsplit(target).scheme.lower()
+        visited = getattr(req, "redirect_dict", {})
+        problem = scheme not in ("http", "https") or target in visited or target == self.origin
+        if problem or len(visited) >= MAX_REDIRECTS:
+            fp.close()
         if scheme not in ("http", "https"):
             raise SourceError(
                 f"{self.origin}: redirected to a {scheme or 'schemeless'}: URL, which is refused (http and https only)"
             )
-        visited = getattr(req, "redirect_dict", {})
         if target in visited or target == self.origin:
             raise SourceError(f"{self.origin}: the server redirects in a loop (back to {target}); check the address")
         if len(visited) >= MAX_REDIRECTS:
@@ -215,10 +218,10 @@ def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAU
     import http.client
 
     opener = urllib.request.build_opener(_SameSchemeRedirects(url))
-    request = urllib.request.Request(url, headers={"User-Agent": f"convcli/{__version__}"})
     deadline = time.monotonic() + timeout
     total = 0
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": f"convcli/{__version__}"})
         with opener.open(request, timeout=timeout) as response:
             content_type = response.headers.get_content_type()
             declared = response.headers.get("Content-Length", "")
@@ -236,9 +239,15 @@ def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAU
                 if time.monotonic() > deadline:
                     raise SourceError(f"{url}: download took longer than {timeout:g} s; raise --timeout or try again")
                 chunks.append(chunk)
+            if declared.strip().isdigit() and total < int(declared):
+                raise SourceError(
+                    f"{url}: the download was cut short after {total} bytes (the server announced {int(declared)}); "
+                    "try again"
+                )
     except SourceError:
         raise
     except urllib.error.HTTPError as exc:
+        exc.close()
         reason = str(exc.reason).splitlines()[0] if exc.reason else ""
         raise SourceError(f"{url}: HTTP {exc.code} {reason}; check the address") from None
     except urllib.error.URLError as exc:
