@@ -25,6 +25,7 @@ temporary file in the same folder, then a rename).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -36,6 +37,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -926,8 +928,39 @@ def check_output_path(destination: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while a file is written and renamed: they land before or after, never in between.
+
+    Only in the main thread and where ``signal.pthread_sigmask`` exists (POSIX); elsewhere a no-op.
+    """
+    import signal
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def write_atomic(destination: str | Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``destination`` and rename it into place."""
+    """Write ``data`` to a temporary file beside ``destination`` and rename it into place.
+
+    The temporary file is hidden and named ``.<name>.<random>.part``; it is
+    removed on any error. SIGINT and SIGTERM are held during the write and the
+    rename, so an interrupted run leaves either the old file or the new one,
+    never a partial one; only SIGKILL (or a crash of the machine) can leave a
+    ``.part`` file behind.
+    """
+    with _signals_held():
+        _write_atomic(destination, data)
+
+
+def _write_atomic(destination: str | Path, data: bytes) -> None:
     path = Path(destination)
     directory = path.parent if str(path.parent) else Path(".")
     temporary = None
