@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import assert_error, run_cli
@@ -793,3 +795,37 @@ def test_malformed_urls(url):
     with pytest.raises(SourceError) as info:
         load_source(url, timeout=1)
     assert "\n" not in str(info.value) and url.split("/")[0] in str(info.value)
+
+
+# ---------------------------------------------------------------------------
+# No hangs in shape arithmetic
+
+
+def _covering_padding_by_search(size, kernel, stride, pad, dilation):
+    """The obvious search: grow the padding one step at a time until the last window reaches the last row."""
+    from convcli.shapes import conv_output_length
+
+    while True:
+        out = conv_output_length(size, kernel, stride, pad, pad, dilation)
+        if stride * (out - 1) + dilation * (kernel - 1) >= pad + size - 1:
+            return pad
+        pad += 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 9), st.integers(1, 40), st.integers(0, 12), st.integers(1, 4))
+def test_covering_padding_matches_the_search(size, kernel, stride, pad, dilation):
+    from convcli.shapes import conv_geometry
+
+    span = dilation * (kernel - 1) + 1
+    assume(size + 2 * pad >= span)
+    geometry = conv_geometry((size, 1), (kernel, 1), (stride, 1), (pad, 0), (dilation, 1))
+    assert geometry.covering_padding()[0] == _covering_padding_by_search(size, kernel, stride, pad, dilation)
+
+
+def test_huge_strides_do_not_hang(tmp_path):
+    started = time.perf_counter()
+    run = run_cli(["filter", "-", "-k", "1", "-s", str(1 << 24), "-o", "-"], input=b"1 2 3; 4 5 6; 7 8 9")
+    assert run.exit_code == 0, run
+    assert "--padding 8388607x8388607 would reach them" in run.stderr
+    assert time.perf_counter() - started < 5
