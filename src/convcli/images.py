@@ -352,7 +352,9 @@ def _decode_npy(data: bytes, what: str, max_pixels: int | None, on_size: SizeChe
     try:
         shape, dtype = npy_header(stream)
     except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
-        raise DecodeError(f"{what} is not a readable .npy array ({_one_line(exc)})") from None
+        raise DecodeError(
+            f"{what} is not a readable .npy array ({_one_line(exc)}); save it again with numpy.save"
+        ) from None
     if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
         raise DecodeError(f"{what} holds {dtype} values; a source array needs real numbers")
     if len(shape) not in (1, 2) or any(n < 0 for n in shape):
@@ -365,7 +367,9 @@ def _decode_npy(data: bytes, what: str, max_pixels: int | None, on_size: SizeChe
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, EOFError, OSError) as exc:
-        raise DecodeError(f"{what} is not a readable .npy array ({_one_line(exc)})") from None
+        raise DecodeError(
+            f"{what} is not a readable .npy array ({_one_line(exc)}); save it again with numpy.save"
+        ) from None
     return _check_finite(_check_raw_array(array, what), what)
 
 
@@ -437,7 +441,7 @@ def _decode_png16_color(data: bytes, what: str) -> tuple[np.ndarray, str]:
         planes = info["planes"]
         pixels = pixels.reshape(height, width, planes)
     except Exception as exc:  # pypng raises its own family and ValueError alike
-        raise DecodeError(f"{what} is a damaged PNG ({_one_line(exc)})") from None
+        raise DecodeError(f"{what} is a damaged PNG ({_one_line(exc)}); get a complete copy of the file") from None
     return pixels, {2: "LA", 3: "RGB", 4: "RGBA"}.get(planes, "L")
 
 
@@ -481,7 +485,9 @@ def _decode_tiff(
     except ConvcliError:
         raise
     except Exception as exc:  # tifffile raises many types for damaged files
-        raise DecodeError(f"{what} is not a readable TIFF ({_one_line(exc)})") from None
+        raise DecodeError(
+            f"{what} is not a readable TIFF ({_one_line(exc)}); get a complete copy or convert it to PNG"
+        ) from None
     finally:
         logger.disabled = was_disabled
     if pixels.ndim == 3 and axes.startswith("S"):
@@ -555,8 +561,10 @@ def _decode_pillow(
     except UnidentifiedImageError:
         kind = sniff(data)
         if kind:  # the signature is there but the header is not readable
-            raise DecodeError(f"{what} starts like a {kind} file but is damaged or truncated") from None
-        raise DecodeError(f"{what} is not an image convcli can read") from None
+            raise DecodeError(
+                f"{what} starts like a {kind} file but is damaged or truncated; get a complete copy of the file"
+            ) from None
+        raise DecodeError(f"{what} is not an image convcli can read; convert it to PNG, TIFF or JPEG") from None
     except (
         OSError,
         SyntaxError,
@@ -568,7 +576,9 @@ def _decode_pillow(
         KeyError,
         ZeroDivisionError,
     ) as exc:
-        raise DecodeError(f"{what} is a damaged or truncated image ({_one_line(exc)})") from None
+        raise DecodeError(
+            f"{what} is a damaged or truncated image ({_one_line(exc)}); get a complete copy of the file"
+        ) from None
 
 
 def _pixel_range(dtype: np.dtype) -> float | None:

@@ -308,23 +308,32 @@ def check_npy_shape(shape: Sequence[int], itemsize: int, available: int, what: s
         shown = "x".join(str(n) for n in shape) or "scalar"
         raise error(
             f"{what} claims shape {shown} ({format_bytes(needed)}) but holds only {format_bytes(available)}; "
-            "the file is damaged or truncated"
+            "the file is damaged or truncated; write it again (numpy.save)"
         )
 
 
 def npy_header(stream: Any) -> tuple[tuple[int, ...], Any]:
-    """Shape and dtype of a ``.npy`` stream from its header, leaving the stream at the data (nothing allocated)."""
+    """Shape and dtype of a ``.npy`` stream from its header, leaving the stream at the data (nothing allocated).
+
+    Raises ``ValueError`` for anything unreadable (NumPy's header parser can
+    also raise ``SyntaxError`` or ``tokenize.TokenError`` on damaged headers).
+    """
     import numpy as np
     from numpy.lib import format as npy_format
 
-    version = npy_format.read_magic(stream)
-    if version == (1, 0):
-        shape, _fortran, dtype = npy_format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, _fortran, dtype = npy_format.read_array_header_2_0(stream)
-    else:  # version 3 (UTF-8 field names) has no public reader
-        shape, _fortran, dtype = npy_format._read_array_header(stream, version)
-    return tuple(int(n) for n in shape), np.dtype(dtype)
+    try:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            shape, _fortran, dtype = npy_format.read_array_header_1_0(stream)
+        elif version in ((2, 0), (3, 0)):  # version 3 differs only by allowing UTF-8 field names
+            shape, _fortran, dtype = npy_format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unknown .npy format version {version[0]}.{version[1]}")
+        return tuple(int(n) for n in shape), np.dtype(dtype)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every way a damaged header can fail
+        raise ValueError(f"damaged header ({type(exc).__name__})") from None
 
 
 def check_npy_file(path: Any, what: str, error: type[Exception], max_side: int | None = None) -> None:
