@@ -123,3 +123,21 @@ def test_sigkill_mid_batch_leaves_only_hidden_part_files(batch, tmp_path):
     # The names say what they are: '.s3-emboss.png.k2j4_x.part' (hidden, the output's name, '.part').
     for name in leftovers:
         assert name.startswith(".s") and name.endswith(".part")
+
+
+def test_sigterm_mid_batch_leaves_no_temporary_files(batch, tmp_path):
+    # SIGTERM keeps its default action (the process ends at once) but is held while an output is
+    # written and renamed, so it lands before or after, and never leaves a .part file.
+    for attempt in range(2):
+        folder = tmp_path / f"run{attempt}"
+        folder.mkdir()
+        process = _start(batch, folder)
+        _wait_for_outputs(process, folder, 2 + attempt)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and not any(p.name.endswith(".part") for p in folder.iterdir()):
+            time.sleep(0.0005)
+        process.terminate()
+        process.communicate(timeout=30)
+        assert process.returncode == -signal.SIGTERM
+        assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+        _assert_every_output_decodes(folder)

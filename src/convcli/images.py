@@ -940,21 +940,37 @@ def check_output_path(destination: str) -> None:
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while a file is written and renamed: they land before or after, never in between.
+    """Hold SIGINT and SIGTERM while a file is written and renamed: they take effect before or after, never in between.
 
-    Only in the main thread and where ``signal.pthread_sigmask`` exists (POSIX); elsewhere a no-op.
+    A signal that arrives meanwhile is recorded by a temporary handler and raised
+    again once the previous handlers are back (so Ctrl-C still ends in
+    KeyboardInterrupt and SIGTERM still ends the process). Blocking the signals
+    with ``pthread_sigmask`` is not enough: NumPy's BLAS threads would take
+    SIGTERM and end the process mid-write. Main thread only; elsewhere a no-op.
     """
     import signal
     import threading
 
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    caught: list[int] = []
+    previous = {}
+    for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        if signum is None:
+            continue
+        handler = signal.getsignal(signum)
+        if handler is None or handler == signal.SIG_IGN:
+            continue  # installed outside Python (cannot be restored) or ignored anyway
+        previous[signum] = handler
+        signal.signal(signum, lambda number, _frame: caught.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def write_atomic(destination: str | Path, data: bytes) -> None:
@@ -962,9 +978,9 @@ def write_atomic(destination: str | Path, data: bytes) -> None:
 
     The temporary file is hidden and named ``.<name>.<random>.part``; it is
     removed on any error. SIGINT and SIGTERM are held during the write and the
-    rename, so an interrupted run leaves either the old file or the new one,
-    never a partial one; only SIGKILL (or a crash of the machine) can leave a
-    ``.part`` file behind.
+    rename (see :func:`_signals_held`), so an interrupted run leaves either the
+    old file or the new one, never a partial one; only SIGKILL (or a crash of
+    the machine) can leave a ``.part`` file behind.
     """
     with _signals_held():
         _write_atomic(destination, data)
