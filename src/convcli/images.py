@@ -40,6 +40,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -250,8 +251,8 @@ def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAU
         raise
     except urllib.error.HTTPError as exc:
         exc.close()
-        reason = str(exc.reason).splitlines()[0] if exc.reason else ""
-        raise SourceError(f"{url}: HTTP {exc.code} {reason}; check the address") from None
+        status = str(exc.reason).splitlines()[0] if exc.reason else ""
+        raise SourceError(f"{url}: HTTP {exc.code} {status}; check the address") from None
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, (TimeoutError, socket.timeout)):
@@ -464,6 +465,8 @@ def _decode_tiff(
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             count = len(tif.pages)
+            if count == 0:
+                raise DecodeError(f"{what} is a TIFF without pages; get a complete copy of the file")
             if frame >= count:
                 raise DecodeError(f"{what} has {count} page(s); --frame {frame} does not exist (use 0 to {count - 1})")
             if count > 1:
@@ -480,8 +483,9 @@ def _decode_tiff(
             if on_size is not None:
                 on_size(height, width, channels, 2 * channels * np.dtype(page.dtype).itemsize)
             pixels = page.asarray()
-            photometric = int(page.photometric)
-            colormap = page.colormap
+            key: Any = page.keyframe or page  # a TiffFrame shares its tags with its key page
+            photometric = int(key.photometric)
+            colormap = key.colormap
     except ConvcliError:
         raise
     except Exception as exc:  # tifffile raises many types for damaged files

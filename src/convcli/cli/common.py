@@ -444,6 +444,7 @@ def limit_options(function: F) -> F:
             click.option(
                 "--max-pixels",
                 type=click.IntRange(min=0),
+                metavar="N",
                 default=DEFAULT_MAX_PIXELS,
                 help="Refuse images and arrays with more pixels (read from the header, before decoding; "
                 "twice Pillow's decompression-bomb limit). 0 = no limit.",
