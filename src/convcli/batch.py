@@ -213,9 +213,24 @@ def _call(worker: Callable[[Item], Any], item: Item) -> Outcome:
     return Outcome(item, value=value, seconds=time.perf_counter() - start)
 
 
-def _ignore_interrupts() -> None:
-    """Workers ignore Ctrl-C: the parent stops handing out items and lets running ones finish their files."""
+def _init_worker(parent: int) -> None:
+    """Workers ignore Ctrl-C (the parent stops handing out items and lets running ones finish their files),
+    and end when the parent is gone (killed, or ended by SIGTERM).
+
+    A worker whose parent died would otherwise wait forever on the task queue (its siblings keep the
+    queue's pipe open). It sends itself SIGTERM, which the atomic writer holds until the output being
+    written is complete and renamed, so no partial file is left behind.
+    """
+    import threading
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch_parent, name="convcli-parent-watch", daemon=True).start()
 
 
 def default_jobs() -> int:
@@ -279,7 +294,7 @@ def _run_pool(
 ) -> Iterator[Outcome]:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    executor = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_ignore_interrupts)
+    executor = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_init_worker, initargs=(os.getpid(),))
     ready: dict[int, Outcome] = {}
     next_index = 0
     finished = failed = 0

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import KernelError, UnknownKernelError
+from .limits import check_npy_file
 from .matrices import parse_matrix
 
 KERNEL_FILE_SUFFIXES = (".txt", ".csv", ".npy", ".kernel")
@@ -178,7 +179,7 @@ def _laplacian(params: list[str]) -> np.ndarray:
 def _size_param(params: list[str], index: int, default: int, what: str) -> tuple[int, int]:
     if index >= len(params) or params[index] == "":
         return (default, default)
-    match = re.fullmatch(r"(\d+)(?:x(\d+))?", params[index])
+    match = re.fullmatch(r"(\d{1,9})(?:x(\d{1,9}))?", params[index])
     if not match:
         raise KernelError(f"{what} {params[index]!r} is not N or HxW")
     size = (int(match.group(1)), int(match.group(2) or match.group(1)))
@@ -306,6 +307,8 @@ def parse_imagemagick(text: str, what: str = "ImageMagick kernel") -> np.ndarray
     match = _MAGICK_RE.match(text)
     if not match:
         return None
+    if len(match.group(1)) > 9 or len(match.group(2) or "") > 9:
+        raise KernelError(f"{what}: the size {text.split(':', 1)[0].strip()[:20]!r} is absurdly large")
     width = int(match.group(1))
     height = int(match.group(2) or match.group(1))
     if match.group(3):
@@ -327,6 +330,7 @@ def load_kernel_file(path: Path) -> np.ndarray:
     what = f"kernel file {str(path)!r}"
     try:
         if path.suffix.lower() == ".npy":
+            check_npy_file(path, what, KernelError, max_side=MAX_KERNEL_SIDE)
             try:
                 array = np.load(path, allow_pickle=False)
             except ValueError as exc:

@@ -54,8 +54,13 @@ def parse_pair(text: str | int | tuple[int, int], what: str = "size", minimum: i
         match = _PAIR_RE.match(str(text))
         if not match:
             raise ParameterError(f"{what} {text!r} is not N or HxW (e.g. 3 or 5x3)")
-        first = int(match.group(1))
-        second = int(match.group(2)) if match.group(2) is not None else first
+        try:
+            first = int(match.group(1))
+            second = int(match.group(2)) if match.group(2) is not None else first
+        except ValueError:  # more digits than Python converts (4300): no size is that large
+            raise ParameterError(
+                f"{what} {str(text)[:20]!r}... has too many digits; use N or HxW (e.g. 3 or 5x3)"
+            ) from None
         pair = (first, second)
     if min(pair) < minimum:
         raise ParameterError(f"{what} {format_pair(pair)} must be at least {minimum} on each axis")
@@ -163,18 +168,24 @@ class ConvGeometry:
         return (result[0], result[1])
 
     def covering_padding(self) -> Pair:
-        """Smallest symmetric padding per axis (at least the current one) that leaves no row unused."""
+        """Smallest symmetric padding per axis (at least the current one) that leaves no row unused.
+
+        With padding ``p`` the last window ends at padded index
+        ``s*floor((n + 2p - span)/s) + span - 1``; it reaches the last real row
+        ``p + n - 1`` exactly when ``(n - span + 2p) mod s <= p``. For one value
+        of the quotient that remainder grows twice as fast as ``p``, so a miss
+        jumps straight to the next quotient: a few steps whatever the stride
+        (a loop over ``p`` took seconds for a stride of 10**7).
+        """
         result = []
         for axis in range(2):
-            pad = max(self.padding[axis])
+            size, step, span = self.input[axis], self.stride[axis], self.span[axis]
+            pad = max(max(self.padding[axis]), -((size - span) // 2))
             while True:
-                out = conv_output_length(
-                    self.input[axis], self.kernel[axis], self.stride[axis], pad, pad, self.dilation[axis]
-                )
-                last_read = self.stride[axis] * (out - 1) + self.dilation[axis] * (self.kernel[axis] - 1)
-                if last_read >= pad + self.input[axis] - 1:
+                quotient = (size - span + 2 * pad) // step
+                if size - span + 2 * pad - quotient * step <= pad:
                     break
-                pad += 1
+                pad = -(-((quotient + 1) * step - (size - span)) // 2)
             result.append(pad)
         return (result[0], result[1])
 

@@ -33,7 +33,7 @@ from ..batch import (
     source_stem,
 )
 from ..errors import OutputError, OutputUsageError, ParameterError
-from .common import F, _apply, binary_stream, check_outputs, emit_json, message, plural
+from .common import F, _apply, binary_stream, check_outputs, emit_json, load, message, plural
 
 # ---------------------------------------------------------------------------
 # Options
@@ -212,20 +212,9 @@ def _check_formats(destinations: list[str], requested: str | None) -> None:
             output_format(destination, requested)
 
 
-def load_item(item: Item, options: dict[str, Any]) -> Any:
+def load_item(item: Item, options: dict[str, Any], on_size: Any = None) -> Any:
     """Load an item's source with the command's source options (stdin from the bytes the parent read)."""
-    from ..images import load_source
-
-    return load_source(
-        item.source,
-        gray=options["gray"],
-        normalize_method=options["normalize_method"],
-        color=options["color"],
-        frame=options["frame"],
-        stdin=io.BytesIO(item.data) if item.data is not None else binary_stream("stdin"),
-        timeout=options["timeout"],
-        max_download=options["max_download"] * 1024 * 1024,
-    )
+    return load(item.source, options, on_size=on_size, stdin=io.BytesIO(item.data) if item.data is not None else None)
 
 
 # ---------------------------------------------------------------------------

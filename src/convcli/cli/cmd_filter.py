@@ -16,6 +16,8 @@ from .common import (
     clipped_note,
     conv_options,
     describe_geometry,
+    max_memory_option,
+    memory_option,
     output_options,
     source_options,
     stdout_format,
@@ -75,6 +77,47 @@ def _filter_array(array: Any, kernels: list[Any], options: dict[str, Any]) -> tu
     return result, plans
 
 
+def _memory_guard(source: str, outputs: list[tuple[str, list[Any]]], options: dict[str, Any]) -> Any:
+    """A check run from the source's header: refuse the run when its largest output would not fit in memory."""
+
+    def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
+        from ..engine import plan_correlation
+        from ..limits import check_memory, estimate_filter
+
+        color = options["color"] and channels >= 3
+        image = decoded_bytes_per_pixel > 0
+        itemsize = 8 if options["precision"] == "float64" or (not image and options["precision"] == "auto") else 4
+        for _label, applied in outputs:
+            steps = []
+            size = (height, width)
+            for kernel in applied:
+                plan = plan_correlation(
+                    size,
+                    kernel.weights,
+                    stride=options["stride"],
+                    padding=options["padding"],
+                    dilation=options["dilation"],
+                    method=options["method"],
+                )
+                steps.append((kernel.shape, plan.method))
+                size = plan.geometry.output
+            what = f"filtering {source!r} ({height}x{width}) with {'+'.join(k.name for k in applied)}"
+            estimate = estimate_filter(
+                (height, width),
+                3 if color else 1,
+                steps,
+                stride=options["stride"],
+                padding=options["padding"],
+                dilation=options["dilation"],
+                itemsize=itemsize,
+                decoded_bytes_per_pixel=decoded_bytes_per_pixel,
+                what=what,
+            )
+            check_memory(estimate, max_memory_option(options))
+
+    return check
+
+
 def _cast(array: Any, precision: str) -> Any:
     import numpy as np
 
@@ -100,6 +143,7 @@ def _cast(array: Any, precision: str) -> Any:
 @click.option("--chain", is_flag=True, help="Apply the -k kernels one after another (blur, then edges): one output.")
 @conv_options
 @source_options
+@memory_option
 @output_options
 @batch_options
 @figure_options
@@ -127,6 +171,9 @@ def filter_command(
       convcli filter 'samples/*.png' -k vertical -k horizontal --outdir out/ --figure 'out/{stem}.fig.png'
       cat samples/camera.png | convcli filter - -k gaussian:7 -o - | convcli filter - -k vertical -o e.png
     """
+    from ..limits import check_geometry
+
+    check_geometry(stride=options["stride"], padding=options["padding"], dilation=options["dilation"])
     outputs = _labels(list(kernels), chain)
     expanded, batch = gather_sources(sources, options)
     plan = plan_items(expanded, [label for label, _ in outputs], options, batch)
@@ -135,7 +182,7 @@ def filter_command(
 
 def filter_item(item: Item, outputs: list[tuple[str, list[Any]]], options: dict[str, Any]) -> list[Report]:
     """Filter one source with every output's kernels, write the results (and the figure); runs in a worker."""
-    loaded = load_item(item, options)
+    loaded = load_item(item, options, on_size=_memory_guard(item.source, outputs, options))
     array = _cast(loaded.array, options["precision"])
     reports = []
     rows = []

@@ -163,7 +163,7 @@ def source_options(function: F) -> F:
                 help="Largest download accepted from a URL, in MiB.",
             ),
         ],
-        function,
+        limit_options(function),
     )
 
 
@@ -291,20 +291,30 @@ class Written:
     mapping: Any  # PixelMapping | None
 
 
-def load(source: str, options: dict[str, Any]) -> Any:
-    """Load one source with the command's source options."""
+def load(source: str, options: dict[str, Any], on_size: Callable[..., None] | None = None, stdin: Any = None) -> Any:
+    """Load one source with the command's source options; print its notes (which frame was used) on stderr.
+
+    ``on_size(height, width, channels, decoded_bytes_per_pixel)`` runs once the
+    size is read from the header, before decoding (see :func:`memory_guard`).
+    ``stdin`` replaces standard input for ``-`` (a batch reads it once, in the parent).
+    """
     from ..images import load_source
 
-    return load_source(
+    loaded = load_source(
         source,
         gray=options["gray"],
         normalize_method=options["normalize_method"],
         color=options["color"],
         frame=options["frame"],
-        stdin=binary_stream("stdin"),
+        stdin=binary_stream("stdin") if stdin is None else stdin,
         timeout=options["timeout"],
         max_download=options["max_download"] * 1024 * 1024,
+        max_pixels=max_pixels_option(options),
+        on_size=on_size,
     )
+    for note in getattr(loaded, "notes", ()):
+        message(note, options.get("quiet", False) or options.get("as_json", False))
+    return loaded
 
 
 def stdout_format(loaded: Any) -> str | None:
@@ -441,3 +451,47 @@ def clipped_note(mapping: Any, total: int) -> str | None:
         f"note: {plural(mapping.clipped, 'value')} ({share:.2g}%) fell outside [{mapping.low:g}, {mapping.high:g}] "
         f"and were clipped; --scale minmax or wider --vmin/--vmax keeps them"
     )
+
+
+# ---------------------------------------------------------------------------
+# Limits: --max-pixels (part of source_options), --max-memory (commands that estimate their memory)
+
+
+def limit_options(function: F) -> F:
+    """The pixel limit checked from each source's header."""
+    from ..limits import DEFAULT_MAX_PIXELS
+
+    return click.option(
+        "--max-pixels",
+        type=click.IntRange(min=0),
+        metavar="N",
+        default=DEFAULT_MAX_PIXELS,
+        help="Refuse images and arrays with more pixels (read from the header, before decoding; "
+        "twice Pillow's decompression-bomb limit). 0 = no limit.",
+    )(function)
+
+
+def memory_option(function: F) -> F:
+    """``--max-memory``: the budget checked against the operation's estimate before allocating."""
+    return click.option(
+        "--max-memory",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="MIB",
+        help="Memory the operation may use, in MiB, checked before allocating.  [default: the memory "
+        "available, from /proc/meminfo]",
+    )(function)
+
+
+def max_pixels_option(options: dict[str, Any]) -> int | None:
+    """``--max-pixels`` (``None`` for 0 = no limit); the default when the command has no such option."""
+    from ..limits import DEFAULT_MAX_PIXELS
+
+    value = options.get("max_pixels", DEFAULT_MAX_PIXELS)
+    return None if value == 0 else value
+
+
+def max_memory_option(options: dict[str, Any]) -> int | None:
+    """``--max-memory`` in bytes, or ``None`` (use the memory available)."""
+    value = options.get("max_memory")
+    return None if value is None else int(value) * 1024 * 1024

@@ -1,0 +1,360 @@
+"""Limits that keep convcli from exhausting the machine: pixels, memory, absurd sizes.
+
+Everything here works on sizes (Python ints), never on arrays, so every check
+runs *before* the allocation it guards. Pure Python: NumPy is imported only to read a ``.npy`` header.
+
+* **Pixels**: an image or array larger than ``max_pixels`` (default
+  :data:`DEFAULT_MAX_PIXELS`, twice Pillow's ``MAX_IMAGE_PIXELS``, which is
+  where Pillow itself raises ``DecompressionBombError``) is refused from its
+  header, before any pixel is decoded.
+* **Memory**: :func:`estimate_filter` adds up what one filter run allocates
+  (decoded pixels, the float input, the padded copy, the output, the scratch or
+  FFT buffers of the chosen method and the encoding buffers) and
+  :func:`check_memory` compares it with the memory available
+  (:func:`available_memory`: ``MemAvailable`` from ``/proc/meminfo``, capped
+  by a cgroup limit, else ``os.sysconf``) or with ``--max-memory``.
+* **Geometry**: stride, padding and dilation above :data:`MAX_GEOMETRY` are
+  refused outright (NumPy cannot even index with some of them); kernels are
+  limited to ``convcli.kernels.MAX_KERNEL_SIDE`` per side by the kernel parser.
+
+Python integers do not overflow, so the arithmetic here is exact whatever the
+sizes; sizes only meet NumPy after these checks have passed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConvcliError, ShapeError
+from .shapes import PaddingSpec, conv_geometry
+
+#: Pillow warns above 89,478,485 pixels and refuses above twice that; convcli's default is the refusal point.
+DEFAULT_MAX_PIXELS = 2 * 89_478_485
+#: Largest stride, padding or dilation accepted per axis.
+MAX_GEOMETRY = 1 << 24
+#: Bytes per value a text matrix costs while it is parsed (Python floats in lists), per byte of text.
+TEXT_BYTES_FACTOR = 12
+
+
+class LimitError(ConvcliError):
+    """An input or an operation is larger than a limit (pixels, memory, download): exit 1."""
+
+
+def format_bytes(count: int | float) -> str:
+    """Bytes in binary units, one decimal when below 10.
+
+    >>> format_bytes(512), format_bytes(3 * 2**20), format_bytes(2.5 * 2**20), format_bytes(75 * 2**30 + 2**28)
+    ('512 B', '3 MiB', '2.5 MiB', '75 GiB')
+    """
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            if unit == "B":
+                return f"{int(value)} B"
+            shown = f"{value:.1f}".rstrip("0").rstrip(".") if value < 10 else f"{value:.0f}"
+            return f"{shown} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------
+# Pixels
+
+
+def check_pixels(height: int, width: int, max_pixels: int | None, what: str) -> None:
+    """Refuse an image whose header claims more than ``max_pixels`` pixels (``None``: no limit).
+
+    >>> check_pixels(100, 100, 10_000, "x")
+    >>> check_pixels(100_000, 100_000, DEFAULT_MAX_PIXELS, "'bomb.png'")
+    Traceback (most recent call last):
+    ...
+    convcli.limits.LimitError: 'bomb.png' is 100000x100000 = 10,000,000,000 pixels, above the limit of 178,956,970 (a decompression bomb?); raise --max-pixels if you trust it
+    """
+    pixels = int(height) * int(width)
+    if max_pixels is not None and pixels > max_pixels:
+        raise LimitError(
+            f"{what} is {height}x{width} = {pixels:,} pixels, above the limit of {max_pixels:,} "
+            "(a decompression bomb?); raise --max-pixels if you trust it"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Memory
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as stream:
+            text = stream.read().strip()
+    except (OSError, ValueError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _cgroup_room() -> int | None:
+    """Bytes left under this process's cgroup memory limit (v2, then v1), or ``None``."""
+    for limit_path, usage_path in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        limit = _read_int(limit_path)
+        usage = _read_int(usage_path)
+        if limit is not None and usage is not None and limit < (1 << 60):
+            return max(0, limit - usage)
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can get without swapping, or ``None`` when unknown.
+
+    ``MemAvailable`` from ``/proc/meminfo`` (Linux), lowered to the room left
+    under a cgroup limit (containers); elsewhere ``os.sysconf``'s available
+    physical pages.
+    """
+    found: int | None = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    found = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        found = None
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            found = None
+    room = _cgroup_room()
+    if room is not None:
+        found = room if found is None else min(found, room)
+    return found
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Bytes an operation needs, with the parts that make it up (for messages and tests)."""
+
+    what: str
+    parts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.parts.values())
+
+    def describe(self) -> str:
+        """The largest parts, e.g. ``padded copy 2.0 GiB, FFT buffers 9.1 GiB``."""
+        largest = sorted(self.parts.items(), key=lambda item: -item[1])[:3]
+        return ", ".join(f"{name} {format_bytes(size)}" for name, size in largest if size)
+
+
+def memory_budget(max_memory: int | None = None) -> tuple[int | None, str]:
+    """The bytes an operation may use and where that number comes from (for the message)."""
+    if max_memory is not None:
+        return max_memory, "allowed by --max-memory"
+    return available_memory(), "available"
+
+
+def check_memory(estimate: Estimate, max_memory: int | None = None) -> None:
+    """Refuse an operation whose estimate exceeds the budget (``--max-memory`` or the available memory)."""
+    budget, source = memory_budget(max_memory)
+    if budget is None or estimate.total <= budget:
+        return
+    fft = estimate.parts.get("FFT buffers", 0) == max(estimate.parts.values())
+    raise LimitError(
+        f"{estimate.what} needs about {format_bytes(estimate.total)} of memory ({estimate.describe()}) but only "
+        f"{format_bytes(budget)} is {source}; use a smaller input, padding or kernel{', --method direct' if fft else ''}"
+        ", or raise --max-memory (MiB) if you know better"
+    )
+
+
+def _fft_length(n: int) -> int:
+    """An upper bound on SciPy's ``next_fast_len(n)`` (5-smooth numbers are never more than 25% apart)."""
+    return n + (n + 3) // 4
+
+
+def correlation_work(
+    input_size: tuple[int, int],
+    kernel_size: tuple[int, int],
+    method: str,
+    *,
+    stride: tuple[int, int] = (1, 1),
+    padding: PaddingSpec = (0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    itemsize: int = 8,
+) -> dict[str, int]:
+    """Bytes one 2-D correlation allocates besides its input, for ``method`` (direct, separable, fft).
+
+    Follows :mod:`convcli.engine`: a padded copy (none without padding), the
+    output, and a scratch array of the output's size (direct); the
+    row pass of ``oh x padded width`` twice (separable); SciPy's
+    ``fftconvolve`` on the padded input: the zero-padded real input, two
+    half-spectra and their product (complex, twice the item size) and the
+    full real result, on the FFT grid (separable needs no FFT).
+    ``auto`` is costed as ``fft`` (the largest).
+
+    >>> parts = correlation_work((100, 100), (3, 3), "direct", itemsize=4)
+    >>> parts["output"], parts["scratch"], parts["padded copy"], parts["temporaries"]
+    (38416, 38416, 0, 1048576)
+    """
+    geometry = conv_geometry(input_size, kernel_size, stride, padding, dilation)
+    padded_h, padded_w = geometry.padded
+    out_h, out_w = geometry.output
+    padded_bytes = 0 if geometry.padded == geometry.input else padded_h * padded_w * itemsize
+    # NumPy's ufunc buffers and small copies (kernels, views made contiguous): a fixed allowance.
+    parts = {"padded copy": padded_bytes, "output": out_h * out_w * itemsize, "temporaries": 1 << 20}
+    if method == "direct":
+        parts["scratch"] = out_h * out_w * itemsize
+    elif method == "separable":
+        parts["scratch"] = 2 * out_h * padded_w * itemsize + out_h * out_w * itemsize
+    else:
+        span_h, span_w = geometry.span
+        grid_h = _fft_length(padded_h + span_h - 1)
+        grid_w = _fft_length(padded_w + span_w - 1)
+        half = grid_h * (grid_w // 2 + 1) * 2 * itemsize
+        full = grid_h * grid_w * itemsize
+        valid = (padded_h - span_h + 1) * (padded_w - span_w + 1) * itemsize
+        parts["FFT buffers"] = 2 * full + 3 * half + valid
+    return parts
+
+
+def estimate_filter(
+    input_size: tuple[int, int],
+    channels: int,
+    steps: Sequence[tuple[tuple[int, int], str]],
+    *,
+    stride: tuple[int, int] = (1, 1),
+    padding: PaddingSpec = (0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    itemsize: int = 4,
+    decoded_bytes_per_pixel: int = 0,
+    what: str = "this filter run",
+) -> Estimate:
+    """Peak memory of filtering an ``input_size`` image with kernels applied one after another.
+
+    Parameters
+    ----------
+    input_size : (H, W)
+    channels : int
+        1 for gray, 3 with ``--color`` (each channel is filtered separately and
+        the results stacked).
+    steps : sequence of (kernel (kh, kw), method)
+        One entry per kernel of a chain (a single entry without ``--chain``).
+    itemsize : int
+        Bytes per computed value: 4 for float32, 8 for float64.
+    decoded_bytes_per_pixel : int
+        Bytes per pixel of the decoded image before conversion to floats (0
+        when already counted, e.g. a raw array).
+
+    The peak counts the decoded pixels and the float input (kept for the whole
+    run), the largest step's work (padded copy, output, scratch or FFT
+    buffers, per channel, plus the stacked outputs), and the encoding of the
+    result (a float32 copy, masks, scaled values and the encoded bytes, about
+    18 bytes per output value).
+    """
+    pixels = input_size[0] * input_size[1]
+    parts = {
+        "decoded image": pixels * decoded_bytes_per_pixel,
+        "input": pixels * channels * itemsize,
+    }
+    size = input_size
+    worst: dict[str, int] = {}
+    worst_total = -1
+    for kernel_size, method in steps:
+        work = correlation_work(
+            size, kernel_size, method, stride=stride, padding=padding, dilation=dilation, itemsize=itemsize
+        )
+        geometry = conv_geometry(size, kernel_size, stride, padding, dilation)
+        out_bytes = geometry.output[0] * geometry.output[1] * itemsize
+        # Every channel's output is kept, then np.stack copies them.
+        work["output"] = out_bytes * (2 * channels if channels > 1 else 1)
+        total = sum(work.values())
+        if total > worst_total:
+            worst, worst_total = work, total
+        size = geometry.output
+    parts.update(worst)
+    parts["encoding"] = size[0] * size[1] * channels * 18
+    return Estimate(what, parts)
+
+
+# ---------------------------------------------------------------------------
+# Absurd sizes
+
+
+def check_geometry(**values: object) -> None:
+    """Refuse a stride, padding or dilation above :data:`MAX_GEOMETRY` (given as pairs or ``same``/``valid``).
+
+    >>> check_geometry(stride=(1, 2), padding="same", dilation=(1, 1))
+    >>> check_geometry(stride=(10**9, 1))
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ShapeError: stride 1000000000x1 is absurdly large; convcli accepts at most 16777216 per axis
+    """
+    for name, value in values.items():
+        if isinstance(value, tuple) and any(isinstance(v, int) and v > MAX_GEOMETRY for v in value):
+            shown = "x".join(str(v) for v in value)
+            raise ShapeError(f"{name} {shown} is absurdly large; convcli accepts at most {MAX_GEOMETRY} per axis")
+
+
+def check_npy_shape(shape: Sequence[int], itemsize: int, available: int, what: str, error: type[Exception]) -> None:
+    """Refuse a ``.npy`` whose header claims more values than its bytes hold (checked before ``numpy.load``)."""
+    count = math.prod(int(n) for n in shape)
+    needed = count * itemsize
+    if needed > available:
+        shown = "x".join(str(n) for n in shape) or "scalar"
+        raise error(
+            f"{what} claims shape {shown} ({format_bytes(needed)}) but holds only {format_bytes(available)}; "
+            "the file is damaged or truncated; write it again (numpy.save)"
+        )
+
+
+def npy_header(stream: Any) -> tuple[tuple[int, ...], Any]:
+    """Shape and dtype of a ``.npy`` stream from its header, leaving the stream at the data (nothing allocated).
+
+    Raises ``ValueError`` for anything unreadable (NumPy's header parser can
+    also raise ``SyntaxError`` or ``tokenize.TokenError`` on damaged headers).
+    """
+    import numpy as np
+    from numpy.lib import format as npy_format
+
+    try:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            shape, _fortran, dtype = npy_format.read_array_header_1_0(stream)
+        elif version in ((2, 0), (3, 0)):  # version 3 differs only by allowing UTF-8 field names
+            shape, _fortran, dtype = npy_format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unknown .npy format version {version[0]}.{version[1]}")
+        return tuple(int(n) for n in shape), np.dtype(dtype)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every way a damaged header can fail
+        raise ValueError(f"damaged header ({type(exc).__name__})") from None
+
+
+def check_npy_file(path: Any, what: str, error: type[Exception], max_side: int | None = None) -> None:
+    """Check a ``.npy`` file's header before ``numpy.load``: the data must be as long as the shape says.
+
+    ``numpy.load`` allocates the whole claimed shape first, so a 100-byte file
+    claiming 100000x100000 float64 would ask for 75 GiB.
+    """
+    try:
+        with open(path, "rb") as stream:
+            shape, dtype = npy_header(stream)
+            remaining = os.fstat(stream.fileno()).st_size - stream.tell()
+    except OSError:
+        return  # numpy.load reports it
+    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise error(f"{what} is not a valid .npy array ({' '.join(str(exc).split())[:200]})") from None
+    if max_side is not None and any(n > max_side for n in shape):
+        shown = "x".join(str(n) for n in shape)
+        raise error(f"{what} is {shown}; kernels are limited to {max_side} per side")
+    check_npy_shape(shape, dtype.itemsize, remaining, what, error)
+
+
+SizeCheck = Callable[[int, int, int, int], None]
+"""A callback ``(height, width, channels, bytes_per_pixel)`` run from a source's header before decoding."""
