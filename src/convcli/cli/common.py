@@ -194,7 +194,7 @@ def conv_options(function: F) -> F:
             ),
             click.option(
                 "--method",
-                type=click.Choice(["auto", "direct", "separable", "fft"]),
+                type=click.Choice(["auto", "direct", "separable", "fft", "box"]),
                 default="auto",
                 help="Algorithm; all give the same numbers to rounding.",
             ),
