@@ -123,7 +123,9 @@ def correlate_fft(
         spectra = []
         for rt, ct in phases:
             sub = kernel[rt.k_start :: rt.k_step, ct.k_start :: ct.k_step].astype(dtype)
-            spectra.append(np.conj(fft.rfft2(sub, s=shape)))
+            # Rows first on the kernel's few rows, then the columns: half the work of rfft2 on a padded copy.
+            rows_done = fft.rfft(sub, n=shape[1], axis=1)
+            spectra.append(np.conj(fft.fft(rows_done, n=shape[0], axis=0, workers=workers(), overwrite_x=True)))
         for i0 in range(0, rows_out, tile_h):
             for j0 in range(0, cols_out, tile_w):
                 jobs.append((phases, spectra, shape, i0, min(rows_out, i0 + tile_h), j0, min(cols_out, j0 + tile_w)))

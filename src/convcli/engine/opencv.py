@@ -73,8 +73,9 @@ def correlate_opencv(
     (oh, ow), (kh, kw) = geometry.output, geometry.kernel
     if method == "box":
         weight = float(kernel.flat[0])
-        result = cv2.boxFilter(source, -1, (kw, kh), anchor=anchor, normalize=False, borderType=border)
-        if weight != 1.0:
+        mean = abs(weight * kh * kw - 1.0) < 1e-12
+        result = cv2.boxFilter(source, -1, (kw, kh), anchor=anchor, normalize=mean, borderType=border)
+        if not mean and weight != 1.0:
             result *= np.float32(weight)
     elif method == "separable":
         result = None

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from ..errors import KernelError, ParameterError
 from ..shapes import ConvGeometry, PaddingSpec, conv_geometry
+from .strips import passes
 
 Pair = tuple[int, int]
 
@@ -21,12 +23,13 @@ METHODS = ("auto", "direct", "separable", "fft", "box")
 BACKENDS = ("auto", "numpy", "opencv")
 
 # Cost model, nanoseconds per output element (2 threads, float32, measured at 1024x1024 and 4096x4096).
-# NumPy path: one tap of a tap-by-tap pass (a multiply and an add over a cache-sized strip).
-_NP_TAP = 0.6
-# Strided windows are read element by element: a tap costs more per kept output.
-_NP_STRIDED_TAP = 1.6
+# NumPy path: one array pass (a multiply or an add over a cache-sized strip); a lone tap is two passes,
+# taps of equal |weight| share one multiply (see strips.passes).
+_NP_PASS = 0.3
+# Strided windows are read element by element: a pass costs more per kept output.
+_NP_STRIDED_PASS = 0.8
 # The separable method's intermediate rows (one more buffer per term).
-_NP_SEPARABLE_TERM = 2.0
+_NP_SEPARABLE_TERM = 1.0
 # Running sums (box): float64 cumulative sums down and across, differences, scale.
 _NP_BOX = 16.0
 # FFT (overlap-save tiles, rfft2 on all cores): per padded-input element and per output element.
@@ -105,6 +108,12 @@ def separable_terms(kernel: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(u[:, i] * np.sqrt(s[i]), vt[i] * np.sqrt(s[i])) for i in range(rank)]
 
 
+@lru_cache(maxsize=64)
+def _analysis(data: bytes, shape: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`separable_terms` cached by the kernel's bytes (planning a small filter must cost microseconds)."""
+    return separable_terms(np.frombuffer(data, dtype=np.float64).reshape(shape))
+
+
 def is_box(kernel: np.ndarray) -> bool:
     """True when every tap has the same non-zero weight (a box: running sums apply).
 
@@ -151,11 +160,13 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     separable = _worth_separating(kernel, terms)
     plain = (sh, sw) == (1, 1) and geometry.dilation == (1, 1)
     costs: dict[tuple[str, str], float] = {}
-    tap = _NP_TAP if plain else _NP_STRIDED_TAP
-    costs[("direct", "numpy")] = outputs * taps * tap
+    unit = _NP_PASS if plain else _NP_STRIDED_PASS
+    costs[("direct", "numpy")] = outputs * passes(kernel.ravel()) * unit
     if separable:
         # The vertical pass runs over every column the kept outputs read.
-        costs[("separable", "numpy")] = outputs * len(terms) * (kh * sw * _NP_TAP + kw * tap + _NP_SEPARABLE_TERM)
+        costs[("separable", "numpy")] = outputs * sum(
+            passes(column) * sw * _NP_PASS + passes(row) * unit + _NP_SEPARABLE_TERM for column, row in terms
+        )
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw
     costs[("fft", "numpy")] = _FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs
@@ -188,26 +199,63 @@ def plan_correlation(
     """Resolve the geometry and choose the method and backend.
 
     ``auto`` estimates each method's time with a cost model measured on this
-    machine (nanoseconds per output: taps for ``direct``, two 1-D passes per
+    machine (nanoseconds per output: array passes for ``direct`` and per
     separable term, running sums for ``box``, transforms for ``fft``) and
     picks the cheapest; the reason says which and why. ``backend='auto'`` may
     use OpenCV for float32 work when it is importable and ``CONVCLI_NO_OPENCV``
     is not set (``Plan.backend`` says who runs: OpenCV's filter2D counts as
     ``fft`` for kernels of 130 taps or more, where it switches to its DFT);
-    ``'numpy'`` forces NumPy/SciPy.
+    ``'numpy'`` forces NumPy/SciPy. Plans are cached (they are immutable), so
+    planning a small filter costs microseconds.
     """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2 or kernel.size == 0:
+        raise KernelError(f"kernel must be a non-empty 2-D array, got shape {kernel.shape}")
+    try:
+        key = (
+            tuple(input_size),
+            kernel.tobytes(),
+            kernel.shape,
+            tuple(stride),
+            padding if isinstance(padding, str) else tuple(padding),
+            tuple(dilation),
+            method,
+            np.dtype(dtype).str,  # type: ignore[call-overload]
+            backend,
+            opencv_available() if backend != "numpy" else False,
+        )
+        hash(key)
+    except TypeError:
+        return _plan(input_size, kernel, stride, padding, dilation, method, dtype, backend)
+    return _cached_plan(key)
+
+
+@lru_cache(maxsize=256)
+def _cached_plan(key: tuple) -> Plan:
+    input_size, data, shape, stride, padding, dilation, method, dtype, backend, _ = key
+    kernel = np.frombuffer(data, dtype=np.float64).reshape(shape)
+    return _plan(input_size, kernel, stride, padding, dilation, method, np.dtype(dtype), backend)
+
+
+def _plan(
+    input_size: Pair,
+    kernel: np.ndarray,
+    stride: Pair,
+    padding: PaddingSpec,
+    dilation: Pair,
+    method: str,
+    dtype: object,
+    backend: str,
+) -> Plan:
     if method not in METHODS:
         raise ParameterError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if backend not in BACKENDS:
         raise ParameterError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-    kernel = np.asarray(kernel, dtype=np.float64)
-    if kernel.ndim != 2 or kernel.size == 0:
-        raise KernelError(f"kernel must be a non-empty 2-D array, got shape {kernel.shape}")
     geometry = conv_geometry(input_size, (kernel.shape[0], kernel.shape[1]), stride, padding, dilation)
     opencv = backend != "numpy" and np.dtype(dtype) == np.float32 and opencv_available()
     if backend == "opencv" and np.dtype(dtype) == np.float32 and not opencv:
         raise ParameterError("backend 'opencv' needs opencv-python-headless: pip install 'convcli[fast]'")
-    terms = separable_terms(kernel)
+    terms = _analysis(kernel.tobytes(), kernel.shape)
     if method == "separable" and not _worth_separating(kernel, terms):
         raise ParameterError(
             "method 'separable' needs a rank-1 kernel, or a sum of a few rank-1 terms with fewer taps in all than "

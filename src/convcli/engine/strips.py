@@ -78,16 +78,55 @@ def _read_slab(image: np.ndarray, geometry: ConvGeometry, first: int, stop: int,
     return gather(image, (start - top, 1, count), (-left, 1, width), mode, value, slab)
 
 
-def _accumulate(target: np.ndarray, views: list[tuple[float, np.ndarray]], scratch: np.ndarray) -> None:
-    """``target = sum(weight * view)`` with one scratch buffer (the first view is written, not added)."""
+def weight_groups(weights) -> list[tuple[float, list[tuple[int, int]]]]:
+    """Tap indices grouped by ``|weight|``, each with its sign: ``[(w, [(index, +1 or -1), ...]), ...]``.
+
+    Equal weights are summed first and multiplied once, so ``[1 0 -1]`` rows
+    cost adds only and a symmetric Gaussian half the multiplies.
+
+    >>> weight_groups([0.25, 0.5, 0.25, 0.0, -0.5])
+    [(0.25, [(0, 1), (2, 1)]), (0.5, [(1, 1), (4, -1)])]
+    """
+    groups: dict[float, list[tuple[int, int]]] = {}
+    for index, weight in enumerate(weights):
+        if weight != 0:
+            groups.setdefault(abs(float(weight)), []).append((index, 1 if weight > 0 else -1))
+    return list(groups.items())
+
+
+def passes(weights) -> int:
+    """Array passes :func:`_accumulate` makes for these weights (the cost model's unit).
+
+    >>> passes([1.0, 0.0, -1.0] * 3), passes([0.25, 0.5, 0.25]), passes([0.3, 0.1, 0.2])
+    (5, 4, 5)
+    """
+    total = 0
+    for weight, members in weight_groups(weights):
+        total += len(members) - 1 + (weight != 1.0) + 1
+    return max(1, total - 1)
+
+
+def _accumulate(
+    target: np.ndarray, weights, views: list[np.ndarray], scratch: np.ndarray, group_buffer: np.ndarray
+) -> None:
+    """``target = sum(weights[i] * views[i])``; taps of equal ``|weight|`` are added first and scaled once."""
     first = True
-    for weight, view in views:
-        if first:
-            np.multiply(view, weight, out=target)
-            first = False
+    for weight, members in weight_groups(weights):
+        (index, sign), rest = members[0], members[1:]
+        if not rest:
+            destination = target if first else scratch
+            np.multiply(views[index], weight * sign, out=destination)
         else:
-            np.multiply(view, weight, out=scratch)
-            target += scratch
+            destination = target if first else group_buffer
+            (np.add if rest[0][1] == sign else np.subtract)(views[index], views[rest[0][0]], out=destination)
+            for other, other_sign in rest[1:]:
+                (np.add if other_sign == sign else np.subtract)(destination, views[other], out=destination)
+            factor = weight * sign
+            if factor != 1.0:
+                destination *= destination.dtype.type(factor)
+        if not first:
+            target += destination
+        first = False
     if first:
         target.fill(0)
 
@@ -98,19 +137,17 @@ def correlate_direct(
     """Tap by tap on strided windows of each slab: only the kept outputs are computed."""
     weights = kernel.astype(out.dtype)
     (sh, sw), (dh, dw), ow = geometry.stride, geometry.dilation, geometry.output[1]
-    taps = [(u, v) for u in range(weights.shape[0]) for v in range(weights.shape[1]) if weights[u, v] != 0]
+    taps = [(u, v) for u in range(weights.shape[0]) for v in range(weights.shape[1])]
+    flat = [weights[u, v] for u, v in taps]
 
     def strip(first: int, stop: int) -> None:
         slab = _read_slab(image, geometry, first, stop, mode, value)
         rows = stop - first
         views = [
-            (
-                weights[u, v],
-                slab[u * dh : u * dh + sh * (rows - 1) + 1 : sh, v * dw : v * dw + sw * (ow - 1) + 1 : sw],
-            )
-            for u, v in taps
+            slab[u * dh : u * dh + sh * (rows - 1) + 1 : sh, v * dw : v * dw + sw * (ow - 1) + 1 : sw] for u, v in taps
         ]
-        _accumulate(out[first:stop], views, np.empty((rows, ow), dtype=out.dtype))
+        buffers = np.empty((2, rows, ow), dtype=out.dtype)
+        _accumulate(out[first:stop], flat, views, buffers[0], buffers[1])
 
     bytes_per_row = out.itemsize * (3 * ow * sw + 2 * ow)
     run_parallel(_strips(geometry, bytes_per_row), strip, out.size >= _PARALLEL_MIN_OUTPUTS)
@@ -131,20 +168,23 @@ def correlate_separable(
     def strip(first: int, stop: int) -> None:
         slab = _read_slab(image, geometry, first, stop, mode, value)
         rows = stop - first
-        down = np.empty((rows, slab.shape[1]), dtype=out.dtype)
-        scratch_down = np.empty_like(down)
+        down = np.empty((3, rows, slab.shape[1]), dtype=out.dtype)
         across = out[first:stop] if len(cast) == 1 else np.empty((rows, ow), dtype=out.dtype)
-        scratch = np.empty((rows, ow), dtype=out.dtype)
+        scratch = np.empty((2, rows, ow), dtype=out.dtype)
         for index, (column, row) in enumerate(cast):
             _accumulate(
-                down,
-                [(w, slab[u * dh : u * dh + sh * (rows - 1) + 1 : sh]) for u, w in enumerate(column) if w != 0],
-                scratch_down,
+                down[0],
+                column,
+                [slab[u * dh : u * dh + sh * (rows - 1) + 1 : sh] for u in range(len(column))],
+                down[1],
+                down[2],
             )
             _accumulate(
                 across,
-                [(w, down[:, v * dw : v * dw + sw * (ow - 1) + 1 : sw]) for v, w in enumerate(row) if w != 0],
-                scratch,
+                row,
+                [down[0][:, v * dw : v * dw + sw * (ow - 1) + 1 : sw] for v in range(len(row))],
+                scratch[0],
+                scratch[1],
             )
             if len(cast) > 1:
                 if index == 0:
