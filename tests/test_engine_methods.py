@@ -160,6 +160,8 @@ def test_edge_cases(name, method, mode, backend):
     [
         ("direct", np.arange(1.0, 10.0).reshape(3, 3) - 5),
         ("separable", np.outer([1.0, 4, 6, 4, 1], [1.0, 2, 1])),
+        # Long 1-D factors go through BLAS banded products at stride 1 (tap by tap when strided).
+        ("separable", np.outer(np.hanning(17)[1:-1], np.linspace(-1.0, 2.0, 21))),
         ("box", np.ones((9, 9)) / 81),
         ("fft", np.arange(1.0, 50.0).reshape(7, 7) % 5 - 2),
     ],
@@ -186,6 +188,22 @@ def test_large_inputs_in_parallel_strips_match_scipy(method, kernel, stride, bac
         # ndimage 'mirror' is our reflect; for odd kernels its centre is our 'same' anchor.
         want = ndimage.correlate(x, kernel, mode="mirror")[::stride, ::stride]
         check(got, x, kernel, want, dtype)
+
+
+def test_blas_threads_are_restored_after_the_banded_path():
+    from convcli.engine.strips import _blas_control, separable_cost
+    from convcli.shapes import conv_geometry
+
+    geometry = conv_geometry((256, 256), (21, 21), (1, 1), "same", (1, 1))
+    terms = [(np.hanning(23)[1:-1], np.hanning(23)[1:-1])]
+    assert separable_cost(terms, geometry)[1], "a 21-tap Gaussian should take the BLAS path"
+    control = _blas_control()
+    if control is None:
+        pytest.skip("NumPy's OpenBLAS not found (another BLAS): the banded path runs unpinned")
+    before = control[0]()
+    x = np.random.default_rng(2).random((256, 256)).astype(np.float32)
+    correlate2d(x, np.outer(*terms[0]), padding="same", method="separable", backend="numpy")
+    assert control[0]() == before
 
 
 def test_backends_agree_on_every_border_for_a_photo_sized_image():

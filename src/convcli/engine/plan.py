@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import KernelError, ParameterError
 from ..shapes import ConvGeometry, PaddingSpec, conv_geometry
-from .strips import passes
+from .strips import PASS_NS, STRIDED_PASS_NS, passes, separable_cost
 
 Pair = tuple[int, int]
 
@@ -24,12 +24,10 @@ BACKENDS = ("auto", "numpy", "opencv")
 
 # Cost model, nanoseconds per output element (2 threads, float32, measured at 1024x1024 and 4096x4096).
 # NumPy path: one array pass (a multiply or an add over a cache-sized strip); a lone tap is two passes,
-# taps of equal |weight| share one multiply (see strips.passes).
-_NP_PASS = 0.3
-# Strided windows are read element by element: a pass costs more per kept output.
-_NP_STRIDED_PASS = 0.8
-# The separable method's intermediate rows (one more buffer per term).
-_NP_SEPARABLE_TERM = 1.0
+# taps of equal |weight| share one multiply (see strips.passes); strided windows cost more per kept
+# output. The separable method's own model (tap by tap or BLAS) is strips.separable_cost.
+_NP_PASS = PASS_NS
+_NP_STRIDED_PASS = STRIDED_PASS_NS
 # Running sums (box): float64 cumulative sums down and across, differences, scale.
 _NP_BOX = 16.0
 # FFT (overlap-save tiles, rfft2 on all cores): per padded-input element and per output element.
@@ -163,10 +161,7 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     unit = _NP_PASS if plain else _NP_STRIDED_PASS
     costs[("direct", "numpy")] = outputs * passes(kernel.ravel()) * unit
     if separable:
-        # The vertical pass runs over every column the kept outputs read.
-        costs[("separable", "numpy")] = outputs * sum(
-            passes(column) * sw * _NP_PASS + passes(row) * unit + _NP_SEPARABLE_TERM for column, row in terms
-        )
+        costs[("separable", "numpy")] = outputs * separable_cost(terms, geometry)[0]
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw
     costs[("fft", "numpy")] = _FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs
