@@ -29,7 +29,7 @@ BACKENDS = ("auto", "numpy", "opencv")
 _NP_PASS = PASS_NS
 _NP_STRIDED_PASS = STRIDED_PASS_NS
 # Running sums (box): float64 cumulative sums down and across, differences, scale.
-_NP_BOX = 16.0
+_NP_BOX = 28.0
 # FFT (overlap-save tiles, rfft2 on all cores): per padded-input element and per output element.
 _FFT_PER_INPUT = 10.0
 _FFT_PER_OUTPUT = 3.0
@@ -37,8 +37,9 @@ _FFT_PER_OUTPUT = 3.0
 # term (its intermediate), boxFilter.
 _CV_TAP = 0.055
 _CV_SEP_TAP = 0.06
-_CV_SEP_TERM = 0.5
-_CV_BOX = 1.7
+_CV_SEP_TERM = 0.3
+_CV_BOX = 1.4
+_CV_BOX_PER_SIDE = 0.006
 # OpenCV's filter2D switches to a one-core DFT at this kernel area (float32), costing about this much.
 _CV_DFT_AREA = 130
 _CV_DFT = 12.5
@@ -176,7 +177,7 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
             if separable:
                 costs[("separable", "opencv")] = outputs * len(terms) * ((kh + kw) * _CV_SEP_TAP + _CV_SEP_TERM)
             if box:
-                costs[("box", "opencv")] = outputs * _CV_BOX
+                costs[("box", "opencv")] = outputs * (_CV_BOX + _CV_BOX_PER_SIDE * max(kh, kw))
     return costs
 
 

@@ -209,7 +209,7 @@ _BANDED_ROWS = 64
 # one array pass of the tap-by-tap code, its extra buffer per term; BLAS: a fixed part and per flop.
 PASS_NS = 0.3
 STRIDED_PASS_NS = 0.8
-TERM_NS = 1.0
+TERM_NS = 1.5
 BLAS_NS = 4.0
 BLAS_FLOP_NS = 0.022
 
