@@ -28,6 +28,8 @@ BACKENDS = ("auto", "numpy", "opencv")
 # output. The separable method's own model (tap by tap or BLAS) is strips.separable_cost.
 _NP_PASS = PASS_NS
 _NP_STRIDED_PASS = STRIDED_PASS_NS
+# Reading a polyphase component of the input (a strided copy), per padded-input element.
+_NP_GATHER = 0.8
 # Running sums (box): float64 cumulative sums down and across, differences, scale.
 _NP_BOX = 28.0
 # FFT (overlap-save tiles, rfft2 on all cores): per padded-input element and per output element.
@@ -159,8 +161,10 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     separable = _worth_separating(kernel, terms)
     plain = (sh, sw) == (1, 1) and geometry.dilation == (1, 1)
     costs: dict[tuple[str, str], float] = {}
-    unit = _NP_PASS if plain else _NP_STRIDED_PASS
-    costs[("direct", "numpy")] = outputs * passes(kernel.ravel()) * unit
+    # Strided: the polyphase components are read (a strided copy), then every pass is contiguous.
+    costs[("direct", "numpy")] = outputs * passes(kernel.ravel()) * _NP_PASS + (
+        0.0 if (sh, sw) == (1, 1) else inputs * _NP_GATHER
+    )
     if separable:
         costs[("separable", "numpy")] = outputs * separable_cost(terms, geometry)[0]
     if box:
@@ -207,6 +211,9 @@ def plan_correlation(
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 2 or kernel.size == 0:
         raise KernelError(f"kernel must be a non-empty 2-D array, got shape {kernel.shape}")
+    stride = (stride, stride) if isinstance(stride, int) else stride
+    dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
+    padding = (padding, padding) if isinstance(padding, int) else padding
     try:
         key = (
             tuple(input_size),

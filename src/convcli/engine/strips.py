@@ -185,22 +185,43 @@ def _accumulate(
 def correlate_direct(
     image: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, mode: str, value: float, out: np.ndarray
 ) -> None:
-    """Tap by tap on strided windows of each slab: only the kept outputs are computed."""
+    """Tap by tap on each strip; with a stride, on polyphase components so every pass is contiguous.
+
+    Stride ``s``: tap ``u`` of output ``i`` reads padded row ``s*i + d*u``,
+    that is row ``i + (d*u)//s`` of the phase ``(d*u) % s`` component
+    ``P[phase::s]``. Each strip reads the phases its taps use straight from
+    the image (one strided read, no slab), then every tap is a contiguous
+    window of a component: only the kept outputs are computed.
+    """
     weights = kernel.astype(out.dtype)
     (sh, sw), (dh, dw), ow = geometry.stride, geometry.dilation, geometry.output[1]
-    taps = [(u, v) for u in range(weights.shape[0]) for v in range(weights.shape[1])]
+    (kh, kw), (top, _), (left, _) = geometry.kernel, geometry.padding[0], geometry.padding[1]
+    taps = [(u, v) for u in range(kh) for v in range(kw)]
     flat = [weights[u, v] for u, v in taps]
+    strided = (sh, sw) != (1, 1)
+    phases = sorted({((dh * u) % sh, (dw * v) % sw) for u, v in taps})
+    extra = ((dh * (kh - 1)) // sh, (dw * (kw - 1)) // sw)
 
     def strip(first: int, stop: int) -> None:
-        slab = _read_slab(image, geometry, first, stop, mode, value)
         rows = stop - first
-        views = [
-            slab[u * dh : u * dh + sh * (rows - 1) + 1 : sh, v * dw : v * dw + sw * (ow - 1) + 1 : sw] for u, v in taps
-        ]
+        if strided:
+            shape = (rows + extra[0], ow + extra[1])
+            components = {}
+            for a, b in phases:
+                component = np.empty(shape, dtype=out.dtype)
+                gather(image, (first * sh + a - top, sh, shape[0]), (b - left, sw, shape[1]), mode, value, component)
+                components[(a, b)] = component
+            views = []
+            for u, v in taps:
+                row, col = divmod(dh * u, sh), divmod(dw * v, sw)
+                views.append(components[(row[1], col[1])][row[0] : row[0] + rows, col[0] : col[0] + ow])
+        else:
+            slab = _read_slab(image, geometry, first, stop, mode, value)
+            views = [slab[u * dh : u * dh + rows, v * dw : v * dw + ow] for u, v in taps]
         buffers = np.empty((2, rows, ow), dtype=out.dtype)
         _accumulate(out[first:stop], flat, views, buffers[0], buffers[1])
 
-    bytes_per_row = out.itemsize * (3 * ow * sw + 2 * ow)
+    bytes_per_row = out.itemsize * (len(phases) * (ow + extra[1]) + 3 * ow) if strided else out.itemsize * 5 * ow
     run_parallel(_strips(geometry, bytes_per_row), strip, out.size >= _PARALLEL_MIN_OUTPUTS)
 
 
