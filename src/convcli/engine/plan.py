@@ -29,7 +29,7 @@ BACKENDS = ("auto", "numpy", "opencv")
 _NP_PASS = PASS_NS
 _NP_STRIDED_PASS = STRIDED_PASS_NS
 # Reading a polyphase component of the input (a strided copy), per padded-input element.
-_NP_GATHER = 0.8
+_NP_GATHER = 2.0
 # Running sums (box): float64 cumulative sums down and across, differences, scale.
 _NP_BOX = 28.0
 # FFT (overlap-save tiles, rfft2 on all cores): per padded-input element and per output element.
@@ -46,7 +46,7 @@ _CV_BOX_PER_SIDE = 0.006
 _CV_DFT_AREA = 130
 _CV_DFT = 12.5
 # Reading one polyphase component (a strided copy), per padded-input element.
-_CV_GATHER = 1.0
+_CV_GATHER = 2.0
 
 #: More separable terms than this are never worth it (each term is two 1-D passes).
 MAX_SEPARABLE_TERMS = 4
