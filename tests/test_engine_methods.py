@@ -161,6 +161,8 @@ def test_edge_cases(name, method, mode, backend):
     ("method", "kernel"),
     [
         ("direct", np.arange(1.0, 10.0).reshape(3, 3) - 5),
+        # Medium kernels: one banded BLAS product per kernel row at stride 1 (polyphase taps when strided).
+        ("direct", np.arange(25.0).reshape(5, 5) % 7 - 3),
         ("separable", np.outer([1.0, 4, 6, 4, 1], [1.0, 2, 1])),
         # Long 1-D factors go through BLAS banded products at stride 1 (tap by tap when strided).
         ("separable", np.outer(np.hanning(17)[1:-1], np.linspace(-1.0, 2.0, 21))),
@@ -190,6 +192,16 @@ def test_large_inputs_in_parallel_strips_match_scipy(method, kernel, stride, bac
         # ndimage 'mirror' is our reflect; for odd kernels its centre is our 'same' anchor.
         want = ndimage.correlate(x, kernel, mode="mirror")[::stride, ::stride]
         check(got, x, kernel, want, dtype)
+
+
+def test_medium_kernels_take_the_banded_path():
+    from convcli.engine.strips import direct_cost
+    from convcli.shapes import conv_geometry
+
+    assert direct_cost(
+        np.arange(25.0).reshape(5, 5) % 7 - 3, conv_geometry((601, 1283), (5, 5), (1, 1), "same", (1, 1))
+    )[1]
+    assert not direct_cost(np.ones((3, 3)), conv_geometry((601, 1283), (3, 3), (1, 1), "same", (1, 1)))[1]
 
 
 def test_blas_threads_are_restored_after_the_banded_path():
@@ -241,7 +253,7 @@ def test_auto_picks_by_cost_and_says_why(monkeypatch):
     gaussian = np.outer(np.hanning(9)[1:-1], np.hanning(9)[1:-1])
     plan = plan_correlation((1024, 1024), gaussian)
     assert plan.method == "separable"
-    assert plan.reason.startswith("rank-1 7x7 kernel: estimated") and "direct" in plan.reason
+    assert plan.reason.startswith("separable on numpy: rank-1 7x7 kernel, estimated") and "direct" in plan.reason
     assert plan_correlation((1024, 1024), rng.normal(size=(31, 31))).method == "fft"
     assert plan_correlation((1024, 1024), rng.normal(size=(3, 3))).method == "direct"
     # A difference of two Gaussians is rank 2: on OpenCV two sepFilter2D beat 81 filter2D taps.

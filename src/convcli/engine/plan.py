@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import KernelError, ParameterError
 from ..shapes import ConvGeometry, PaddingSpec, conv_geometry
-from .strips import PASS_NS, STRIDED_PASS_NS, passes, separable_cost
+from .strips import PASS_NS, STRIDED_PASS_NS, direct_cost, separable_cost
 
 Pair = tuple[int, int]
 
@@ -33,7 +33,7 @@ _NP_GATHER = 2.0
 # Running sums (box): float64 cumulative sums down and across, differences, scale.
 _NP_BOX = 28.0
 # FFT (overlap-save tiles, rfft2 on all cores): per padded-input element and per output element.
-_FFT_PER_INPUT = 10.0
+_FFT_PER_INPUT = 20.0
 _FFT_PER_OUTPUT = 3.0
 # OpenCV path (float32, stride 1): filter2D per tap below its own DFT switch, sepFilter2D per tap and per
 # term (its intermediate), boxFilter.
@@ -162,7 +162,7 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     plain = (sh, sw) == (1, 1) and geometry.dilation == (1, 1)
     costs: dict[tuple[str, str], float] = {}
     # Strided: the polyphase components are read (a strided copy), then every pass is contiguous.
-    costs[("direct", "numpy")] = outputs * passes(kernel.ravel()) * _NP_PASS + (
+    costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] + (
         0.0 if (sh, sw) == (1, 1) else inputs * _NP_GATHER
     )
     if separable:
@@ -277,5 +277,5 @@ def _plan(
     shape = f"{kernel.shape[0]}x{kernel.shape[1]}"
     kind = "box" if is_box(kernel) else f"rank-{len(terms)}" if len(terms) <= MAX_SEPARABLE_TERMS else "full-rank"
     others = ", ".join(f"{m} on {b} {costs[(m, b)] / 1e6:.3g}" for m, b in costs if (m, b) != best)
-    reason = f"{kind} {shape} kernel: estimated {costs[best] / 1e6:.3g} ms on {best[1]}, the least (vs {others} ms)"
+    reason = f"{best[0]} on {best[1]}: {kind} {shape} kernel, estimated {costs[best] / 1e6:.3g} ms, the least (vs {others} ms)"
     return Plan(geometry, best[0], reason, best[1], tuple(terms))

@@ -194,6 +194,16 @@ def correlate_direct(
     window of a component: only the kept outputs are computed.
     """
     weights = kernel.astype(out.dtype)
+    if direct_cost(kernel, geometry)[1]:
+        # Medium kernels: each kernel row is one banded BLAS product across a strip.
+        def rows_strip(first: int, stop: int) -> None:
+            slab = _read_slab(image, geometry, first, stop, mode, value)
+            count = stop - first
+            for u in range(weights.shape[0]):
+                _across_banded(slab[u : u + count], weights[u], out[first:stop], u > 0)
+
+        _run_banded(geometry, rows_strip, out)
+        return
     (sh, sw), (dh, dw), ow = geometry.stride, geometry.dilation, geometry.output[1]
     (kh, kw), (top, _), (left, _) = geometry.kernel, geometry.padding[0], geometry.padding[1]
     taps = [(u, v) for u in range(kh) for v in range(kw)]
@@ -228,15 +238,32 @@ def correlate_direct(
 _BANDED_ROWS = 64
 # Cost model of the separable method, nanoseconds per output (2 cores, float32, measured at 1024 and 4096):
 # one array pass of the tap-by-tap code, its extra buffer per term; BLAS: a fixed part and per flop.
-PASS_NS = 0.3
-STRIDED_PASS_NS = 0.8
-TERM_NS = 1.5
+PASS_NS = 0.5
+STRIDED_PASS_NS = 1.2
+TERM_NS = 2.5
 BLAS_NS = 4.0
 BLAS_FLOP_NS = 0.022
+# The direct method's BLAS variant: per kernel row (one batched product) and once per output.
+BLAS_ROW_NS = 1.2
+BLAS_DIRECT_NS = 1.0
 
 
 def _block(taps: int) -> int:
     return max(32, 1 << (taps - 1).bit_length())
+
+
+def direct_cost(kernel: np.ndarray, geometry: ConvGeometry) -> tuple[float, bool]:
+    """Estimated ns per output of :func:`correlate_direct` (plus its reads), and whether it would use BLAS.
+
+    Tap by tap: :func:`passes` over the kernel. BLAS (stride and dilation 1):
+    one banded product per kernel row, ``2 (block + kw - 1)`` flops per output each.
+    """
+    (sh, sw), (dh, dw), (kh, kw) = geometry.stride, geometry.dilation, geometry.kernel
+    taps = passes(kernel.ravel()) * PASS_NS
+    if (sh, sw, dh, dw) != (1, 1, 1, 1):
+        return taps, False
+    blas = BLAS_DIRECT_NS + kh * (BLAS_ROW_NS + BLAS_FLOP_NS * 2 * (_block(kw) + kw - 1))
+    return (blas, True) if blas < taps else (taps, False)
 
 
 def separable_cost(terms: list, geometry: ConvGeometry) -> tuple[float, bool]:
@@ -300,6 +327,14 @@ def _across_banded(down: np.ndarray, row: np.ndarray, target: np.ndarray, add: b
             target[:, full * block :] = product
 
 
+def _run_banded(geometry: ConvGeometry, strip: Callable, out: np.ndarray) -> None:
+    rows = geometry.output[0]
+    tasks = [(start, min(rows, start + _BANDED_ROWS)) for start in range(0, rows, _BANDED_ROWS)]
+    with single_threaded_blas() as pinned:
+        # Two thread pools (ours and OpenBLAS's) fight; with BLAS pinned to one thread the strips run in ours.
+        run_parallel(tasks, strip, pinned and out.size >= _PARALLEL_MIN_OUTPUTS)
+
+
 def correlate_separable(
     image: np.ndarray,
     terms: list[tuple[np.ndarray, np.ndarray]],
@@ -354,11 +389,7 @@ def correlate_separable(
 
     width = (ow - 1) * sw + dw * (geometry.kernel[1] - 1) + 1
     if blas:
-        rows = geometry.output[0]
-        tasks = [(start, min(rows, start + _BANDED_ROWS)) for start in range(0, rows, _BANDED_ROWS)]
-        with single_threaded_blas() as pinned:
-            # Two thread pools (ours and OpenBLAS's) fight; with BLAS pinned to one thread the strips run in ours.
-            run_parallel(tasks, strip, pinned and out.size >= _PARALLEL_MIN_OUTPUTS)
+        _run_banded(geometry, strip, out)
         return
     tasks = _strips(geometry, out.itemsize * (3 * width * sh + 2 * width + 3 * ow))
     run_parallel(tasks, strip, out.size >= _PARALLEL_MIN_OUTPUTS)
