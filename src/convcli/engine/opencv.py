@@ -13,6 +13,8 @@ dilations (OpenCV has neither) go through the polyphase split of
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..shapes import ConvGeometry
@@ -71,6 +73,7 @@ def correlate_opencv(
     source, ax, ay, border = _source(image, geometry, mode, value)
     anchor = (ax, ay)
     (oh, ow), (kh, kw) = geometry.output, geometry.kernel
+    result: Any = None
     if method == "box":
         weight = float(kernel.flat[0])
         mean = abs(weight * kh * kw - 1.0) < 1e-12
@@ -78,7 +81,6 @@ def correlate_opencv(
         if not mean and weight != 1.0:
             result *= np.float32(weight)
     elif method == "separable":
-        result = None
         for column, row in terms:
             part = cv2.sepFilter2D(
                 source, -1, row.astype(np.float32), column.astype(np.float32), anchor=anchor, borderType=border

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -193,7 +194,7 @@ def plan_correlation(
     padding: PaddingSpec = (0, 0),
     dilation: Pair = (1, 1),
     method: str = "auto",
-    dtype: object = np.float32,
+    dtype: Any = np.float32,
     backend: str = "auto",
 ) -> Plan:
     """Resolve the geometry and choose the method and backend.
@@ -247,7 +248,7 @@ def _plan(
     padding: PaddingSpec,
     dilation: Pair,
     method: str,
-    dtype: object,
+    dtype: Any,
     backend: str,
 ) -> Plan:
     if method not in METHODS:

@@ -276,39 +276,48 @@ def separable_cost(terms: list, geometry: ConvGeometry) -> tuple[float, bool]:
     (sh, sw), (dh, dw), (kh, kw) = geometry.stride, geometry.dilation, geometry.kernel
     unit = PASS_NS if (sh, sw) == (1, 1) else STRIDED_PASS_NS
     taps = sum(passes(column) * sw * PASS_NS + passes(row) * unit + TERM_NS for column, row in terms)
-    if (sh, sw, dh, dw) != (1, 1, 1, 1):
+    if (dh, dw) != (1, 1):
         return taps, False
-    flops = 2 * (_BANDED_ROWS + kh - 1) + 2 * (_block(kw) + kw - 1)
+    # Down: the band of R kept rows spans (R-1) sh + kh input rows, over every input column the kept
+    # outputs read (sw per kept output); across: blocks of B kept columns span (B-1) sw + kw.
+    band = _banded_rows(sh)
+    flops = 2 * ((band - 1) * sh + kh) * sw + 2 * ((_block(kw) - 1) * sw + kw)
     blas = len(terms) * (BLAS_NS + BLAS_FLOP_NS * flops)
     return (blas, True) if blas < taps else (taps, False)
 
 
-def banded(weights: np.ndarray, count: int, dtype: np.dtype) -> np.ndarray:
-    """``(count, count + k - 1)`` matrix whose row ``i`` holds the weights from column ``i``: ``M @ x`` correlates.
+def banded(weights: np.ndarray, count: int, dtype: np.dtype, step: int = 1) -> np.ndarray:
+    """``(count, (count - 1) step + k)`` matrix, row ``i`` holding the weights from column ``i step``.
+
+    ``M @ x`` correlates ``x`` with the weights at stride ``step`` (only the kept outputs).
 
     >>> banded(np.array([1.0, 2.0]), 3, np.dtype(np.float64))
     array([[1., 2., 0., 0.],
            [0., 1., 2., 0.],
            [0., 0., 1., 2.]])
+    >>> banded(np.array([1.0, 2.0]), 2, np.dtype(np.float64), step=2)
+    array([[1., 2., 0., 0.],
+           [0., 0., 1., 2.]])
     """
-    matrix = np.zeros((count, count + len(weights) - 1), dtype=dtype)
+    matrix = np.zeros((count, (count - 1) * step + len(weights)), dtype=dtype)
     index = np.arange(count)
     for u, weight in enumerate(weights):
-        matrix[index, index + u] = weight
+        matrix[index, index * step + u] = weight
     return matrix
 
 
-def _across_banded(down: np.ndarray, row: np.ndarray, target: np.ndarray, add: bool) -> None:
-    """``target (+)= correlate(down, row)`` along rows, in blocks of columns, each block one BLAS product."""
+def _across_banded(down: np.ndarray, row: np.ndarray, target: np.ndarray, add: bool, step: int = 1) -> None:
+    """``target (+)= correlate(down, row)[::step]`` along rows, in blocks of columns, one BLAS product each."""
     rows, width = target.shape
     taps = len(row)
     block = _block(taps)
     full = width // block
     item = down.itemsize
+    span = (block - 1) * step + taps
     if full:
-        matrix = banded(row, block, down.dtype).T
+        matrix = banded(row, block, down.dtype, step).T
         windows = np.lib.stride_tricks.as_strided(
-            down, shape=(full, rows, block + taps - 1), strides=(block * item, down.strides[0], item), writeable=False
+            down, shape=(full, rows, span), strides=(block * step * item, down.strides[0], item), writeable=False
         )
         products = np.matmul(windows, matrix).transpose(1, 0, 2)
         view = np.lib.stride_tricks.as_strided(
@@ -320,16 +329,23 @@ def _across_banded(down: np.ndarray, row: np.ndarray, target: np.ndarray, add: b
             view[...] = products
     rest = width - full * block
     if rest:
-        product = down[:, full * block : full * block + rest + taps - 1] @ banded(row, rest, down.dtype).T
+        start = full * block * step
+        product = down[:, start : start + (rest - 1) * step + taps] @ banded(row, rest, down.dtype, step).T
         if add:
             target[:, full * block :] += product
         else:
             target[:, full * block :] = product
 
 
+def _banded_rows(stride: int) -> int:
+    """Output rows per BLAS strip: fewer when strided (the band widens with the stride)."""
+    return max(8, _BANDED_ROWS // stride)
+
+
 def _run_banded(geometry: ConvGeometry, strip: Callable, out: np.ndarray) -> None:
     rows = geometry.output[0]
-    tasks = [(start, min(rows, start + _BANDED_ROWS)) for start in range(0, rows, _BANDED_ROWS)]
+    height = _banded_rows(geometry.stride[0])
+    tasks = [(start, min(rows, start + height)) for start in range(0, rows, height)]
     with single_threaded_blas() as pinned:
         # Two thread pools (ours and OpenBLAS's) fight; with BLAS pinned to one thread the strips run in ours.
         run_parallel(tasks, strip, pinned and out.size >= _PARALLEL_MIN_OUTPUTS)
@@ -360,8 +376,8 @@ def correlate_separable(
         target = out[first:stop]
         if blas:
             for index, (column, row) in enumerate(cast):
-                down = banded(column, rows, out.dtype) @ slab
-                _across_banded(down, row, target, index > 0)
+                down = banded(column, rows, out.dtype, sh) @ slab
+                _across_banded(down, row, target, index > 0, sw)
             return
         down = np.empty((3, rows, slab.shape[1]), dtype=out.dtype)
         across = target if len(cast) == 1 else np.empty((rows, ow), dtype=out.dtype)
