@@ -57,6 +57,7 @@ def _filter_array(array: Any, kernels: list[Any], options: dict[str, Any]) -> tu
             padding=options["padding"],
             dilation=options["dilation"],
             method=options["method"],
+            dtype=result.dtype,
         )
         plans.append(plan)
         settings = dict(

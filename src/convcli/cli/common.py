@@ -214,7 +214,7 @@ def conv_options(function: F) -> F:
             click.option("--bias", type=float, default=0.0, help="Added to every output value."),
             click.option(
                 "--method",
-                type=click.Choice(["auto", "direct", "separable", "fft"]),
+                type=click.Choice(["auto", "direct", "separable", "fft", "box"]),
                 default="auto",
                 help="Algorithm; all give the same numbers to rounding.",
             ),

@@ -1,0 +1,163 @@
+"""FFT correlation: real transforms, fast lengths, overlap-save tiles on all cores, polyphase stride and dilation.
+
+Stride and dilation are split per axis into stride-1, dilation-1 sub-problems
+(:func:`axis_terms`): a stride ``s`` becomes ``s`` phases of the input and of
+the kernel, a dilation ``d`` becomes ``d`` interleaved output classes. No
+zero-stuffed kernel is built and only the kept outputs are transformed back;
+phases that feed the same outputs are summed in the frequency domain.
+
+Large inputs are cut into output tiles (overlap-save: each tile reads its
+input window, tiles do not overlap in the output), so memory stays a few
+tiles whatever the image size, and tiles run on all cores.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..shapes import ConvGeometry
+from .borders import gather
+from .strips import run_parallel, workers
+
+# Largest transform per axis: tiles of at most 1152x1152 keep memory and cache use small.
+_MAX_TILE = 1152
+# Fixed cost of one more tile (Python, kernel phases, small transforms), in the units of L*log2(L).
+_TILE_OVERHEAD = 2000
+
+
+@dataclass(frozen=True)
+class AxisTerm:
+    """One stride-1, dilation-1 sub-problem along one axis.
+
+    Reads padded positions ``in_start + in_step*m``, uses kernel taps
+    ``k_start + k_step*q`` (``k_count`` of them) and writes outputs
+    ``out_start + out_step*i`` (``out_count`` of them).
+    """
+
+    in_start: int
+    in_step: int
+    k_start: int
+    k_step: int
+    k_count: int
+    out_start: int
+    out_step: int
+    out_count: int
+
+
+def axis_terms(stride: int, dilation: int, taps: int, outputs: int) -> list[AxisTerm]:
+    """Split ``out[i] = sum_u K[u] P[s*i + d*u]`` into plain correlations.
+
+    With ``g = gcd(s, d)``, ``s = g s'``, ``d = g d'``: kernel phase ``a < s'``
+    and output class ``r < d'`` read ``P[g (d' a + s' r) + lcm(s, d) m]``.
+
+    >>> [(t.in_start, t.in_step, t.k_start, t.k_step, t.out_start, t.out_step) for t in axis_terms(2, 1, 3, 4)]
+    [(0, 2, 0, 2, 0, 1), (1, 2, 1, 2, 0, 1)]
+    >>> [(t.in_start, t.in_step, t.out_start, t.out_step, t.out_count) for t in axis_terms(1, 2, 3, 5)]
+    [(0, 2, 0, 2, 3), (1, 2, 1, 2, 2)]
+    """
+    g = math.gcd(stride, dilation)
+    s1, d1 = stride // g, dilation // g
+    step = stride * dilation // g
+    terms = []
+    for a in range(s1):
+        k_count = len(range(a, taps, s1))
+        if k_count == 0:
+            continue
+        for r in range(d1):
+            out_count = len(range(r, outputs, d1))
+            if out_count:
+                terms.append(AxisTerm(g * (d1 * a + s1 * r), step, a, s1, k_count, r, d1, out_count))
+    return terms
+
+
+def _tile(count: int, taps: int) -> tuple[int, int]:
+    """Output tile length and transform length for ``count`` outputs of a ``taps``-long kernel.
+
+    Minimises ``tiles * L log L`` over fast lengths ``L`` up to 1024 (or the
+    whole axis, or twice the kernel when the kernel alone is longer).
+    """
+    from scipy import fft
+
+    whole = fft.next_fast_len(count + taps - 1, real=True)
+    lengths = {whole} | {fft.next_fast_len(n, real=True) for n in (128, 256, 512, _MAX_TILE, max(128, 2 * taps))}
+    limit = max(_MAX_TILE, fft.next_fast_len(2 * taps, real=True))
+    best: tuple[float, int, int] | None = None
+    for length in sorted(lengths):
+        if length < taps or length > min(whole, limit):
+            continue
+        tile = min(count, length - taps + 1)
+        cost = math.ceil(count / tile) * (length * math.log2(max(2, length)) + _TILE_OVERHEAD)
+        if best is None or cost < best[0]:
+            best = (cost, tile, length)
+    if best is None:
+        return count, whole
+    return best[1], best[2]
+
+
+def correlate_fft(
+    image: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, mode: str, value: float, out: np.ndarray
+) -> None:
+    """Write the correlation into ``out`` (every element), through real FFTs."""
+    from scipy import fft
+
+    dtype = out.dtype
+    (top, _), (left, _) = geometry.padding
+    row_terms = axis_terms(geometry.stride[0], geometry.dilation[0], geometry.kernel[0], geometry.output[0])
+    col_terms = axis_terms(geometry.stride[1], geometry.dilation[1], geometry.kernel[1], geometry.output[1])
+    # Output classes (r_h, r_w) and the kernel phases (a_h, a_w) that feed each.
+    classes: dict[tuple[int, int], list[tuple[AxisTerm, AxisTerm]]] = {}
+    for rt in row_terms:
+        for ct in col_terms:
+            classes.setdefault((rt.out_start, ct.out_start), []).append((rt, ct))
+    jobs = []
+    for phases in classes.values():
+        rows_out, cols_out = phases[0][0].out_count, phases[0][1].out_count
+        taps_h = max(rt.k_count for rt, _ in phases)
+        taps_w = max(ct.k_count for _, ct in phases)
+        tile_h, length_h = _tile(rows_out, taps_h)
+        tile_w, length_w = _tile(cols_out, taps_w)
+        shape = (length_h, length_w)
+        spectra = []
+        for rt, ct in phases:
+            sub = kernel[rt.k_start :: rt.k_step, ct.k_start :: ct.k_step].astype(dtype)
+            # Rows first on the kernel's few rows, then the columns: half the work of rfft2 on a padded copy.
+            rows_done = fft.rfft(sub, n=shape[1], axis=1)
+            spectra.append(np.conj(fft.fft(rows_done, n=shape[0], axis=0, workers=workers(), overwrite_x=True)))
+        for i0 in range(0, rows_out, tile_h):
+            for j0 in range(0, cols_out, tile_w):
+                jobs.append((phases, spectra, shape, i0, min(rows_out, i0 + tile_h), j0, min(cols_out, j0 + tile_w)))
+
+    threads = workers()
+    inner = 1 if len(jobs) >= threads else threads
+
+    def tile(phases, spectra, shape, i0, i1, j0, j1) -> None:
+        total = None
+        for (rt, ct), spectrum in zip(phases, spectra):
+            rows, cols = i1 - i0 + rt.k_count - 1, j1 - j0 + ct.k_count - 1
+            window = np.zeros(shape, dtype=dtype)
+            gather(
+                image,
+                (rt.in_start + rt.in_step * i0 - top, rt.in_step, rows),
+                (ct.in_start + ct.in_step * j0 - left, ct.in_step, cols),
+                mode,
+                value,
+                window[:rows, :cols],
+            )
+            product = fft.rfft2(window, workers=inner, overwrite_x=True)
+            product *= spectrum
+            if total is None:
+                total = product
+            else:
+                total += product
+        assert total is not None
+        result = fft.irfft2(total, s=shape, workers=inner, overwrite_x=True)
+        rt, ct = phases[0]
+        out[
+            rt.out_start + rt.out_step * i0 : rt.out_start + rt.out_step * (i1 - 1) + 1 : rt.out_step,
+            ct.out_start + ct.out_step * j0 : ct.out_start + ct.out_step * (j1 - 1) + 1 : ct.out_step,
+        ] = result[: i1 - i0, : j1 - j0]
+
+    run_parallel(jobs, tile, len(jobs) > 1)

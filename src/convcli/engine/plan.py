@@ -1,0 +1,282 @@
+"""Choosing the algorithm: kernel analysis, a cost model measured on this machine, and :class:`Plan`.
+
+The constants below are nanoseconds per output element, measured with
+``python bench/run.py --calibrate`` on a 2-core machine (see docs/performance.md
+for the numbers and the crossovers they imply).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..errors import KernelError, ParameterError
+from ..shapes import ConvGeometry, PaddingSpec, conv_geometry
+from .strips import PASS_NS, STRIDED_PASS_NS, direct_cost, separable_cost
+
+Pair = tuple[int, int]
+
+METHODS = ("auto", "direct", "separable", "fft", "box")
+BACKENDS = ("auto", "numpy", "opencv")
+
+# Cost model, nanoseconds per output element (2 threads, float32, measured at 1024x1024 and 4096x4096).
+# NumPy path: one array pass (a multiply or an add over a cache-sized strip); a lone tap is two passes,
+# taps of equal |weight| share one multiply (see strips.passes); strided windows cost more per kept
+# output. The separable method's own model (tap by tap or BLAS) is strips.separable_cost.
+_NP_PASS = PASS_NS
+_NP_STRIDED_PASS = STRIDED_PASS_NS
+# Reading a polyphase component of the input (a strided copy), per padded-input element.
+_NP_GATHER = 2.0
+# Running sums (box): float64 cumulative sums down and across, differences, scale.
+_NP_BOX = 28.0
+# FFT (overlap-save tiles, rfft2 on all cores): per padded-input element and per output element.
+_FFT_PER_INPUT = 20.0
+_FFT_PER_OUTPUT = 3.0
+# OpenCV path (float32, stride 1): filter2D per tap below its own DFT switch, sepFilter2D per tap and per
+# term (its intermediate), boxFilter.
+_CV_TAP = 0.055
+_CV_SEP_TAP = 0.06
+_CV_SEP_TERM = 0.3
+_CV_BOX = 1.4
+_CV_BOX_PER_SIDE = 0.006
+# OpenCV's filter2D switches to a one-core DFT at this kernel area (float32), costing about this much.
+_CV_DFT_AREA = 130
+_CV_DFT = 12.5
+# Reading one polyphase component (a strided copy), per padded-input element.
+_CV_GATHER = 2.0
+
+#: More separable terms than this are never worth it (each term is two 1-D passes).
+MAX_SEPARABLE_TERMS = 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`convcli.engine.correlate2d` will do: the geometry, the method, the reason and the backend."""
+
+    geometry: ConvGeometry
+    method: str
+    reason: str
+    backend: str = "numpy"
+    terms: tuple = field(default=(), repr=False, compare=False)
+
+
+def rank1_factors(kernel: np.ndarray, rtol: float = 1e-12) -> tuple[np.ndarray, np.ndarray] | None:
+    """Split a rank-1 kernel exactly into ``column (kh,)`` and ``row (kw,)`` with ``outer(column, row) == kernel``.
+
+    The factors are read off the kernel itself (the column through its largest
+    entry, and that entry's row divided by it), so integer kernels such as
+    Sobel give integer factors and exact results. ``None`` when the kernel is
+    not rank 1 to within ``rtol`` of its largest entry.
+
+    >>> rank1_factors(np.array([[1., 0., -1.]] * 3))
+    (array([1., 1., 1.]), array([ 1.,  0., -1.]))
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    peak_index = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
+    peak = kernel[peak_index]
+    if peak == 0:
+        return None
+    # Sign chosen so the column's largest entry is positive ([1 2 1] x [-1 0 1] for Sobel).
+    sign = 1.0 if peak > 0 else -1.0
+    column = sign * kernel[:, peak_index[1]]
+    row = sign * kernel[peak_index[0], :] / peak
+    if np.max(np.abs(np.outer(column, row) - kernel)) > rtol * abs(peak):
+        return None
+    return column, row
+
+
+def separable_terms(kernel: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The kernel as a sum of ``outer(column, row)`` terms, as few as its singular values allow.
+
+    Rank 1 uses :func:`rank1_factors` (exact for integer kernels); otherwise the
+    SVD, keeping singular values above ``1e-13`` of the largest (so the sum
+    equals the kernel to float64 rounding).
+
+    >>> len(separable_terms(np.ones((5, 5)))), len(separable_terms(np.eye(3)))
+    (1, 3)
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    factors = rank1_factors(kernel)
+    if factors is not None:
+        return [factors]
+    if not np.any(kernel):
+        return []
+    u, s, vt = np.linalg.svd(kernel)
+    rank = int(np.sum(s > s[0] * 1e-13))
+    return [(u[:, i] * np.sqrt(s[i]), vt[i] * np.sqrt(s[i])) for i in range(rank)]
+
+
+@lru_cache(maxsize=64)
+def _analysis(data: bytes, shape: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`separable_terms` cached by the kernel's bytes (planning a small filter must cost microseconds)."""
+    return separable_terms(np.frombuffer(data, dtype=np.float64).reshape(shape))
+
+
+def is_box(kernel: np.ndarray) -> bool:
+    """True when every tap has the same non-zero weight (a box: running sums apply).
+
+    >>> is_box(np.full((3, 5), 1 / 15)), is_box(np.eye(2))
+    (True, False)
+    """
+    kernel = np.asarray(kernel)
+    first = kernel.flat[0]
+    return bool(first != 0 and np.all(kernel == first))
+
+
+def opencv_available() -> bool:
+    """OpenCV importable and not switched off by ``CONVCLI_NO_OPENCV=1``."""
+    if os.environ.get("CONVCLI_NO_OPENCV", "") not in ("", "0"):
+        return False
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _fft_cost(geometry: ConvGeometry) -> float:
+    inputs = geometry.padded[0] * geometry.padded[1]
+    outputs = geometry.output[0] * geometry.output[1]
+    return _FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs
+
+
+def _worth_separating(kernel: np.ndarray, terms: list) -> bool:
+    """Rank 1, or at most MAX_SEPARABLE_TERMS terms whose 1-D taps add up to fewer than the kernel's."""
+    rank = len(terms)
+    if rank == 1:
+        return True
+    return 1 < rank <= MAX_SEPARABLE_TERMS and rank * sum(kernel.shape) < kernel.size
+
+
+def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool) -> dict[tuple[str, str], float]:
+    """Estimated nanoseconds of each (method, backend) that can run this correlation."""
+    (kh, kw), (sh, sw) = kernel.shape, geometry.stride
+    outputs = geometry.output[0] * geometry.output[1]
+    inputs = geometry.padded[0] * geometry.padded[1]
+    taps = int(np.count_nonzero(kernel))
+    box = is_box(kernel)
+    separable = _worth_separating(kernel, terms)
+    plain = (sh, sw) == (1, 1) and geometry.dilation == (1, 1)
+    costs: dict[tuple[str, str], float] = {}
+    # Strided: the polyphase components are read (a strided copy), then every pass is contiguous.
+    costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] + (
+        0.0 if (sh, sw) == (1, 1) else inputs * _NP_GATHER
+    )
+    if separable:
+        costs[("separable", "numpy")] = outputs * separable_cost(terms, geometry)[0]
+    if box:
+        costs[("box", "numpy")] = outputs * _NP_BOX * sw
+    costs[("fft", "numpy")] = _FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs
+    if opencv:
+        # Strided or dilated: one filter2D per polyphase component, each read by a strided copy.
+        phases = inputs * _CV_GATHER if not plain else 0.0
+        if kh * kw < _CV_DFT_AREA or not plain:
+            costs[("direct", "opencv")] = phases + outputs * taps * _CV_TAP
+        if plain:
+            if kh * kw >= _CV_DFT_AREA:
+                costs[("fft", "opencv")] = outputs * _CV_DFT
+            if separable:
+                costs[("separable", "opencv")] = outputs * len(terms) * ((kh + kw) * _CV_SEP_TAP + _CV_SEP_TERM)
+            if box:
+                costs[("box", "opencv")] = outputs * (_CV_BOX + _CV_BOX_PER_SIDE * max(kh, kw))
+    return costs
+
+
+def plan_correlation(
+    input_size: Pair,
+    kernel: np.ndarray,
+    *,
+    stride: Pair = (1, 1),
+    padding: PaddingSpec = (0, 0),
+    dilation: Pair = (1, 1),
+    method: str = "auto",
+    dtype: Any = np.float32,
+    backend: str = "auto",
+) -> Plan:
+    """Resolve the geometry and choose the method and backend.
+
+    ``auto`` estimates each method's time with a cost model measured on this
+    machine (nanoseconds per output: array passes for ``direct`` and per
+    separable term, running sums for ``box``, transforms for ``fft``) and
+    picks the cheapest; the reason says which and why. ``backend='auto'`` may
+    use OpenCV for float32 work when it is importable and ``CONVCLI_NO_OPENCV``
+    is not set (``Plan.backend`` says who runs: OpenCV's filter2D counts as
+    ``fft`` for kernels of 130 taps or more, where it switches to its DFT);
+    ``'numpy'`` forces NumPy/SciPy. Plans are cached (they are immutable), so
+    planning a small filter costs microseconds.
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    if kernel.ndim != 2 or kernel.size == 0:
+        raise KernelError(f"kernel must be a non-empty 2-D array, got shape {kernel.shape}")
+    stride = (stride, stride) if isinstance(stride, int) else stride
+    dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
+    padding = (padding, padding) if isinstance(padding, int) else padding
+    try:
+        key = (
+            tuple(input_size),
+            kernel.tobytes(),
+            kernel.shape,
+            tuple(stride),
+            padding if isinstance(padding, str) else tuple(padding),
+            tuple(dilation),
+            method,
+            np.dtype(dtype).str,  # type: ignore[call-overload]
+            backend,
+            opencv_available() if backend != "numpy" else False,
+        )
+        hash(key)
+    except TypeError:
+        return _plan(input_size, kernel, stride, padding, dilation, method, dtype, backend)
+    return _cached_plan(key)
+
+
+@lru_cache(maxsize=256)
+def _cached_plan(key: tuple) -> Plan:
+    input_size, data, shape, stride, padding, dilation, method, dtype, backend, _ = key
+    kernel = np.frombuffer(data, dtype=np.float64).reshape(shape)
+    return _plan(input_size, kernel, stride, padding, dilation, method, np.dtype(dtype), backend)
+
+
+def _plan(
+    input_size: Pair,
+    kernel: np.ndarray,
+    stride: Pair,
+    padding: PaddingSpec,
+    dilation: Pair,
+    method: str,
+    dtype: Any,
+    backend: str,
+) -> Plan:
+    if method not in METHODS:
+        raise ParameterError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if backend not in BACKENDS:
+        raise ParameterError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    geometry = conv_geometry(input_size, (kernel.shape[0], kernel.shape[1]), stride, padding, dilation)
+    opencv = backend != "numpy" and np.dtype(dtype) == np.float32 and opencv_available()
+    if backend == "opencv" and np.dtype(dtype) == np.float32 and not opencv:
+        raise ParameterError("backend 'opencv' needs opencv-python-headless: pip install 'convcli[fast]'")
+    terms = _analysis(kernel.tobytes(), kernel.shape)
+    if method == "separable" and not _worth_separating(kernel, terms):
+        raise ParameterError(
+            "method 'separable' needs a rank-1 kernel, or a sum of a few rank-1 terms with fewer taps in all than "
+            f"the kernel; this {kernel.shape[0]}x{kernel.shape[1]} kernel has rank {len(terms)} (use auto, direct or fft)"
+        )
+    if method == "box" and not is_box(kernel):
+        raise ParameterError("method 'box' needs a kernel whose taps are all equal and non-zero (use auto or direct)")
+    costs = _costs(geometry, kernel, terms, opencv)
+    candidates = [key for key in costs if method in ("auto", key[0])]
+    if backend == "opencv" and any(b == "opencv" for _, b in candidates):
+        # OpenCV where it can run the method; NumPy/SciPy for what it cannot (strided boxes, for one).
+        candidates = [key for key in candidates if key[1] == "opencv"]
+    best = min(candidates, key=lambda key: costs[key])
+    if method != "auto":
+        return Plan(geometry, method, f"requested (on {best[1]})", best[1], tuple(terms))
+    shape = f"{kernel.shape[0]}x{kernel.shape[1]}"
+    kind = "box" if is_box(kernel) else f"rank-{len(terms)}" if len(terms) <= MAX_SEPARABLE_TERMS else "full-rank"
+    others = ", ".join(f"{m} on {b} {costs[(m, b)] / 1e6:.3g}" for m, b in costs if (m, b) != best)
+    reason = f"{best[0]} on {best[1]}: {kind} {shape} kernel, estimated {costs[best] / 1e6:.3g} ms, the least (vs {others} ms)"
+    return Plan(geometry, best[0], reason, best[1], tuple(terms))

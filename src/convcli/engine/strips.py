@@ -1,0 +1,451 @@
+"""NumPy methods that work in row strips on all cores: direct taps, separable passes, box running sums.
+
+Each strip of output rows reads its own slab of the padded input through
+:func:`convcli.engine.borders.gather` (no padded copy of the whole image),
+works in cache-sized buffers and writes its rows of the output. NumPy releases
+the GIL inside its loops, so strips run in parallel threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..shapes import ConvGeometry
+from .borders import gather
+
+_POOL: ThreadPoolExecutor | None = None
+
+# Bytes of slab + scratch + output rows one strip may use (half the 1 MiB L2 of this machine).
+_STRIP_BYTES = 1 << 19
+# Below this many outputs the work runs in the calling thread.
+_PARALLEL_MIN_OUTPUTS = 1 << 16
+
+
+def workers() -> int:
+    """Threads used: ``CONVCLI_THREADS`` or the number of CPUs."""
+    text = os.environ.get("CONVCLI_THREADS", "")
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    return os.cpu_count() or 1
+
+
+def run_parallel(tasks: list, function: Callable, parallel: bool = True) -> None:
+    """Run ``function(*task)`` for every task: one share per thread, the caller taking the first share."""
+    global _POOL
+    count = min(workers(), len(tasks))
+    if not parallel or count < 2:
+        for task in tasks:
+            function(*task)
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(1, workers() - 1), thread_name_prefix="convcli")
+
+    def share(index: int) -> None:
+        for task in tasks[index::count]:
+            function(*task)
+
+    futures = [_POOL.submit(share, index) for index in range(1, count)]
+    share(0)
+    for future in futures:
+        future.result()
+
+
+_BLAS_CONTROL: tuple | None = None
+
+
+def _blas_control() -> tuple | None:
+    """(get, set) thread-count functions of the OpenBLAS that NumPy uses, or None when not found."""
+    global _BLAS_CONTROL
+    if _BLAS_CONTROL is None:
+        import ctypes
+        import glob
+
+        found: tuple = ()
+        folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+        for path in glob.glob(os.path.join(folder, "*openblas*")):
+            try:
+                library = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for suffix in (
+                "scipy_openblas_{}_num_threads64_",
+                "scipy_openblas_{}_num_threads",
+                "openblas_{}_num_threads",
+            ):
+                getter, setter = suffix.format("get"), suffix.format("set")
+                if hasattr(library, getter) and hasattr(library, setter):
+                    found = (getattr(library, getter), getattr(library, setter))
+                    break
+            if found:
+                break
+        _BLAS_CONTROL = found
+    return _BLAS_CONTROL or None
+
+
+class single_threaded_blas:  # noqa: N801 (a context manager used like a function)
+    """Pin NumPy's OpenBLAS to one thread inside the block (restored after); yields whether it could."""
+
+    def __enter__(self) -> bool:
+        control = _blas_control()
+        self.previous = None
+        if control is None:
+            return False
+        get, set_ = control
+        self.previous = get()
+        set_(1)
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        control = _blas_control()
+        if control is not None and self.previous is not None:
+            control[1](self.previous)
+
+
+def _strips(geometry: ConvGeometry, row_bytes: int, least: int = 4) -> list[tuple[int, int]]:
+    rows = geometry.output[0]
+    height = max(least, min(256, _STRIP_BYTES // max(1, row_bytes)))
+    # At least two strips per thread so both cores stay busy to the end.
+    if rows * geometry.output[1] >= _PARALLEL_MIN_OUTPUTS:
+        height = max(1, min(height, -(-rows // (2 * workers()))))
+    return [(start, min(rows, start + height)) for start in range(0, rows, height)]
+
+
+def _slab_rows(geometry: ConvGeometry, first: int, stop: int) -> tuple[int, int]:
+    """Padded-input rows ``(start, count)`` read by output rows ``[first, stop)``."""
+    sh, dh, kh = geometry.stride[0], geometry.dilation[0], geometry.kernel[0]
+    return first * sh, (stop - first - 1) * sh + dh * (kh - 1) + 1
+
+
+def _read_slab(image: np.ndarray, geometry: ConvGeometry, first: int, stop: int, mode: str, value: float) -> np.ndarray:
+    start, count = _slab_rows(geometry, first, stop)
+    (top, _), (left, _) = geometry.padding
+    sw, dw, kw, ow = geometry.stride[1], geometry.dilation[1], geometry.kernel[1], geometry.output[1]
+    width = (ow - 1) * sw + dw * (kw - 1) + 1
+    slab = np.empty((count, width), dtype=image.dtype)
+    return gather(image, (start - top, 1, count), (-left, 1, width), mode, value, slab)
+
+
+def weight_groups(weights) -> list[tuple[float, list[tuple[int, int]]]]:
+    """Tap indices grouped by ``|weight|``, each with its sign: ``[(w, [(index, +1 or -1), ...]), ...]``.
+
+    Equal weights are summed first and multiplied once, so ``[1 0 -1]`` rows
+    cost adds only and a symmetric Gaussian half the multiplies.
+
+    >>> weight_groups([0.25, 0.5, 0.25, 0.0, -0.5])
+    [(0.25, [(0, 1), (2, 1)]), (0.5, [(1, 1), (4, -1)])]
+    """
+    groups: dict[float, list[tuple[int, int]]] = {}
+    for index, weight in enumerate(weights):
+        if weight != 0:
+            groups.setdefault(abs(float(weight)), []).append((index, 1 if weight > 0 else -1))
+    return list(groups.items())
+
+
+def passes(weights) -> int:
+    """Array passes :func:`_accumulate` makes for these weights (the cost model's unit).
+
+    >>> passes([1.0, 0.0, -1.0] * 3), passes([0.25, 0.5, 0.25]), passes([0.3, 0.1, 0.2])
+    (5, 4, 5)
+    """
+    total = 0
+    for weight, members in weight_groups(weights):
+        total += len(members) - 1 + (weight != 1.0) + 1
+    return max(1, total - 1)
+
+
+def _accumulate(
+    target: np.ndarray, weights, views: list[np.ndarray], scratch: np.ndarray, group_buffer: np.ndarray
+) -> None:
+    """``target = sum(weights[i] * views[i])``; taps of equal ``|weight|`` are added first and scaled once."""
+    first = True
+    for weight, members in weight_groups(weights):
+        (index, sign), rest = members[0], members[1:]
+        if not rest:
+            destination = target if first else scratch
+            np.multiply(views[index], weight * sign, out=destination)
+        else:
+            destination = target if first else group_buffer
+            (np.add if rest[0][1] == sign else np.subtract)(views[index], views[rest[0][0]], out=destination)
+            for other, other_sign in rest[1:]:
+                (np.add if other_sign == sign else np.subtract)(destination, views[other], out=destination)
+            factor = weight * sign
+            if factor != 1.0:
+                destination *= destination.dtype.type(factor)
+        if not first:
+            target += destination
+        first = False
+    if first:
+        target.fill(0)
+
+
+def correlate_direct(
+    image: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, mode: str, value: float, out: np.ndarray
+) -> None:
+    """Tap by tap on each strip; with a stride, on polyphase components so every pass is contiguous.
+
+    Stride ``s``: tap ``u`` of output ``i`` reads padded row ``s*i + d*u``,
+    that is row ``i + (d*u)//s`` of the phase ``(d*u) % s`` component
+    ``P[phase::s]``. Each strip reads the phases its taps use straight from
+    the image (one strided read, no slab), then every tap is a contiguous
+    window of a component: only the kept outputs are computed.
+    """
+    weights = kernel.astype(out.dtype)
+    if direct_cost(kernel, geometry)[1]:
+        # Medium kernels: each kernel row is one banded BLAS product across a strip.
+        def rows_strip(first: int, stop: int) -> None:
+            slab = _read_slab(image, geometry, first, stop, mode, value)
+            count = stop - first
+            for u in range(weights.shape[0]):
+                _across_banded(slab[u : u + count], weights[u], out[first:stop], u > 0)
+
+        _run_banded(geometry, rows_strip, out)
+        return
+    (sh, sw), (dh, dw), ow = geometry.stride, geometry.dilation, geometry.output[1]
+    (kh, kw), (top, _), (left, _) = geometry.kernel, geometry.padding[0], geometry.padding[1]
+    taps = [(u, v) for u in range(kh) for v in range(kw)]
+    flat = [weights[u, v] for u, v in taps]
+    strided = (sh, sw) != (1, 1)
+    phases = sorted({((dh * u) % sh, (dw * v) % sw) for u, v in taps})
+    extra = ((dh * (kh - 1)) // sh, (dw * (kw - 1)) // sw)
+
+    def strip(first: int, stop: int) -> None:
+        rows = stop - first
+        if strided:
+            shape = (rows + extra[0], ow + extra[1])
+            components = {}
+            for a, b in phases:
+                component = np.empty(shape, dtype=out.dtype)
+                gather(image, (first * sh + a - top, sh, shape[0]), (b - left, sw, shape[1]), mode, value, component)
+                components[(a, b)] = component
+            views = []
+            for u, v in taps:
+                row, col = divmod(dh * u, sh), divmod(dw * v, sw)
+                views.append(components[(row[1], col[1])][row[0] : row[0] + rows, col[0] : col[0] + ow])
+        else:
+            slab = _read_slab(image, geometry, first, stop, mode, value)
+            views = [slab[u * dh : u * dh + rows, v * dw : v * dw + ow] for u, v in taps]
+        buffers = np.empty((2, rows, ow), dtype=out.dtype)
+        _accumulate(out[first:stop], flat, views, buffers[0], buffers[1])
+
+    bytes_per_row = out.itemsize * (len(phases) * (ow + extra[1]) + 3 * ow) if strided else out.itemsize * 5 * ow
+    run_parallel(_strips(geometry, bytes_per_row), strip, out.size >= _PARALLEL_MIN_OUTPUTS)
+
+
+_BANDED_ROWS = 64
+# Cost model of the separable method, nanoseconds per output (2 cores, float32, measured at 1024 and 4096):
+# one array pass of the tap-by-tap code, its extra buffer per term; BLAS: a fixed part and per flop.
+PASS_NS = 0.5
+STRIDED_PASS_NS = 1.2
+TERM_NS = 2.5
+BLAS_NS = 4.0
+BLAS_FLOP_NS = 0.022
+# The direct method's BLAS variant: per kernel row (one batched product) and once per output.
+BLAS_ROW_NS = 1.2
+BLAS_DIRECT_NS = 1.0
+
+
+def _block(taps: int) -> int:
+    return max(32, 1 << (taps - 1).bit_length())
+
+
+def direct_cost(kernel: np.ndarray, geometry: ConvGeometry) -> tuple[float, bool]:
+    """Estimated ns per output of :func:`correlate_direct` (plus its reads), and whether it would use BLAS.
+
+    Tap by tap: :func:`passes` over the kernel. BLAS (stride and dilation 1):
+    one banded product per kernel row, ``2 (block + kw - 1)`` flops per output each.
+    """
+    (sh, sw), (dh, dw), (kh, kw) = geometry.stride, geometry.dilation, geometry.kernel
+    taps = passes(kernel.ravel()) * PASS_NS
+    if (sh, sw, dh, dw) != (1, 1, 1, 1):
+        return taps, False
+    blas = BLAS_DIRECT_NS + kh * (BLAS_ROW_NS + BLAS_FLOP_NS * 2 * (_block(kw) + kw - 1))
+    return (blas, True) if blas < taps else (taps, False)
+
+
+def separable_cost(terms: list, geometry: ConvGeometry) -> tuple[float, bool]:
+    """Estimated ns per output of :func:`correlate_separable`, and whether it would use BLAS.
+
+    Tap by tap: array passes (:func:`passes`), the pass down running over
+    every column the kept outputs read. BLAS (stride and dilation 1 only):
+    ``2 (rows + kh - 1) + 2 (block + kw - 1)`` flops per output and term.
+    """
+    (sh, sw), (dh, dw), (kh, kw) = geometry.stride, geometry.dilation, geometry.kernel
+    unit = PASS_NS if (sh, sw) == (1, 1) else STRIDED_PASS_NS
+    taps = sum(passes(column) * sw * PASS_NS + passes(row) * unit + TERM_NS for column, row in terms)
+    if (dh, dw) != (1, 1):
+        return taps, False
+    # Down: the band of R kept rows spans (R-1) sh + kh input rows, over every input column the kept
+    # outputs read (sw per kept output); across: blocks of B kept columns span (B-1) sw + kw.
+    band = _banded_rows(sh)
+    flops = 2 * ((band - 1) * sh + kh) * sw + 2 * ((_block(kw) - 1) * sw + kw)
+    blas = len(terms) * (BLAS_NS + BLAS_FLOP_NS * flops)
+    return (blas, True) if blas < taps else (taps, False)
+
+
+def banded(weights: np.ndarray, count: int, dtype: np.dtype, step: int = 1) -> np.ndarray:
+    """``(count, (count - 1) step + k)`` matrix, row ``i`` holding the weights from column ``i step``.
+
+    ``M @ x`` correlates ``x`` with the weights at stride ``step`` (only the kept outputs).
+
+    >>> banded(np.array([1.0, 2.0]), 3, np.dtype(np.float64))
+    array([[1., 2., 0., 0.],
+           [0., 1., 2., 0.],
+           [0., 0., 1., 2.]])
+    >>> banded(np.array([1.0, 2.0]), 2, np.dtype(np.float64), step=2)
+    array([[1., 2., 0., 0.],
+           [0., 0., 1., 2.]])
+    """
+    matrix = np.zeros((count, (count - 1) * step + len(weights)), dtype=dtype)
+    index = np.arange(count)
+    for u, weight in enumerate(weights):
+        matrix[index, index * step + u] = weight
+    return matrix
+
+
+def _across_banded(down: np.ndarray, row: np.ndarray, target: np.ndarray, add: bool, step: int = 1) -> None:
+    """``target (+)= correlate(down, row)[::step]`` along rows, in blocks of columns, one BLAS product each."""
+    rows, width = target.shape
+    taps = len(row)
+    block = _block(taps)
+    full = width // block
+    item = down.itemsize
+    span = (block - 1) * step + taps
+    if full:
+        matrix = banded(row, block, down.dtype, step).T
+        windows = np.lib.stride_tricks.as_strided(
+            down, shape=(full, rows, span), strides=(block * step * item, down.strides[0], item), writeable=False
+        )
+        products = np.matmul(windows, matrix).transpose(1, 0, 2)
+        view = np.lib.stride_tricks.as_strided(
+            target, shape=(rows, full, block), strides=(target.strides[0], block * item, item)
+        )
+        if add:
+            view += products
+        else:
+            view[...] = products
+    rest = width - full * block
+    if rest:
+        start = full * block * step
+        product = down[:, start : start + (rest - 1) * step + taps] @ banded(row, rest, down.dtype, step).T
+        if add:
+            target[:, full * block :] += product
+        else:
+            target[:, full * block :] = product
+
+
+def _banded_rows(stride: int) -> int:
+    """Output rows per BLAS strip: fewer when strided (the band widens with the stride)."""
+    return max(8, _BANDED_ROWS // stride)
+
+
+def _run_banded(geometry: ConvGeometry, strip: Callable, out: np.ndarray) -> None:
+    rows = geometry.output[0]
+    height = _banded_rows(geometry.stride[0])
+    tasks = [(start, min(rows, start + height)) for start in range(0, rows, height)]
+    with single_threaded_blas() as pinned:
+        # Two thread pools (ours and OpenBLAS's) fight; with BLAS pinned to one thread the strips run in ours.
+        run_parallel(tasks, strip, pinned and out.size >= _PARALLEL_MIN_OUTPUTS)
+
+
+def correlate_separable(
+    image: np.ndarray,
+    terms: list[tuple[np.ndarray, np.ndarray]],
+    geometry: ConvGeometry,
+    mode: str,
+    value: float,
+    out: np.ndarray,
+) -> None:
+    """Per term a pass down the columns (kept rows only), then across (kept columns only).
+
+    Long 1-D kernels (stride and dilation 1, where :func:`separable_cost`
+    says so) go through BLAS: down a strip as one banded-matrix product,
+    across in column blocks; short ones tap by tap, equal weights summed
+    before one multiply.
+    """
+    (sh, sw), (dh, dw), ow = geometry.stride, geometry.dilation, geometry.output[1]
+    cast = [(column.astype(out.dtype), row.astype(out.dtype)) for column, row in terms]
+    blas = separable_cost(terms, geometry)[1]
+
+    def strip(first: int, stop: int) -> None:
+        slab = _read_slab(image, geometry, first, stop, mode, value)
+        rows = stop - first
+        target = out[first:stop]
+        if blas:
+            for index, (column, row) in enumerate(cast):
+                down = banded(column, rows, out.dtype, sh) @ slab
+                _across_banded(down, row, target, index > 0, sw)
+            return
+        down = np.empty((3, rows, slab.shape[1]), dtype=out.dtype)
+        across = target if len(cast) == 1 else np.empty((rows, ow), dtype=out.dtype)
+        scratch = np.empty((2, rows, ow), dtype=out.dtype)
+        for index, (column, row) in enumerate(cast):
+            _accumulate(
+                down[0],
+                column,
+                [slab[u * dh : u * dh + sh * (rows - 1) + 1 : sh] for u in range(len(column))],
+                down[1],
+                down[2],
+            )
+            _accumulate(
+                across,
+                row,
+                [down[0][:, v * dw : v * dw + sw * (ow - 1) + 1 : sw] for v in range(len(row))],
+                scratch[0],
+                scratch[1],
+            )
+            if len(cast) > 1:
+                if index == 0:
+                    target[...] = across
+                else:
+                    target += across
+
+    width = (ow - 1) * sw + dw * (geometry.kernel[1] - 1) + 1
+    if blas:
+        _run_banded(geometry, strip, out)
+        return
+    tasks = _strips(geometry, out.itemsize * (3 * width * sh + 2 * width + 3 * ow))
+    run_parallel(tasks, strip, out.size >= _PARALLEL_MIN_OUTPUTS)
+
+
+def window_sums(array: np.ndarray, axis: int, taps: int, dilation: int, stride: int, count: int) -> np.ndarray:
+    """``sum(array[s*i + d*t] for t < taps)`` along ``axis`` for ``i < count``, by float64 running sums.
+
+    Running sums per residue class modulo the dilation, so dilated boxes need
+    no zero-stuffed kernel; only the kept (strided) positions are differenced.
+
+    >>> window_sums(np.arange(6.0)[None], 1, 3, 1, 1, 4).tolist()
+    [[3.0, 6.0, 9.0, 12.0]]
+    >>> window_sums(np.arange(6.0)[None], 1, 2, 2, 3, 2).tolist()
+    [[2.0, 8.0]]
+    """
+    moved = np.moveaxis(array, axis, 0)
+    length = moved.shape[0]
+    sums = np.zeros((length + dilation,) + moved.shape[1:], dtype=np.float64)
+    for residue in range(dilation):
+        np.cumsum(moved[residue::dilation], axis=0, dtype=np.float64, out=sums[dilation + residue :: dilation])
+    last = stride * (count - 1) + 1
+    result = sums[taps * dilation : taps * dilation + last : stride] - sums[0:last:stride]
+    return np.moveaxis(result, 0, axis)
+
+
+def correlate_box(
+    image: np.ndarray, weight: float, geometry: ConvGeometry, mode: str, value: float, out: np.ndarray
+) -> None:
+    """A box (all taps equal): running sums down the kept rows, then across the kept columns."""
+    (sh, sw), (dh, dw), (kh, kw), ow = geometry.stride, geometry.dilation, geometry.kernel, geometry.output[1]
+
+    def strip(first: int, stop: int) -> None:
+        slab = _read_slab(image, geometry, first, stop, mode, value)
+        rows = stop - first
+        down = window_sums(slab, 0, kh, dh, sh, rows)
+        across = window_sums(down, 1, kw, dw, sw, ow)
+        np.multiply(across, weight, out=out[first:stop], casting="unsafe")
+
+    width = (ow - 1) * sw + dw * (kw - 1) + 1
+    # Strips several kernels tall, so the rows a strip reads beyond its own stay a small share.
+    least = 4 * dh * (kh - 1) // sh + 4
+    run_parallel(_strips(geometry, 8 * 4 * width * sh, least), strip, out.size >= _PARALLEL_MIN_OUTPUTS)
