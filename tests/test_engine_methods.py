@@ -304,3 +304,14 @@ def test_polyphase_terms_cover_every_tap_of_every_output_once(stride, dilation, 
                 assert term.in_start + term.in_step * (n + q) == stride * i + dilation * u
                 seen[(i, u)] = seen.get((i, u), 0) + 1
     assert seen == {(i, u): 1 for i in range(outputs) for u in range(taps)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1.0, -1.0, 0.5, -0.5, 0.25, 2.0]), min_size=1, max_size=30))
+def test_pass_count_matches_the_grouped_accumulation(weights):
+    from convcli.engine.strips import passes, weight_groups
+
+    # one pass per tap after the first of each group, one multiply per group whose weight is not 1,
+    # one add of each group into the total (the first group is written, not added)
+    total = sum(len(members) - 1 + (weight != 1.0) + 1 for weight, members in weight_groups(weights))
+    assert passes(weights) == max(1, total - 1)

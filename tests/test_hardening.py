@@ -439,17 +439,21 @@ def test_memory_model_bounds_what_the_engine_allocates(method, kernel, padding, 
     rng = np.random.default_rng(1)
     image = rng.random((300, 400)).astype(dtype)
     weights = np.outer(rng.random(kernel[0]), rng.random(kernel[1])) if method == "separable" else rng.random(kernel)
-    correlate2d(image[:40, :40], weights, padding=padding, method=method)  # imports and FFT plans outside the count
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    before = tracemalloc.get_traced_memory()[0]
-    correlate2d(image, weights, padding=padding, method=method)
-    peak = tracemalloc.get_traced_memory()[1] - before
-    tracemalloc.stop()
     parts = correlation_work((300, 400), kernel, method, padding=padding, itemsize=np.dtype(dtype).itemsize)
     estimated = sum(parts.values())
-    assert peak <= estimated, (peak, parts)
-    assert estimated <= 4 * peak + (1 << 20), (peak, parts)
+    # The model follows the NumPy path; the OpenCV backend (when installed) allocates less, so there
+    # the estimate is only an upper bound.
+    for backend in ("numpy", "auto"):
+        correlate2d(image[:40, :40], weights, padding=padding, method=method, backend=backend)  # imports, plans
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        correlate2d(image, weights, padding=padding, method=method, backend=backend)
+        peak = tracemalloc.get_traced_memory()[1] - before
+        tracemalloc.stop()
+        assert peak <= estimated, (backend, peak, parts)
+        if backend == "numpy":
+            assert estimated <= 4 * peak + (1 << 20), (peak, parts)
 
 
 def test_whole_filter_estimate_covers_a_real_run(samples, tmp_path):

@@ -207,7 +207,7 @@ def correlation_work(
     padded_bytes = 0 if geometry.padded == geometry.input else padded_h * padded_w * itemsize
     # NumPy's ufunc buffers and small copies (kernels, views made contiguous): a fixed allowance.
     parts = {"padded copy": padded_bytes, "output": out_h * out_w * itemsize, "temporaries": 1 << 20}
-    if method == "direct":
+    if method in ("direct", "box"):
         parts["scratch"] = out_h * out_w * itemsize
     elif method == "separable":
         parts["scratch"] = 2 * out_h * padded_w * itemsize + out_h * out_w * itemsize

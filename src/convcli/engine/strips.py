@@ -151,10 +151,14 @@ def passes(weights) -> int:
     >>> passes([1.0, 0.0, -1.0] * 3), passes([0.25, 0.5, 0.25]), passes([0.3, 0.1, 0.2])
     (5, 4, 5)
     """
-    total = 0
-    for weight, members in weight_groups(weights):
-        total += len(members) - 1 + (weight != 1.0) + 1
-    return max(1, total - 1)
+    # Per group of equal |weight|: (members - 1) adds, one multiply unless the weight is 1, one add into
+    # the total: nonzero taps + groups whose weight is not 1, minus the first add. Vectorised: the cost
+    # model calls this on every kernel, up to 4096x4096.
+    values = np.abs(np.asarray(weights, dtype=np.float64).ravel())
+    values = values[values != 0]
+    groups = np.unique(values)
+    total = values.size + groups.size - int(np.any(groups == 1.0))
+    return max(1, int(total) - 1)
 
 
 def _accumulate(
