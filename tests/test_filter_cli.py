@@ -278,3 +278,17 @@ def test_kernels_show_output_reads_back(tmp_path):
     np.testing.assert_array_equal(
         parse_kernel_spec(str(tmp_path / "g.txt")).weights, parse_kernel_spec("gaussian:5").weights
     )
+
+
+def test_png_compression_levels_change_size_not_pixels(samples, tmp_path):
+    sizes = {}
+    pixels = {}
+    for level in ("0", "1", "9"):
+        out = tmp_path / f"c{level}.png"
+        run = run_cli(["filter", samples / "camera.png", "-k", "vertical", "--compression", level, "-o", out])
+        assert run.exit_code == 0, run
+        sizes[level] = out.stat().st_size
+        pixels[level] = gray_of(out)
+    assert np.array_equal(pixels["0"], pixels["1"]) and np.array_equal(pixels["1"], pixels["9"])
+    assert sizes["0"] > sizes["1"] >= sizes["9"]
+    assert_error(run_cli(["filter", samples / "camera.png", "-k", "vertical", "--compression", "10"]), 2, "0<=x<=9")

@@ -79,6 +79,8 @@ RAW_FORMATS = ("npy", "tiff", "txt", "csv")
 GRAY_METHODS = ("luma", "mean")
 NORMALIZE_METHODS = ("dtype", "max", "none")
 SCALE_METHODS = ("auto", "minmax", "abs", "clip")
+#: zlib level for PNG outputs: 1 is about 4x faster than Pillow's 6 on photos, files ~20% larger.
+DEFAULT_PNG_COMPRESSION = 1
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_DOWNLOAD = 256 * 1024 * 1024
@@ -884,8 +886,13 @@ def encode(
     vmin: float | None = None,
     vmax: float | None = None,
     depth: int = 8,
+    compression: int = DEFAULT_PNG_COMPRESSION,
 ) -> tuple[bytes, PixelMapping | None]:
-    """Encode a float array (``(H, W)`` or ``(H, W, 3)``) in ``fmt``; raw formats keep the values."""
+    """Encode a float array (``(H, W)`` or ``(H, W, 3)``) in ``fmt``; raw formats keep the values.
+
+    ``compression`` is the PNG zlib level, 0-9: 1 (the default) encodes about four times faster than
+    Pillow's default 6 for files about 20% larger; PNG is lossless at every level.
+    """
     values = np.asarray(values)
     if fmt == "npy":
         buffer = io.BytesIO()
@@ -911,12 +918,17 @@ def encode(
         import png
 
         height, width, planes = pixels.shape
-        png.Writer(width, height, greyscale=False, bitdepth=16).write(buffer, pixels.reshape(height, width * planes))
+        png.Writer(width, height, greyscale=False, bitdepth=16, compression=compression).write(
+            buffer, pixels.reshape(height, width * planes)
+        )
         return buffer.getvalue(), mapping
     from PIL import Image
 
     image = Image.fromarray(pixels)
-    image.save(buffer, format=fmt.upper(), **({"quality": 95} if fmt == "jpeg" else {}))
+    options: dict[str, int] = {"quality": 95} if fmt == "jpeg" else {}
+    if fmt == "png":
+        options["compress_level"] = compression
+    image.save(buffer, format=fmt.upper(), **options)
     return buffer.getvalue(), mapping
 
 

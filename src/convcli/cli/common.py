@@ -261,6 +261,12 @@ def output_options(function: F) -> F:
             click.option("--vmin", type=float, help="Value shown black (fixes the low end of any --scale)."),
             click.option("--vmax", type=float, help="Value shown white (fixes the high end of any --scale)."),
             click.option(
+                "--compression",
+                type=click.IntRange(0, 9),
+                default=1,
+                help="PNG zlib level: 1 is fast, 9 smallest; PNG is lossless at every level.",
+            ),
+            click.option(
                 "--depth",
                 type=click.Choice(["8", "16"]),
                 default="8",
@@ -377,7 +383,13 @@ def write_result(array: Any, destination: str, options: dict[str, Any], raw_form
         requested = raw_format
     fmt = output_format(destination, requested)
     data, mapping = encode(
-        array, fmt, scale=options["scale"], vmin=options["vmin"], vmax=options["vmax"], depth=int(options["depth"])
+        array,
+        fmt,
+        scale=options["scale"],
+        vmin=options["vmin"],
+        vmax=options["vmax"],
+        depth=int(options["depth"]),
+        compression=options.get("compression", 1),
     )
     if destination == "-":
         stream = binary_stream("stdout")
