@@ -262,6 +262,35 @@ def test_fuzz_cli_geometry(flags, values):
         assert rows and all(math.isfinite(float(v)) for row in rows for v in row.split())
 
 
+LAYER_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        lambda kind, pairs: kind + ":" + ",".join(f"{key}={value}" for key, value in pairs),
+        st.sampled_from(["conv", "pool", "transpose", "Conv", "dense", ""]),
+        st.lists(st.tuples(st.sampled_from(["k", "s", "p", "d", "op", "ceil", "x", ""]), PAIR_TEXT), max_size=5),
+    ),
+)
+
+
+@FUZZ
+@given(st.lists(LAYER_TEXT, min_size=1, max_size=4), PAIR_TEXT)
+def test_fuzz_layer_stacks(layers, size):
+    """Layer specs and layer files: a table of sizes or a ConvcliError, nothing else; the CLI: exit 0, or 2 in one line."""
+    from convcli.layers import parse_layer, parse_layer_file, run_stack
+
+    try:
+        parsed = [parse_layer(text) for text in layers]
+        from_file = parse_layer_file("\n".join(layers) + "\n# comment\n")
+        assert [layer.spec for layer in from_file] == [layer.spec for layer in parsed]
+        run_stack(parsed, parse_pair(size))
+    except ConvcliError:
+        pass
+    run = run_cli(["shape", "--input", size, *layers])
+    assert run.exception is None, run
+    if run.exit_code:
+        assert run.exit_code == 2 and len(run.stderr.strip().splitlines()) == 1, run
+
+
 # ---------------------------------------------------------------------------
 # Regressions: every file under tests/regressions/<target>/ is replayed
 

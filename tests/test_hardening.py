@@ -833,3 +833,21 @@ def test_huge_strides_do_not_hang(tmp_path):
     assert run.exit_code == 0, run
     assert "--padding 8388607x8388607 would reach them" in run.stderr
     assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["upsample", "-k", "blur:2", "--stride", "16000000"], 1, "upsampling"),
+        (["upsample", "-k", "blur:2", "--stride", "100000"], 1, "needs about 1.2 TiB of memory ("),
+        (["upsample", "-k", "blur:2", "--stride", str(10**9)], 2, "stride 1000000000x1000000000 is absurdly large"),
+        (["pool", "--size", "2", "--stride", str(10**9)], 2, "stride 1000000000x1000000000 is absurdly large"),
+        (["pool", "--size", "3", "--dilation", str(10**8)], 2, "dilation 100000000x100000000 is absurdly large"),
+    ],
+)
+def test_pool_and_upsample_refuse_absurd_sizes_before_allocating(tmp_path, args, code, fragment):
+    started = time.perf_counter()
+    run = run_cli([args[0], "-", *args[1:], "-o", tmp_path / "o.npy"], input=b"1 2 3; 4 5 6; 7 8 9")
+    assert_error(run, code, fragment)
+    assert time.perf_counter() - started < 10
+    assert not (tmp_path / "o.npy").exists()

@@ -358,3 +358,30 @@ def check_npy_file(path: Any, what: str, error: type[Exception], max_side: int |
 
 SizeCheck = Callable[[int, int, int, int], None]
 """A callback ``(height, width, channels, bytes_per_pixel)`` run from a source's header before decoding."""
+
+
+def estimate_transpose(
+    input_size: tuple[int, int],
+    output_size: tuple[int, int],
+    padding: tuple[int, int],
+    channels: int = 1,
+    itemsize: int = 8,
+    what: str = "this upsampling",
+) -> Estimate:
+    """Peak memory of a transposed convolution: the full (uncropped) result, the output and its encoding.
+
+    ``conv_transpose2d`` scatters into an array of the output size plus the padding it crops; the
+    encoding of the result costs about 18 bytes per output value (as in :func:`estimate_filter`).
+
+    >>> estimate_transpose((3, 3), (8, 8), (1, 1), itemsize=8).parts["full result"]
+    800
+    """
+    full = (output_size[0] + 2 * padding[0]) * (output_size[1] + 2 * padding[1])
+    outputs = output_size[0] * output_size[1] * channels
+    parts = {
+        "input": input_size[0] * input_size[1] * channels * itemsize,
+        "full result": full * itemsize,
+        "output": outputs * itemsize,
+        "encoding": 18 * outputs,
+    }
+    return Estimate(what, parts)

@@ -117,6 +117,9 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
     if op != "mean" and ctx.get_parameter_source("count_include_pad") == ParameterSource.COMMANDLINE:
         raise ParameterError(f"--count-include-pad/--no-count-include-pad only apply to --op mean, not {op}; drop it")
     label = f"{op}{_short(options['size'])}"
+    from ..limits import check_geometry
+
+    check_geometry(stride=options["stride"], padding=options["padding"], dilation=options["dilation"])
     expanded, batch = gather_sources(sources, options)
     plan = plan_items(expanded, [label], options, batch, one_per_source=True)
     execute(ctx, plan, functools.partial(pool_item, options=options), options)

@@ -16,6 +16,8 @@ from .common import (
     KernelSpecType,
     PairType,
     clipped_note,
+    max_memory_option,
+    memory_option,
     output_options,
     source_options,
     stdout_format,
@@ -93,6 +95,7 @@ def _upsample_array(array: Any, weights: Any, settings: dict[str, Any]) -> Any:
 )
 @click.option("--bias", type=float, default=0.0, help="Added to every output value.")
 @source_options
+@memory_option
 @output_options
 @batch_options
 @figure_options
@@ -116,6 +119,9 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Any, 
     """
     if options["output_size"] is not None and options["output_padding"] != (0, 0):
         raise ParameterError("--output-size sets the output padding itself; drop --output-padding")
+    from ..limits import check_geometry
+
+    check_geometry(stride=options["stride"], padding=options["padding"], dilation=options["dilation"])
     kernel = resolve_kernel(kernel, options["stride"])
     label = f"up{_short(options['stride'])}"
     expanded, batch = gather_sources(sources, options)
@@ -147,6 +153,13 @@ def upsample_item(item: Item, kernel: Any, options: dict[str, Any]) -> list[Repo
         dilation=options["dilation"],
     )
     geometry = transpose_geometry(size, kernel.shape, **settings)
+    from ..limits import check_memory, estimate_transpose
+
+    channels = loaded.array.shape[2] if loaded.array.ndim == 3 else 1
+    what = f"upsampling {item.source!r} ({format_pair(size)}) to {format_pair(geometry.output)}"
+    check_memory(
+        estimate_transpose(size, geometry.output, options["padding"], channels, 8, what), max_memory_option(options)
+    )
     result = _upsample_array(loaded.array, kernel.weights, {**settings, "bias": options["bias"]})
     written = write_result(result, item.destinations[0], options, stdout_format(loaded))
     report = _report(loaded, kernel, geometry, result, written, options, time.perf_counter() - start)
