@@ -139,7 +139,7 @@ def correlate2d(
     )
     mode = resolve_pad_mode(pad_mode)
     source = image.astype(dtype, copy=False)
-    geometry = plan.geometry
+    geometry = plan.full or plan.geometry
     terms = list(plan.terms)
     if plan.backend == "opencv":
         from .opencv import correlate_opencv
@@ -155,6 +155,10 @@ def correlate2d(
             strips.correlate_box(source, float(kernel.flat[0]), geometry, mode, pad_value, out)
         else:
             fft.correlate_fft(source, kernel, geometry, mode, pad_value, out)
+    if plan.full is not None:
+        # Computed at stride 1 (cheaper here than the kept outputs alone): keep every s-th output.
+        (oh, ow), (sh, sw) = plan.geometry.output, plan.geometry.stride
+        out = np.ascontiguousarray(out[: (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw])
     if bias:
         out += out.dtype.type(bias)
     return out

@@ -31,6 +31,12 @@ _NP_PASS = PASS_NS
 _NP_STRIDED_PASS = STRIDED_PASS_NS
 # Reading a polyphase component of the input (a strided copy), per padded-input element.
 _NP_GATHER = 2.0
+# Strided direct: the cost per pass grows by a factor 1 + sh*sw / this (many phases, short strips).
+_NP_STRIDED_DIRECT = 12.0
+# Strided separable: reading the padded rows into the strip's slab, per padded-input element.
+_NP_SLAB = 1.0
+# Strided FFT: its polyphase tiles cost about this share of the stride-1 transform (0.4-0.6 at stride 2 and 4).
+_FFT_STRIDED = 0.5
 # Running sums (box): float64 cumulative sums down and across, differences, scale.
 _NP_BOX = 28.0
 # FFT (overlap-save tiles, rfft2 on all cores): per padded-input element and per output element.
@@ -48,6 +54,9 @@ _CV_DFT_AREA = 130
 _CV_DFT = 12.5
 # Reading one polyphase component (a strided copy), per padded-input element.
 _CV_GATHER = 2.0
+# Computing at stride 1 and keeping every s-th output: the strided copy of the kept outputs (per kept output),
+# on top of the stride-1 cost.
+_SUBSAMPLE = 1.5
 
 #: More separable terms than this are never worth it (each term is two 1-D passes).
 MAX_SEPARABLE_TERMS = 4
@@ -62,6 +71,8 @@ class Plan:
     reason: str
     backend: str = "numpy"
     terms: tuple = field(default=(), repr=False, compare=False)
+    #: Set when it is cheaper to compute every output at stride 1 with this geometry and keep every s-th one.
+    full: ConvGeometry | None = field(default=None, repr=False, compare=False)
 
 
 def rank1_factors(kernel: np.ndarray, rtol: float = 1e-12) -> tuple[np.ndarray, np.ndarray] | None:
@@ -163,14 +174,22 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     plain = (sh, sw) == (1, 1) and geometry.dilation == (1, 1)
     costs: dict[tuple[str, str], float] = {}
     # Strided: the polyphase components are read (a strided copy), then every pass is contiguous.
-    costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] + (
-        0.0 if (sh, sw) == (1, 1) else inputs * _NP_GATHER
-    )
+    strided = (sh, sw) != (1, 1)
+    # Strided (measured at 2048x2048, stride 2 and 4): the direct method's passes run on small strips of many
+    # phases and cost more per kept output the larger the stride; the separable method reads every padded
+    # row into its slab; the FFT's polyphase tiles transform less than the whole input.
+    costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] * (
+        1.0 + sh * sw / _NP_STRIDED_DIRECT
+    ) + (inputs * _NP_GATHER if strided else 0.0)
     if separable:
-        costs[("separable", "numpy")] = outputs * separable_cost(terms, geometry)[0]
+        costs[("separable", "numpy")] = outputs * separable_cost(terms, geometry)[0] + (
+            inputs * _NP_SLAB if strided else 0.0
+        )
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw
-    costs[("fft", "numpy")] = _FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs
+    costs[("fft", "numpy")] = (_FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs) * (
+        _FFT_STRIDED if strided else 1.0
+    )
     if opencv:
         # Strided or dilated: one filter2D per polyphase component, each read by a strided copy.
         phases = inputs * _CV_GATHER if not plain else 0.0
@@ -268,15 +287,26 @@ def _plan(
     if method == "box" and not is_box(kernel):
         raise ParameterError("method 'box' needs a kernel whose taps are all equal and non-zero (use auto or direct)")
     costs = _costs(geometry, kernel, terms, opencv)
+    full = None
+    if geometry.stride != (1, 1):
+        # The obvious alternative to computing only the kept outputs: compute all of them (stride 1, same
+        # padding) with the fastest stride-1 method and keep every s-th; never be slower than that.
+        (top, _), (left, _) = geometry.padding
+        full = conv_geometry(geometry.input, geometry.kernel, (1, 1), (top, left), geometry.dilation)
+        keep = geometry.output[0] * geometry.output[1] * _SUBSAMPLE
+        for key, value in _costs(full, kernel, terms, opencv).items():
+            costs[(key[0], key[1] + ", all then subsampled")] = value + keep
     candidates = [key for key in costs if method in ("auto", key[0])]
-    if backend == "opencv" and any(b == "opencv" for _, b in candidates):
+    if backend == "opencv" and any(b.startswith("opencv") for _, b in candidates):
         # OpenCV where it can run the method; NumPy/SciPy for what it cannot (strided boxes, for one).
-        candidates = [key for key in candidates if key[1] == "opencv"]
+        candidates = [key for key in candidates if key[1].startswith("opencv")]
     best = min(candidates, key=lambda key: costs[key])
+    runner = best[1].split(",")[0]
+    subsampled = full if best[1] != runner else None
     if method != "auto":
-        return Plan(geometry, method, f"requested (on {best[1]})", best[1], tuple(terms))
+        return Plan(geometry, method, f"requested (on {best[1]})", runner, tuple(terms), subsampled)
     shape = f"{kernel.shape[0]}x{kernel.shape[1]}"
     kind = "box" if is_box(kernel) else f"rank-{len(terms)}" if len(terms) <= MAX_SEPARABLE_TERMS else "full-rank"
     others = ", ".join(f"{m} on {b} {costs[(m, b)] / 1e6:.3g}" for m, b in costs if (m, b) != best)
     reason = f"{best[0]} on {best[1]}: {kind} {shape} kernel, estimated {costs[best] / 1e6:.3g} ms, the least (vs {others} ms)"
-    return Plan(geometry, best[0], reason, best[1], tuple(terms))
+    return Plan(geometry, best[0], reason, runner, tuple(terms), subsampled)
