@@ -32,7 +32,7 @@ _NP_STRIDED_PASS = STRIDED_PASS_NS
 # Reading a polyphase component of the input (a strided copy), per padded-input element.
 _NP_GATHER = 2.0
 # Strided direct: the cost per pass grows by a factor 1 + sh*sw / this (many phases, short strips).
-_NP_STRIDED_DIRECT = 12.0
+_NP_STRIDED_DIRECT = 8.0
 # Strided separable: reading the padded rows into the strip's slab, per padded-input element.
 _NP_SLAB = 1.0
 # Strided FFT: its polyphase tiles cost about this share of the stride-1 transform (0.4-0.6 at stride 2 and 4).
@@ -53,7 +53,7 @@ _CV_BOX_PER_SIDE = 0.006
 _CV_DFT_AREA = 130
 _CV_DFT = 12.5
 # Reading one polyphase component (a strided copy), per padded-input element.
-_CV_GATHER = 2.0
+_CV_GATHER = 3.0
 # Computing at stride 1 and keeping every s-th output: the strided copy of the kept outputs (per kept output),
 # on top of the stride-1 cost.
 _SUBSAMPLE = 1.5
@@ -177,13 +177,15 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     strided = (sh, sw) != (1, 1)
     # Strided (measured at 2048x2048, stride 2 and 4): the direct method's passes run on small strips of many
     # phases and cost more per kept output the larger the stride; the separable method reads every padded
-    # row into its slab; the FFT's polyphase tiles transform less than the whole input.
+    # row into its slab and its passes grow like the direct method's; the FFT's polyphase tiles transform less than the whole input.
     costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] * (
         1.0 + sh * sw / _NP_STRIDED_DIRECT
     ) + (inputs * _NP_GATHER if strided else 0.0)
     if separable:
-        costs[("separable", "numpy")] = outputs * separable_cost(terms, geometry)[0] + (
-            inputs * _NP_SLAB if strided else 0.0
+        costs[("separable", "numpy")] = (
+            outputs * separable_cost(terms, geometry)[0] * (1.0 + sh * sw / _NP_STRIDED_DIRECT) + inputs * _NP_SLAB
+            if strided
+            else outputs * separable_cost(terms, geometry)[0]
         )
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw
