@@ -178,9 +178,9 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     # Strided (measured at 2048x2048, stride 2 and 4): the direct method's passes run on small strips of many
     # phases and cost more per kept output the larger the stride; the separable method reads every padded
     # row into its slab and its passes grow like the direct method's; the FFT's polyphase tiles transform less than the whole input.
-    costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] * (
-        1.0 + sh * sw / _NP_STRIDED_DIRECT
-    ) + (inputs * _NP_GATHER if strided else 0.0)
+    costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] * (1.0 + sh * sw / _NP_STRIDED_DIRECT) + (
+        inputs * _NP_GATHER if strided else 0.0
+    )
     if separable:
         costs[("separable", "numpy")] = (
             outputs * separable_cost(terms, geometry)[0] * (1.0 + sh * sw / _NP_STRIDED_DIRECT) + inputs * _NP_SLAB
@@ -189,9 +189,7 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
         )
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw
-    costs[("fft", "numpy")] = (_FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs) * (
-        _FFT_STRIDED if strided else 1.0
-    )
+    costs[("fft", "numpy")] = (_FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs) * (_FFT_STRIDED if strided else 1.0)
     if opencv:
         # Strided or dilated: one filter2D per polyphase component, each read by a strided copy.
         phases = inputs * _CV_GATHER if not plain else 0.0
