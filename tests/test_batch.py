@@ -323,3 +323,26 @@ def test_progress_bar_only_on_a_terminal(photos, tmp_path, monkeypatch):
     assert "\r" not in single.stderr  # one source: no bar
     quiet = run_cli([*args, "--outdir", tmp_path / "d", "-q"])
     assert quiet.stderr == ""
+
+
+def test_workers_forked_after_the_engine_ran_do_not_hang(tmp_path):
+    """The engine's thread pool is not inherited by forked batch workers (they would wait on dead threads)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import numpy as np
+from click.testing import CliRunner
+from convcli.engine import correlate2d
+from convcli.cli import main
+correlate2d(np.random.default_rng(0).random((1024, 1024)).astype(np.float32), np.ones((3, 3)))  # starts the pool
+for i in range(3):
+    np.save(r"{tmp_path}/s%d.npy" % i, np.random.default_rng(i).random((1024, 1024)).astype(np.float32))
+result = CliRunner().invoke(main, ["filter", r"{tmp_path}/s*.npy", "-k", "blur:3", "--outdir", r"{tmp_path}/out",
+                                   "--jobs", "2"])
+print(result.exit_code)
+"""
+    env = {**os.environ, "CONVCLI_NO_OPENCV": "1"}  # the NumPy path is the one using the thread pool
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "0", done.stderr
+    assert len(list((tmp_path / "out").iterdir())) == 3

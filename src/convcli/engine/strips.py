@@ -19,6 +19,17 @@ from .borders import gather
 
 _POOL: ThreadPoolExecutor | None = None
 
+
+def _forget_pool_after_fork() -> None:
+    # A forked child inherits the pool object but not its threads: work submitted to it would wait
+    # forever (a batch with --jobs forks workers from a parent that may have filtered already).
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
 # Bytes of slab + scratch + output rows one strip may use (half the 1 MiB L2 of this machine).
 _STRIP_BYTES = 1 << 19
 # Below this many outputs the work runs in the calling thread.
