@@ -591,6 +591,67 @@ def section_memory(out: list[str], summary: dict) -> None:
     summary["6"] = worst
 
 
+def section_pool(size: int, runs: int, budget: float, out: list[str], summary: dict) -> None:
+    """Target 7: pool (max/mean/min, size 2 and 3) and upsample (stride 2, 4x4 bilinear) against torch on the CPU."""
+    import torch
+
+    from convcli.pool import pool2d
+    from convcli.transpose import bilinear_kernel, conv_transpose2d
+
+    torch.set_num_threads(CORES)
+    functional = torch.nn.functional
+    x = np.random.default_rng(7).random((size, size), dtype=np.float32)
+    tx = torch.from_numpy(x)[None, None]
+    floor = np.empty_like(x)
+    rows = []
+    worst = 0.0
+    cases: list[tuple[str, Callable[[], object], Callable[[], object]]] = []
+    for k in (2, 3):
+        cases.append((f"max pool {k}", lambda k=k: pool2d(x, "max", size=k), lambda k=k: functional.max_pool2d(tx, k)))
+        cases.append(
+            (f"mean pool {k}", lambda k=k: pool2d(x, "mean", size=k), lambda k=k: functional.avg_pool2d(tx, k))
+        )
+        cases.append(
+            (f"min pool {k}", lambda k=k: pool2d(x, "min", size=k), lambda k=k: -functional.max_pool2d(-tx, k))
+        )
+    kernel = bilinear_kernel(2)
+    tk = torch.from_numpy(kernel.astype(np.float32))[None, None]
+    cases.append(
+        (
+            "upsample x2 (4x4 bilinear, padding 1)",
+            lambda: conv_transpose2d(x, kernel, stride=2, padding=1),
+            lambda: functional.conv_transpose2d(tx, tk, stride=2, padding=1),
+        )
+    )
+    for name, mine, theirs in cases:
+        with torch.no_grad():
+            result = measure(
+                {"convcli": mine, "torch": theirs, "memory pass": lambda: np.copyto(floor, x)}, runs, budget
+            )
+        ratio = result["convcli"][0] / result["torch"][0]
+        worst = max(worst, ratio)
+        rows.append(
+            [
+                name,
+                ms(result["convcli"]),
+                ms(result["torch"]),
+                f"{ratio:.2f}",
+                ms(result["memory pass"]),
+                "met" if ratio < 1 else "NOT met",
+            ]  # fmt: skip
+        )
+        print("T7", rows[-1], flush=True)
+    out.append(f"## Target 7: pool and upsample, {size}x{size} float32\n")
+    out.append(
+        "convcli `pool2d` (stride = size, as PyTorch's default) against `torch.nn.functional.max_pool2d`, "
+        "`avg_pool2d` and `-max_pool2d(-x)` (min); `conv_transpose2d` with `bilinear:2` (4x4), stride 2, "
+        f"padding 1 against torch's `conv_transpose2d`. torch on the CPU with {CORES} threads. Ratio = convcli / "
+        "torch (target < 1).\n"
+    )
+    out.append(table(["case", "convcli ms", "torch ms", "ratio", "memory pass ms", "target 7"], rows) + "\n")
+    summary["7"] = worst
+
+
 def write_summary(summary: dict, out: list[str]) -> None:
     lines = ["## Targets at a glance\n"]
     if "1" in summary:
@@ -619,9 +680,9 @@ def write_summary(summary: dict, out: list[str]) -> None:
     if "6" in summary:
         met = "met" if summary["6"] <= 4 else "NOT met"
         lines.append(f"6. Peak memory at 4096x4096: worst {summary['6']:.2f}x the input ({met}).")
-    lines.append(
-        "7. Pool and upsample at 4096x4096: not measured here (pool.py/transpose.py are another issue's branch)."
-    )
+    if "7" in summary:
+        met = "met" if summary["7"] < 1 else "NOT met"
+        lines.append(f"7. Pool and upsample at 4096x4096 vs torch: worst ratio {summary['7']:.2f} ({met}).")
     out.insert(0, "\n".join(lines) + "\n")
 
 
@@ -630,10 +691,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1024x1024 only, k = 3, 15, 63; fewer cases")
     parser.add_argument("--runs", type=int, default=5, help="timed rounds after the warm-up (default 5)")
     parser.add_argument("--budget", type=float, default=4.0, help="seconds: a slower warm-up is not repeated")
-    parser.add_argument("--only", default="1,3,4,5,6", help="sections to run (1 = targets 1 and 2)")
+    parser.add_argument(
+        "--only", default="1,3,4,5,6,7", help="sections to run (1 = targets 1 and 2; 7 or 'pool' = pool/upsample)"
+    )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"), help="where to write the results")
     args = parser.parse_args()
-    sections = set(args.only.split(","))
+    sections = {"7" if name == "pool" else name for name in args.only.split(",")}
     sizes = [1024] if args.quick else [1024, 4096]
     ks = [3, 15, 63] if args.quick else [3, 7, 15, 31, 63]
     started, load_before = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), load()
@@ -650,6 +713,8 @@ def main() -> None:
         section_startup(args.runs, args.budget, body, summary)
     if "6" in sections:
         section_memory(body, summary)
+    if "7" in sections:
+        section_pool(1024 if args.quick else 4096, args.runs, args.budget, body, summary)
     write_summary(summary, body)
     header = [
         "# convcli benchmark results\n",
