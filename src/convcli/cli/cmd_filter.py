@@ -16,9 +16,11 @@ from .common import (
     clipped_note,
     conv_options,
     describe_geometry,
+    mapping_record,
     max_memory_option,
     memory_option,
     output_options,
+    pixel_summary,
     source_options,
     stdout_format,
     uncovered_note,
@@ -260,8 +262,7 @@ def _report(
         "output": list(out_shape),
         "path": where,
         "format": written.fmt,
-        "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
-        "clipped": 0 if mapping is None else mapping.clipped,
+        **mapping_record(mapping),
         "seconds": round(seconds, 4),
     }
     steps = " -> ".join(
@@ -269,9 +270,7 @@ def _report(
         f" -> {format_pair(p.geometry.output)}"
         for k, p in zip(applied, plans)
     )
-    pixels = ""
-    if mapping is not None:
-        pixels = f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(options['depth'])) - 1} ({mapping.scale})"
+    pixels = pixel_summary(mapping, options["depth"])
     name = loaded.source.text if loaded.source.kind != "stdin" else "stdin"
     lines = [f"{name} ({loaded.detail}) * {steps} -> {where}{pixels}"]
     for plan in plans:

@@ -16,7 +16,9 @@ from .batching import Report, batch_options, execute, figure_options, gather_sou
 from .common import (
     PairType,
     clipped_note,
+    mapping_record,
     output_options,
+    pixel_summary,
     plural,
     source_options,
     stdout_format,
@@ -201,13 +203,10 @@ def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: dict
         "output": list(geometry.output),
         "path": where,
         "format": written.fmt,
-        "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
-        "clipped": 0 if mapping is None else mapping.clipped,
+        **mapping_record(mapping),
         "seconds": round(seconds, 4),
     }
-    pixels = ""
-    if mapping is not None:
-        pixels = f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(options['depth'])) - 1} ({mapping.scale})"
+    pixels = pixel_summary(mapping, options["depth"])
     name = "stdin" if loaded.source.kind == "stdin" else loaded.source.text
     lines = [
         f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> {options['op']} pool "

@@ -16,9 +16,11 @@ from .common import (
     KernelSpecType,
     PairType,
     clipped_note,
+    mapping_record,
     max_memory_option,
     memory_option,
     output_options,
+    pixel_summary,
     source_options,
     stdout_format,
     write_result,
@@ -214,13 +216,10 @@ def _report(
         "output": list(geometry.output),
         "path": where,
         "format": written.fmt,
-        "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
-        "clipped": 0 if mapping is None else mapping.clipped,
+        **mapping_record(mapping),
         "seconds": round(seconds, 4),
     }
-    pixels = ""
-    if mapping is not None:
-        pixels = f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(options['depth'])) - 1} ({mapping.scale})"
+    pixels = pixel_summary(mapping, options["depth"])
     name = "stdin" if loaded.source.kind == "stdin" else loaded.source.text
     lines = [
         f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> transposed {kernel.name} "

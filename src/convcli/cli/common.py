@@ -455,6 +455,21 @@ def uncovered_note(geometry: Any) -> str | None:
     )
 
 
+def pixel_summary(mapping: Any, depth: int | str) -> str:
+    """`` [low, high] -> 0..255 (minmax)`` for the report line; empty for raw outputs (no mapping)."""
+    if mapping is None:
+        return ""
+    return f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(depth)) - 1} ({mapping.scale})"
+
+
+def mapping_record(mapping: Any) -> dict[str, Any]:
+    """The ``scale`` and ``clipped`` fields of a --json record."""
+    return {
+        "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
+        "clipped": 0 if mapping is None else mapping.clipped,
+    }
+
+
 def clipped_note(mapping: Any, total: int) -> str | None:
     if mapping is None or not mapping.clipped:
         return None
