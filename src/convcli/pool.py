@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ParameterError, ShapeError
-from .shapes import Pair, effective_kernel, format_pair, parse_pair, pool_output_length
+from .shapes import Pair, effective_kernel, format_pair, parse_pair, pool_output_length, trailing_unread
 
 POOL_OPS = ("max", "mean", "min")
 
@@ -48,16 +48,13 @@ class PoolGeometry:
 
     def uncovered(self) -> Pair:
         """Real input rows and columns at the bottom/right that no window reaches (``(0, 0)`` when all are used)."""
-        result = []
-        for axis in range(2):
-            last_read = self.stride[axis] * (self.output[axis] - 1) + self.span[axis] - 1
-            last_real = self.padding[axis] + self.input[axis] - 1
-            result.append(max(0, last_real - last_read))
-        return (result[0], result[1])
-
-
-def _pair(value: int | Pair | str, what: str, minimum: int) -> Pair:
-    return parse_pair(value if not isinstance(value, list) else tuple(value), what, minimum)  # type: ignore[arg-type]
+        rows, cols = (
+            trailing_unread(
+                self.input[a], self.kernel[a], self.stride[a], self.padding[a], self.output[a], self.dilation[a]
+            )
+            for a in range(2)
+        )
+        return (rows, cols)
 
 
 def pool_geometry(
@@ -84,10 +81,10 @@ def pool_geometry(
     >>> pool_geometry((5, 4), (2, 2)).uncovered()
     (1, 0)
     """
-    kernel = _pair(size, "pool size", 1)
-    stride_pair = kernel if stride is None else _pair(stride, "stride", 1)
-    padding_pair = _pair(padding, "padding", 0)
-    dilation_pair = _pair(dilation, "dilation", 1)
+    kernel = parse_pair(size, "pool size", 1)
+    stride_pair = kernel if stride is None else parse_pair(stride, "stride", 1)
+    padding_pair = parse_pair(padding, "padding", 0)
+    dilation_pair = parse_pair(dilation, "dilation", 1)
     output = tuple(
         pool_output_length(input_size[a], kernel[a], stride_pair[a], padding_pair[a], dilation_pair[a], ceil_mode)
         for a in range(2)

@@ -27,7 +27,7 @@ PaddingSpec = str | Pair
 _PAIR_RE = re.compile(r"^\s*(-?\d+)\s*(?:[xX×,]\s*(-?\d+)\s*)?$")
 
 
-def parse_pair(text: str | int | tuple[int, int], what: str = "size", minimum: int = 1) -> Pair:
+def parse_pair(text: str | int | tuple[int, int] | list[int], what: str = "size", minimum: int = 1) -> Pair:
     """Parse ``N`` or ``HxW`` into ``(H, W)``.
 
     Parameters
@@ -46,7 +46,7 @@ def parse_pair(text: str | int | tuple[int, int], what: str = "size", minimum: i
     >>> parse_pair("612x530")
     (612, 530)
     """
-    if isinstance(text, tuple):
+    if isinstance(text, (tuple, list)):
         pair = (int(text[0]), int(text[1]))
     elif isinstance(text, int):
         pair = (text, text)
@@ -109,6 +109,18 @@ def conv_output_length(
     return (padded - span) // stride + 1
 
 
+def trailing_unread(length: int, kernel: int, stride: int, pad_before: int, output: int, dilation: int = 1) -> int:
+    """Real input rows after the last one a window reads (convolution and pooling alike).
+
+    The last of ``output`` windows ends at padded index ``s*(out-1) + d*(k-1)``.
+
+    >>> trailing_unread(5, 3, 3, 0, 1)
+    2
+    """
+    last_read = stride * (output - 1) + dilation * (kernel - 1)
+    return max(0, pad_before + length - 1 - last_read)
+
+
 def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
     """PyTorch's ``padding='same'`` split: total ``d*(k-1)``, the odd extra after.
 
@@ -159,13 +171,13 @@ class ConvGeometry:
         The last window ends at padded index ``s*(out-1) + d*(k-1)``; any real
         input row after it is never read. ``(0, 0)`` when everything is used.
         """
-        result = []
-        for axis in range(2):
-            before = self.padding[axis][0]
-            last_read = self.stride[axis] * (self.output[axis] - 1) + self.dilation[axis] * (self.kernel[axis] - 1)
-            last_real = before + self.input[axis] - 1
-            result.append(max(0, last_real - last_read))
-        return (result[0], result[1])
+        rows, cols = (
+            trailing_unread(
+                self.input[a], self.kernel[a], self.stride[a], self.padding[a][0], self.output[a], self.dilation[a]
+            )
+            for a in range(2)
+        )
+        return (rows, cols)
 
     def covering_padding(self) -> Pair:
         """Smallest symmetric padding per axis (at least the current one) that leaves no row unused.

@@ -46,10 +46,6 @@ class TransposeGeometry:
     output: Pair
 
 
-def _pair(value: int | Pair | str, what: str, minimum: int) -> Pair:
-    return parse_pair(value if not isinstance(value, list) else tuple(value), what, minimum)  # type: ignore[arg-type]
-
-
 def transpose_geometry(
     input_size: Pair,
     kernel: Pair,
@@ -64,12 +60,12 @@ def transpose_geometry(
     >>> transpose_geometry((4, 3), (3, 3), stride=2, padding=1, output_padding=(1, 0)).output
     (8, 5)
     """
-    size = _pair(input_size, "input size", 1)
-    kernel_pair = _pair(kernel, "kernel size", 1)
-    stride_pair = _pair(stride, "stride", 1)
-    padding_pair = _pair(padding, "padding", 0)
-    output_padding_pair = _pair(output_padding, "output padding", 0)
-    dilation_pair = _pair(dilation, "dilation", 1)
+    size = parse_pair(input_size, "input size", 1)
+    kernel_pair = parse_pair(kernel, "kernel size", 1)
+    stride_pair = parse_pair(stride, "stride", 1)
+    padding_pair = parse_pair(padding, "padding", 0)
+    output_padding_pair = parse_pair(output_padding, "output padding", 0)
+    dilation_pair = parse_pair(dilation, "dilation", 1)
     output = tuple(
         transpose_output_length(
             size[a], kernel_pair[a], stride_pair[a], padding_pair[a], dilation_pair[a], output_padding_pair[a]
@@ -126,12 +122,12 @@ def output_padding_for(
     >>> output_padding_for((300, 200), (4, 4), (601, 400), stride=2, padding=1)
     (1, 0)
     """
-    size = _pair(input_size, "input size", 1)
-    kernel_pair = _pair(kernel, "kernel size", 1)
-    wanted = _pair(requested, "output size", 1)
-    stride_pair = _pair(stride, "stride", 1)
-    padding_pair = _pair(padding, "padding", 0)
-    dilation_pair = _pair(dilation, "dilation", 1)
+    size = parse_pair(input_size, "input size", 1)
+    kernel_pair = parse_pair(kernel, "kernel size", 1)
+    wanted = parse_pair(requested, "output size", 1)
+    stride_pair = parse_pair(stride, "stride", 1)
+    padding_pair = parse_pair(padding, "padding", 0)
+    dilation_pair = parse_pair(dilation, "dilation", 1)
     reachable = [
         reachable_lengths(size[a], kernel_pair[a], stride_pair[a], padding_pair[a], dilation_pair[a]) for a in range(2)
     ]
@@ -298,7 +294,7 @@ def _polyphase(values: np.ndarray, weights: np.ndarray, geometry: TransposeGeome
 
 
 def _factor(factor: int | Pair) -> Pair:
-    pair = _pair(factor, "upsampling factor", 1)
+    pair = parse_pair(factor, "upsampling factor", 1)
     if max(pair) > MAX_UPSAMPLE_FACTOR:
         raise KernelError(f"upsampling factor {format_pair(pair)} is too large; use 1 to {MAX_UPSAMPLE_FACTOR}")
     return pair
