@@ -109,6 +109,11 @@ class Source:
     kind: str
 
     @property
+    def display(self) -> str:
+        """How reports name the source: ``stdin`` for ``-``, else the text given."""
+        return "stdin" if self.kind == "stdin" else self.text
+
+    @property
     def stem(self) -> str:
         """Name stem for default output names (``stdin`` for ``-``)."""
         if self.kind == "stdin":

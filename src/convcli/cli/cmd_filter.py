@@ -44,9 +44,8 @@ def _labels(kernels: list[Any], chain: bool) -> list[tuple[str, list[Any]]]:
 
 def _filter_array(array: Any, kernels: list[Any], options: dict[str, Any]) -> tuple[Any, list[Any]]:
     """Apply the kernels one after another; returns the result and each step's plan."""
-    import numpy as np
 
-    from ..engine import correlate2d, plan_correlation
+    from ..engine import correlate2d, per_channel, plan_correlation
 
     plans = []
     result = array
@@ -71,12 +70,7 @@ def _filter_array(array: Any, kernels: list[Any], options: dict[str, Any]) -> tu
             bias=options["bias"],
             method=plan.method,
         )
-        if result.ndim == 3:
-            result = np.stack(
-                [correlate2d(result[:, :, c], weights, **settings) for c in range(result.shape[2])], axis=2
-            )
-        else:
-            result = correlate2d(result, weights, **settings)
+        result = per_channel(functools.partial(correlate2d, kernel=weights, **settings), result)
     return result, plans
 
 
@@ -271,7 +265,7 @@ def _report(
         for k, p in zip(applied, plans)
     )
     pixels = pixel_summary(mapping, options["depth"])
-    name = loaded.source.text if loaded.source.kind != "stdin" else "stdin"
+    name = loaded.source.display
     lines = [f"{name} ({loaded.detail}) * {steps} -> {where}{pixels}"]
     for plan in plans:
         note = uncovered_note(plan.geometry)

@@ -32,8 +32,8 @@ def _short(pair: tuple[int, int]) -> str:
 
 
 def _pool_array(array: Any, options: dict[str, Any]) -> Any:
-    import numpy as np
 
+    from ..engine import per_channel
     from ..pool import pool2d
 
     settings = dict(
@@ -44,9 +44,7 @@ def _pool_array(array: Any, options: dict[str, Any]) -> Any:
         ceil_mode=options["ceil_mode"],
         count_include_pad=options["count_include_pad"],
     )
-    if array.ndim == 3:
-        return np.stack([pool2d(array[:, :, c], options["op"], **settings) for c in range(array.shape[2])], axis=2)
-    return pool2d(array, options["op"], **settings)
+    return per_channel(lambda plane: pool2d(plane, options["op"], **settings), array)
 
 
 @click.command("pool", context_settings={"show_default": True})
@@ -207,7 +205,7 @@ def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: dict
         "seconds": round(seconds, 4),
     }
     pixels = pixel_summary(mapping, options["depth"])
-    name = "stdin" if loaded.source.kind == "stdin" else loaded.source.text
+    name = loaded.source.display
     lines = [
         f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> {options['op']} pool "
         f"{format_pair(geometry.kernel)} ({_describe(geometry, options)}) -> {format_pair(geometry.output)} "

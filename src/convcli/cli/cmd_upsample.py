@@ -45,13 +45,11 @@ def resolve_kernel(kernel: Any, stride: tuple[int, int]) -> Any:
 
 
 def _upsample_array(array: Any, weights: Any, settings: dict[str, Any]) -> Any:
-    import numpy as np
 
+    from ..engine import per_channel
     from ..transpose import conv_transpose2d
 
-    if array.ndim == 3:
-        return np.stack([conv_transpose2d(array[:, :, c], weights, **settings) for c in range(array.shape[2])], axis=2)
-    return conv_transpose2d(array, weights, **settings)
+    return per_channel(lambda plane: conv_transpose2d(plane, weights, **settings), array)
 
 
 @click.command("upsample", context_settings={"show_default": True})
@@ -220,7 +218,7 @@ def _report(
         "seconds": round(seconds, 4),
     }
     pixels = pixel_summary(mapping, options["depth"])
-    name = "stdin" if loaded.source.kind == "stdin" else loaded.source.text
+    name = loaded.source.display
     lines = [
         f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> transposed {kernel.name} "
         f"{format_pair(kernel.shape)} ({_details(geometry)}) -> {format_pair(geometry.output)} -> {where}{pixels}"

@@ -41,6 +41,7 @@ from .plan import BACKENDS, METHODS, Plan, is_box, opencv_available, plan_correl
 Pair = tuple[int, int]
 
 __all__ = [
+    "per_channel",
     "BACKENDS",
     "METHODS",
     "PAD_MODES",
@@ -177,6 +178,13 @@ def convolve2d(image: np.ndarray, kernel: np.ndarray, **options) -> np.ndarray:
            [23., 29.]])
     """
     return correlate2d(image, np.asarray(kernel)[::-1, ::-1], **options)
+
+
+def per_channel(function, array: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``function`` on a 2-D array, or on each channel of an ``(H, W, C)`` array, the results stacked (``--color``)."""
+    if array.ndim == 3:
+        return np.stack([function(array[:, :, c]) for c in range(array.shape[2])], axis=2)
+    return function(array)
 
 
 def apply_kernels(image: np.ndarray, kernels: Sequence[np.ndarray], *, convolve: bool = False, **options) -> np.ndarray:
