@@ -1,0 +1,76 @@
+"""Cost model against measurement: each method's estimated and measured time, NumPy path.
+
+    python bench/calibrate.py                 # 1024 and 4096, k = 3..31, strides 1, 2, 4
+    python bench/calibrate.py --sizes 2048 --ks 3,7 --strides 1,2
+
+For every case and every method that can run it, prints the model's estimate
+(``convcli.engine.plan``), the measured median and their ratio. The constants
+in plan.py and strips.py are set so the ratio is near 1 where methods compete
+(a ratio that is off by the same factor for every method does not change the
+choice). Medians of --runs, methods interleaved round-robin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "1")
+os.environ["CONVCLI_NO_OPENCV"] = "1"
+
+import numpy as np  # noqa: E402
+
+from convcli.engine import correlate2d  # noqa: E402
+from convcli.engine.plan import _analysis, _costs  # noqa: E402
+from convcli.shapes import conv_geometry  # noqa: E402
+
+
+def kernel_of(kind: str, k: int) -> np.ndarray:
+    if kind == "gaussian":
+        line = np.exp(-0.5 * ((np.arange(k) - k // 2) / max(0.5, k / 6)) ** 2)
+        return np.outer(line, line) / line.sum() ** 2
+    return np.random.default_rng(k).uniform(-1, 1, (k, k)) / k
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1024,4096")
+    parser.add_argument("--ks", default="3,7,15,31")
+    parser.add_argument("--strides", default="1,2,4")
+    parser.add_argument("--kinds", default="gaussian,random")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print("| size | k | kernel | stride | method | model ms | measured ms | measured/model | chosen |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in map(int, args.sizes.split(",")):
+        image = np.random.default_rng(0).random((size, size), dtype=np.float32)
+        for k in map(int, args.ks.split(",")):
+            for kind in args.kinds.split(","):
+                kernel = kernel_of(kind, k)
+                terms = _analysis(kernel.tobytes(), kernel.shape)
+                for stride in map(int, args.strides.split(",")):
+                    geometry = conv_geometry((size, size), kernel.shape, stride, k // 2, 1)
+                    costs = {m: c for (m, b), c in _costs(geometry, kernel, terms, False).items() if b == "numpy"}
+                    times: dict[str, list[float]] = {m: [] for m in costs}
+                    for round_ in range(args.runs + 1):
+                        for m in costs:
+                            start = time.perf_counter()
+                            correlate2d(image, kernel, stride=stride, padding=k // 2, method=m, backend="numpy")
+                            if round_:
+                                times[m].append(time.perf_counter() - start)
+                    medians = {m: statistics.median(t) * 1e3 for m, t in times.items()}
+                    chosen = min(costs, key=costs.__getitem__)
+                    fastest = min(medians, key=medians.__getitem__)
+                    for m in costs:
+                        flag = ("chosen" if m == chosen else "") + (" fastest" if m == fastest else "")
+                        print(
+                            f"| {size} | {k} | {kind} | {stride} | {m} | {costs[m] / 1e6:.3g} | {medians[m]:.3g} "
+                            f"| {medians[m] / (costs[m] / 1e6):.2f} | {flag.strip()} |",
+                            flush=True,
+                        )
+
+
+if __name__ == "__main__":
+    main()
