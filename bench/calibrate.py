@@ -51,7 +51,7 @@ def main() -> None:
                 kernel = kernel_of(kind, k)
                 terms = _analysis(kernel.tobytes(), kernel.shape)
                 for stride in map(int, args.strides.split(",")):
-                    geometry = conv_geometry((size, size), kernel.shape, stride, k // 2, 1)
+                    geometry = conv_geometry((size, size), kernel.shape, (stride, stride), (k // 2, k // 2), (1, 1))
                     costs = {m: c for (m, b), c in _costs(geometry, kernel, terms, False).items() if b == "numpy"}
                     times: dict[str, list[float]] = {m: [] for m in costs}
                     for round_ in range(args.runs + 1):

@@ -199,7 +199,7 @@ def test_medium_kernels_take_the_banded_path():
     from convcli.shapes import conv_geometry
 
     assert direct_cost(
-        np.random.default_rng(5).normal(size=(5, 5)), conv_geometry((601, 1283), (5, 5), (1, 1), "same", (1, 1))
+        np.random.default_rng(5).normal(size=(13, 13)), conv_geometry((601, 1283), (13, 13), (1, 1), "same", (1, 1))
     )[1]
     assert not direct_cost(np.ones((3, 3)), conv_geometry((601, 1283), (3, 3), (1, 1), "same", (1, 1)))[1]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import KernelError, ParameterError
 from ..shapes import ConvGeometry, PaddingSpec, conv_geometry
-from .strips import PASS_NS, STRIDED_PASS_NS, direct_cost, separable_cost
+from .strips import PASS_NS, direct_cost, separable_cost
 
 Pair = tuple[int, int]
 
@@ -28,13 +28,14 @@ BACKENDS = ("auto", "numpy", "opencv")
 # taps of equal |weight| share one multiply (see strips.passes); strided windows cost more per kept
 # output. The separable method's own model (tap by tap or BLAS) is strips.separable_cost.
 _NP_PASS = PASS_NS
-_NP_STRIDED_PASS = STRIDED_PASS_NS
-# Reading a polyphase component of the input (a strided copy), per padded-input element.
-_NP_GATHER = 2.0
-# Strided direct: the cost per pass grows by a factor 1 + sh*sw / this (many phases, short strips).
+# Gathering the padded input rows a chunk reads into its buffer (by polyphase component when strided: a
+# strided copy), per padded-input element read.
+_NP_GATHER = 0.5
+_NP_STRIDED_GATHER = 1.5
+# Strided passes cost more per kept output as the stride grows (more polyphase components, shorter arrays per
+# NumPy call): a factor 1 + (sh*sw - 1) / this (1024x1024, k 3-15, strides 2 and 4).
 _NP_STRIDED_DIRECT = 8.0
-# Strided separable: reading the padded rows into the strip's slab, per padded-input element.
-_NP_SLAB = 1.0
+_NP_STRIDED_SEPARABLE = 16.0
 # Strided FFT: its polyphase tiles cost about this share of the stride-1 transform (0.4-0.6 at stride 2 and 4).
 _FFT_STRIDED = 0.5
 # Running sums (box): float64 cumulative sums down and across, differences, scale.
@@ -173,19 +174,16 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     separable = _worth_separating(kernel, terms)
     plain = (sh, sw) == (1, 1) and geometry.dilation == (1, 1)
     costs: dict[tuple[str, str], float] = {}
-    # Strided: the polyphase components are read (a strided copy), then every pass is contiguous.
+    # Every chunk first gathers the padded rows it reads (strided: by polyphase component, a strided copy),
+    # then every pass is contiguous and covers only the kept outputs (the separable pass down: kept rows, all
+    # columns). The FFT's polyphase tiles transform less than the whole input.
     strided = (sh, sw) != (1, 1)
-    # Strided (measured at 2048x2048, stride 2 and 4): the direct method's passes run on small strips of many
-    # phases and cost more per kept output the larger the stride; the separable method reads every padded
-    # row into its slab and its passes grow like the direct method's; the FFT's polyphase tiles transform less than the whole input.
-    costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] * (1.0 + sh * sw / _NP_STRIDED_DIRECT) + (
-        inputs * _NP_GATHER if strided else 0.0
-    )
+    gather = inputs * (_NP_STRIDED_GATHER if strided else _NP_GATHER)
+    phases = sh * sw - 1
+    costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] * (1 + phases / _NP_STRIDED_DIRECT) + gather
     if separable:
         costs[("separable", "numpy")] = (
-            outputs * separable_cost(terms, geometry)[0] * (1.0 + sh * sw / _NP_STRIDED_DIRECT) + inputs * _NP_SLAB
-            if strided
-            else outputs * separable_cost(terms, geometry)[0]
+            outputs * separable_cost(terms, geometry)[0] * (1 + phases / _NP_STRIDED_SEPARABLE) + gather
         )
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw

@@ -279,15 +279,16 @@ def correlate_direct(
 
 
 _BANDED_ROWS = 64
-# Cost model of the separable method, nanoseconds per output (2 cores, float32, measured at 1024 and 4096):
-# one array pass of the tap-by-tap code, its extra buffer per term; BLAS: a fixed part and per flop.
-PASS_NS = 0.5
-STRIDED_PASS_NS = 1.2
-TERM_NS = 2.5
+# Cost model of the tap-by-tap methods, nanoseconds per output (2 cores, float32, measured at 1024 and 4096
+# with bench/calibrate.py): one contiguous array pass (3x3 random at 1024x1024, 17 passes plus the gather and the
+# copy out: 4.4 ms; 9x9 at 2048x2048, 161 passes: 96 ms), a separable term's extra buffers; BLAS: a fixed part
+# and per flop (tap by tap now wins up to 9x9 random: 96 vs 162 ms at 2048x2048).
+PASS_NS = 0.2
+TERM_NS = 1.0
 BLAS_NS = 4.0
 BLAS_FLOP_NS = 0.022
 # The direct method's BLAS variant: per kernel row (one batched product) and once per output.
-BLAS_ROW_NS = 1.2
+BLAS_ROW_NS = 2.0
 BLAS_DIRECT_NS = 1.0
 
 
@@ -298,11 +299,12 @@ def _block(taps: int) -> int:
 def direct_cost(kernel: np.ndarray, geometry: ConvGeometry) -> tuple[float, bool]:
     """Estimated ns per output of :func:`correlate_direct` (plus its reads), and whether it would use BLAS.
 
-    Tap by tap: :func:`passes` over the kernel. BLAS (stride and dilation 1):
+    Tap by tap: :func:`passes` over the kernel, plus copying the result out
+    of the padded-width buffer. BLAS (stride and dilation 1):
     one banded product per kernel row, ``2 (block + kw - 1)`` flops per output each.
     """
     (sh, sw), (dh, dw), (kh, kw) = geometry.stride, geometry.dilation, geometry.kernel
-    taps = passes(kernel.ravel()) * PASS_NS
+    taps = (passes(kernel.ravel()) + 1) * PASS_NS
     if (sh, sw, dh, dw) != (1, 1, 1, 1):
         return taps, False
     blas = BLAS_DIRECT_NS + kh * (BLAS_ROW_NS + BLAS_FLOP_NS * 2 * (_block(kw) + kw - 1))
@@ -313,12 +315,15 @@ def separable_cost(terms: list, geometry: ConvGeometry) -> tuple[float, bool]:
     """Estimated ns per output of :func:`correlate_separable`, and whether it would use BLAS.
 
     Tap by tap: array passes (:func:`passes`), the pass down running over
-    every column the kept outputs read. BLAS (stride and dilation 1 only):
+    every column the kept outputs read, and with a column stride one pass
+    splitting the result into column phases. BLAS (stride and dilation 1 only):
     ``2 (rows + kh - 1) + 2 (block + kw - 1)`` flops per output and term.
     """
     (sh, sw), (dh, dw), (kh, kw) = geometry.stride, geometry.dilation, geometry.kernel
-    unit = PASS_NS if (sh, sw) == (1, 1) else STRIDED_PASS_NS
-    taps = sum(passes(column) * sw * PASS_NS + passes(row) * unit + TERM_NS for column, row in terms)
+    # Down: every column the kept outputs read (sw per kept output); across: the kept columns, after one
+    # pass that splits the columns into their sw phases when strided.
+    split = sw if sw > 1 else 0
+    taps = sum((passes(column) * sw + passes(row) + split) * PASS_NS + TERM_NS for column, row in terms)
     if (dh, dw) != (1, 1):
         return taps, False
     # Down: the band of R kept rows spans (R-1) sh + kh input rows, over every input column the kept
