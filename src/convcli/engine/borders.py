@@ -147,20 +147,23 @@ def gather(
         out[ri0:ri1, ci0:ci1] = image[
             r0 + rs * ri0 : r0 + rs * (ri1 - 1) + 1 : rs, c0 + cs * ci0 : c0 + cs * (ci1 - 1) + 1 : cs
         ]
-    border_cols = np.r_[0:ci0, ci1:cn]
-    border_rows = np.r_[0:ri0, ri1:rn]
-    if border_cols.size and ri1 > ri0:
-        col_map = border_map(c0 + cs * border_cols, width, mode)
-        row_slice = slice(r0 + rs * ri0, r0 + rs * (ri1 - 1) + 1, rs)
-        if mode in ("zeros", "constant"):
-            out[ri0:ri1, border_cols] = fill
+    constant = mode in ("zeros", "constant")
+    if (ci0 > 0 or ci1 < cn) and ri1 > ri0:
+        if constant:  # plain slices: no index arrays
+            out[ri0:ri1, :ci0] = fill
+            out[ri0:ri1, ci1:] = fill
         else:
+            border_cols = np.concatenate((np.arange(ci0), np.arange(ci1, cn)))
+            col_map = border_map(c0 + cs * border_cols, width, mode)
+            row_slice = slice(r0 + rs * ri0, r0 + rs * (ri1 - 1) + 1, rs)
             out[ri0:ri1, border_cols] = image[row_slice][:, col_map]
-    if border_rows.size:
-        row_map = border_map(r0 + rs * border_rows, height, mode)
-        if mode in ("zeros", "constant"):
-            out[border_rows, :] = fill
+    if ri0 > 0 or ri1 < rn:
+        if constant:
+            out[:ri0] = fill
+            out[ri1:] = fill
         else:
+            border_rows = np.concatenate((np.arange(ri0), np.arange(ri1, rn)))
+            row_map = border_map(r0 + rs * border_rows, height, mode)
             col_map = border_map(c0 + cs * np.arange(cn), width, mode)
             out[border_rows, :] = image[np.ix_(row_map, col_map)]
     return out

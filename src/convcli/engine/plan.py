@@ -33,11 +33,12 @@ _NP_PASS = PASS_NS
 _NP_GATHER = 0.5
 _NP_STRIDED_GATHER = 1.5
 # Strided passes cost more per kept output as the stride grows (more polyphase components, shorter arrays per
-# NumPy call): a factor 1 + (sh*sw - 1) / this (1024x1024, k 3-15, strides 2 and 4).
-_NP_STRIDED_DIRECT = 8.0
+# NumPy call): a factor 1 + (sh*sw - 1) / this (1024 and 2048, random 3x3-15x15, strides 2 and 4).
+_NP_STRIDED_DIRECT = 50.0
 _NP_STRIDED_SEPARABLE = 16.0
-# Strided FFT: its polyphase tiles cost about this share of the stride-1 transform (0.4-0.6 at stride 2 and 4).
-_FFT_STRIDED = 0.5
+# Strided FFT: its polyphase tiles cost this share of the stride-1 transform plus a part that shrinks with the
+# kept outputs: 0.35 + this / (sh*sw), about 0.65 at stride 2 and 0.43 at stride 4 (1024 and 2048, measured).
+_FFT_STRIDED = 1.2
 # Running sums (box): float64 cumulative sums down and across, differences, scale.
 _NP_BOX = 28.0
 # FFT (overlap-save tiles, rfft2 on all cores): per padded-input element and per output element.
@@ -187,7 +188,9 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
         )
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw
-    costs[("fft", "numpy")] = (_FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs) * (_FFT_STRIDED if strided else 1.0)
+    costs[("fft", "numpy")] = (_FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs) * (
+        0.35 + _FFT_STRIDED / (sh * sw) if strided else 1.0
+    )
     if opencv:
         # Strided or dilated: one filter2D per polyphase component, each read by a strided copy.
         phases = inputs * _CV_GATHER if not plain else 0.0
