@@ -896,7 +896,9 @@ def encode(
     """Encode a float array (``(H, W)`` or ``(H, W, 3)``) in ``fmt``; raw formats keep the values.
 
     ``compression`` is the PNG zlib level, 0-9: 1 (the default) encodes about four times faster than
-    Pillow's default 6 for files about 20% larger; PNG is lossless at every level.
+    level 6 for files about 20% larger; PNG is lossless at every level. PNG files are written by
+    :mod:`convcli.pngwriter` (8 or 16 bits, gray or RGB, large images compressed on several threads);
+    JPEG, BMP, WebP and GIF by Pillow.
     """
     values = np.asarray(values)
     if fmt == "npy":
@@ -918,21 +920,15 @@ def encode(
             f"{fmt.upper()} holds 8-bit pixels; use .png for --depth 16 (or .tif/.npy for raw values)"
         )
     pixels, mapping = to_pixels(values, scale=scale, vmin=vmin, vmax=vmax, depth=depth)
-    buffer = io.BytesIO()
-    if depth == 16 and pixels.ndim == 3:
-        import png
+    if fmt == "png":
+        from .pngwriter import png_bytes
 
-        height, width, planes = pixels.shape
-        png.Writer(width, height, greyscale=False, bitdepth=16, compression=compression).write(
-            buffer, pixels.reshape(height, width * planes)
-        )
-        return buffer.getvalue(), mapping
+        return png_bytes(pixels, compression=compression), mapping
     from PIL import Image
 
+    buffer = io.BytesIO()
     image = Image.fromarray(pixels)
     options: dict[str, int] = {"quality": 95} if fmt == "jpeg" else {}
-    if fmt == "png":
-        options["compress_level"] = compression
     image.save(buffer, format=fmt.upper(), **options)
     return buffer.getvalue(), mapping
 
