@@ -75,7 +75,7 @@ def compress_parts(data: np.ndarray, level: int, parts: int) -> bytes:
 
     ``zlib.decompress`` of the result gives ``data`` back for any ``parts``.
     """
-    view = np.ascontiguousarray(data, dtype=np.uint8).data
+    view = np.ascontiguousarray(data, dtype=np.uint8).reshape(-1).data
     size = len(view)
     parts = max(1, min(parts, size))
     cuts = [size * index // parts for index in range(parts + 1)]
