@@ -29,13 +29,9 @@ import contextlib
 import io
 import os
 import re
-import socket
 import struct
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -180,33 +176,46 @@ class Loaded:
 # Reading bytes
 
 
-class _SameSchemeRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow at most :data:`MAX_REDIRECTS` redirects, never to another scheme and never in a loop."""
+def _same_scheme_redirects(origin: str) -> Any:
+    """A redirect handler that follows at most :data:`MAX_REDIRECTS` redirects, never to another scheme, never in a loop.
 
-    max_redirections = MAX_REDIRECTS
+    Built on first use: ``urllib.request`` (with ``http.client``, ``ssl`` and
+    ``email``) is imported only when a URL is read, not on every start.
+    """
+    import urllib.parse
+    import urllib.request
 
-    def __init__(self, origin: str) -> None:
-        super().__init__()
-        self.origin = origin
+    class SameSchemeRedirects(urllib.request.HTTPRedirectHandler):
+        max_redirections = MAX_REDIRECTS
 
-    def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
-        target = urllib.parse.urljoin(req.full_url, headers.get("location") or headers.get("uri") or "")
-        scheme = urllib.parse.urlsplit(target).scheme.lower()
-        visited = getattr(req, "redirect_dict", {})
-        problem = scheme not in ("http", "https") or target in visited or target == self.origin
-        if problem or len(visited) >= MAX_REDIRECTS:
-            fp.close()
-        if scheme not in ("http", "https"):
-            raise SourceError(
-                f"{self.origin}: redirected to a {scheme or 'schemeless'}: URL, which is refused (http and https only)"
-            )
-        if target in visited or target == self.origin:
-            raise SourceError(f"{self.origin}: the server redirects in a loop (back to {target}); check the address")
-        if len(visited) >= MAX_REDIRECTS:
-            raise SourceError(f"{self.origin}: more than {MAX_REDIRECTS} redirects; open the final address directly")
-        return super().http_error_302(req, fp, code, msg, headers)
+        def __init__(self, origin: str) -> None:
+            super().__init__()
+            self.origin = origin
 
-    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+        def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
+            target = urllib.parse.urljoin(req.full_url, headers.get("location") or headers.get("uri") or "")
+            scheme = urllib.parse.urlsplit(target).scheme.lower()
+            visited = getattr(req, "redirect_dict", {})
+            problem = scheme not in ("http", "https") or target in visited or target == self.origin
+            if problem or len(visited) >= MAX_REDIRECTS:
+                fp.close()
+            if scheme not in ("http", "https"):
+                raise SourceError(
+                    f"{self.origin}: redirected to a {scheme or 'schemeless'}: URL, which is refused (http and https only)"
+                )
+            if target in visited or target == self.origin:
+                raise SourceError(
+                    f"{self.origin}: the server redirects in a loop (back to {target}); check the address"
+                )
+            if len(visited) >= MAX_REDIRECTS:
+                raise SourceError(
+                    f"{self.origin}: more than {MAX_REDIRECTS} redirects; open the final address directly"
+                )
+            return super().http_error_302(req, fp, code, msg, headers)
+
+        http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    return SameSchemeRedirects(origin)
 
 
 def _too_big(url: str, max_bytes: int) -> SourceError:
@@ -226,8 +235,11 @@ def fetch_url(url: str, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = DEFAU
     A body shorter than its declared length is an error.
     """
     import http.client
+    import socket
+    import urllib.error
+    import urllib.request
 
-    opener = urllib.request.build_opener(_SameSchemeRedirects(url))
+    opener = urllib.request.build_opener(_same_scheme_redirects(url))
     deadline = time.monotonic() + timeout
     total = 0
     try:
