@@ -903,8 +903,10 @@ def to_pixels(
     clipped = 0 if inside else int(np.count_nonzero((values < low) | (values > high)))
     span = high - low
     if span > 0:
+        factor = np.float32(white / span)  # infinite when the span is below float32's range
         scaled = np.subtract(values, np.float32(low), dtype=np.float32)
-        scaled *= np.float32(white / span)
+        scaled *= factor
+        inside = inside and bool(np.isfinite(factor))
     else:
         scaled = np.where(values > low, np.float32(white), np.float32(0))
     if not inside:  # inside [low, high] the values land in [0, white] give or take rounding, which rint absorbs
