@@ -69,6 +69,14 @@ def test_random_images_as_jpeg(seed):
             check_against_rgb_route(jpeg(pixels, quality=quality, subsampling=int(rng.integers(0, 3))))
 
 
+@pytest.mark.parametrize(
+    "options", [{"progressive": True}, {"optimize": True}, {"progressive": True, "subsampling": 1}]
+)
+def test_progressive_and_optimized_jpegs(samples, options):
+    pixels = np.asarray(Image.open(samples / "chelsea.png").convert("RGB"))
+    check_against_rgb_route(jpeg(pixels, quality=85, **options))
+
+
 def test_saturated_colours_differ_where_decoding_clips():
     # Pure red with noisy chroma: decoded channels clip, the Y plane keeps the encoded luma.
     rng = np.random.default_rng(1)
