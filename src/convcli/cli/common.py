@@ -130,8 +130,9 @@ def source_options(function: F) -> F:
                 "--gray",
                 type=click.Choice(["luma", "mean"]),
                 default="luma",
-                help="Colour to gray: luma = ITU-R BT.601 (0.299 R + 0.587 G + 0.114 B, as Pillow's 'L'), "
-                "mean = the channel mean. Alpha is dropped.",
+                help="Colour to gray: luma = ITU-R BT.601 (0.299 R + 0.587 G + 0.114 B, as Pillow's 'L'; colour "
+                "JPEG: the file's own Y channel, within 1/255 of the luma of its decoded RGB except where decoding "
+                "clips a saturated colour), mean = the channel mean. Alpha is dropped.",
             ),
             click.option(
                 "--normalize",
