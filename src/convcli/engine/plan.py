@@ -180,11 +180,13 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     # columns). The FFT's polyphase tiles transform less than the whole input.
     strided = (sh, sw) != (1, 1)
     gather = inputs * (_NP_STRIDED_GATHER if strided else _NP_GATHER)
-    phases = sh * sw - 1
-    costs[("direct", "numpy")] = outputs * direct_cost(kernel, geometry)[0] * (1 + phases / _NP_STRIDED_DIRECT) + gather
+    extra_phases = sh * sw - 1
+    costs[("direct", "numpy")] = (
+        outputs * direct_cost(kernel, geometry)[0] * (1 + extra_phases / _NP_STRIDED_DIRECT) + gather
+    )
     if separable:
         costs[("separable", "numpy")] = (
-            outputs * separable_cost(terms, geometry)[0] * (1 + phases / _NP_STRIDED_SEPARABLE) + gather
+            outputs * separable_cost(terms, geometry)[0] * (1 + extra_phases / _NP_STRIDED_SEPARABLE) + gather
         )
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw
