@@ -13,6 +13,7 @@ dilations (OpenCV has neither) go through the polyphase split of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,26 +35,81 @@ def _border(mode: str, value: float) -> int | None:
     }.get(mode)
 
 
-def _source(image: np.ndarray, geometry: ConvGeometry, mode: str, value: float) -> tuple[np.ndarray, int, int, int]:
-    """The array OpenCV reads, the anchor ``(x, y)`` and the border flag.
+def prepared_opencv(
+    kernel: np.ndarray,
+    terms: list[tuple[np.ndarray, np.ndarray]],
+    method: str,
+    geometry: ConvGeometry,
+    mode: str,
+    value: float,
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """One OpenCV call with its kernels, anchor and border flag fixed, for images of ``geometry.input``.
 
-    OpenCV pads ``anchor`` before and ``k - 1 - anchor`` after; when the
-    requested padding fits that (and OpenCV has the border), the image is used
-    as is and the output cropped; otherwise a padded copy is made.
+    ``None`` when the image cannot be handed to OpenCV as it is (a stride or
+    dilation, a border OpenCV lacks, padding it would not make): then
+    :func:`correlate_opencv` prepares a padded copy or the polyphase split.
+    The result is a new array of the output shape.
     """
-    import cv2
 
+    if geometry.stride != (1, 1) or geometry.dilation != (1, 1):
+        return None
     (top, bottom), (left, right) = geometry.padding
-    (kh, kw), (height, width) = geometry.kernel, geometry.input
+    (kh, kw), (height, width), (oh, ow) = geometry.kernel, geometry.input, geometry.output
     border = _border(mode, value)
     fits = top + bottom <= kh - 1 and left + right <= kw - 1
     small = kh <= height and kw <= width and min(height, width) >= 2
-    if border is not None and fits and small:
-        return np.ascontiguousarray(image), left, top, border
-    rows, cols = geometry.padded
-    padded = np.empty((rows, cols), dtype=image.dtype)
-    gather(image, (-top, 1, rows), (-left, 1, cols), mode, value, padded)
-    return padded, 0, 0, cv2.BORDER_CONSTANT
+    if border is None or not fits or not small:
+        return None
+    return _call(kernel, terms, method, (left, top), border, (oh, ow))
+
+
+def _call(
+    kernel: np.ndarray,
+    terms: list[tuple[np.ndarray, np.ndarray]],
+    method: str,
+    anchor: tuple[int, int],
+    border: int,
+    shape: tuple[int, int],
+) -> Callable[[np.ndarray], np.ndarray]:
+    import cv2
+
+    (kh, kw), (oh, ow) = kernel.shape, shape
+
+    def crop(result: np.ndarray) -> np.ndarray:
+        return result if result.shape == (oh, ow) else np.ascontiguousarray(result[:oh, :ow])
+
+    if method == "box":
+        weight = float(kernel.flat[0])
+        mean = abs(weight * kh * kw - 1.0) < 1e-12
+        factor = np.float32(weight)
+
+        def box(image: np.ndarray) -> np.ndarray:
+            result = cv2.boxFilter(image, -1, (kw, kh), anchor=anchor, normalize=mean, borderType=border)
+            if not mean and weight != 1.0:
+                np.multiply(result, factor, out=result)
+            return crop(result)
+
+        return box
+    if method == "separable":
+        pairs = [(row.astype(np.float32), column.astype(np.float32)) for column, row in terms]
+
+        def separable(image: np.ndarray) -> np.ndarray:
+            result: Any = None
+            for row, column in pairs:
+                part = cv2.sepFilter2D(image, -1, row, column, anchor=anchor, borderType=border)
+                if result is None:
+                    result = part
+                else:
+                    result += part
+            return crop(result)
+
+        return separable
+    weights = kernel.astype(np.float32)
+
+    def direct(image: np.ndarray) -> np.ndarray:
+        return crop(cv2.filter2D(image, -1, weights, anchor=anchor, borderType=border))
+
+    return direct
 
 
 def correlate_opencv(
@@ -70,31 +126,14 @@ def correlate_opencv(
 
     if geometry.stride != (1, 1) or geometry.dilation != (1, 1):
         return _polyphase(image, kernel, geometry, mode, value)
-    source, ax, ay, border = _source(image, geometry, mode, value)
-    anchor = (ax, ay)
-    (oh, ow), (kh, kw) = geometry.output, geometry.kernel
-    result: Any = None
-    if method == "box":
-        weight = float(kernel.flat[0])
-        mean = abs(weight * kh * kw - 1.0) < 1e-12
-        result = cv2.boxFilter(source, -1, (kw, kh), anchor=anchor, normalize=mean, borderType=border)
-        if not mean and weight != 1.0:
-            result *= np.float32(weight)
-    elif method == "separable":
-        for column, row in terms:
-            part = cv2.sepFilter2D(
-                source, -1, row.astype(np.float32), column.astype(np.float32), anchor=anchor, borderType=border
-            )
-            if result is None:
-                result = part
-            else:
-                result += part
-    else:
-        result = cv2.filter2D(source, -1, kernel.astype(np.float32), anchor=anchor, borderType=border)
-    assert result is not None
-    if result.shape == (oh, ow):
-        return result
-    return np.ascontiguousarray(result[:oh, :ow])
+    call = prepared_opencv(kernel, terms, method, geometry, mode, value)
+    if call is not None:
+        return call(np.ascontiguousarray(image))
+    # A border OpenCV lacks, or padding it would not make: a padded copy, then a 'valid' call.
+    rows, cols = geometry.padded
+    padded = np.empty((rows, cols), dtype=image.dtype)
+    gather(image, (-geometry.padding[0][0], 1, rows), (-geometry.padding[1][0], 1, cols), mode, value, padded)
+    return _call(kernel, terms, method, (0, 0), cv2.BORDER_CONSTANT, geometry.output)(padded)
 
 
 def _polyphase(image: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, mode: str, value: float) -> np.ndarray:
