@@ -315,3 +315,47 @@ def test_pass_count_matches_the_grouped_accumulation(weights):
     # one add of each group into the total (the first group is written, not added)
     total = sum(len(members) - 1 + (weight != 1.0) + 1 for weight, members in weight_groups(weights))
     assert passes(weights) == max(1, total - 1)
+
+
+# Repeated OpenCV calls: correlate2d caches a prepared call per (shape, kernel, geometry, border, ...).
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_repeated_opencv_calls_give_the_reference_every_time(mode):
+    _need("opencv")
+    rng = np.random.default_rng(11)
+    x = rng.random((23, 31), dtype=np.float32)
+    kernels = [rng.normal(size=(3, 3)), np.outer(rng.normal(size=5), rng.normal(size=5)), np.full((4, 4), 0.5)]
+    for kernel in kernels:
+        for padding, bias in (("same", 0.0), ((1, 2), 0.25), ((0, 0), 0.0)):
+            want = naive_correlate(x, kernel, padding=expand(padding, kernel, (1, 1)), mode=mode, value=0.5, bias=bias)
+            for _ in range(3):  # the first call plans and caches, the next ones take the cached call
+                got = correlate2d(x, kernel, padding=padding, pad_mode=mode, pad_value=0.5, bias=bias)
+                check(got, x, kernel, want, np.float32)
+
+
+def test_the_call_cache_follows_the_kernel_the_shape_and_the_opencv_switch(monkeypatch):
+    _need("opencv")
+    from convcli import engine
+
+    rng = np.random.default_rng(12)
+    x = rng.random((20, 20), dtype=np.float32)
+    kernel = rng.normal(size=(3, 3))
+    first = correlate2d(x, kernel, padding=1)
+    kernel[1, 1] += 1.0  # the same array, changed in place: a new kernel
+    np.testing.assert_allclose(
+        correlate2d(x, kernel, padding=1), naive_correlate(x, kernel, padding=((1, 1), (1, 1))), rtol=1e-5, atol=1e-5
+    )
+    assert not np.allclose(first, correlate2d(x, kernel, padding=1))
+    wide = rng.random((20, 27), dtype=np.float32)
+    assert correlate2d(wide, kernel, padding=1).shape == (20, 27)
+    calls = dict(engine._FAST_CALLS)
+    assert calls, "OpenCV float32 calls at stride 1 are cached"
+    monkeypatch.setenv("CONVCLI_NO_OPENCV", "1")
+    engine._FAST_CALLS.clear()
+    correlate2d(x, kernel, padding=1)
+    assert not engine._FAST_CALLS, "the NumPy path caches nothing"
+    # A cached OpenCV call is never used while OpenCV is switched off (the switch is part of the key).
+    engine._FAST_CALLS.update(calls)
+    key = engine._fast_key(x, kernel, 1, 1, 1, "zeros", 0.0, "auto", "auto")
+    assert key not in engine._FAST_CALLS
