@@ -285,7 +285,7 @@ _BANDED_ROWS = 64
 # copy out: 4.4 ms; 9x9 at 2048x2048, 161 passes: 96 ms), a separable term's extra buffers; BLAS: a fixed part
 # and per flop (tap by tap now wins up to 9x9 random: 96 vs 162 ms at 2048x2048).
 PASS_NS = 0.2
-TERM_NS = 1.0
+TERM_NS = 0.6
 BLAS_NS = 4.0
 BLAS_FLOP_NS = 0.022
 # The direct method's BLAS variant: per kernel row (one batched product) and once per output.
