@@ -364,8 +364,9 @@ def section_strides(size: int, ks: list[int], runs: int, budget: float, out: lis
                 rows.append(
                     [
                         "opencv" if backend == "auto" else "numpy", f"{size}", f"{k}", kind, ms(result["s1"]),
-                        f"{ms(result['s2'])} ({plans[0].method}/{plans[0].backend})",
-                        f"{ms(result['s4'])} ({plans[1].method}/{plans[1].backend})", f"{r2:.2f}", f"{r4:.2f}",
+                        f"{ms(result['s2'])} ({plans[0].method}/{plans[0].backend}{'+sub' if plans[0].full else ''})",
+                        f"{ms(result['s4'])} ({plans[1].method}/{plans[1].backend}{'+sub' if plans[1].full else ''})",
+                        f"{r2:.2f}", f"{r4:.2f}",
                         ms(result.get("cv2 full then [::4, ::4]")),
                     ]
                 )  # fmt: skip
@@ -373,7 +374,7 @@ def section_strides(size: int, ks: list[int], runs: int, budget: float, out: lis
     out.append("## Target 3: strides computed natively\n")
     out.append(
         "Same call with `stride=2` and `stride=4` (padding k//2); ratio = time / stride-1 time of the same path "
-        "(targets: <= 0.35 and <= 0.12). Last column: OpenCV computing everything, then subsampling.\n"
+        "(targets: <= 0.35 and <= 0.12); `+sub`: the plan computed every output at stride 1 and kept every s-th (cheaper there than the kept outputs alone). Last column: OpenCV computing everything, then subsampling.\n"
     )
     header = [
         "path",
