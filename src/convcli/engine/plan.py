@@ -47,8 +47,16 @@ _FFT_PER_OUTPUT = 3.0
 # OpenCV path (float32, stride 1): filter2D per tap below its own DFT switch, sepFilter2D per tap and per
 # term (its intermediate), boxFilter.
 _CV_TAP = 0.055
-_CV_SEP_TAP = 0.06
-_CV_SEP_TERM = 0.3
+_CV_SEP_TAP = 0.04
+_CV_SEP_TERM = 0.12
+# Once an image no longer fits the cache (4096x4096 against 1024x1024, bench/run.py section 1), every OpenCV
+# call pays for memory traffic, sepFilter2D most (its intermediate rows): ns per output added above this size.
+# 3x3 rank 1 at 1024: sepFilter2D 0.36 vs filter2D 0.39 ms; at 4096: 15.3 vs 11.8 ms. Box 15x15 at 1024:
+# sepFilter2D 1.15 vs boxFilter 1.5 ms; box 31x31: 2.55 vs 1.57 ms.
+_CV_SEP_LARGE = 0.55
+_CV_TAP_LARGE = 0.3
+_CV_BOX_LARGE = 0.45
+_CV_CACHED_OUTPUTS = 1 << 22
 _CV_BOX = 1.4
 _CV_BOX_PER_SIDE = 0.006
 # OpenCV's filter2D switches to a one-core DFT at this kernel area (float32), costing about this much.
@@ -196,15 +204,19 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     if opencv:
         # Strided or dilated: one filter2D per polyphase component, each read by a strided copy.
         phases = inputs * _CV_GATHER if not plain else 0.0
+        large = outputs > _CV_CACHED_OUTPUTS
         if kh * kw < _CV_DFT_AREA or not plain:
-            costs[("direct", "opencv")] = phases + outputs * taps * _CV_TAP
+            costs[("direct", "opencv")] = phases + outputs * (taps * _CV_TAP + (_CV_TAP_LARGE if large else 0.0))
         if plain:
             if kh * kw >= _CV_DFT_AREA:
                 costs[("fft", "opencv")] = outputs * _CV_DFT
             if separable:
-                costs[("separable", "opencv")] = outputs * len(terms) * ((kh + kw) * _CV_SEP_TAP + _CV_SEP_TERM)
+                per_term = (kh + kw) * _CV_SEP_TAP + _CV_SEP_TERM + (_CV_SEP_LARGE if large else 0.0)
+                costs[("separable", "opencv")] = outputs * len(terms) * per_term
             if box:
-                costs[("box", "opencv")] = outputs * (_CV_BOX + _CV_BOX_PER_SIDE * max(kh, kw))
+                costs[("box", "opencv")] = outputs * (
+                    _CV_BOX + _CV_BOX_PER_SIDE * max(kh, kw) + (_CV_BOX_LARGE if large else 0.0)
+                )
     return costs
 
 
