@@ -1,8 +1,9 @@
 """Choosing the algorithm: kernel analysis, a cost model measured on this machine, and :class:`Plan`.
 
-The constants below are nanoseconds per output element, measured with
-``python bench/run.py --calibrate`` on a 2-core machine (see docs/performance.md
-for the numbers and the crossovers they imply).
+The constants below are nanoseconds per output element, measured on a 2-core
+machine with ``python bench/calibrate.py`` (the NumPy methods: estimate against
+measurement) and ``python bench/run.py`` (OpenCV's functions); the README's
+Performance section lists them and the crossovers they imply.
 """
 
 from __future__ import annotations
