@@ -141,3 +141,20 @@ def test_sigterm_mid_batch_leaves_no_temporary_files(batch, tmp_path):
         assert process.returncode == -signal.SIGTERM
         assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
         _assert_every_output_decodes(folder)
+
+
+@pytest.mark.parametrize(("args", "code"), [(["shape", "--input", "5", "--kernel", "3"], 0), (["shape"], 2)])
+def test_ctrl_c_after_the_command_returned_keeps_its_exit_code(args, code):
+    # A Ctrl-C that lands once the work is done (here: at exit, from an atexit hook) neither kills Python by
+    # SIGINT nor prints a KeyboardInterrupt: the process exits with the command's own code.
+    script = (
+        "import atexit, os, signal, sys\n"
+        "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))\n"
+        f"sys.argv = ['convcli', *{args!r}]\n"
+        "from convcli.cli import run\n"
+        "run()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == code, result.stderr
+    assert "KeyboardInterrupt" not in result.stderr and "Traceback" not in result.stderr

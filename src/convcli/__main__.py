@@ -1,6 +1,6 @@
 """``python -m convcli``."""
 
-from convcli.cli import main
+from convcli.cli import run
 
 if __name__ == "__main__":  # pragma: no cover
-    main(prog_name="convcli")
+    run()

@@ -128,3 +128,22 @@ def main() -> None:
 
     Run 'convcli COMMAND --help' for each command's options.
     """
+
+
+def run() -> None:
+    """The ``convcli`` program (console script and ``python -m convcli``): :data:`main`, then exit with its code.
+
+    Once the command has returned, its outputs are written and its code is
+    final: a Ctrl-C in the last moments before the process exits is ignored,
+    instead of killing Python by SIGINT (exit -2) with the work done.
+    """
+    import signal
+
+    try:
+        code = main.main(prog_name="convcli", standalone_mode=False)
+    except KeyboardInterrupt:  # between the command's return and the line below
+        click.echo("convcli: interrupted", err=True)
+        code = 130
+    if hasattr(signal, "SIGINT"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code if isinstance(code, int) else 0)

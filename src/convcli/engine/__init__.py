@@ -19,7 +19,7 @@ Conventions
 
 Methods (all give the same numbers to rounding; ``auto`` picks by a cost model
 measured on this machine, see :mod:`convcli.engine.plan`): ``direct`` (tap by
-tap in row strips on all cores), ``separable`` (1-D passes per rank-1 term of
+tap on 1-D views of row chunks, on all cores), ``separable`` (1-D passes per rank-1 term of
 the kernel's SVD), ``box`` (running sums), ``fft`` (real FFTs in tiles).
 Stride and dilation are computed natively by every method: only the kept
 outputs, no zero-stuffed kernel. With OpenCV installed (``convcli[fast]``)

@@ -1,9 +1,12 @@
-"""NumPy methods that work in row strips on all cores: direct taps, separable passes, box running sums.
+"""NumPy methods that work in row chunks on all cores: direct taps, separable passes, box running sums.
 
-Each strip of output rows reads its own slab of the padded input through
-:func:`convcli.engine.borders.gather` (no padded copy of the whole image),
-works in cache-sized buffers and writes its rows of the output. NumPy releases
-the GIL inside its loops, so strips run in parallel threads.
+Each chunk of output rows gathers the padded input rows it reads through
+:func:`convcli.engine.borders.gather` (no padded copy of the whole image) and
+writes its rows of the output. The tap-by-tap methods run every tap as a 1-D
+contiguous view of that buffer (:func:`_flat_views`) over chunks of a few MiB:
+NumPy's per-call cost outweighs cache reuse here. The banded-BLAS and box
+variants work in shorter strips. NumPy releases the GIL inside its loops, so
+chunks run in parallel threads.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def _forget_pool_after_fork() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
-# Bytes of slab + scratch + output rows one strip may use (half the 1 MiB L2 of this machine).
+# Bytes of slab + scratch + output rows one box strip may use (half the 1 MiB L2 of this machine).
 _STRIP_BYTES = 1 << 19
 # Buffers per chunk of the flat tap-by-tap methods: large chunks, because NumPy's per-call cost outweighs
 # cache reuse here (3x3 at 1024x1024, one thread: 2.1 ms whole-image, 2.4 ms in 128-row and 4.5 ms in 8-row chunks).
