@@ -185,13 +185,15 @@ def correlate2d(
     if plan.backend == "opencv":
         from .opencv import correlate_opencv, prepared_opencv
 
-        if fast_key is not None and plan.full is None and source is image:
-            prepared = prepared_opencv(kernel, terms, plan.method, geometry, mode, pad_value)
-            if prepared is not None:
+        prepared = prepared_opencv(kernel, terms, plan.method, geometry, mode, pad_value)
+        if prepared is None:  # strided, dilated, or a border OpenCV lacks: a padded copy or the polyphase split
+            out = correlate_opencv(source, kernel, terms, plan.method, geometry, mode, pad_value)
+        else:
+            if fast_key is not None and plan.full is None and source is image:
                 if len(_FAST_CALLS) >= 64:
                     _FAST_CALLS.clear()
                 _FAST_CALLS[fast_key] = prepared
-        out = correlate_opencv(source, kernel, terms, plan.method, geometry, mode, pad_value)
+            out = prepared(np.ascontiguousarray(source))
     else:
         out = np.empty(geometry.output, dtype=dtype)
         if plan.method == "direct":

@@ -209,16 +209,27 @@ def _flat_views(buffer: np.ndarray, offsets: list[tuple[int, int]], rows: int) -
 
     Every tap then runs NumPy's contiguous 1-D loop (about twice as fast as a
     2-D window view); the last ``v`` entries of each row are junk that
-    :func:`_copy_out` drops. ``buffer`` needs one spare row when any ``v > 0``.
+    :func:`_valid` drops. ``buffer`` needs one spare row when any ``v > 0``
+    (:func:`_gathered` makes one).
     """
     flat = buffer.reshape(-1)
     width = buffer.shape[1]
     return [flat[u * width + v : u * width + v + rows * width] for u, v in offsets]
 
 
-def _copy_out(flat: np.ndarray, rows: int, target: np.ndarray) -> None:
-    """``target[...] = flat`` seen as ``rows`` padded rows, dropping each row's junk tail."""
-    target[...] = flat.reshape(rows, -1)[:, : target.shape[1]]
+def _valid(flat: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``flat`` seen as ``rows`` padded rows, without each row's junk tail: the first ``cols`` of each."""
+    return flat.reshape(rows, -1)[:, :cols]
+
+
+def _gathered(
+    image: np.ndarray, rows: tuple[int, int, int], cols: tuple[int, int, int], mode: str, value: float, dtype: np.dtype
+) -> np.ndarray:
+    """:func:`gather` into a new C-contiguous buffer with one spare zero row for :func:`_flat_views`."""
+    buffer = np.empty((rows[2] + 1, cols[2]), dtype=dtype)
+    gather(image, rows, cols, mode, value, buffer[:-1])
+    buffer[-1] = 0
+    return buffer
 
 
 def _chunks(rows: int, row_bytes: int, outputs: int) -> list[tuple[int, int]]:
@@ -264,19 +275,18 @@ def correlate_direct(
 
     def chunk(first: int, stop: int) -> None:
         rows = stop - first
-        height = rows + extra[0] + 1  # one spare row for the flat views
-        components = {}
-        for a, b in phases:
-            component = np.empty((height, width), dtype=out.dtype)
-            gather(image, (first * sh + a - top, sh, height - 1), (b - left, sw, width), mode, value, component[:-1])
-            component[-1] = 0
-            components[(a, b)] = component
+        components = {
+            (a, b): _gathered(
+                image, (first * sh + a - top, sh, rows + extra[0]), (b - left, sw, width), mode, value, out.dtype
+            )
+            for a, b in phases
+        }
         views = []
         for (row, phase_r), (col, phase_c) in where:
             views += _flat_views(components[(phase_r, phase_c)], [(row, col)], rows)
         buffers = np.empty((3, rows * width), dtype=out.dtype)
         _accumulate(buffers[0], flat, views, buffers[1], buffers[2])
-        _copy_out(buffers[0], rows, out[first:stop])
+        out[first:stop] = _valid(buffers[0], rows, ow)
 
     row_bytes = out.itemsize * width * (len(phases) + 3)
     run_parallel(_chunks(geometry.output[0], row_bytes, out.size), chunk, out.size >= _PARALLEL_MIN_OUTPUTS)
@@ -447,12 +457,10 @@ def correlate_separable(
     def chunk(first: int, stop: int) -> None:
         rows = stop - first
         dtype = out.dtype
-        components = {}
-        for a in row_phases:
-            component = np.empty((rows + extra_rows + 1, width), dtype=dtype)
-            gather(image, (first * sh + a - top, sh, rows + extra_rows), (-left, 1, width), mode, value, component[:-1])
-            component[-1] = 0
-            components[a] = component
+        components = {
+            a: _gathered(image, (first * sh + a - top, sh, rows + extra_rows), (-left, 1, width), mode, value, dtype)
+            for a in row_phases
+        }
         down = np.empty((3, rows + 1, width), dtype=dtype)
         down[0, -1] = 0
         size = rows * width
@@ -472,7 +480,7 @@ def correlate_separable(
                     part[:rows, : picked.shape[1]] = picked
                 views = [_flat_views(columns[b], [(0, q)], rows)[0] for q, b in across_where]
             _accumulate(across[0], row, views, across[1], across[2])
-            result = across[0].reshape(rows, phase_width)[:, :ow]
+            result = _valid(across[0], rows, ow)
             if index == 0:
                 target[...] = result
             else:
