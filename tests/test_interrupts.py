@@ -102,6 +102,13 @@ def test_sigint_repeatedly_at_random_moments(batch, tmp_path):
         _assert_every_output_decodes(folder)
 
 
+def _wait_for_part_file(folder: Path, timeout: float = 2.0) -> None:
+    """Aim a signal at the moment a temporary output file exists (go on at once after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(p.name.endswith(".part") for p in folder.iterdir()):
+        time.sleep(0.0005)
+
+
 def test_sigkill_mid_batch_leaves_only_hidden_part_files(batch, tmp_path):
     leftovers = []
     for attempt in range(3):
@@ -109,10 +116,7 @@ def test_sigkill_mid_batch_leaves_only_hidden_part_files(batch, tmp_path):
         folder.mkdir()
         process = _start(batch, folder)
         _wait_for_outputs(process, folder, 2 + attempt)
-        # Aim for the moment a temporary file exists; kill at once otherwise.
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and not any(p.name.endswith(".part") for p in folder.iterdir()):
-            time.sleep(0.0005)
+        _wait_for_part_file(folder)
         process.kill()
         process.communicate(timeout=30)
         assert process.returncode == -signal.SIGKILL
@@ -133,9 +137,7 @@ def test_sigterm_mid_batch_leaves_no_temporary_files(batch, tmp_path):
         folder.mkdir()
         process = _start(batch, folder)
         _wait_for_outputs(process, folder, 2 + attempt)
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and not any(p.name.endswith(".part") for p in folder.iterdir()):
-            time.sleep(0.0005)
+        _wait_for_part_file(folder)
         process.terminate()
         process.communicate(timeout=30)
         assert process.returncode == -signal.SIGTERM
