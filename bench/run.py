@@ -422,9 +422,9 @@ def section_end_to_end(runs: int, budget: float, out: list[str], summary: dict) 
     """Target 4: a 12-megapixel JPEG to PNG, whole processes."""
     from PIL import Image
 
-    from convcli.images import load_source, to_pixels
+    from convcli.io import load_source, to_pixels
+    from convcli.io.png import default_parts, png_bytes
     from convcli.kernels import parse_kernel_spec
-    from convcli.pngwriter import default_parts, png_bytes
 
     work = Path(tempfile.mkdtemp(prefix="convcli-bench-"))
     photo = work / "photo-12mp.jpg"
@@ -498,8 +498,8 @@ def section_end_to_end(runs: int, budget: float, out: list[str], summary: dict) 
         )
         startup = _timed_commands(
             {
-                "interpreter + imports": [python, "-c", "import convcli.cli.cmd_filter, convcli.images, "
-                "convcli.engine, convcli.kernels, convcli.pngwriter, numpy.ma, PIL.Image; PIL.Image.preinit()"],
+                "interpreter + imports": [python, "-c", "import convcli.cli.cmd_filter, convcli.io, "
+                "convcli.engine, convcli.kernels, convcli.io.png, numpy.ma, PIL.Image; PIL.Image.preinit()"],
             },
             runs,
             budget,
@@ -614,8 +614,9 @@ def section_pool(size: int, runs: int, budget: float, out: list[str], summary: d
     """Target 7: pool (max/mean/min, size 2 and 3) and upsample (stride 2, 4x4 bilinear) against torch on the CPU."""
     import torch
 
+    from convcli.kernels import bilinear_kernel
     from convcli.pool import pool2d
-    from convcli.transpose import bilinear_kernel, conv_transpose2d
+    from convcli.transpose import conv_transpose2d
 
     torch.set_num_threads(CORES)
     functional = torch.nn.functional

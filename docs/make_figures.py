@@ -48,7 +48,7 @@ def main() -> None:
             subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
             shrink(raw, IMG / name, width=420 if name.startswith("kernel") else 720)
         sys.path.insert(0, str(ROOT / "src"))
-        from convcli.figures import receptive_field_figure
+        from convcli.teach.figures import receptive_field_figure
 
         # two 3x3 convolutions, stride 1, padding 1, on an 8x8 input: output pixel (0, 0) reads rows and
         # columns -2..2 of the input (5x5, two of them in the padding)

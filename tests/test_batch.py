@@ -13,7 +13,9 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLES, assert_error, run_cli
-from convcli.batch import (
+from convcli.cli import batching, reports
+from convcli.errors import OutputUsageError, ParameterError, SourceError
+from convcli.run.batch import (
     Item,
     check_unique,
     default_extension,
@@ -23,8 +25,6 @@ from convcli.batch import (
     read_source_list,
     run_items,
 )
-from convcli.cli import batching
-from convcli.errors import OutputUsageError, ParameterError, SourceError
 
 
 @pytest.fixture
@@ -122,10 +122,10 @@ def test_failures_are_captured_and_fail_fast_stops():
 
 
 def test_progress_line_and_durations():
-    assert batching.progress_line(0, 4, 0, 0.0, width=4) == "[....] 0/4"
-    assert batching.progress_line(3, 4, 1, 1.5, width=4) == "[###.] 3/4 2/s ETA 0:00 (1 failed)"
-    assert batching.format_duration(59.6) == "1:00"
-    assert batching.format_duration(3600) == "1:00:00"
+    assert reports.progress_line(0, 4, 0, 0.0, width=4) == "[....] 0/4"
+    assert reports.progress_line(3, 4, 1, 1.5, width=4) == "[###.] 3/4 2/s ETA 0:00 (1 failed)"
+    assert reports.format_duration(59.6) == "1:00"
+    assert reports.format_duration(3600) == "1:00:00"
 
 
 # ---------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import shutil
 import subprocess
@@ -56,30 +55,6 @@ def test_every_command_has_help_with_examples_and_documented_options(name, comma
             assert param.help, f"{name}: option {param.opts} has no help"
     readme = (ROOT / "README.md").read_text()
     assert f"### `convcli {name}`" in readme
-
-
-def imports_of(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-def test_layering():
-    for path in SRC.rglob("*.py"):
-        relative = path.relative_to(SRC).as_posix()
-        found = imports_of(path)
-        if not relative.startswith("cli/"):
-            assert "click" not in found, f"{relative} imports click; only convcli.cli may"
-        if relative != "images.py":
-            assert not found & {"PIL", "imageio", "tifffile", "png"}, f"{relative} imports the image stack"
-    errors = imports_of(SRC / "errors.py")
-    assert not errors & {"convcli", "numpy"}
-    assert "numpy" not in imports_of(SRC / "shapes.py")
 
 
 @pytest.mark.parametrize("args", [["--help"], ["filter", "--help"], ["kernels", "show", "--help"]])

@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from convcli.errors import ParameterError
-from convcli.images import encode, normalize, to_pixels
+from convcli.io import encode, normalize, to_pixels
 
 
 def reference_pixels(values, scale="auto", vmin=None, vmax=None, depth=8):

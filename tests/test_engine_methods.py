@@ -205,7 +205,8 @@ def test_medium_kernels_take_the_banded_path():
 
 
 def test_blas_threads_are_restored_after_the_banded_path():
-    from convcli.engine.strips import _blas_control, separable_cost
+    from convcli.engine.strips import separable_cost
+    from convcli.parallel import _blas_control
     from convcli.shapes import conv_geometry
 
     geometry = conv_geometry((256, 256), (21, 21), (1, 1), "same", (1, 1))

@@ -16,7 +16,7 @@ from scipy import signal
 
 from convcli.cli import main
 from convcli.errors import ParameterError, ShapeError
-from convcli.explain import explain, format_sum, im2col, render, weight_matrix
+from convcli.teach.explain import explain, format_sum, im2col, render, weight_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"

@@ -15,7 +15,7 @@ from conftest import ROOT, SAMPLES, assert_error, run_cli
 
 pytest.importorskip("matplotlib")
 
-from convcli import figures  # noqa: E402
+from convcli.teach import figures  # noqa: E402
 
 
 def picture(path: Path) -> np.ndarray:

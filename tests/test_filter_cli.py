@@ -181,7 +181,7 @@ def test_url_source(samples, tmp_path, http_server):
 
 
 def test_binary_to_terminal_is_refused(samples, monkeypatch):
-    monkeypatch.setattr("convcli.cli.common.stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("convcli.cli.streams.stdout_is_terminal", lambda: True)
     run = run_cli(["filter", samples / "camera.png", "-k", "vertical", "-o", "-"])
     assert_error(run, 2, "refusing to write PNG bytes to a terminal")
     text = run_cli(["filter", samples / "x.txt", "-k", "1", "-o", "-"])

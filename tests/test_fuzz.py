@@ -23,7 +23,7 @@ from PIL import Image
 
 from conftest import run_cli
 from convcli.errors import ConvcliError
-from convcli.images import classify_source, decode
+from convcli.io import classify_source, decode
 from convcli.kernels import load_kernel_file, parse_kernel_spec
 from convcli.matrices import format_matrix, parse_matrix
 from convcli.shapes import parse_pair
@@ -276,7 +276,7 @@ LAYER_TEXT = st.one_of(
 @given(st.lists(LAYER_TEXT, min_size=1, max_size=4), PAIR_TEXT)
 def test_fuzz_layer_stacks(layers, size):
     """Layer specs and layer files: a table of sizes or a ConvcliError, nothing else; the CLI: exit 0, or 2 in one line."""
-    from convcli.layers import parse_layer, parse_layer_file, run_stack
+    from convcli.teach.layers import parse_layer, parse_layer_file, run_stack
 
     try:
         parsed = [parse_layer(text) for text in layers]

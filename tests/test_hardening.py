@@ -27,7 +27,7 @@ from PIL import Image
 
 from conftest import assert_error, run_cli
 from convcli.errors import DecodeError, KernelError, OutputError, ParameterError, ShapeError, SourceError
-from convcli.images import classify_source, decode, load_source, write_atomic
+from convcli.io import classify_source, decode, load_source, write_atomic
 from convcli.limits import (
     LimitError,
     check_geometry,
@@ -484,7 +484,7 @@ def test_whole_filter_estimate_covers_a_real_run(samples, tmp_path):
 
 
 def test_endless_stdin_is_cut_at_the_limit():
-    from convcli.images import read_stdin_bytes
+    from convcli.io import read_stdin_bytes
 
     class Endless(io.RawIOBase):
         def readable(self):
@@ -500,7 +500,7 @@ def test_endless_stdin_is_cut_at_the_limit():
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_dev_zero_as_a_path_is_cut_at_the_limit(monkeypatch):
-    monkeypatch.setattr("convcli.images.input_byte_limit", lambda: 4 << 20)
+    monkeypatch.setattr("convcli.io.sources.input_byte_limit", lambda: 4 << 20)
     with pytest.raises(LimitError, match="'/dev/zero' is larger than 4 MiB"):
         load_source("/dev/zero")
 
@@ -509,7 +509,7 @@ def test_a_file_larger_than_memory_is_refused_from_its_size(tmp_path, monkeypatc
     big = tmp_path / "big.png"
     with open(big, "wb") as stream:
         stream.truncate(64 << 20)  # sparse: no disk used
-    monkeypatch.setattr("convcli.images.input_byte_limit", lambda: 1 << 20)
+    monkeypatch.setattr("convcli.io.sources.input_byte_limit", lambda: 1 << 20)
     with pytest.raises(LimitError, match="is 64 MiB, more than the 1 MiB of memory available"):
         load_source(str(big))
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from convcli.errors import DecodeError, OutputUsageError, SourceError
-from convcli.images import (
+from convcli.io import (
     LUMA_WEIGHTS,
     classify_source,
     decode,

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from convcli.cli import main
-from convcli.images import classify_source, decode
+from convcli.io import classify_source, decode
 
 BT601 = np.array([0.299, 0.587, 0.114])
 

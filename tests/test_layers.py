@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from convcli.errors import ParameterError, ShapeError
-from convcli.layers import (
+from convcli.teach.layers import (
     axis_report,
     dependency_set,
     jump,

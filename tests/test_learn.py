@@ -1,4 +1,4 @@
-"""Tests for convcli.learn: gradient, optimizers, the classic lesson, least squares, shape checks.
+"""Tests for convcli.teach.learn: gradient, optimizers, the classic lesson, least squares, shape checks.
 
 References are independent of the code under test: a naive double-loop
 correlation kept here, central finite differences, the closed-form gradient
@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 from convcli.engine import correlate2d
 from convcli.errors import DecodeError, ParameterError, ShapeError
 from convcli.kernels import parse_kernel_spec
-from convcli.learn import (
+from convcli.matrices import parse_matrix
+from convcli.shapes import conv_geometry
+from convcli.teach.learn import (
     LESSON_KERNEL,
     FitResult,
     check_target,
@@ -36,8 +38,6 @@ from convcli.learn import (
     squared_error,
     stable_lr,
 )
-from convcli.matrices import parse_matrix
-from convcli.shapes import conv_geometry
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -225,7 +225,7 @@ def test_too_large_lr_is_a_parameter_error_with_the_limit():
 
 
 def test_overflow_is_a_parameter_error(monkeypatch):
-    import convcli.learn as learn
+    import convcli.teach.learn as learn
 
     monkeypatch.setattr(learn, "MAX_DESIGN_ENTRIES", 0)  # no design matrix: the limit is unknown up front
     with pytest.raises(ParameterError, match=r"diverged at epoch \d+ \(the loss overflowed\): --lr 0.5 is too large"):
@@ -502,7 +502,7 @@ def test_lstsq_recovers_a_7x7_kernel(stride, dilation):
 @pytest.mark.parametrize("mode", ["zeros", "constant", "reflect", "symmetric", "replicate", "circular"])
 def test_design_matrix_reproduces_the_engine(mode):
     from convcli.engine import pad2d
-    from convcli.learn import design_matrix
+    from convcli.teach.learn import design_matrix
 
     rng = np.random.default_rng(13)
     x, k = rng.standard_normal((9, 11)), rng.standard_normal((3, 4))

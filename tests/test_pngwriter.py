@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from convcli.errors import ParameterError
-from convcli.pngwriter import compress_parts, default_parts, filter_up, png_bytes
+from convcli.io.png import compress_parts, default_parts, filter_up, png_bytes
 
 
 def read_pillow(data: bytes) -> np.ndarray:

@@ -9,12 +9,10 @@ from hypothesis import strategies as st
 
 from convcli.engine import correlate2d
 from convcli.errors import KernelError, ParameterError, ShapeError
-from convcli.kernels import parse_kernel_spec
+from convcli.kernels import bilinear_kernel, nearest_kernel, parse_kernel_spec
 from convcli.shapes import transpose_output_length
 from convcli.transpose import (
-    bilinear_kernel,
     conv_transpose2d,
-    nearest_kernel,
     output_padding_for,
     reachable_lengths,
     transpose_geometry,

@@ -144,13 +144,13 @@ def _reduce_windows(padded: np.ndarray, geometry: PoolGeometry, ufunc: np.ufunc)
     cores; every output element sees the same operations in the same order
     whatever the strips, so the result does not depend on them.
     """
-    from .engine import strips
+    from . import parallel
 
     oh, ow = geometry.output
     out = np.empty((oh, ow), dtype=padded.dtype)
     per_strip = max(1, _STRIP_BYTES // max(1, padded.shape[1] * padded.itemsize))
     tasks = [(padded, geometry, ufunc, out, start, min(oh, start + per_strip)) for start in range(0, oh, per_strip)]
-    strips.run_parallel(tasks, _reduce_strip, parallel=oh * ow >= _PARALLEL_MIN_OUTPUTS)
+    parallel.run_parallel(tasks, _reduce_strip, parallel=oh * ow >= _PARALLEL_MIN_OUTPUTS)
     return out
 
 

@@ -29,9 +29,6 @@ import numpy as np
 from .errors import KernelError, ParameterError, ShapeError
 from .shapes import Pair, format_pair, parse_pair, transpose_output_length
 
-#: Largest upsampling factor accepted by :func:`bilinear_kernel` and :func:`nearest_kernel`.
-MAX_UPSAMPLE_FACTOR = 256
-
 
 @dataclass(frozen=True)
 class TransposeGeometry:
@@ -275,7 +272,7 @@ def _polyphase(values: np.ndarray, weights: np.ndarray, geometry: TransposeGeome
     no zero-stuffed or full-size intermediate is made; each output element
     gets the same products added in the same order as the scatter form.
     """
-    from .engine import strips
+    from . import parallel
 
     (sh, sw), (dh, dw), (ph, pw), (oh, ow) = geometry.stride, geometry.dilation, geometry.padding, geometry.output
     row_phases = _axis_phases(values.shape[0], oh, weights.shape[0], sh, ph, dh)
@@ -286,51 +283,4 @@ def _polyphase(values: np.ndarray, weights: np.ndarray, geometry: TransposeGeome
         (values, weights, row_phases, col_phases, (sh, sw), out, t0, min(longest, t0 + per_strip))
         for t0 in range(0, longest, per_strip)
     ]
-    strips.run_parallel(tasks, _polyphase_strip, parallel=oh * ow >= _PARALLEL_MIN_OUTPUTS)
-
-
-# ---------------------------------------------------------------------------
-# Upsampling kernels
-
-
-def _factor(factor: int | Pair) -> Pair:
-    pair = parse_pair(factor, "upsampling factor", 1)
-    if max(pair) > MAX_UPSAMPLE_FACTOR:
-        raise KernelError(f"upsampling factor {format_pair(pair)} is too large; use 1 to {MAX_UPSAMPLE_FACTOR}")
-    return pair
-
-
-def _bilinear_profile(factor: int) -> np.ndarray:
-    size = 2 * factor - factor % 2
-    centre = (size - 1) / 2.0
-    # (f - |x - c|) / f is 1 - |x - c|/f, written so that thirds and the like round only once.
-    return (factor - np.abs(np.arange(size, dtype=np.float64) - centre)) / factor
-
-
-def bilinear_kernel(factor: int | Pair = 2) -> np.ndarray:
-    """The standard bilinear upsampling kernel for a stride of ``factor`` (as used to initialise FCNs).
-
-    Size ``2f - f % 2`` per axis, weights ``(1 - |x - c|/f)`` with ``c`` the
-    centre, as an outer product of the two axes' profiles. With stride ``f``
-    and padding ``f // 2`` a transposed convolution gives exactly ``f`` times
-    the size and, away from the border, the values of bilinear interpolation
-    (``align_corners=False``); the border fades towards the zero padding.
-
-    >>> bilinear_kernel(2)[0]
-    array([0.0625, 0.1875, 0.1875, 0.0625])
-    >>> bilinear_kernel(3).shape
-    (5, 5)
-    """
-    fh, fw = _factor(factor)
-    return np.outer(_bilinear_profile(fh), _bilinear_profile(fw))
-
-
-def nearest_kernel(factor: int | Pair = 2) -> np.ndarray:
-    """Ones, ``f x f``: with stride ``f`` (and no padding) each pixel becomes an ``f x f`` block.
-
-    >>> nearest_kernel((2, 3))
-    array([[1., 1., 1.],
-           [1., 1., 1.]])
-    """
-    fh, fw = _factor(factor)
-    return np.ones((fh, fw))
+    parallel.run_parallel(tasks, _polyphase_strip, parallel=oh * ow >= _PARALLEL_MIN_OUTPUTS)

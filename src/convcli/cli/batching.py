@@ -1,8 +1,8 @@
 """Options and steps shared by the commands that take many sources: batches, figures, progress.
 
-The pure parts (globs, names, the process pool) live in :mod:`convcli.batch`;
+The pure parts (globs, names, the process pool) live in :mod:`convcli.run.batch`;
 this module adds the click options, the progress bar and the report lines.
-A command builds its :class:`~convcli.batch.Item` list with :func:`plan_items`
+A command builds its :class:`~convcli.run.batch.Item` list with :func:`plan_items`
 and hands a picklable worker to :func:`execute`. The worker returns a list
 of :class:`Report` (one per output): what to print, in order, on stderr
 or as JSON lines on stdout.
@@ -20,7 +20,8 @@ from typing import Any
 
 import click
 
-from ..batch import (
+from ..errors import OutputError, OutputUsageError, ParameterError
+from ..run.batch import (
     Item,
     check_unique,
     default_extension,
@@ -32,73 +33,11 @@ from ..batch import (
     run_items,
     source_stem,
 )
-from ..errors import OutputError, OutputUsageError, ParameterError
-from .common import F, _apply, binary_stream, check_outputs, emit_json, load, message, plural
+from .reports import Progress, Report, emit_json, message, plural
+from .streams import binary_stream, check_outputs, load
 
 # ---------------------------------------------------------------------------
 # Options
-
-
-def batch_options(function: F) -> F:
-    """Many sources: --from, --outdir, --name, --jobs, --fail-fast."""
-    return _apply(
-        [
-            click.option(
-                "--from",
-                "from_file",
-                metavar="FILE|-",
-                help="Read more sources from FILE (- for stdin), one per line; blank and # lines are skipped.",
-            ),
-            click.option(
-                "--outdir",
-                metavar="DIR",
-                help="Write the outputs into DIR (created if missing), named by --name.",
-            ),
-            click.option(
-                "--name",
-                "name_template",
-                metavar="TEMPLATE",
-                help="Output file name from the fields {stem} (source name without extension), {kernel} "
-                "(kernel or operation label), {ext} (the default extension) and {index} (source number from 1, "
-                "{index:03d} pads it). Default: {stem}-{kernel}.{ext}.",
-            ),
-            click.option(
-                "-j",
-                "--jobs",
-                type=click.IntRange(min=1),
-                default=None,
-                show_default="one per core",
-                help="Sources processed at once, each in its own process; the outputs are the same as with --jobs 1.",
-            ),
-            click.option(
-                "--fail-fast",
-                is_flag=True,
-                help="Stop at the first source that fails (by default the others still run; the exit code is 1).",
-            ),
-        ],
-        function,
-    )
-
-
-def figure_options(function: F) -> F:
-    """--figure and --cmap."""
-    return _apply(
-        [
-            click.option(
-                "--figure",
-                metavar="FILE",
-                help="Also draw input | kernel | output side by side (.png, .svg or .pdf; needs matplotlib), one "
-                "row per kernel. With several sources use {stem} or {index} in the name.",
-            ),
-            click.option(
-                "--cmap",
-                metavar="NAME",
-                help="matplotlib colour map of the figure's outputs. Default: gray for values of one sign, RdBu_r "
-                "centred on 0 for signed values.",
-            ),
-        ],
-        function,
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -159,14 +98,14 @@ def plan_items(
     if output == "-" and options.get("as_json"):
         raise OutputUsageError("-o - and --json both write to stdout; choose one")
     if figure is not None:
-        from ..figures import check_figure_path, require_matplotlib
+        from ..teach.figures import check_figure_path, require_matplotlib
 
         check_figure_path(figure)
         require_matplotlib()
     data = None
     stdin_is_array = False
     if "-" in sources:
-        from ..images import read_stdin_bytes, sniff
+        from ..io import read_stdin_bytes, sniff
 
         data = read_stdin_bytes(binary_stream("stdin"))
         stdin_is_array = sniff(data) in (None, "NPY")
@@ -205,7 +144,7 @@ def plan_items(
 
 
 def _check_formats(destinations: list[str], requested: str | None) -> None:
-    from ..images import output_format
+    from ..io import output_format
 
     for destination in destinations:
         if destination != "-":
@@ -219,69 +158,6 @@ def load_item(item: Item, options: dict[str, Any], on_size: Any = None) -> Any:
 
 # ---------------------------------------------------------------------------
 # Running and reporting
-
-
-@dataclass(frozen=True)
-class Report:
-    """One output's report: ``lines`` for stderr, ``record`` for --json."""
-
-    lines: tuple[str, ...]
-    record: dict[str, Any]
-
-
-def format_duration(seconds: float) -> str:
-    """``0:07``, ``2:05``, ``1:02:03``.
-
-    >>> format_duration(7.2), format_duration(125), format_duration(3723)
-    ('0:07', '2:05', '1:02:03')
-    """
-    total = int(round(max(seconds, 0.0)))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def progress_line(done: int, total: int, failed: int, elapsed: float, width: int = 24) -> str:
-    """``[#########...............] 3/8 1.5/s ETA 0:03``; rate and ETA once something is done.
-
-    >>> progress_line(2, 8, 0, 4.0, width=8)
-    '[##......] 2/8 0.5/s ETA 0:12'
-    """
-    filled = int(width * done / max(total, 1))
-    text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
-    if done and elapsed > 0:
-        rate = done / elapsed
-        text += f" {rate:.2g}/s ETA {format_duration((total - done) / rate)}"
-    if failed:
-        text += f" ({failed} failed)"
-    return text
-
-
-class Progress:
-    """A one-line progress bar redrawn in place on a terminal (stderr)."""
-
-    def __init__(self, total: int, stream: Any = None) -> None:
-        self.total = total
-        self.stream = stream if stream is not None else sys.stderr
-        self.start = time.perf_counter()
-        self.done = self.failed = 0
-        self.shown = False
-
-    def update(self, done: int, failed: int) -> None:
-        self.done, self.failed = done, failed
-        self.draw()
-
-    def draw(self) -> None:
-        line = progress_line(self.done, self.total, self.failed, time.perf_counter() - self.start)
-        self.stream.write(f"\r{line}\x1b[K")
-        self.stream.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.shown = False
 
 
 def stderr_is_terminal() -> bool:

@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
-from .common import KernelSpecType, geometry_options, load
+from .options import geometry_options
+from .params import KernelSpecType
+from .streams import load
 
 
 def _times_sign() -> str:
@@ -70,7 +72,7 @@ def explain_command(source: str, kernel: Any, **options: Any) -> None:
       convcli explain samples/x.txt -k "0 1; 2 3" --convolve --matrix
       printf '1 2 3 4\\n5 6 7 8\\n' | convcli explain - -k "1 -1"
     """
-    from ..explain import explain, render
+    from ..teach.explain import explain, render
 
     loaded = load(
         source,

@@ -8,24 +8,13 @@ from typing import Any
 
 import click
 
-from ..batch import Item
+from ..run.batch import Item
 from ..shapes import format_pair
-from .batching import Report, batch_options, execute, figure_options, gather_sources, load_item, plan_items
-from .common import (
-    KernelSpecType,
-    clipped_note,
-    conv_options,
-    describe_geometry,
-    mapping_record,
-    max_memory_option,
-    memory_option,
-    output_options,
-    pixel_summary,
-    source_options,
-    stdout_format,
-    uncovered_note,
-    write_result,
-)
+from .batching import execute, gather_sources, load_item, plan_items
+from .options import batch_options, conv_options, figure_options, memory_option, output_options, source_options
+from .params import KernelSpecType
+from .reports import Report, clipped_note, describe_geometry, mapping_record, pixel_summary, uncovered_note
+from .streams import max_memory_option, stdout_format, write_result
 
 
 def _labels(kernels: list[Any], chain: bool) -> list[tuple[str, list[Any]]]:
@@ -193,7 +182,7 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Any]]], options: dict[
         if item.figure is not None:
             rows.append(_figure_row(applied, result, options))
     if item.figure is not None:
-        from ..figures import comparison_figure
+        from ..teach.figures import comparison_figure
 
         comparison_figure(
             item.figure,
@@ -215,7 +204,7 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Any]]], options: dict[
 
 
 def _figure_row(applied: list[Any], result: Any, options: dict[str, Any]) -> Any:
-    from ..figures import Row
+    from ..teach.figures import Row
 
     kernel = applied[-1]
     weights = kernel.weights[::-1, ::-1] if options["convolve"] else kernel.weights

@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from ..shapes import format_pair
-from .common import KernelSpecType, emit_json
+from .params import KernelSpecType
+from .reports import emit_json
 
 
 def _default_shape(entry: Any) -> str:
@@ -83,8 +84,8 @@ def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> No
       convcli kernels show sobel-x --figure sobel-x.png
     """
     if figure is not None:
-        from ..figures import check_figure_path, require_matplotlib
-        from .common import check_outputs
+        from ..teach.figures import check_figure_path, require_matplotlib
+        from .streams import check_outputs
 
         check_figure_path(figure)
         require_matplotlib()
@@ -96,7 +97,7 @@ def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> No
     factors = rank1_factors(weights)
     total = float(weights.sum())
     if figure is not None:
-        from ..figures import kernel_figure
+        from ..teach.figures import kernel_figure
 
         kernel_figure(figure, weights, f"{spec.name} {format_pair(spec.shape)}{' flipped' if flip else ''}")
     if as_json:

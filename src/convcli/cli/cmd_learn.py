@@ -9,15 +9,10 @@ import click
 
 from ..errors import OutputError, OutputUsageError, ParameterError
 from ..shapes import format_pair
-from .common import (
-    PairType,
-    check_outputs,
-    emit_json,
-    geometry_options,
-    load,
-    message,
-    source_options,
-)
+from .options import geometry_options, source_options
+from .params import PairType
+from .reports import emit_json, message
+from .streams import check_outputs, load
 
 KERNEL_SUFFIXES = (".txt", ".csv", ".npy")
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -94,7 +89,7 @@ def _save_plot(history: tuple[float, ...], destination: str, log_scale: bool, ti
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ..images import write_atomic
+    from ..io import write_atomic
 
     figure = Figure(figsize=(6.4, 4.0), dpi=100)
     FigureCanvasAgg(figure)
@@ -326,13 +321,13 @@ def _finish(ctx: click.Context, result: Any, options: dict[str, Any], quiet: boo
     for warning in result.warnings:
         message(warning, quiet)
     if options["output"] == "-":
-        from .common import binary_stream
+        from .streams import binary_stream
 
         stream = binary_stream("stdout")
         stream.write(_kernel_bytes(result, "stdout.txt"))
         stream.flush()
     elif options["output"] is not None:
-        from ..images import write_atomic
+        from ..io import write_atomic
 
         write_atomic(options["output"], _kernel_bytes(result, options["output"]))
         bias = f" --bias {result.bias:.6g}" if result.learn_bias else ""
@@ -348,7 +343,7 @@ def _finish(ctx: click.Context, result: Any, options: dict[str, Any], quiet: boo
 
 
 def _run(ctx: click.Context, input_source: str, target_source: str, options: dict[str, Any]) -> None:
-    from ..learn import fit, infer_kernel_size
+    from ..teach.learn import fit, infer_kernel_size
 
     quiet = options["quiet"] or options["as_json"]
     image = load(input_source, options).array
@@ -395,7 +390,7 @@ def _run(ctx: click.Context, input_source: str, target_source: str, options: dic
 def _run_demo(ctx: click.Context, options: dict[str, Any]) -> None:
     import numpy as np
 
-    from ..learn import LESSON_KERNEL, fit_gd, fit_lstsq, initial_kernel, lesson_image, lesson_target, stable_lr
+    from ..teach.learn import LESSON_KERNEL, fit_gd, fit_lstsq, initial_kernel, lesson_image, lesson_target, stable_lr
 
     quiet = options["quiet"] or options["as_json"]
     image, target = lesson_image(), lesson_target()

@@ -9,21 +9,14 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ..batch import Item
 from ..errors import ParameterError
+from ..run.batch import Item
 from ..shapes import format_pair
-from .batching import Report, batch_options, execute, figure_options, gather_sources, load_item, plan_items
-from .common import (
-    PairType,
-    clipped_note,
-    mapping_record,
-    output_options,
-    pixel_summary,
-    plural,
-    source_options,
-    stdout_format,
-    write_result,
-)
+from .batching import execute, gather_sources, load_item, plan_items
+from .options import batch_options, figure_options, output_options, source_options
+from .params import PairType
+from .reports import Report, clipped_note, mapping_record, pixel_summary, plural
+from .streams import stdout_format, write_result
 
 
 def _short(pair: tuple[int, int]) -> str:
@@ -146,7 +139,7 @@ def pool_item(item: Item, options: dict[str, Any]) -> list[Report]:
         return [report]
     import numpy as np
 
-    from ..figures import Row, comparison_figure
+    from ..teach.figures import Row, comparison_figure
 
     op, size = options["op"], geometry.kernel
     window = np.full(size, 1.0 / (size[0] * size[1])) if op == "mean" else np.ones(size)

@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from ..errors import ParameterError, SourceError
-from ..layers import (
+from ..shapes import Pair, format_pair
+from ..teach.layers import (
     AxisReport,
     Layer,
     StackRow,
@@ -25,8 +26,8 @@ from ..layers import (
     resolved_padding,
     run_stack,
 )
-from ..shapes import Pair, format_pair
-from .common import PaddingType, PairType, emit_json, message
+from .params import PaddingType, PairType
+from .reports import emit_json, message
 
 _AXIS_NAMES = (("row", "rows"), ("column", "columns"))
 
@@ -349,7 +350,7 @@ def shape_command(
       convcli shape --input 16 conv:k=3,p=1 conv:k=3,s=2 --figure rf.png --pixel 3x3
     """
     if figure is not None:
-        from ..figures import check_figure_path, require_matplotlib
+        from ..teach.figures import check_figure_path, require_matplotlib
 
         check_figure_path(figure)
         require_matplotlib()
@@ -405,7 +406,7 @@ def shape_command(
 
 def _figure(path: str, layers: list[Layer], size: Pair, pixel: Pair, quiet: bool) -> None:
     """Draw the input positions that output ``pixel`` of the last layer depends on."""
-    from ..figures import receptive_field_figure
+    from ..teach.figures import receptive_field_figure
 
     output = size
     for layer in layers:

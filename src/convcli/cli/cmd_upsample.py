@@ -8,23 +8,14 @@ from typing import Any
 
 import click
 
-from ..batch import Item
 from ..errors import ParameterError
+from ..run.batch import Item
 from ..shapes import format_pair
-from .batching import Report, batch_options, execute, figure_options, gather_sources, load_item, plan_items
-from .common import (
-    KernelSpecType,
-    PairType,
-    clipped_note,
-    mapping_record,
-    max_memory_option,
-    memory_option,
-    output_options,
-    pixel_summary,
-    source_options,
-    stdout_format,
-    write_result,
-)
+from .batching import execute, gather_sources, load_item, plan_items
+from .options import batch_options, figure_options, memory_option, output_options, source_options
+from .params import KernelSpecType, PairType
+from .reports import Report, clipped_note, mapping_record, pixel_summary
+from .streams import max_memory_option, stdout_format, write_result
 
 #: Catalogue kernels whose bare name takes its factor from --stride.
 FACTOR_KERNELS = ("bilinear", "nearest")
@@ -165,7 +156,7 @@ def upsample_item(item: Item, kernel: Any, options: dict[str, Any]) -> list[Repo
     report = _report(loaded, kernel, geometry, result, written, options, time.perf_counter() - start)
     if item.figure is None:
         return [report]
-    from ..figures import Row, comparison_figure
+    from ..teach.figures import Row, comparison_figure
 
     comparison_figure(
         item.figure,

@@ -26,7 +26,7 @@ import zlib
 
 import numpy as np
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 #: PNG colour type per number of channels: gray, gray + alpha, RGB, RGBA.
 COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
@@ -93,7 +93,7 @@ def compress_parts(data: np.ndarray, level: int, parts: int) -> bytes:
 
     tasks = [(index,) for index in range(parts + 1)]
     if parts > 1:
-        from .engine.strips import run_parallel
+        from ..parallel import run_parallel
 
         run_parallel(tasks, deflate)
     else:
@@ -104,7 +104,7 @@ def compress_parts(data: np.ndarray, level: int, parts: int) -> bytes:
 
 def default_parts(size: int) -> int:
     """How many parts to compress ``size`` filtered bytes in: one per :data:`PART_BYTES`, at most one per thread."""
-    from .engine.strips import workers
+    from ..parallel import workers
 
     return max(1, min(workers(), size // PART_BYTES))
 

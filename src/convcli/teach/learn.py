@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine import correlate2d, pad2d
-from .errors import DecodeError, ParameterError, ShapeError
-from .shapes import ConvGeometry, PaddingSpec, conv_geometry, conv_output_length, format_pair
+from ..engine import correlate2d, pad2d
+from ..errors import DecodeError, ParameterError, ShapeError
+from ..shapes import ConvGeometry, PaddingSpec, conv_geometry, conv_output_length, format_pair
 
 Pair = tuple[int, int]
 

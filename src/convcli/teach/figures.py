@@ -9,7 +9,7 @@ Colours
 Images (values of one sign) are drawn in gray; signed responses (an edge
 kernel's output, most kernels) in a diverging map (``RdBu_r``) centred on
 0, so that white is 0, red positive and blue negative. ``vmin``/``vmax`` fix
-the ends, as they do for the output image (see :func:`convcli.images.to_pixels`).
+the ends, as they do for the output image (see :func:`convcli.io.to_pixels`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError, OutputUsageError
+from ..errors import OutputError, OutputUsageError
 
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 DIVERGING = "RdBu_r"
@@ -70,7 +70,7 @@ def _figure(width: float, height: float, dpi: int) -> Any:
 
 
 def _save(figure: Any, path: str | Path) -> None:
-    from .images import write_atomic
+    from ..io import write_atomic
 
     suffix = Path(path).suffix.lower()
     if suffix not in FIGURE_SUFFIXES:
@@ -86,7 +86,7 @@ def _limits(
     """Colour map and value range of an output panel (see the module docstring)."""
     import numpy as np
 
-    from .images import to_pixels
+    from ..io import to_pixels
 
     finite = values[np.isfinite(values)]
     signed = finite.size > 0 and float(finite.min()) < 0
@@ -174,7 +174,7 @@ def _show_output(
 ) -> None:
     import numpy as np
 
-    from .images import to_pixels
+    from ..io import to_pixels
 
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 3:
@@ -214,7 +214,7 @@ def comparison_figure(
         Colour map of the outputs. Default: gray for values of one sign,
         ``RdBu_r`` centred on 0 for signed values.
     vmin, vmax, scale
-        The output scaling, as for the output image (:func:`convcli.images.to_pixels`).
+        The output scaling, as for the output image (:func:`convcli.io.to_pixels`).
     """
     if not rows:
         raise ValueError("a comparison figure needs at least one row")

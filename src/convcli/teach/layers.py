@@ -39,8 +39,8 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .errors import ParameterError, ShapeError
-from .shapes import (
+from ..errors import ParameterError, ShapeError
+from ..shapes import (
     PaddingSpec,
     Pair,
     conv_geometry,

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine import convolve2d, correlate2d, pad2d
-from .errors import ParameterError
-from .matrices import format_matrix, format_number
-from .shapes import ConvGeometry, PaddingSpec, conv_geometry, format_pair
+from ..engine import convolve2d, correlate2d, pad2d
+from ..errors import ParameterError
+from ..matrices import format_matrix, format_number
+from ..shapes import ConvGeometry, PaddingSpec, conv_geometry, format_pair
 
 #: Limits above which :func:`check_small` refuses (the text would be unreadable).
 MAX_OUTPUTS = 64

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConvcliError, OutputUsageError, ParameterError, SourceError
+from ..errors import ConvcliError, OutputUsageError, ParameterError, SourceError
 
 GLOB_CHARACTERS = frozenset("*?[")
 NAME_FIELDS = ("stem", "kernel", "ext", "index")
@@ -98,8 +98,8 @@ def read_source_file(path: str, stdin: Any = None) -> list[str]:
 
 
 def source_stem(text: str) -> str:
-    """The stem used in output names (``stdin`` for ``-``); same rule as :class:`convcli.images.Source`."""
-    from .images import classify_source
+    """The stem used in output names (``stdin`` for ``-``); same rule as :class:`convcli.io.Source`."""
+    from ..io import classify_source
 
     return classify_source(text).stem
 

@@ -1,0 +1,139 @@
+"""How results are told: messages on stderr, JSON on stdout, the phrasing of geometry, notes and pixel ranges."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from ..shapes import format_pair
+
+
+def message(text: str, quiet: bool = False) -> None:
+    """A message for people: always stderr."""
+    if not quiet:
+        click.echo(text, err=True)
+
+
+def emit_json(record: dict[str, Any]) -> None:
+    click.echo(json.dumps(record, separators=(", ", ": ")))
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def describe_geometry(geometry: Any) -> str:
+    """``stride 1x1, padding 0x0, dilation 1x1`` (asymmetric padding as ``top,bottom x left,right``)."""
+    (t, b), (left, r) = geometry.padding
+    padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
+    return f"stride {format_pair(geometry.stride)}, padding {padding}, dilation {format_pair(geometry.dilation)}"
+
+
+def uncovered_note(geometry: Any) -> str | None:
+    """A note when the stride leaves the last input rows/columns unread, with the padding that covers them."""
+    rows, cols = geometry.uncovered()
+    if not rows and not cols:
+        return None
+    parts = []
+    if rows:
+        parts.append(plural(rows, "row"))
+    if cols:
+        parts.append(plural(cols, "column"))
+    cover = geometry.covering_padding()
+    return (
+        f"note: stride {format_pair(geometry.stride)} leaves the last {' and '.join(parts)} of the input unread; "
+        f"--padding {format_pair(cover)} would reach them"
+    )
+
+
+def pixel_summary(mapping: Any, depth: int | str) -> str:
+    """`` [low, high] -> 0..255 (minmax)`` for the report line; empty for raw outputs (no mapping)."""
+    if mapping is None:
+        return ""
+    return f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(depth)) - 1} ({mapping.scale})"
+
+
+def mapping_record(mapping: Any) -> dict[str, Any]:
+    """The ``scale`` and ``clipped`` fields of a --json record."""
+    return {
+        "scale": None if mapping is None else {"mode": mapping.scale, "low": mapping.low, "high": mapping.high},
+        "clipped": 0 if mapping is None else mapping.clipped,
+    }
+
+
+def clipped_note(mapping: Any, total: int) -> str | None:
+    if mapping is None or not mapping.clipped:
+        return None
+    share = 100.0 * mapping.clipped / max(total, 1)
+    return (
+        f"note: {plural(mapping.clipped, 'value')} ({share:.2g}%) fell outside [{mapping.low:g}, {mapping.high:g}] "
+        f"and were clipped; --scale minmax or wider --vmin/--vmax keeps them"
+    )
+
+
+@dataclass(frozen=True)
+class Report:
+    """One output's report: ``lines`` for stderr, ``record`` for --json."""
+
+    lines: tuple[str, ...]
+    record: dict[str, Any]
+
+
+def format_duration(seconds: float) -> str:
+    """``0:07``, ``2:05``, ``1:02:03``.
+
+    >>> format_duration(7.2), format_duration(125), format_duration(3723)
+    ('0:07', '2:05', '1:02:03')
+    """
+    total = int(round(max(seconds, 0.0)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_line(done: int, total: int, failed: int, elapsed: float, width: int = 24) -> str:
+    """``[#########...............] 3/8 1.5/s ETA 0:03``; rate and ETA once something is done.
+
+    >>> progress_line(2, 8, 0, 4.0, width=8)
+    '[##......] 2/8 0.5/s ETA 0:12'
+    """
+    filled = int(width * done / max(total, 1))
+    text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+    if done and elapsed > 0:
+        rate = done / elapsed
+        text += f" {rate:.2g}/s ETA {format_duration((total - done) / rate)}"
+    if failed:
+        text += f" ({failed} failed)"
+    return text
+
+
+class Progress:
+    """A one-line progress bar redrawn in place on a terminal (stderr)."""
+
+    def __init__(self, total: int, stream: Any = None) -> None:
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.start = time.perf_counter()
+        self.done = self.failed = 0
+        self.shown = False
+
+    def update(self, done: int, failed: int) -> None:
+        self.done, self.failed = done, failed
+        self.draw()
+
+    def draw(self) -> None:
+        line = progress_line(self.done, self.total, self.failed, time.perf_counter() - self.start)
+        self.stream.write(f"\r{line}\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False

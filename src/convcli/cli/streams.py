@@ -1,0 +1,142 @@
+"""The command line's I/O glue: load a source with the command's options, write a result to a file or stdout."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import OutputUsageError
+from .reports import message
+
+
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_result` did."""
+
+    destination: str
+    fmt: str
+    mapping: Any  # PixelMapping | None
+
+
+def load(source: str, options: dict[str, Any], on_size: Callable[..., None] | None = None, stdin: Any = None) -> Any:
+    """Load one source with the command's source options; print its notes (which frame was used) on stderr.
+
+    ``on_size(height, width, channels, decoded_bytes_per_pixel)`` runs once the
+    size is read from the header, before decoding (see :func:`memory_guard`).
+    ``stdin`` replaces standard input for ``-`` (a batch reads it once, in the parent).
+    """
+    from ..io import load_source
+
+    loaded = load_source(
+        source,
+        gray=options["gray"],
+        normalize_method=options["normalize_method"],
+        color=options["color"],
+        frame=options["frame"],
+        stdin=binary_stream("stdin") if stdin is None else stdin,
+        timeout=options["timeout"],
+        max_download=options["max_download"] * 1024 * 1024,
+        max_pixels=max_pixels_option(options),
+        on_size=on_size,
+    )
+    for note in getattr(loaded, "notes", ()):
+        message(note, options.get("quiet", False) or options.get("as_json", False))
+    return loaded
+
+
+def stdout_format(loaded: Any) -> str | None:
+    """Format for ``-o -`` without ``--format``: raw arrays stay raw (.npy as npy, text as txt), images go as PNG."""
+    if loaded.kind != "array":
+        return None
+    return "npy" if loaded.detail.startswith("NPY") else "txt"
+
+
+def check_outputs(destinations: list[str], sources: list[str]) -> None:
+    """Refuse, before any work, outputs that would clobber an input or each other, or that cannot be created."""
+    from ..io import check_output_path, same_file
+
+    seen: dict[str, str] = {}
+    for destination in destinations:
+        if destination == "-":
+            continue
+        key = str(Path(destination).resolve())
+        if key in seen:
+            raise OutputUsageError(
+                f"two outputs would both be written to {destination!r}; use distinct kernels or -o per run"
+            )
+        seen[key] = destination
+        check_output_path(destination)
+        for source in sources:
+            if (
+                source != "-"
+                and Path(source).exists()
+                and Path(destination).exists()
+                and same_file(source, destination)
+            ):
+                raise OutputUsageError(
+                    f"output {destination!r} is the input {source!r}; convcli never overwrites its input"
+                )
+
+
+def write_result(array: Any, destination: str, options: dict[str, Any], raw_format: str | None = None) -> Written:
+    """Encode and write one result (atomically for files; refusing binary to a terminal).
+
+    ``raw_format`` is the format for ``-o -`` when ``--format`` is not given
+    and the source was a raw array (its values stay numbers); images go as PNG.
+    """
+    from ..io import encode, output_format, write_atomic
+
+    requested = options.get("output_format")
+    if destination == "-" and requested is None and raw_format:
+        requested = raw_format
+    fmt = output_format(destination, requested)
+    data, mapping = encode(
+        array,
+        fmt,
+        scale=options["scale"],
+        vmin=options["vmin"],
+        vmax=options["vmax"],
+        depth=int(options["depth"]),
+        compression=options.get("compression", 1),
+    )
+    if destination == "-":
+        stream = binary_stream("stdout")
+        if fmt not in ("txt", "csv") and stdout_is_terminal():
+            raise OutputUsageError(
+                f"refusing to write {fmt.upper()} bytes to a terminal; redirect (> out.{fmt}) or pipe it, or use --format txt"
+            )
+        stream.write(data)
+        stream.flush()
+    else:
+        write_atomic(destination, data)
+    return Written(destination, fmt, mapping)
+
+
+def binary_stream(name: str) -> Any:
+    """The binary side of ``sys.stdin``/``sys.stdout``, looked up at call time (so CliRunner's swap is seen).
+
+    ``click.get_binary_stream`` is deprecated from Click 8.5 on.
+    """
+    stream = getattr(sys, name)
+    return getattr(stream, "buffer", stream)
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def max_pixels_option(options: dict[str, Any]) -> int | None:
+    """``--max-pixels`` (``None`` for 0 = no limit); the default when the command has no such option."""
+    from ..limits import DEFAULT_MAX_PIXELS
+
+    value = options.get("max_pixels", DEFAULT_MAX_PIXELS)
+    return None if value == 0 else value
+
+
+def max_memory_option(options: dict[str, Any]) -> int | None:
+    """``--max-memory`` in bytes, or ``None`` (use the memory available)."""
+    value = options.get("max_memory")
+    return None if value is None else int(value) * 1024 * 1024

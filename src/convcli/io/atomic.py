@@ -1,0 +1,104 @@
+"""Atomic writes: a hidden temporary file beside the destination, renamed into place with SIGINT/SIGTERM held."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import OutputError, OutputUsageError
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when two paths name the same file (through links too)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def check_output_path(destination: str) -> None:
+    """Fail before any work when the output's folder is missing or the path is a folder."""
+    if destination == "-":
+        return
+    path = Path(destination)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputUsageError(f"output folder {str(parent)!r} does not exist; create it first (mkdir -p {parent})")
+    if path.is_dir():
+        raise OutputUsageError(
+            f"output {destination!r} is a folder; give a file name such as {destination.rstrip('/')}/out.png"
+        )
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while a file is written and renamed: they take effect before or after, never in between.
+
+    A signal that arrives meanwhile is recorded by a temporary handler and raised
+    again once the previous handlers are back (so Ctrl-C still ends in
+    KeyboardInterrupt and SIGTERM still ends the process). Blocking the signals
+    with ``pthread_sigmask`` is not enough: NumPy's BLAS threads would take
+    SIGTERM and end the process mid-write. Main thread only; elsewhere a no-op.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+        if signum is None:
+            continue
+        handler = signal.getsignal(signum)
+        if handler is None or handler == signal.SIG_IGN:
+            continue  # installed outside Python (cannot be restored) or ignored anyway
+        previous[signum] = handler
+        signal.signal(signum, lambda number, _frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+def write_atomic(destination: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``destination`` and rename it into place.
+
+    The temporary file is hidden and named ``.<name>.<random>.part``; it is
+    removed on any error. SIGINT and SIGTERM are held during the write and the
+    rename (see :func:`_signals_held`), so an interrupted run leaves either the
+    old file or the new one, never a partial one; only SIGKILL (or a crash of
+    the machine) can leave a ``.part`` file behind.
+    """
+    with _signals_held():
+        _write_atomic(destination, data)
+
+
+def _write_atomic(destination: str | Path, data: bytes) -> None:
+    path = Path(destination)
+    directory = path.parent if str(path.parent) else Path(".")
+    temporary = None
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(destination)!r}: {exc.strerror or exc}") from None
+    finally:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)

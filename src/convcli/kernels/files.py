@@ -1,0 +1,98 @@
+"""Kernel files (.txt/.csv grids, .npy arrays, ImageMagick strings) and the folders searched for them by name."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import KernelError
+from ..limits import check_npy_file
+from ..matrices import parse_matrix
+from .catalogue import _CATALOGUE
+from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, as_kernel_array
+
+# ---------------------------------------------------------------------------
+# Files and directories
+
+
+def kernel_dirs() -> list[Path]:
+    """Directories searched for kernel files by name: ``$CONVCLI_KERNEL_PATH``, then the shipped ``kernels/``."""
+    dirs = [Path(p) for p in os.environ.get("CONVCLI_KERNEL_PATH", "").split(os.pathsep) if p]
+    package_dir = Path(__file__).resolve().parent.parent  # convcli/
+    for candidate in (package_dir / "_kernels", package_dir.parent.parent / "kernels"):
+        if candidate.is_dir():
+            dirs.append(candidate)
+            break
+    return dirs
+
+
+def kernel_files() -> Iterator[Path]:
+    """Kernel files found in the kernel directories (first one wins per stem)."""
+    seen: set[str] = set()
+    for directory in kernel_dirs():
+        for path in sorted(directory.iterdir()):
+            if path.suffix.lower() in KERNEL_FILE_SUFFIXES and path.stem not in seen and path.stem not in _CATALOGUE:
+                seen.add(path.stem)
+                yield path
+
+
+_MAGICK_RE = re.compile(r"^\s*(\d+)(?:x(\d+))?(\+\d+\+\d+)?\s*:(.*)$", re.DOTALL)
+
+
+def parse_imagemagick(text: str, what: str = "ImageMagick kernel") -> np.ndarray | None:
+    """Parse an ImageMagick kernel string ``"WxH: v, v, ..."``; ``None`` if it is not one.
+
+    ImageMagick writes the width first and lists the values row by row.
+
+    >>> parse_imagemagick("3x2: 1,0,-1, 2,0,-2")
+    array([[ 1.,  0., -1.],
+           [ 2.,  0., -2.]])
+    """
+    match = _MAGICK_RE.match(text)
+    if not match:
+        return None
+    if len(match.group(1)) > 9 or len(match.group(2) or "") > 9:
+        raise KernelError(f"{what}: the size {text.split(':', 1)[0].strip()[:20]!r} is absurdly large")
+    width = int(match.group(1))
+    height = int(match.group(2) or match.group(1))
+    if match.group(3):
+        raise KernelError(f"{what}: origin offsets like {match.group(3)!r} are not supported; the origin is the centre")
+    tokens = [t for t in re.split(r"[\s,]+", match.group(4).strip()) if t]
+    if len(tokens) != width * height:
+        raise KernelError(f"{what} declares {width}x{height} (WxH) = {width * height} values but has {len(tokens)}")
+    values = []
+    for token in tokens:
+        try:
+            values.append(float(token))
+        except ValueError:
+            raise KernelError(f"{what}: {token!r} is not a number") from None
+    return np.array(values, dtype=np.float64).reshape(height, width)
+
+
+def load_kernel_file(path: Path) -> np.ndarray:
+    """Read a kernel file: ``.npy``, or a text grid / ImageMagick string (any other suffix)."""
+    what = f"kernel file {str(path)!r}"
+    try:
+        if path.suffix.lower() == ".npy":
+            check_npy_file(path, what, KernelError, max_side=MAX_KERNEL_SIDE)
+            try:
+                array = np.load(path, allow_pickle=False)
+            except ValueError as exc:
+                raise KernelError(f"{what} is not a valid .npy array ({exc})") from None
+            if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+                raise KernelError(f"{what} holds {array.dtype} values; a kernel needs real numbers")
+            return as_kernel_array(array, what)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise KernelError(f"{what} is not a text file; use a .txt/.csv grid or a .npy array") from None
+    except OSError as exc:
+        raise KernelError(f"cannot read {what}: {exc.strerror or exc}") from None
+    stripped = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    magick = parse_imagemagick(stripped, what)
+    if magick is not None:
+        return as_kernel_array(magick, what)
+    return as_kernel_array(parse_matrix(text, what, error=KernelError), what)

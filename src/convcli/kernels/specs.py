@@ -1,0 +1,99 @@
+"""Kernels: the built-in catalogue, kernel files and kernel specs.
+
+A kernel is a 2-D array of weights applied by **cross-correlation** (the
+kernel is *not* flipped): output ``(i, j)`` is the sum over ``(u, v)`` of
+``K[u, v] * X[i + u, j + v]``, rows ``u`` going down and columns ``v`` going
+right. ``--convolve`` flips the kernel by 180 degrees. Every orientation and
+sign stated below assumes correlation.
+
+Spec syntax (``-k SPEC``), tried in this order:
+
+* inline matrix: ``"0 1; 2 3"`` (rows by ``;``, values by spaces or commas);
+* ImageMagick kernel string: ``"3x3: 1,0,-1, 2,0,-2, 1,0,-1"`` (``WxH``,
+  columns first as ImageMagick writes it, or ``N:`` for square);
+* a file path: ``.txt``/``.csv`` grid, ``.npy`` array, or a text file holding
+  an ImageMagick string;
+* a catalogue name with parameters: ``gaussian:7``, ``gaussian:7:1.5``,
+  ``blur:5``, ``diff-x:2``, ``edge:1,1``;
+* the stem of a file in a kernel directory: the ``kernels/`` folder shipped
+  with convcli and the folders in ``$CONVCLI_KERNEL_PATH``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+
+from ..errors import KernelError, UnknownKernelError
+from ..matrices import parse_matrix
+from .catalogue import _CATALOGUE, catalogue
+from .files import kernel_files, load_kernel_file, parse_imagemagick
+from .weights import KERNEL_FILE_SUFFIXES, Kernel, as_kernel_array
+
+# ---------------------------------------------------------------------------
+# Specs
+
+
+_INLINE_RE = re.compile(r"^[\s\d.eE+\-,;]+$")
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "-", text).strip("-.")
+    return slug or "kernel"
+
+
+def parse_kernel_spec(spec: str) -> Kernel:
+    """Resolve a ``-k`` spec into a :class:`Kernel` (see the module docstring for the order).
+
+    Raises
+    ------
+    UnknownKernelError
+        When the spec names nothing; the message suggests the closest names.
+    KernelError
+        When the spec, its parameters or the file are malformed.
+
+    Examples
+    --------
+    >>> parse_kernel_spec("0 1; 2 3").weights
+    array([[0., 1.],
+           [2., 3.]])
+    >>> parse_kernel_spec("diff-x").weights
+    array([[ 1., -1.]])
+    """
+    text = spec.strip()
+    if not text:
+        raise KernelError(
+            "the kernel spec is empty; give a name (convcli kernels lists them) or a matrix like '0 1; 2 3'"
+        )
+    if _INLINE_RE.match(text) and re.search(r"\d", text):
+        weights = as_kernel_array(parse_matrix(text, f"kernel {text!r}", error=KernelError), f"kernel {text!r}")
+        return Kernel("custom", weights, spec, "inline matrix")
+    magick = parse_imagemagick(text, f"kernel {text!r}")
+    if magick is not None:
+        return Kernel("custom", as_kernel_array(magick, f"kernel {text!r}"), spec, "ImageMagick kernel string")
+    path = Path(text)
+    if path.suffix.lower() in KERNEL_FILE_SUFFIXES or os.sep in text or (os.altsep and os.altsep in text):
+        if path.is_file():
+            return Kernel(_slug(path.stem), load_kernel_file(path), spec, f"kernel file {text}")
+        if os.sep in text or path.suffix.lower() in KERNEL_FILE_SUFFIXES:
+            raise KernelError(
+                f"kernel file {text!r} does not exist; check the path (or use a name from 'convcli kernels')"
+            )
+    name, _, rest = text.partition(":")
+    name = name.lower()
+    if name in _CATALOGUE:
+        entry = _CATALOGUE[name]
+        params = rest.split(":") if rest else []
+        if len(params) > entry.max_params:
+            raise KernelError(f"kernel {text!r} has too many parameters; usage: {entry.usage}")
+        weights = as_kernel_array(entry.build(params), f"kernel {text!r}")
+        return Kernel(_slug(text.replace(":", "-")), weights, spec, entry.description)
+    for path in kernel_files():
+        if path.stem == text:
+            return Kernel(_slug(path.stem), load_kernel_file(path), spec, f"kernel file {path.name}")
+    names = [entry.name for entry in catalogue()] + [p.stem for p in kernel_files()]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "run 'convcli kernels' to list them"
+    raise UnknownKernelError(f"unknown kernel {text!r}: not a name, a matrix or a file; {hint}")
