@@ -34,6 +34,9 @@ from .shapes import PaddingSpec, conv_geometry
 
 #: Pillow warns above 89,478,485 pixels and refuses above twice that; convcli's default is the refusal point.
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
+#: Seconds a URL may take, and the bytes it may send, unless told otherwise.
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_DOWNLOAD = 256 * 1024 * 1024
 #: Largest stride, padding or dilation accepted per axis.
 MAX_GEOMETRY = 1 << 24
 #: Bytes per value a text matrix costs while it is parsed (Python floats in lists), per byte of text.

@@ -33,6 +33,7 @@ from ..run.batch import (
     run_items,
     source_stem,
 )
+from .options import read_settings
 from .reports import Progress, Report, emit_json, message, plural
 from .streams import binary_stream, check_outputs, load
 
@@ -153,7 +154,13 @@ def _check_formats(destinations: list[str], requested: str | None) -> None:
 
 def load_item(item: Item, options: dict[str, Any], on_size: Any = None) -> Any:
     """Load an item's source with the command's source options (stdin from the bytes the parent read)."""
-    return load(item.source, options, on_size=on_size, stdin=io.BytesIO(item.data) if item.data is not None else None)
+    return load(
+        item.source,
+        read_settings(options),
+        quiet=options.get("quiet", False) or options.get("as_json", False),
+        on_size=on_size,
+        stdin=io.BytesIO(item.data) if item.data is not None else None,
+    )
 
 
 # ---------------------------------------------------------------------------

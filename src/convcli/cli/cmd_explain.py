@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..api.settings import ReadSettings
 from .options import geometry_options
 from .params import KernelSpecType
 from .streams import load
@@ -74,17 +75,7 @@ def explain_command(source: str, kernel: Any, **options: Any) -> None:
     """
     from ..teach.explain import explain, render
 
-    loaded = load(
-        source,
-        {
-            "gray": "luma",
-            "normalize_method": options["normalize_method"],
-            "color": False,
-            "frame": 0,
-            "timeout": 30.0,
-            "max_download": 16,
-        },
-    )
+    loaded = load(source, ReadSettings(normalize=options["normalize_method"], max_download=16 * 1024 * 1024))
     explanation = explain(
         loaded.array,
         kernel.weights,

@@ -9,7 +9,7 @@ import click
 
 from ..errors import OutputError, OutputUsageError, ParameterError
 from ..shapes import format_pair
-from .options import geometry_options, source_options
+from .options import geometry_options, read_settings, source_options
 from .params import PairType
 from .reports import emit_json, message
 from .streams import check_outputs, load
@@ -346,8 +346,9 @@ def _run(ctx: click.Context, input_source: str, target_source: str, options: dic
     from ..teach.learn import fit, infer_kernel_size
 
     quiet = options["quiet"] or options["as_json"]
-    image = load(input_source, options).array
-    target = load(target_source, options).array
+    read = read_settings(options)
+    image = load(input_source, read, quiet=quiet).array
+    target = load(target_source, read, quiet=quiet).array
     geometry_options = dict(stride=options["stride"], padding=options["padding"], dilation=options["dilation"])
     size = options["size"]
     if size is None:

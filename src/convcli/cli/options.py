@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..api.settings import Geometry, ReadSettings
 from .params import PaddingType, PadModeType, PairType
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -270,4 +271,36 @@ def figure_options(function: F) -> F:
             ),
         ],
         function,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Typed records, built once per command from click's keyword arguments
+
+
+def read_settings(options: dict[str, Any]) -> ReadSettings:
+    """The :class:`~convcli.api.settings.ReadSettings` of :func:`source_options` (``--max-pixels 0`` = no limit)."""
+    from ..limits import DEFAULT_MAX_PIXELS
+
+    max_pixels = options.get("max_pixels", DEFAULT_MAX_PIXELS)
+    return ReadSettings(
+        gray=options["gray"],
+        normalize=options["normalize_method"],
+        color=options["color"],
+        frame=options["frame"],
+        timeout=options["timeout"],
+        max_download=options["max_download"] * 1024 * 1024,
+        max_pixels=None if max_pixels == 0 else max_pixels,
+    )
+
+
+def geometry_settings(options: dict[str, Any]) -> Geometry:
+    """The :class:`~convcli.api.settings.Geometry` of :func:`geometry_options`."""
+    return Geometry(
+        stride=options["stride"],
+        padding=options["padding"],
+        dilation=options["dilation"],
+        pad_mode=options["pad_mode"],
+        pad_value=options["pad_value"],
+        convolve=options["convolve"],
     )

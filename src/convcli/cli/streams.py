@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..api.settings import ReadSettings
 from ..errors import OutputUsageError
 from .reports import message
 
@@ -21,29 +22,25 @@ class Written:
     mapping: Any  # PixelMapping | None
 
 
-def load(source: str, options: dict[str, Any], on_size: Callable[..., None] | None = None, stdin: Any = None) -> Any:
-    """Load one source with the command's source options; print its notes (which frame was used) on stderr.
+def load(
+    source: str,
+    read: ReadSettings,
+    *,
+    quiet: bool = False,
+    on_size: Callable[..., None] | None = None,
+    stdin: Any = None,
+) -> Any:
+    """Load one source with the command's read settings; print its notes (which frame was used) on stderr.
 
     ``on_size(height, width, channels, decoded_bytes_per_pixel)`` runs once the
-    size is read from the header, before decoding (see :func:`memory_guard`).
+    size is read from the header, before decoding (a memory guard).
     ``stdin`` replaces standard input for ``-`` (a batch reads it once, in the parent).
     """
-    from ..io import load_source
+    from ..api.files import load_settings
 
-    loaded = load_source(
-        source,
-        gray=options["gray"],
-        normalize_method=options["normalize_method"],
-        color=options["color"],
-        frame=options["frame"],
-        stdin=binary_stream("stdin") if stdin is None else stdin,
-        timeout=options["timeout"],
-        max_download=options["max_download"] * 1024 * 1024,
-        max_pixels=max_pixels_option(options),
-        on_size=on_size,
-    )
-    for note in getattr(loaded, "notes", ()):
-        message(note, options.get("quiet", False) or options.get("as_json", False))
+    loaded = load_settings(source, read, stdin=binary_stream("stdin") if stdin is None else stdin, on_size=on_size)
+    for note in loaded.notes:
+        message(note, quiet)
     return loaded
 
 

@@ -12,13 +12,13 @@ from typing import Any
 from .._version import __version__
 from ..errors import SourceError
 from ..limits import (
+    DEFAULT_MAX_DOWNLOAD,
+    DEFAULT_TIMEOUT,
     LimitError,
     available_memory,
     format_bytes,
 )
 
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_DOWNLOAD = 256 * 1024 * 1024
 MAX_REDIRECTS = 5
 
 _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")

@@ -1,0 +1,97 @@
+"""Typed settings records: one frozen dataclass per concern, built once and handed to pure functions.
+
+The command line builds them from its options (``convcli.cli.options``), the
+Python API from its keyword arguments; both then call the same functions.
+Records are frozen (hashable, safe to share between threads) and picklable
+(a batch sends them to worker processes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..limits import DEFAULT_MAX_DOWNLOAD, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
+from ..shapes import PaddingSpec, Pair
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How a kernel meets the input: the conv2d arguments plus the border.
+
+    Attributes
+    ----------
+    stride, dilation : (int, int)
+        Step between windows; spacing between taps (rows, columns), at least 1.
+    padding : (int, int), 'same' or 'valid'
+        Rows/columns added on each side (PyTorch's meaning).
+    pad_mode : str
+        Border mode after alias resolution: zeros, constant, reflect,
+        symmetric, replicate, circular.
+    pad_value : float
+        Fill value of ``constant``.
+    convolve : bool
+        Flip the kernel by 180 degrees (true convolution) instead of
+        cross-correlation.
+    """
+
+    stride: Pair = (1, 1)
+    padding: PaddingSpec = (0, 0)
+    dilation: Pair = (1, 1)
+    pad_mode: str = "zeros"
+    pad_value: float = 0.0
+    convolve: bool = False
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How a source becomes an array (see :func:`convcli.load`).
+
+    Attributes
+    ----------
+    gray : {'luma', 'mean'}
+    normalize : {'dtype', 'max', 'none'}
+    color : bool
+        Keep RGB, an ``(H, W, 3)`` array.
+    frame : int
+        Frame of an animated GIF or multi-page TIFF.
+    timeout : float
+        Seconds for a URL.
+    max_download : int
+        Bytes accepted from a URL.
+    max_pixels : int or None
+        Pixels accepted from a header (``None``: no limit).
+    """
+
+    gray: str = "luma"
+    normalize: str = "dtype"
+    color: bool = False
+    frame: int = 0
+    timeout: float = DEFAULT_TIMEOUT
+    max_download: int = DEFAULT_MAX_DOWNLOAD
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class WriteSettings:
+    """How an array becomes a file (see :func:`convcli.save`).
+
+    Attributes
+    ----------
+    format : str or None
+        Output format; ``None`` takes it from the destination's suffix.
+    scale : {'auto', 'minmax', 'abs', 'clip'}
+        Floats to pixels (image formats only).
+    vmin, vmax : float or None
+        Values shown black and white.
+    depth : {8, 16}
+        Bits per pixel of image formats.
+    compression : int
+        PNG zlib level, 0 to 9.
+    """
+
+    format: str | None = None
+    scale: str = "auto"
+    vmin: float | None = None
+    vmax: float | None = None
+    depth: int = 8
+    compression: int = 1
