@@ -3,8 +3,8 @@
 The public API, one implementation shared with the command line (each
 ``convcli`` command is a thin client of these functions)::
 
-    >>> import numpy as np, convcli  # doctest: +SKIP
-    >>> convcli.filter(np.arange(9.0).reshape(3, 3), "0 1; 2 3")  # doctest: +SKIP
+    >>> import numpy as np, convcli
+    >>> convcli.filter(np.arange(9.0).reshape(3, 3), "0 1; 2 3")
     array([[19., 25.],
            [37., 43.]])
 

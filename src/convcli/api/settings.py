@@ -8,7 +8,7 @@ Records are frozen (hashable, safe to share between threads) and picklable
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..limits import DEFAULT_MAX_DOWNLOAD, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
 from ..shapes import PaddingSpec, Pair
@@ -95,3 +95,71 @@ class WriteSettings:
     vmax: float | None = None
     depth: int = 8
     compression: int = 1
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """Everything :func:`filter` needs besides the image and the kernels.
+
+    Attributes
+    ----------
+    geometry : Geometry
+        Stride, padding, dilation, border and flip.
+    bias : float
+        Added to every output value of each step.
+    method : {'auto', 'direct', 'separable', 'fft', 'box'}
+        Algorithm; all give the same numbers to rounding.
+    precision : {'auto', 'float32', 'float64'}
+        ``auto`` computes float32 input in float32 and anything else in float64.
+    """
+
+    geometry: Geometry = field(default_factory=Geometry)
+    bias: float = 0.0
+    method: str = "auto"
+    precision: str = "auto"
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """Everything :func:`pool` needs besides the image.
+
+    Attributes
+    ----------
+    op : {'max', 'mean', 'min'}
+    size : (int, int)
+        Window size.
+    stride : (int, int) or None
+        ``None``: the window size (PyTorch's default).
+    padding, dilation : (int, int)
+    ceil_mode, count_include_pad : bool
+    """
+
+    op: str = "max"
+    size: Pair = (2, 2)
+    stride: Pair | None = None
+    padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+
+
+@dataclass(frozen=True)
+class UpsampleSettings:
+    """Everything :func:`upsample` needs besides the image and the kernel.
+
+    Attributes
+    ----------
+    stride, padding, output_padding, dilation : (int, int)
+        ``torch.nn.functional.conv_transpose2d``'s arguments.
+    output_size : (int, int) or None
+        Wanted output size: sets ``output_padding`` (as PyTorch's
+        ``output_size``); ``None`` keeps ``output_padding``.
+    bias : float
+    """
+
+    stride: Pair = (2, 2)
+    padding: Pair = (0, 0)
+    output_padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+    output_size: Pair | None = None
+    bias: float = 0.0

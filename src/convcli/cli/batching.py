@@ -1,7 +1,7 @@
 """Options and steps shared by the commands that take many sources: batches, figures, progress.
 
 The pure parts (globs, names, the process pool) live in :mod:`convcli.run.batch`;
-this module adds the click options, the progress bar and the report lines.
+this module plans the outputs of a run and runs its items, reporting each.
 A command builds its :class:`~convcli.run.batch.Item` list with :func:`plan_items`
 and hands a picklable worker to :func:`execute`. The worker returns a list
 of :class:`Report` (one per output): what to print, in order, on stderr
@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from ..api.settings import ReadSettings
 from ..errors import OutputError, OutputUsageError, ParameterError
 from ..run.batch import (
     Item,
@@ -33,13 +34,9 @@ from ..run.batch import (
     run_items,
     source_stem,
 )
-from .options import read_settings
+from .options import RunOptions
 from .reports import Progress, Report, emit_json, message, plural
 from .streams import binary_stream, check_outputs, load
-
-# ---------------------------------------------------------------------------
-# Options
-
 
 # ---------------------------------------------------------------------------
 # Planning
@@ -54,9 +51,9 @@ class Plan:
     sources: list[str] = field(default_factory=list)
 
 
-def gather_sources(sources: Sequence[str], options: dict[str, Any]) -> tuple[list[str], bool]:
+def gather_sources(sources: Sequence[str], run: RunOptions) -> tuple[list[str], bool]:
     """Sources from the arguments (globs expanded) and --from; returns them and whether this is a batch."""
-    from_file = options.get("from_file")
+    from_file = run.from_file
     listed: list[str] = []
     if from_file is not None:
         if from_file == "-" and "-" in sources:
@@ -71,23 +68,20 @@ def gather_sources(sources: Sequence[str], options: dict[str, Any]) -> tuple[lis
         len(expanded) > 1
         or from_file is not None
         or any(is_pattern(s) and s not in expanded for s in sources)
-        or options.get("outdir") is not None
+        or run.outdir is not None
     )
     return expanded, batch
 
 
 def plan_items(
-    sources: Sequence[str], labels: Sequence[str], options: dict[str, Any], batch: bool, *, one_per_source: bool = False
+    sources: Sequence[str], labels: Sequence[str], run: RunOptions, batch: bool, *, one_per_source: bool = False
 ) -> Plan:
     """Decide every destination before any work; refuse clashes, missing folders and clobbered inputs.
 
     ``labels`` holds one label per output of a source (kernel names for
     filter, ``max2`` for pool...). Standard input is read here, once.
     """
-    output = options.get("output")
-    outdir = options.get("outdir")
-    template = options.get("name_template")
-    figure = options.get("figure")
+    output, outdir, template, figure = run.output, run.outdir, run.name_template, run.figure
     count = len(sources) * len(labels)
     if output is not None and (outdir is not None or template is not None):
         raise OutputUsageError("-o names the output itself; drop -o to use --outdir/--name")
@@ -96,7 +90,7 @@ def plan_items(
         raise OutputUsageError(
             f"-o names one output but this run {makes}; drop -o to get <stem>-{{kernel}} names (or use --outdir)"
         )
-    if output == "-" and options.get("as_json"):
+    if output == "-" and run.as_json:
         raise OutputUsageError("-o - and --json both write to stdout; choose one")
     if figure is not None:
         from ..teach.figures import check_figure_path, require_matplotlib
@@ -120,7 +114,7 @@ def plan_items(
     figures: list[tuple[str, str]] = []
     for index, source in enumerate(sources, 1):
         stem = source_stem(source)
-        ext = default_extension(source, options.get("output_format"), stdin_is_array)
+        ext = default_extension(source, run.write.format, stdin_is_array)
         destinations = []
         for label in labels:
             if output is not None:
@@ -139,7 +133,7 @@ def plan_items(
             figures.append((figure_path, source))
         items.append(Item(index, source, tuple(destinations), figure_path, data if source == "-" else None))
     check_unique(pairs + figures)
-    _check_formats([p for p, _ in pairs], options.get("output_format"))
+    _check_formats([p for p, _ in pairs], run.write.format)
     check_outputs([p for p, _ in pairs + figures], list(sources))
     return Plan(items, batch, list(sources))
 
@@ -152,12 +146,12 @@ def _check_formats(destinations: list[str], requested: str | None) -> None:
             output_format(destination, requested)
 
 
-def load_item(item: Item, options: dict[str, Any], on_size: Any = None) -> Any:
-    """Load an item's source with the command's source options (stdin from the bytes the parent read)."""
+def load_item(item: Item, read: ReadSettings, run: RunOptions, on_size: Any = None) -> Any:
+    """Load an item's source with the command's read settings (stdin from the bytes the parent read)."""
     return load(
         item.source,
-        read_settings(options),
-        quiet=options.get("quiet", False) or options.get("as_json", False),
+        read,
+        quiet=run.silent,
         on_size=on_size,
         stdin=io.BytesIO(item.data) if item.data is not None else None,
     )
@@ -171,16 +165,16 @@ def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def _show(reports: Sequence[Report], options: dict[str, Any], quiet: bool) -> None:
+def _show(reports: Sequence[Report], run: RunOptions) -> None:
     for report in reports:
-        if options.get("as_json"):
+        if run.as_json:
             emit_json(report.record)
         else:
             for line in report.lines:
-                message(line, quiet)
+                message(line, run.quiet)
 
 
-def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report]], options: dict[str, Any]) -> None:
+def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report]], run: RunOptions) -> None:
     """Run the plan's items and report: per output, per failure, and a summary line for batches.
 
     A single source outside a batch runs here and its error is the command's
@@ -188,10 +182,10 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
     on stderr (and a JSON record with ``error``), the others still run, and
     the exit code is 1.
     """
-    quiet = options["quiet"]
+    quiet = run.quiet
     if not plan.batch:
         for item in plan.items:
-            _show(worker(item), options, quiet)
+            _show(worker(item), run)
         return
     total = len(plan.items)
     progress = Progress(total) if total > 1 and not quiet and stderr_is_terminal() else None
@@ -201,15 +195,15 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
         for outcome in run_items(
             plan.items,
             worker,
-            jobs=options.get("jobs") or default_jobs(),
-            fail_fast=options.get("fail_fast", False),
+            jobs=run.jobs or default_jobs(),
+            fail_fast=run.fail_fast,
             on_done=progress.update if progress else None,
         ):
             if progress:
                 progress.clear()
             if outcome.ok:
                 done += 1
-                _show(outcome.value, options, quiet)
+                _show(outcome.value, run)
             else:
                 failed += 1
                 text = outcome.error or "failed"
@@ -218,7 +212,7 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
                 if shown not in text and repr(shown) not in text:
                     text = f"{shown}: {text}"
                 click.echo(f"{ctx.command_path}: error: {text}", err=True)
-                if options.get("as_json"):
+                if run.as_json:
                     emit_json({"source": source, "error": outcome.error, "seconds": round(outcome.seconds, 4)})
             if progress and done + failed < total:
                 progress.draw()

@@ -1,23 +1,77 @@
-"""``convcli filter``: apply kernels to images and arrays."""
+"""``convcli filter``: apply kernels to images and arrays (a thin client of :func:`convcli.api.arrays.filter_array`)."""
 
 from __future__ import annotations
 
 import functools
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..api.settings import FilterSettings, ReadSettings
 from ..run.batch import Item
 from ..shapes import format_pair
 from .batching import execute, gather_sources, load_item, plan_items
-from .options import batch_options, conv_options, figure_options, memory_option, output_options, source_options
+from .options import (
+    RunOptions,
+    batch_options,
+    conv_options,
+    figure_options,
+    geometry_settings,
+    max_memory_bytes,
+    memory_option,
+    output_options,
+    read_settings,
+    run_options,
+    source_options,
+)
 from .params import KernelSpecType
-from .reports import Report, clipped_note, describe_geometry, mapping_record, pixel_summary, uncovered_note
-from .streams import max_memory_option, stdout_format, write_result
+from .reports import Report, describe_geometry, output_report, uncovered_note, with_figure
+from .streams import stdout_format, write_result
+
+if TYPE_CHECKING:
+    from ..kernels import Kernel
 
 
-def _labels(kernels: list[Any], chain: bool) -> list[tuple[str, list[Any]]]:
+@dataclass(frozen=True)
+class FilterOptions:
+    """``convcli filter``'s options, built once from the command line (picklable: batch workers get a copy)."""
+
+    settings: FilterSettings
+    read: ReadSettings
+    run: RunOptions
+    chain: bool = False
+    verbose: bool = False
+    max_memory: int | None = None
+
+
+def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
+    """Check and gather click's keyword arguments into a :class:`FilterOptions`."""
+    from ..api.arrays import geometry
+
+    shape = geometry_settings(options)
+    checked = geometry(
+        stride=shape.stride,
+        padding=shape.padding,
+        dilation=shape.dilation,
+        pad_mode=shape.pad_mode,
+        pad_value=shape.pad_value,
+        convolve=shape.convolve,
+    )
+    return FilterOptions(
+        settings=FilterSettings(
+            checked, bias=options["bias"], method=options["method"], precision=options["precision"]
+        ),
+        read=read_settings(options),
+        run=run_options(options),
+        chain=chain,
+        verbose=options["verbose"],
+        max_memory=max_memory_bytes(options),
+    )
+
+
+def _labels(kernels: list[Kernel], chain: bool) -> list[tuple[str, list[Kernel]]]:
     """(label, kernels applied) per output; repeated names get a number so outputs never collide."""
     if chain:
         return [("+".join(k.name for k in kernels), list(kernels))]
@@ -31,87 +85,35 @@ def _labels(kernels: list[Any], chain: bool) -> list[tuple[str, list[Any]]]:
     return labels
 
 
-def _filter_array(array: Any, kernels: list[Any], options: dict[str, Any]) -> tuple[Any, list[Any]]:
-    """Apply the kernels one after another; returns the result and each step's plan."""
-
-    from ..engine import correlate2d, per_channel, plan_correlation
-
-    plans = []
-    result = array
-    for kernel in kernels:
-        weights = kernel.weights[::-1, ::-1] if options["convolve"] else kernel.weights
-        plan = plan_correlation(
-            (result.shape[0], result.shape[1]),
-            weights,
-            stride=options["stride"],
-            padding=options["padding"],
-            dilation=options["dilation"],
-            method=options["method"],
-            dtype=result.dtype,
-        )
-        plans.append(plan)
-        settings = dict(
-            stride=options["stride"],
-            padding=options["padding"],
-            dilation=options["dilation"],
-            pad_mode=options["pad_mode"],
-            pad_value=options["pad_value"],
-            bias=options["bias"],
-            method=plan.method,
-        )
-        result = per_channel(functools.partial(correlate2d, kernel=weights, **settings), result)
-    return result, plans
-
-
-def _memory_guard(source: str, outputs: list[tuple[str, list[Any]]], options: dict[str, Any]) -> Any:
+def _memory_guard(source: str, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> Any:
     """A check run from the source's header: refuse the run when its largest output would not fit in memory."""
 
     def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
-        from ..engine import plan_correlation
+        from ..api.arrays import plan_filter
         from ..limits import check_memory, estimate_filter
 
-        color = options["color"] and channels >= 3
+        color = options.read.color and channels >= 3
         image = decoded_bytes_per_pixel > 0
-        itemsize = 8 if options["precision"] == "float64" or (not image and options["precision"] == "auto") else 4
+        precision = options.settings.precision
+        itemsize = 8 if precision == "float64" or (not image and precision == "auto") else 4
+        shape = options.settings.geometry
         for _label, applied in outputs:
-            steps = []
-            size = (height, width)
-            for kernel in applied:
-                plan = plan_correlation(
-                    size,
-                    kernel.weights,
-                    stride=options["stride"],
-                    padding=options["padding"],
-                    dilation=options["dilation"],
-                    method=options["method"],
-                )
-                steps.append((kernel.shape, plan.method))
-                size = plan.geometry.output
+            plans = plan_filter((height, width), applied, options.settings)
             what = f"filtering {source!r} ({height}x{width}) with {'+'.join(k.name for k in applied)}"
             estimate = estimate_filter(
                 (height, width),
                 3 if color else 1,
-                steps,
-                stride=options["stride"],
-                padding=options["padding"],
-                dilation=options["dilation"],
+                [(k.shape, p.method) for k, p in zip(applied, plans)],
+                stride=shape.stride,
+                padding=shape.padding,
+                dilation=shape.dilation,
                 itemsize=itemsize,
                 decoded_bytes_per_pixel=decoded_bytes_per_pixel,
                 what=what,
             )
-            check_memory(estimate, max_memory_option(options))
+            check_memory(estimate, options.max_memory)
 
     return check
-
-
-def _cast(array: Any, precision: str) -> Any:
-    import numpy as np
-
-    if precision == "float32":
-        return array.astype(np.float32, copy=False)
-    if precision == "float64":
-        return array.astype(np.float64, copy=False)
-    return array
 
 
 @click.command("filter", context_settings={"show_default": True})
@@ -136,7 +138,7 @@ def _cast(array: Any, precision: str) -> Any:
 @click.option("-v", "--verbose", is_flag=True, help="Also say which algorithm ran and why.")
 @click.pass_context
 def filter_command(
-    ctx: click.Context, sources: tuple[str, ...], kernels: tuple[Any, ...], chain: bool, **options: Any
+    ctx: click.Context, sources: tuple[str, ...], kernels: tuple[Kernel, ...], chain: bool, **options: Any
 ) -> None:
     """Filter images (or number grids) with kernels; write the results and print their shapes.
 
@@ -157,59 +159,57 @@ def filter_command(
       convcli filter 'samples/*.png' -k vertical -k horizontal --outdir out/ --figure 'out/{stem}.fig.png'
       cat samples/camera.png | convcli filter - -k gaussian:7 -o - | convcli filter - -k vertical -o e.png
     """
-    from ..limits import check_geometry
-
-    check_geometry(stride=options["stride"], padding=options["padding"], dilation=options["dilation"])
+    record = filter_options(options, chain)
     outputs = _labels(list(kernels), chain)
-    expanded, batch = gather_sources(sources, options)
-    plan = plan_items(expanded, [label for label, _ in outputs], options, batch)
-    execute(ctx, plan, functools.partial(filter_item, outputs=outputs, options=options), options)
+    expanded, batch = gather_sources(sources, record.run)
+    plan = plan_items(expanded, [label for label, _ in outputs], record.run, batch)
+    execute(ctx, plan, functools.partial(filter_item, outputs=outputs, options=record), record.run)
 
 
-def filter_item(item: Item, outputs: list[tuple[str, list[Any]]], options: dict[str, Any]) -> list[Report]:
+def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:
     """Filter one source with every output's kernels, write the results (and the figure); runs in a worker."""
-    loaded = load_item(item, options, on_size=_memory_guard(item.source, outputs, options))
-    array = _cast(loaded.array, options["precision"])
+    from ..api.arrays import filter_array
+
+    loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item.source, outputs, options))
     reports = []
     rows = []
     geometry = None
     for (_label, applied), target in zip(outputs, item.destinations):
         start = time.perf_counter()
-        result, plans = _filter_array(array, applied, options)
-        written = write_result(result, target, options, stdout_format(loaded))
-        reports.append(_report(loaded, applied, plans, result, written, options, time.perf_counter() - start))
-        geometry = geometry or plans[0].geometry
+        done = filter_array(loaded.array, applied, options.settings)
+        written = write_result(done.array, target, options.run.write, stdout_format(loaded))
+        reports.append(_report(loaded, done, written, options, time.perf_counter() - start))
+        geometry = geometry or done.plans[0].geometry
         if item.figure is not None:
-            rows.append(_figure_row(applied, result, options))
+            rows.append(_figure_row(applied, done.array, options))
     if item.figure is not None:
         from ..teach.figures import comparison_figure
 
+        shape = options.settings.geometry
         comparison_figure(
             item.figure,
             loaded.array,
             rows,
             input_title=f"input {format_pair(loaded.array.shape[:2])} ({loaded.detail})",
             title=f"{loaded.source.stem}: {describe_geometry(geometry)}"
-            + (", convolution (kernel flipped)" if options["convolve"] else ", correlation")
-            + (f", pad mode {options['pad_mode']}" if options["pad_mode"] != "zeros" else ""),
-            cmap=options["cmap"],
-            vmin=options["vmin"],
-            vmax=options["vmax"],
-            scale=options["scale"],
+            + (", convolution (kernel flipped)" if shape.convolve else ", correlation")
+            + (f", pad mode {shape.pad_mode}" if shape.pad_mode != "zeros" else ""),
+            cmap=options.run.cmap,
+            vmin=options.run.write.vmin,
+            vmax=options.run.write.vmax,
+            scale=options.run.write.scale,
         )
-        reports[-1] = Report((*reports[-1].lines, f"figure -> {item.figure}"), reports[-1].record)
-        for report in reports:
-            report.record["figure"] = item.figure
-    return reports
+    return with_figure(reports, item.figure)
 
 
-def _figure_row(applied: list[Any], result: Any, options: dict[str, Any]) -> Any:
+def _figure_row(applied: list[Kernel], result: Any, options: FilterOptions) -> Any:
     from ..teach.figures import Row
 
     kernel = applied[-1]
-    weights = kernel.weights[::-1, ::-1] if options["convolve"] else kernel.weights
+    convolve = options.settings.geometry.convolve
+    weights = kernel.weights[::-1, ::-1] if convolve else kernel.weights
     name = " then ".join(k.name for k in applied)
-    flipped = " flipped" if options["convolve"] else ""
+    flipped = " flipped" if convolve else ""
     return Row(
         weights,
         f"kernel {name} {format_pair(kernel.shape)}{flipped}",
@@ -218,51 +218,36 @@ def _figure_row(applied: list[Any], result: Any, options: dict[str, Any]) -> Any
     )
 
 
-def _report(
-    loaded: Any,
-    applied: list[Any],
-    plans: list[Any],
-    result: Any,
-    written: Any,
-    options: dict[str, Any],
-    seconds: float,
-) -> Report:
-    mapping = written.mapping
-    out_shape = (int(result.shape[0]), int(result.shape[1]))
-    where = "stdout" if written.destination == "-" else written.destination
-    record = {
-        "source": loaded.source.text,
-        "input": [int(loaded.array.shape[0]), int(loaded.array.shape[1])],
-        "read_as": loaded.detail,
-        "kernels": [
-            {"spec": k.spec, "name": k.name, "shape": list(k.shape), "method": p.method} for k, p in zip(applied, plans)
-        ],
-        "convolve": options["convolve"],
-        "stride": list(plans[0].geometry.stride),
-        "padding": [list(p) for p in plans[0].geometry.padding],
-        "dilation": list(plans[0].geometry.dilation),
-        "pad_mode": options["pad_mode"],
-        "output": list(out_shape),
-        "path": where,
-        "format": written.fmt,
-        **mapping_record(mapping),
-        "seconds": round(seconds, 4),
-    }
+def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, seconds: float) -> Report:
+    shape = options.settings.geometry
+    first = done.plans[0].geometry
+    flipped = " flipped" if shape.convolve else ""
     steps = " -> ".join(
-        f"{k.name} {format_pair(k.shape)}{' flipped' if options['convolve'] else ''} ({describe_geometry(p.geometry)})"
-        f" -> {format_pair(p.geometry.output)}"
-        for k, p in zip(applied, plans)
+        f"{k.name} {format_pair(k.shape)}{flipped} ({describe_geometry(p.geometry)}) -> {format_pair(p.geometry.output)}"
+        for k, p in zip(done.kernels, done.plans)
     )
-    pixels = pixel_summary(mapping, options["depth"])
-    name = loaded.source.display
-    lines = [f"{name} ({loaded.detail}) * {steps} -> {where}{pixels}"]
-    for plan in plans:
-        note = uncovered_note(plan.geometry)
-        if note:
-            lines.append(note)
-        if options["verbose"]:
-            lines.append(f"method: {plan.method} ({plan.reason})")
-    note = clipped_note(mapping, result.size)
-    if note:
-        lines.append(note)
-    return Report(tuple(lines), record)
+    notes: list[str | None] = []
+    for plan in done.plans:
+        notes.append(uncovered_note(plan.geometry))
+        if options.verbose:
+            notes.append(f"method: {plan.method} ({plan.reason})")
+    return output_report(
+        loaded,
+        done.array,
+        written,
+        seconds,
+        operation=f"* {steps}",
+        fields={
+            "kernels": [
+                {"spec": k.spec, "name": k.name, "shape": list(k.shape), "method": p.method}
+                for k, p in zip(done.kernels, done.plans)
+            ],
+            "convolve": shape.convolve,
+            "stride": list(first.stride),
+            "padding": [list(p) for p in first.padding],
+            "dilation": list(first.dilation),
+            "pad_mode": shape.pad_mode,
+        },
+        notes=notes,
+        depth=options.run.write.depth,
+    )

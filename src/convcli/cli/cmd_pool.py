@@ -1,43 +1,46 @@
-"""``convcli pool``: max, mean and min pooling of images and arrays."""
+"""``convcli pool``: max, mean and min pooling of images and arrays (a thin client of :func:`convcli.api.arrays.pool_array`)."""
 
 from __future__ import annotations
 
 import functools
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
+from ..api.settings import PoolSettings, ReadSettings
 from ..errors import ParameterError
 from ..run.batch import Item
 from ..shapes import format_pair
 from .batching import execute, gather_sources, load_item, plan_items
-from .options import batch_options, figure_options, output_options, source_options
+from .options import (
+    RunOptions,
+    batch_options,
+    figure_options,
+    output_options,
+    read_settings,
+    run_options,
+    source_options,
+)
 from .params import PairType
-from .reports import Report, clipped_note, mapping_record, pixel_summary, plural
+from .reports import Report, output_report, plural, with_figure
 from .streams import stdout_format, write_result
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """``convcli pool``'s options, built once from the command line (picklable: batch workers get a copy)."""
+
+    settings: PoolSettings
+    read: ReadSettings
+    run: RunOptions
 
 
 def _short(pair: tuple[int, int]) -> str:
     """``2`` for 2x2, ``4x2`` otherwise (for output names)."""
     return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
-
-
-def _pool_array(array: Any, options: dict[str, Any]) -> Any:
-
-    from ..engine import per_channel
-    from ..pool import pool2d
-
-    settings = dict(
-        size=options["size"],
-        stride=options["stride"],
-        padding=options["padding"],
-        dilation=options["dilation"],
-        ceil_mode=options["ceil_mode"],
-        count_include_pad=options["count_include_pad"],
-    )
-    return per_channel(lambda plane: pool2d(plane, options["op"], **settings), array)
 
 
 @click.command("pool", context_settings={"show_default": True})
@@ -101,6 +104,8 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
       convcli pool samples/edges.txt --op mean --size 3 --stride 2 --padding 1 --ceil-mode --no-count-include-pad -o -
       cat samples/coffee.png | convcli pool - --op min --size 4x2 -o - > coffee-min.png
     """
+    from ..api.arrays import pool_settings
+
     op = options["op"]
     if op == "mean" and options["dilation"] != (1, 1):
         raise ParameterError(
@@ -109,105 +114,95 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
         )
     if op != "mean" and ctx.get_parameter_source("count_include_pad") == ParameterSource.COMMANDLINE:
         raise ParameterError(f"--count-include-pad/--no-count-include-pad only apply to --op mean, not {op}; drop it")
-    label = f"{op}{_short(options['size'])}"
-    from ..limits import check_geometry
+    record = PoolOptions(
+        settings=pool_settings(
+            options["size"],
+            stride=options["stride"],
+            padding=options["padding"],
+            dilation=options["dilation"],
+            op=op,
+            ceil_mode=options["ceil_mode"],
+            count_include_pad=options["count_include_pad"],
+        ),
+        read=read_settings(options),
+        run=run_options(options),
+    )
+    label = f"{op}{_short(record.settings.size)}"
+    expanded, batch = gather_sources(sources, record.run)
+    plan = plan_items(expanded, [label], record.run, batch, one_per_source=True)
+    execute(ctx, plan, functools.partial(pool_item, options=record), record.run)
 
-    check_geometry(stride=options["stride"], padding=options["padding"], dilation=options["dilation"])
-    expanded, batch = gather_sources(sources, options)
-    plan = plan_items(expanded, [label], options, batch, one_per_source=True)
-    execute(ctx, plan, functools.partial(pool_item, options=options), options)
 
-
-def pool_item(item: Item, options: dict[str, Any]) -> list[Report]:
+def pool_item(item: Item, options: PoolOptions) -> list[Report]:
     """Pool one source, write the result (and the figure); runs in a worker."""
-    from ..pool import pool_geometry
+    from ..api.arrays import pool_array
 
     start = time.perf_counter()
-    loaded = load_item(item, options)
-    geometry = pool_geometry(
-        (loaded.array.shape[0], loaded.array.shape[1]),
-        options["size"],
-        stride=options["stride"],
-        padding=options["padding"],
-        dilation=options["dilation"],
-        ceil_mode=options["ceil_mode"],
-    )
-    result = _pool_array(loaded.array, options)
-    written = write_result(result, item.destinations[0], options, stdout_format(loaded))
+    loaded = load_item(item, options.read, options.run)
+    result, geometry = pool_array(loaded.array, options.settings)
+    written = write_result(result, item.destinations[0], options.run.write, stdout_format(loaded))
     report = _report(loaded, geometry, result, written, options, time.perf_counter() - start)
-    if item.figure is None:
-        return [report]
-    import numpy as np
+    if item.figure is not None:
+        import numpy as np
 
-    from ..teach.figures import Row, comparison_figure
+        from ..teach.figures import Row, comparison_figure
 
-    op, size = options["op"], geometry.kernel
-    window = np.full(size, 1.0 / (size[0] * size[1])) if op == "mean" else np.ones(size)
-    comparison_figure(
-        item.figure,
-        loaded.array,
-        [
-            Row(
-                window,
-                f"{op} pool window {format_pair(size)}",
-                result,
-                f"output {format_pair(geometry.output)}",
-                cell_text=None if op == "mean" else op,
-            )
-        ],
-        input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
-        title=f"{loaded.source.stem}: {op} pool {format_pair(size)}, {_describe(geometry, options)}",
-        cmap=options["cmap"],
-        vmin=options["vmin"],
-        vmax=options["vmax"],
-        scale=options["scale"],
-    )
-    report.record["figure"] = item.figure
-    return [Report((*report.lines, f"figure -> {item.figure}"), report.record)]
+        op, size = options.settings.op, geometry.kernel
+        window = np.full(size, 1.0 / (size[0] * size[1])) if op == "mean" else np.ones(size)
+        comparison_figure(
+            item.figure,
+            loaded.array,
+            [
+                Row(
+                    window,
+                    f"{op} pool window {format_pair(size)}",
+                    result,
+                    f"output {format_pair(geometry.output)}",
+                    cell_text=None if op == "mean" else op,
+                )
+            ],
+            input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
+            title=f"{loaded.source.stem}: {op} pool {format_pair(size)}, {_describe(geometry, options.settings)}",
+            cmap=options.run.cmap,
+            vmin=options.run.write.vmin,
+            vmax=options.run.write.vmax,
+            scale=options.run.write.scale,
+        )
+    return with_figure([report], item.figure)
 
 
-def _describe(geometry: Any, options: dict[str, Any]) -> str:
+def _describe(geometry: Any, settings: PoolSettings) -> str:
     parts = [f"stride {format_pair(geometry.stride)}", f"padding {format_pair(geometry.padding)}"]
-    if options["op"] != "mean":
+    if settings.op != "mean":
         parts.append(f"dilation {format_pair(geometry.dilation)}")
     if geometry.ceil_mode:
         parts.append("ceil mode")
-    if options["op"] == "mean" and (geometry.padding != (0, 0) or geometry.ceil_mode):
-        parts.append("padding counted" if options["count_include_pad"] else "padding not counted")
+    if settings.op == "mean" and (geometry.padding != (0, 0) or geometry.ceil_mode):
+        parts.append("padding counted" if settings.count_include_pad else "padding not counted")
     return ", ".join(parts)
 
 
-def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], seconds: float) -> Report:
-    mapping = written.mapping
-    where = "stdout" if written.destination == "-" else written.destination
-    record = {
-        "source": loaded.source.text,
-        "input": list(geometry.input),
-        "read_as": loaded.detail,
-        "op": options["op"],
-        "size": list(geometry.kernel),
-        "stride": list(geometry.stride),
-        "padding": list(geometry.padding),
-        "dilation": list(geometry.dilation),
-        "ceil_mode": geometry.ceil_mode,
-        "count_include_pad": options["count_include_pad"] if options["op"] == "mean" else None,
-        "output": list(geometry.output),
-        "path": where,
-        "format": written.fmt,
-        **mapping_record(mapping),
-        "seconds": round(seconds, 4),
-    }
-    pixels = pixel_summary(mapping, options["depth"])
-    name = loaded.source.display
-    lines = [
-        f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> {options['op']} pool "
-        f"{format_pair(geometry.kernel)} ({_describe(geometry, options)}) -> {format_pair(geometry.output)} "
-        f"-> {where}{pixels}"
-    ]
-    for note in (_uncovered_note(geometry), clipped_note(mapping, result.size)):
-        if note:
-            lines.append(note)
-    return Report(tuple(lines), record)
+def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: PoolOptions, seconds: float) -> Report:
+    settings = options.settings
+    return output_report(
+        loaded,
+        result,
+        written,
+        seconds,
+        operation=f"{format_pair(geometry.input)} -> {settings.op} pool {format_pair(geometry.kernel)} "
+        f"({_describe(geometry, settings)}) -> {format_pair(geometry.output)}",
+        fields={
+            "op": settings.op,
+            "size": list(geometry.kernel),
+            "stride": list(geometry.stride),
+            "padding": list(geometry.padding),
+            "dilation": list(geometry.dilation),
+            "ceil_mode": geometry.ceil_mode,
+            "count_include_pad": settings.count_include_pad if settings.op == "mean" else None,
+        },
+        notes=[_uncovered_note(geometry)],
+        depth=options.run.write.depth,
+    )
 
 
 def _uncovered_note(geometry: Any) -> str | None:

@@ -1,46 +1,50 @@
-"""``convcli upsample``: transposed convolution of images and arrays."""
+"""``convcli upsample``: transposed convolution of images and arrays (a thin client of :func:`convcli.api.arrays.upsample_array`)."""
 
 from __future__ import annotations
 
 import functools
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import ParameterError
+from ..api.settings import ReadSettings, UpsampleSettings
 from ..run.batch import Item
 from ..shapes import format_pair
 from .batching import execute, gather_sources, load_item, plan_items
-from .options import batch_options, figure_options, memory_option, output_options, source_options
+from .options import (
+    RunOptions,
+    batch_options,
+    figure_options,
+    max_memory_bytes,
+    memory_option,
+    output_options,
+    read_settings,
+    run_options,
+    source_options,
+)
 from .params import KernelSpecType, PairType
-from .reports import Report, clipped_note, mapping_record, pixel_summary
-from .streams import max_memory_option, stdout_format, write_result
+from .reports import Report, output_report, with_figure
+from .streams import stdout_format, write_result
 
-#: Catalogue kernels whose bare name takes its factor from --stride.
-FACTOR_KERNELS = ("bilinear", "nearest")
+if TYPE_CHECKING:
+    from ..kernels import Kernel
+
+
+@dataclass(frozen=True)
+class UpsampleOptions:
+    """``convcli upsample``'s options, built once from the command line (picklable: batch workers get a copy)."""
+
+    settings: UpsampleSettings
+    kernel: Kernel
+    read: ReadSettings
+    run: RunOptions
+    max_memory: int | None = None
 
 
 def _short(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
-
-
-def resolve_kernel(kernel: Any, stride: tuple[int, int]) -> Any:
-    """A bare ``bilinear``/``nearest`` spec gets the stride as its factor; any other kernel is used as given."""
-    from ..kernels import parse_kernel_spec
-
-    name = kernel.spec.strip().lower()
-    if name in FACTOR_KERNELS:
-        return parse_kernel_spec(f"{name}:{_short(stride)}")
-    return kernel
-
-
-def _upsample_array(array: Any, weights: Any, settings: dict[str, Any]) -> Any:
-
-    from ..engine import per_channel
-    from ..transpose import conv_transpose2d
-
-    return per_channel(lambda plane: conv_transpose2d(plane, weights, **settings), array)
 
 
 @click.command("upsample", context_settings={"show_default": True})
@@ -91,7 +95,7 @@ def _upsample_array(array: Any, weights: Any, settings: dict[str, Any]) -> Any:
 @batch_options
 @figure_options
 @click.pass_context
-def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Any, **options: Any) -> None:
+def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Kernel, **options: Any) -> None:
     """Upsample images (or number grids) by transposed convolution; write the results and print their shapes.
 
     SOURCE is an image file, an http(s) URL, a .npy/.txt/.csv array (used as
@@ -108,76 +112,72 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Any, 
       convcli upsample samples/chelsea.png -k nearest:3 --stride 3 --color
       convcli upsample samples/x.txt -k bilinear --stride 2 --padding 1 --output-size 7x6 -o -
     """
+    from ..api.arrays import upsample_settings, upsampling_kernel
+    from ..errors import ParameterError
+
     if options["output_size"] is not None and options["output_padding"] != (0, 0):
         raise ParameterError("--output-size sets the output padding itself; drop --output-padding")
-    from ..limits import check_geometry
-
-    check_geometry(stride=options["stride"], padding=options["padding"], dilation=options["dilation"])
-    kernel = resolve_kernel(kernel, options["stride"])
-    label = f"up{_short(options['stride'])}"
-    expanded, batch = gather_sources(sources, options)
-    plan = plan_items(expanded, [label], options, batch, one_per_source=True)
-    execute(ctx, plan, functools.partial(upsample_item, kernel=kernel, options=options), options)
-
-
-def upsample_item(item: Item, kernel: Any, options: dict[str, Any]) -> list[Report]:
-    """Upsample one source, write the result (and the figure); runs in a worker."""
-    from ..transpose import output_padding_for, transpose_geometry
-
-    start = time.perf_counter()
-    loaded = load_item(item, options)
-    size = (int(loaded.array.shape[0]), int(loaded.array.shape[1]))
-    output_padding = options["output_padding"]
-    if options["output_size"] is not None:
-        output_padding = output_padding_for(
-            size,
-            kernel.shape,
-            options["output_size"],
-            stride=options["stride"],
-            padding=options["padding"],
-            dilation=options["dilation"],
-        )
-    settings = dict(
+    settings = upsample_settings(
         stride=options["stride"],
         padding=options["padding"],
-        output_padding=output_padding,
+        output_padding=options["output_padding"],
         dilation=options["dilation"],
+        output_size=options["output_size"],
+        bias=options["bias"],
     )
-    geometry = transpose_geometry(size, kernel.shape, **settings)
+    record = UpsampleOptions(
+        settings=settings,
+        kernel=upsampling_kernel(kernel, settings.stride),
+        read=read_settings(options),
+        run=run_options(options),
+        max_memory=max_memory_bytes(options),
+    )
+    label = f"up{_short(settings.stride)}"
+    expanded, batch = gather_sources(sources, record.run)
+    plan = plan_items(expanded, [label], record.run, batch, one_per_source=True)
+    execute(ctx, plan, functools.partial(upsample_item, options=record), record.run)
+
+
+def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
+    """Upsample one source, write the result (and the figure); runs in a worker."""
+    from ..api.arrays import upsample_array, upsample_geometry
     from ..limits import check_memory, estimate_transpose
 
+    start = time.perf_counter()
+    loaded = load_item(item, options.read, options.run)
+    kernel = options.kernel
+    size = (int(loaded.array.shape[0]), int(loaded.array.shape[1]))
+    geometry = upsample_geometry(size, kernel, options.settings)
     channels = loaded.array.shape[2] if loaded.array.ndim == 3 else 1
     what = f"upsampling {item.source!r} ({format_pair(size)}) to {format_pair(geometry.output)}"
     check_memory(
-        estimate_transpose(size, geometry.output, options["padding"], channels, 8, what), max_memory_option(options)
+        estimate_transpose(size, geometry.output, options.settings.padding, channels, 8, what), options.max_memory
     )
-    result = _upsample_array(loaded.array, kernel.weights, {**settings, "bias": options["bias"]})
-    written = write_result(result, item.destinations[0], options, stdout_format(loaded))
+    result, geometry = upsample_array(loaded.array, kernel, options.settings)
+    written = write_result(result, item.destinations[0], options.run.write, stdout_format(loaded))
     report = _report(loaded, kernel, geometry, result, written, options, time.perf_counter() - start)
-    if item.figure is None:
-        return [report]
-    from ..teach.figures import Row, comparison_figure
+    if item.figure is not None:
+        from ..teach.figures import Row, comparison_figure
 
-    comparison_figure(
-        item.figure,
-        loaded.array,
-        [
-            Row(
-                kernel.weights,
-                f"kernel {kernel.name} {format_pair(kernel.shape)} (scattered)",
-                result,
-                f"output {format_pair(geometry.output)}",
-            )
-        ],
-        input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
-        title=f"{loaded.source.stem}: transposed convolution, {_details(geometry)}",
-        cmap=options["cmap"],
-        vmin=options["vmin"],
-        vmax=options["vmax"],
-        scale=options["scale"],
-    )
-    report.record["figure"] = item.figure
-    return [Report((*report.lines, f"figure -> {item.figure}"), report.record)]
+        comparison_figure(
+            item.figure,
+            loaded.array,
+            [
+                Row(
+                    kernel.weights,
+                    f"kernel {kernel.name} {format_pair(kernel.shape)} (scattered)",
+                    result,
+                    f"output {format_pair(geometry.output)}",
+                )
+            ],
+            input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
+            title=f"{loaded.source.stem}: transposed convolution, {_details(geometry)}",
+            cmap=options.run.cmap,
+            vmin=options.run.write.vmin,
+            vmax=options.run.write.vmax,
+            scale=options.run.write.scale,
+        )
+    return with_figure([report], item.figure)
 
 
 def _details(geometry: Any) -> str:
@@ -188,33 +188,22 @@ def _details(geometry: Any) -> str:
 
 
 def _report(
-    loaded: Any, kernel: Any, geometry: Any, result: Any, written: Any, options: dict[str, Any], seconds: float
+    loaded: Any, kernel: Kernel, geometry: Any, result: Any, written: Any, options: UpsampleOptions, seconds: float
 ) -> Report:
-    mapping = written.mapping
-    where = "stdout" if written.destination == "-" else written.destination
-    record = {
-        "source": loaded.source.text,
-        "input": list(geometry.input),
-        "read_as": loaded.detail,
-        "kernel": {"spec": kernel.spec, "name": kernel.name, "shape": list(kernel.shape)},
-        "stride": list(geometry.stride),
-        "padding": list(geometry.padding),
-        "output_padding": list(geometry.output_padding),
-        "dilation": list(geometry.dilation),
-        "bias": options["bias"],
-        "output": list(geometry.output),
-        "path": where,
-        "format": written.fmt,
-        **mapping_record(mapping),
-        "seconds": round(seconds, 4),
-    }
-    pixels = pixel_summary(mapping, options["depth"])
-    name = loaded.source.display
-    lines = [
-        f"{name} ({loaded.detail}) {format_pair(geometry.input)} -> transposed {kernel.name} "
-        f"{format_pair(kernel.shape)} ({_details(geometry)}) -> {format_pair(geometry.output)} -> {where}{pixels}"
-    ]
-    note = clipped_note(mapping, result.size)
-    if note:
-        lines.append(note)
-    return Report(tuple(lines), record)
+    return output_report(
+        loaded,
+        result,
+        written,
+        seconds,
+        operation=f"{format_pair(geometry.input)} -> transposed {kernel.name} {format_pair(kernel.shape)} "
+        f"({_details(geometry)}) -> {format_pair(geometry.output)}",
+        fields={
+            "kernel": {"spec": kernel.spec, "name": kernel.name, "shape": list(kernel.shape)},
+            "stride": list(geometry.stride),
+            "padding": list(geometry.padding),
+            "output_padding": list(geometry.output_padding),
+            "dilation": list(geometry.dilation),
+            "bias": options.settings.bias,
+        },
+        depth=options.run.write.depth,
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
-from ..api.settings import Geometry, ReadSettings
+from ..api.settings import Geometry, ReadSettings, WriteSettings
 from .params import PaddingType, PadModeType, PairType
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -304,3 +305,61 @@ def geometry_settings(options: dict[str, Any]) -> Geometry:
         pad_value=options["pad_value"],
         convolve=options["convolve"],
     )
+
+
+def write_settings(options: dict[str, Any]) -> WriteSettings:
+    """The :class:`~convcli.api.settings.WriteSettings` of :func:`output_options`."""
+    return WriteSettings(
+        format=options.get("output_format"),
+        scale=options["scale"],
+        vmin=options["vmin"],
+        vmax=options["vmax"],
+        depth=int(options["depth"]),
+        compression=options.get("compression", 1),
+    )
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where the results go and how a run over many sources behaves (:func:`output_options`, :func:`batch_options`,
+    :func:`figure_options`), shared by filter, pool and upsample."""
+
+    write: WriteSettings
+    output: str | None = None
+    as_json: bool = False
+    quiet: bool = False
+    from_file: str | None = None
+    outdir: str | None = None
+    name_template: str | None = None
+    jobs: int | None = None
+    fail_fast: bool = False
+    figure: str | None = None
+    cmap: str | None = None
+
+    @property
+    def silent(self) -> bool:
+        """No report lines on stderr (``--quiet``, or ``--json`` which reports on stdout)."""
+        return self.quiet or self.as_json
+
+
+def run_options(options: dict[str, Any]) -> RunOptions:
+    """The :class:`RunOptions` of a command with the output, batch and figure bundles."""
+    return RunOptions(
+        write=write_settings(options),
+        output=options.get("output"),
+        as_json=options.get("as_json", False),
+        quiet=options.get("quiet", False),
+        from_file=options.get("from_file"),
+        outdir=options.get("outdir"),
+        name_template=options.get("name_template"),
+        jobs=options.get("jobs"),
+        fail_fast=options.get("fail_fast", False),
+        figure=options.get("figure"),
+        cmap=options.get("cmap"),
+    )
+
+
+def max_memory_bytes(options: dict[str, Any]) -> int | None:
+    """``--max-memory`` in bytes, or ``None`` (use the memory available)."""
+    value = options.get("max_memory")
+    return None if value is None else int(value) * 1024 * 1024

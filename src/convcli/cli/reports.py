@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,3 +138,50 @@ class Progress:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
             self.shown = False
+
+
+def output_report(
+    loaded: Any,
+    result: Any,
+    written: Any,
+    seconds: float,
+    *,
+    operation: str,
+    fields: dict[str, Any],
+    notes: Sequence[str | None] = (),
+    depth: int = 8,
+) -> Report:
+    """One output's report, the same shape for filter, pool and upsample.
+
+    The line reads ``SOURCE (what was read) OPERATION -> DESTINATION [low, high] -> 0..255 (scale)``,
+    followed by the ``notes`` that are not ``None`` and the clipping note; the
+    JSON record holds ``source``, ``input`` and ``read_as``, then the
+    command's ``fields``, then ``output``, ``path``, ``format``, ``scale``,
+    ``clipped`` and ``seconds``.
+    """
+    mapping = written.mapping
+    where = "stdout" if written.destination == "-" else written.destination
+    record = {
+        "source": loaded.source.text,
+        "input": [int(loaded.array.shape[0]), int(loaded.array.shape[1])],
+        "read_as": loaded.detail,
+        **fields,
+        "output": [int(result.shape[0]), int(result.shape[1])],
+        "path": where,
+        "format": written.fmt,
+        **mapping_record(mapping),
+        "seconds": round(seconds, 4),
+    }
+    line = f"{loaded.source.display} ({loaded.detail}) {operation} -> {where}{pixel_summary(mapping, depth)}"
+    lines = [line, *(note for note in notes if note), clipped_note(mapping, result.size)]
+    return Report(tuple(line for line in lines if line), record)
+
+
+def with_figure(reports: Sequence[Report], figure: str | None) -> list[Report]:
+    """The reports of one source, told that its figure was written (a last line, and ``figure`` in every record)."""
+    if figure is None:
+        return list(reports)
+    for report in reports:
+        report.record["figure"] = figure
+    last = reports[-1]
+    return [*reports[:-1], Report((*last.lines, f"figure -> {figure}"), last.record)]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..api.settings import ReadSettings
+from ..api.settings import ReadSettings, WriteSettings
 from ..errors import OutputUsageError
 from .reports import message
 
@@ -78,27 +78,18 @@ def check_outputs(destinations: list[str], sources: list[str]) -> None:
                 )
 
 
-def write_result(array: Any, destination: str, options: dict[str, Any], raw_format: str | None = None) -> Written:
+def write_result(array: Any, destination: str, write: WriteSettings, raw_format: str | None = None) -> Written:
     """Encode and write one result (atomically for files; refusing binary to a terminal).
 
     ``raw_format`` is the format for ``-o -`` when ``--format`` is not given
     and the source was a raw array (its values stay numbers); images go as PNG.
     """
-    from ..io import encode, output_format, write_atomic
+    from ..api.files import save_settings
+    from ..io import write_atomic
 
-    requested = options.get("output_format")
-    if destination == "-" and requested is None and raw_format:
-        requested = raw_format
-    fmt = output_format(destination, requested)
-    data, mapping = encode(
-        array,
-        fmt,
-        scale=options["scale"],
-        vmin=options["vmin"],
-        vmax=options["vmax"],
-        depth=int(options["depth"]),
-        compression=options.get("compression", 1),
-    )
+    if destination == "-" and write.format is None and raw_format:
+        write = replace(write, format=raw_format)
+    data, fmt, mapping = save_settings(array, destination, write)
     if destination == "-":
         stream = binary_stream("stdout")
         if fmt not in ("txt", "csv") and stdout_is_terminal():
@@ -123,17 +114,3 @@ def binary_stream(name: str) -> Any:
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
-
-
-def max_pixels_option(options: dict[str, Any]) -> int | None:
-    """``--max-pixels`` (``None`` for 0 = no limit); the default when the command has no such option."""
-    from ..limits import DEFAULT_MAX_PIXELS
-
-    value = options.get("max_pixels", DEFAULT_MAX_PIXELS)
-    return None if value == 0 else value
-
-
-def max_memory_option(options: dict[str, Any]) -> int | None:
-    """``--max-memory`` in bytes, or ``None`` (use the memory available)."""
-    value = options.get("max_memory")
-    return None if value is None else int(value) * 1024 * 1024

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import KernelError, ParameterError
+from ..kernels.weights import rank1_factors
 from ..shapes import ConvGeometry, PaddingSpec, conv_geometry
 from .strips import PASS_NS, direct_cost, separable_cost
 
@@ -84,31 +85,6 @@ class Plan:
     terms: tuple = field(default=(), repr=False, compare=False)
     #: Set when it is cheaper to compute every output at stride 1 with this geometry and keep every s-th one.
     full: ConvGeometry | None = field(default=None, repr=False, compare=False)
-
-
-def rank1_factors(kernel: np.ndarray, rtol: float = 1e-12) -> tuple[np.ndarray, np.ndarray] | None:
-    """Split a rank-1 kernel exactly into ``column (kh,)`` and ``row (kw,)`` with ``outer(column, row) == kernel``.
-
-    The factors are read off the kernel itself (the column through its largest
-    entry, and that entry's row divided by it), so integer kernels such as
-    Sobel give integer factors and exact results. ``None`` when the kernel is
-    not rank 1 to within ``rtol`` of its largest entry.
-
-    >>> rank1_factors(np.array([[1., 0., -1.]] * 3))
-    (array([1., 1., 1.]), array([ 1.,  0., -1.]))
-    """
-    kernel = np.asarray(kernel, dtype=np.float64)
-    peak_index = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
-    peak = kernel[peak_index]
-    if peak == 0:
-        return None
-    # Sign chosen so the column's largest entry is positive ([1 2 1] x [-1 0 1] for Sobel).
-    sign = 1.0 if peak > 0 else -1.0
-    column = sign * kernel[:, peak_index[1]]
-    row = sign * kernel[peak_index[0], :] / peak
-    if np.max(np.abs(np.outer(column, row) - kernel)) > rtol * abs(peak):
-        return None
-    return column, row
 
 
 def separable_terms(kernel: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

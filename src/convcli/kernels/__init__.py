@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from .catalogue import MAX_UPSAMPLE_FACTOR, CatalogueEntry, bilinear_kernel, catalogue, nearest_kernel
 from .files import kernel_dirs, kernel_files, load_kernel_file, parse_imagemagick
-from .specs import parse_kernel_spec
-from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, Kernel, as_kernel_array
+from .specs import parse_kernel_spec, resolve_kernel
+from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, Kernel, as_kernel_array, rank1_factors
 
 __all__ = [
     "KERNEL_FILE_SUFFIXES",
@@ -28,4 +28,6 @@ __all__ = [
     "nearest_kernel",
     "parse_imagemagick",
     "parse_kernel_spec",
+    "rank1_factors",
+    "resolve_kernel",
 ]

@@ -25,6 +25,7 @@ import difflib
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from ..errors import KernelError, UnknownKernelError
 from ..matrices import parse_matrix
@@ -97,3 +98,50 @@ def parse_kernel_spec(spec: str) -> Kernel:
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "run 'convcli kernels' to list them"
     raise UnknownKernelError(f"unknown kernel {text!r}: not a name, a matrix or a file; {hint}")
+
+
+def resolve_kernel(spec: Any, *, name: str = "custom") -> Kernel:
+    """A :class:`Kernel` from anything that names or holds one: ``convcli.kernel(spec)``.
+
+    Parameters
+    ----------
+    spec : str, os.PathLike, array-like or Kernel
+        A spec string as ``-k`` takes it (a catalogue name such as
+        ``"gaussian:7"``, an inline matrix ``"0 1; 2 3"``, an ImageMagick
+        string ``"3x3: ..."``, a kernel file path), a path object, a nested
+        list or array of weights (a 1-D sequence is one row), or a
+        :class:`Kernel` (returned as is).
+    name : str
+        The name given to a kernel built from an array (used in output names).
+
+    Returns
+    -------
+    Kernel
+        Weights applied by cross-correlation (not flipped); ``convolve=True``
+        in :func:`convcli.filter` flips them.
+
+    Raises
+    ------
+    KernelError, UnknownKernelError
+        The spec names nothing, or the weights are not a finite 2-D grid.
+
+    Examples
+    --------
+    >>> resolve_kernel("0 1; 2 3").weights
+    array([[0., 1.],
+           [2., 3.]])
+    >>> resolve_kernel([1, -1]).shape
+    (1, 2)
+    >>> resolve_kernel("vertical").name
+    'vertical'
+    """
+    if isinstance(spec, Kernel):
+        return spec
+    if isinstance(spec, str):
+        return parse_kernel_spec(spec)
+    if isinstance(spec, os.PathLike):
+        return parse_kernel_spec(os.fspath(spec))
+    if isinstance(spec, (bytes, bytearray)):
+        raise KernelError("kernel given as bytes; decode it to a str spec, or give an array of weights")
+    weights = as_kernel_array(spec, "kernel")
+    return Kernel(_slug(name), weights, "array", f"array {weights.shape[0]}x{weights.shape[1]}")

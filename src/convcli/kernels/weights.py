@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -35,11 +36,42 @@ class Kernel:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(rows, columns)``."""
         return (int(self.weights.shape[0]), int(self.weights.shape[1]))
 
+    @property
+    def separable(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(column, row)`` with ``outer(column, row) == weights`` when the kernel is rank 1, else ``None``.
 
-def as_kernel_array(values: np.ndarray, what: str) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
+        See :func:`rank1_factors`: integer kernels such as Sobel give integer
+        factors.
+
+        >>> from convcli.kernels import parse_kernel_spec
+        >>> parse_kernel_spec("sobel-x").separable
+        (array([1., 2., 1.]), array([-1.,  0.,  1.]))
+        """
+        return rank1_factors(self.weights)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The weights, so a :class:`Kernel` goes wherever an array does (``np.asarray(kernel)``)."""
+        if copy:
+            return np.array(self.weights, dtype=dtype)
+        return np.asarray(self.weights, dtype=dtype)
+
+
+def as_kernel_array(values: Any, what: str) -> np.ndarray:
+    """``values`` as read-only, contiguous float64 weights (a row for 1-D input); refuses what no kernel can be.
+
+    Raises
+    ------
+    KernelError
+        Not 2-D, empty, over :data:`MAX_KERNEL_SIDE` per side, not numeric, or
+        holding NaN or infinity; the message starts with ``what``.
+    """
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise KernelError(f"{what} is not a grid of numbers; give a 2-D array-like such as [[0, 1], [2, 3]]") from None
     if array.ndim == 1:
         array = array[np.newaxis, :]
     if array.ndim != 2:
@@ -55,3 +87,28 @@ def as_kernel_array(values: np.ndarray, what: str) -> np.ndarray:
     array = np.ascontiguousarray(array)
     array.setflags(write=False)
     return array
+
+
+def rank1_factors(kernel: np.ndarray, rtol: float = 1e-12) -> tuple[np.ndarray, np.ndarray] | None:
+    """Split a rank-1 kernel exactly into ``column (kh,)`` and ``row (kw,)`` with ``outer(column, row) == kernel``.
+
+    The factors are read off the kernel itself (the column through its largest
+    entry, and that entry's row divided by it), so integer kernels such as
+    Sobel give integer factors and exact results. ``None`` when the kernel is
+    not rank 1 to within ``rtol`` of its largest entry.
+
+    >>> rank1_factors(np.array([[1., 0., -1.]] * 3))
+    (array([1., 1., 1.]), array([ 1.,  0., -1.]))
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    peak_index = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
+    peak = kernel[peak_index]
+    if peak == 0:
+        return None
+    # Sign chosen so the column's largest entry is positive ([1 2 1] x [-1 0 1] for Sobel).
+    sign = 1.0 if peak > 0 else -1.0
+    column = sign * kernel[:, peak_index[1]]
+    row = sign * kernel[peak_index[0], :] / peak
+    if np.max(np.abs(np.outer(column, row) - kernel)) > rtol * abs(peak):
+        return None
+    return column, row

@@ -1,0 +1,601 @@
+"""Arrays in, arrays out: :func:`filter`, :func:`pool` and :func:`upsample`, the one implementation.
+
+The command line calls the same functions (``filter_array``, ``pool_array``,
+``upsample_array``) with a settings record built once from its options; the
+public functions below build that record from keyword arguments. Every
+function works on a 2-D array ``(H, W)`` or, channel by channel, on an
+``(H, W, C)`` array (what ``--color`` loads), and never changes its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..engine import Plan, correlate2d, per_channel, plan_correlation, resolve_pad_mode
+from ..errors import ParameterError
+from ..kernels import Kernel, parse_kernel_spec, resolve_kernel
+from ..limits import check_geometry
+from ..pool import POOL_OPS, PoolGeometry, pool2d, pool_geometry
+from ..shapes import PaddingSpec, Pair, format_pair, parse_pair
+from ..transpose import TransposeGeometry, conv_transpose2d, output_padding_for, transpose_geometry
+from .settings import FilterSettings, Geometry, PoolSettings, UpsampleSettings
+
+PRECISIONS = ("auto", "float32", "float64")
+#: Catalogue kernels whose bare name takes its factor from the upsampling stride.
+FACTOR_KERNELS = ("bilinear", "nearest")
+
+
+# ---------------------------------------------------------------------------
+# Checking what the caller gave
+
+
+def as_image(image: Any, what: str = "image") -> np.ndarray:
+    """``image`` as a real-valued NumPy array of 2 (``(H, W)``) or 3 (``(H, W, C)``) dimensions.
+
+    Integer and boolean arrays are accepted (and computed in float64); nothing
+    is copied when the input already is an array.
+    """
+    try:
+        array = np.asarray(image)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{what} is not an array of numbers; give a 2-D (H, W) or 3-D (H, W, C) array") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise ParameterError(f"{what} holds {array.dtype} values; give real numbers (a NumPy array of floats)")
+    if np.iscomplexobj(array):
+        raise ParameterError(f"{what} holds complex values; give real numbers")
+    if array.ndim not in (2, 3):
+        raise ParameterError(
+            f"{what} has shape {array.shape}; give a 2-D (H, W) array, or (H, W, C) to filter each channel"
+        )
+    if array.size == 0:
+        raise ParameterError(f"{what} has shape {array.shape} and holds no values")
+    if array.dtype == np.bool_:
+        array = array.astype(np.float64)
+    return array
+
+
+def _pair(value: Any, what: str, minimum: int = 1) -> Pair:
+    """``N`` or ``(H, W)`` (ints, NumPy ints or the command line's ``"HxW"`` text) as a checked pair."""
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, np.integer) for v in value):
+        value = (int(value[0]), int(value[1]))
+    if isinstance(value, bool) or not isinstance(value, (int, str, tuple, list)):
+        raise ParameterError(f"{what} {value!r} is not N or (H, W)")
+    if isinstance(value, (tuple, list)) and (
+        len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise ParameterError(f"{what} {value!r} is not N or (H, W): give two whole numbers")
+    return parse_pair(value, what, minimum)
+
+
+def _padding(value: Any) -> PaddingSpec:
+    if isinstance(value, str) and value.strip().lower() in ("same", "valid"):
+        return value.strip().lower()
+    return _pair(value, "padding", minimum=0)
+
+
+def geometry(
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    pad_mode: str = "zeros",
+    pad_value: float = 0.0,
+    convolve: bool = False,
+) -> Geometry:
+    """A checked :class:`~convcli.api.settings.Geometry` from keyword arguments as the public functions take them.
+
+    >>> geometry(stride=2, padding="same").stride
+    (2, 2)
+    """
+    record = Geometry(
+        stride=_pair(stride, "stride"),
+        padding=_padding(padding),
+        dilation=_pair(dilation, "dilation"),
+        pad_mode=resolve_pad_mode(str(pad_mode)),
+        pad_value=_finite(pad_value, "pad_value"),
+        convolve=bool(convolve),
+    )
+    check_geometry(stride=record.stride, padding=record.padding, dilation=record.dilation)
+    return record
+
+
+def _finite(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{what} {value!r} is not a number") from None
+    if not np.isfinite(number):
+        raise ParameterError(f"{what} {value!r} must be a finite number")
+    return number
+
+
+# ---------------------------------------------------------------------------
+# filter
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """What :func:`filter_array` did: the result, and the kernel and plan of each step (in order)."""
+
+    array: np.ndarray
+    kernels: tuple[Kernel, ...]
+    plans: tuple[Plan, ...]
+
+
+def as_kernels(kernel: Any) -> list[Kernel]:
+    """A list of :class:`~convcli.kernels.Kernel` from one kernel or a list of them (applied in turn).
+
+    A list of numbers, or of lists of numbers, is one kernel's weights, not a
+    chain: ``[1, -1]`` and ``[[0, 1], [2, 3]]`` are single kernels. A chain is
+    a list of specs, ``Kernel`` records or 2-D arrays:
+    ``["gaussian:5", "vertical"]``.
+
+    >>> [k.name for k in as_kernels(["gaussian:5", "vertical"])]
+    ['gaussian-5', 'vertical']
+    >>> [k.shape for k in as_kernels([[0, 1], [2, 3]])]
+    [(2, 2)]
+    """
+    if isinstance(kernel, (list, tuple)) and kernel and not _is_weights(kernel):
+        return [resolve_kernel(item) for item in kernel]
+    return [resolve_kernel(kernel)]
+
+
+def _is_weights(items: Sequence[Any]) -> bool:
+    """True for a nested list of numbers (one kernel's weights), false for a list of kernels."""
+    first = items[0]
+    if isinstance(first, (int, float, np.number)):
+        return True
+    return isinstance(first, (list, tuple)) and bool(first) and isinstance(first[0], (int, float, np.number))
+
+
+def _working_dtype(array: np.ndarray, precision: str) -> Any:
+    if precision not in PRECISIONS:
+        raise ParameterError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "float32":
+        return np.float32
+    if precision == "float64":
+        return np.float64
+    return np.float32 if array.dtype == np.float32 else np.float64
+
+
+def plan_filter(size: Pair, kernels: Sequence[Kernel], settings: FilterSettings, dtype: Any = np.float64) -> list[Plan]:
+    """The plan of each step of a chain on an ``(H, W)`` input: geometry, method and cost (nothing is computed)."""
+    plans = []
+    for kernel in kernels:
+        weights = kernel.weights[::-1, ::-1] if settings.geometry.convolve else kernel.weights
+        plan = plan_correlation(
+            size,
+            weights,
+            stride=settings.geometry.stride,
+            padding=settings.geometry.padding,
+            dilation=settings.geometry.dilation,
+            method=settings.method,
+            dtype=dtype,
+        )
+        plans.append(plan)
+        size = plan.geometry.output
+    return plans
+
+
+def filter_array(image: np.ndarray, kernels: Sequence[Kernel], settings: FilterSettings) -> Filtered:
+    """Apply ``kernels`` one after another to a checked 2-D or ``(H, W, C)`` array (the chain of ``--chain``)."""
+    dtype = _working_dtype(image, settings.precision)
+    result = image.astype(dtype, copy=False)
+    plans = []
+    shape = settings.geometry
+    for kernel in kernels:
+        weights = kernel.weights[::-1, ::-1] if shape.convolve else kernel.weights
+        (plan,) = plan_filter((result.shape[0], result.shape[1]), [kernel], settings, dtype)
+        plans.append(plan)
+
+        def step(plane: np.ndarray, weights: np.ndarray = weights, method: str = plan.method) -> np.ndarray:
+            return correlate2d(
+                plane,
+                weights,
+                stride=shape.stride,
+                padding=shape.padding,
+                dilation=shape.dilation,
+                pad_mode=shape.pad_mode,
+                pad_value=shape.pad_value,
+                bias=settings.bias,
+                method=method,
+            )
+
+        result = per_channel(step, result)
+    return Filtered(result, tuple(kernels), tuple(plans))
+
+
+def filter(  # noqa: A001 (the public name mirrors the command)
+    image: Any,
+    kernel: Any,
+    *,
+    stride: int | Pair = 1,
+    padding: int | Pair | str = 0,
+    dilation: int | Pair = 1,
+    bias: float = 0.0,
+    pad_mode: str = "zeros",
+    pad_value: float = 0.0,
+    convolve: bool = False,
+    method: str = "auto",
+    precision: str = "auto",
+) -> np.ndarray:
+    """Filter an image with a kernel (or a chain of kernels), as ``convcli filter`` does.
+
+    Cross-correlation, the kernel not flipped, as ``torch.nn.functional.conv2d``::
+
+        out[i, j] = bias + sum_{u,v} K[u, v] * Xpad[i*sh + u*dh, j*sw + v*dw]
+
+    With ``convolve=True`` the kernel is flipped by 180 degrees first (true
+    convolution: with no padding, ``scipy.signal.convolve2d(mode="valid")``).
+
+    Parameters
+    ----------
+    image : array-like, shape (H, W) or (H, W, C)
+        A 2-D array is filtered; an ``(H, W, C)`` array channel by channel.
+        Not modified.
+    kernel : str, array-like, Kernel, or a list of them
+        A spec (``"gaussian:7"``, ``"0 1; 2 3"``, a file path), weights
+        (``[[0, 1], [2, 3]]``; ``[1, -1]`` is one row) or a
+        :class:`~convcli.kernels.Kernel`; a list of specs/kernels/2-D arrays is
+        applied in turn (``["gaussian:5", "vertical"]``, like ``--chain``).
+    stride, dilation : int or (H, W)
+        Step between windows; spacing between kernel taps. At least 1.
+    padding : int, (H, W), 'same' or 'valid'
+        Rows/columns added on each side. ``'same'`` keeps the size (stride 1
+        only; an odd total puts the extra row/column at the bottom/right, as
+        PyTorch).
+    bias : float
+        Added to every output value (of every step of a chain).
+    pad_mode : str
+        Border values: ``zeros``, ``constant`` (``pad_value``), ``reflect``
+        (edge not repeated), ``symmetric`` (edge repeated), ``replicate``,
+        ``circular``, or an alias of another library (``'nearest'``,
+        ``'wrap'``, ``'mirror'``...).
+    pad_value : float
+        Fill value of ``pad_mode='constant'``.
+    convolve : bool
+        Flip the kernel (true convolution) instead of correlating.
+    method : {'auto', 'direct', 'separable', 'fft', 'box'}
+        Algorithm; all give the same numbers to rounding, ``auto`` the fastest.
+    precision : {'auto', 'float32', 'float64'}
+        ``auto``: float32 input is computed in float32, anything else in float64.
+
+    Returns
+    -------
+    ndarray
+        Per axis ``floor((n + p_before + p_after - d*(k-1) - 1) / s) + 1``
+        (:func:`convcli.output_size`); channels kept.
+
+    Raises
+    ------
+    ParameterError, ShapeError, KernelError
+        A bad argument; the one-line message names it (``stride 0x0 must be
+        at least 1``...).
+
+    Examples
+    --------
+    The classic example: a 2x2 kernel over a 3x3 input, no padding.
+
+    >>> x = np.arange(9.0).reshape(3, 3)
+    >>> filter(x, "0 1; 2 3")
+    array([[19., 25.],
+           [37., 43.]])
+
+    ``0×0 + 1×1 + 3×2 + 4×3 = 19``. Convolution flips the kernel to
+    ``[[3, 2], [1, 0]]``:
+
+    >>> filter(x, [[0, 1], [2, 3]], convolve=True)
+    array([[ 5., 11.],
+           [23., 29.]])
+
+    The 6x8 edge image (white, a black band in columns 2 to 5) and ``[1, -1]``:
+    1 where white turns black, -1 where black turns white.
+
+    >>> edges = np.ones((6, 8)); edges[:, 2:6] = 0
+    >>> filter(edges, [1, -1])[0]
+    array([ 0.,  1.,  0.,  0.,  0., -1.,  0.])
+    """
+    array = as_image(image)
+    settings = FilterSettings(
+        geometry(
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            pad_mode=pad_mode,
+            pad_value=pad_value,
+            convolve=convolve,
+        ),
+        bias=_finite(bias, "bias"),
+        method=method,
+        precision=precision,
+    )
+    return filter_array(array, as_kernels(kernel), settings).array
+
+
+# ---------------------------------------------------------------------------
+# pool
+
+
+def pool_settings(
+    size: Any = 2,
+    *,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    op: str = "max",
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> PoolSettings:
+    """A checked :class:`PoolSettings` (the rules of ``convcli pool``: no dilation for mean)."""
+    if op not in POOL_OPS:
+        raise ParameterError(f"op {op!r} is not one of {', '.join(POOL_OPS)}")
+    settings = PoolSettings(
+        op=op,
+        size=_pair(size, "pool size"),
+        stride=None if stride is None else _pair(stride, "stride"),
+        padding=_pair(padding, "padding", minimum=0),
+        dilation=_pair(dilation, "dilation"),
+        ceil_mode=bool(ceil_mode),
+        count_include_pad=bool(count_include_pad),
+    )
+    check_geometry(stride=settings.stride, padding=settings.padding, dilation=settings.dilation)
+    if op == "mean" and settings.dilation != (1, 1):
+        raise ParameterError(
+            f"dilation {format_pair(settings.dilation)} does not apply to op 'mean' (PyTorch's avg_pool2d has no "
+            "dilation); drop it or use op 'max'/'min'"
+        )
+    return settings
+
+
+def pool_array(image: np.ndarray, settings: PoolSettings) -> tuple[np.ndarray, PoolGeometry]:
+    """Pool a checked 2-D or ``(H, W, C)`` array; returns the result and the resolved geometry."""
+    resolved = pool_geometry(
+        (image.shape[0], image.shape[1]),
+        settings.size,
+        stride=settings.stride,
+        padding=settings.padding,
+        dilation=settings.dilation,
+        ceil_mode=settings.ceil_mode,
+    )
+    result = per_channel(
+        lambda plane: pool2d(
+            plane,
+            settings.op,
+            size=settings.size,
+            stride=settings.stride,
+            padding=settings.padding,
+            dilation=settings.dilation,
+            ceil_mode=settings.ceil_mode,
+            count_include_pad=settings.count_include_pad,
+        ),
+        image,
+    )
+    return result, resolved
+
+
+def pool(
+    image: Any,
+    size: int | Pair = 2,
+    *,
+    stride: int | Pair | None = None,
+    padding: int | Pair = 0,
+    dilation: int | Pair = 1,
+    op: str = "max",
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    """Max, mean or min pooling, as ``convcli pool`` and ``torch.nn.functional.max_pool2d`` / ``avg_pool2d``.
+
+    Parameters
+    ----------
+    image : array-like, shape (H, W) or (H, W, C)
+        Pooled channel by channel; not modified.
+    size : int or (H, W)
+        Window size.
+    stride : int or (H, W), optional
+        Step between windows; default the window size (PyTorch's default).
+    padding : int or (H, W)
+        Added on both sides; at most half the window (PyTorch's rule). ``max``
+        pads with -inf, ``min`` with +inf, ``mean`` with zeros.
+    dilation : int or (H, W)
+        Spacing between window taps; ``max`` and ``min`` only.
+    op : {'max', 'mean', 'min'}
+        ``min`` is ``-max_pool2d(-x)``.
+    ceil_mode : bool
+        Round the output size up: one more, partial window when it starts
+        inside the input or the left padding.
+    count_include_pad : bool
+        ``mean`` only: divide by the window's size inside the padded input
+        (``True``, PyTorch's default) or by its real input values.
+
+    Returns
+    -------
+    ndarray
+        Per axis ``floor((n + 2p - d*(k-1) - 1) / s) + 1`` (``ceil`` with
+        ``ceil_mode``, keeping only windows that start inside).
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> pool(x, 2)
+    array([[ 5.,  7.],
+           [13., 15.]])
+    >>> pool(x, 2, op="mean")
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    >>> pool(np.arange(25.0).reshape(5, 5), 2, ceil_mode=True).shape
+    (3, 3)
+    """
+    settings = pool_settings(
+        size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        op=op,
+        ceil_mode=ceil_mode,
+        count_include_pad=count_include_pad,
+    )
+    return pool_array(as_image(image), settings)[0]
+
+
+# ---------------------------------------------------------------------------
+# upsample
+
+
+def upsample_settings(
+    *,
+    stride: Any,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    output_size: Any = None,
+    bias: float = 0.0,
+) -> UpsampleSettings:
+    """A checked :class:`UpsampleSettings`."""
+    settings = UpsampleSettings(
+        stride=_pair(stride, "stride"),
+        padding=_pair(padding, "padding", minimum=0),
+        output_padding=_pair(output_padding, "output padding", minimum=0),
+        dilation=_pair(dilation, "dilation"),
+        output_size=None if output_size is None else _pair(output_size, "output size"),
+        bias=_finite(bias, "bias"),
+    )
+    if settings.output_size is not None and settings.output_padding != (0, 0):
+        raise ParameterError("output size sets the output padding itself; drop the output padding")
+    check_geometry(stride=settings.stride, padding=settings.padding, dilation=settings.dilation)
+    return settings
+
+
+def upsampling_kernel(kernel: Any, stride: Pair) -> Kernel:
+    """The kernel of an upsampling: a bare ``bilinear``/``nearest`` takes ``stride`` as its factor.
+
+    >>> upsampling_kernel("bilinear", (2, 2)).shape
+    (4, 4)
+    >>> upsampling_kernel("bilinear:3", (2, 2)).shape
+    (5, 5)
+    """
+    resolved = resolve_kernel(kernel)
+    name = resolved.spec.strip().lower()
+    if name in FACTOR_KERNELS:
+        factor = str(stride[0]) if stride[0] == stride[1] else format_pair(stride)
+        return parse_kernel_spec(f"{name}:{factor}")
+    return resolved
+
+
+def upsample_geometry(size: Pair, kernel: Kernel, settings: UpsampleSettings) -> TransposeGeometry:
+    """The geometry of an upsampling of an ``(H, W)`` input (``output_size`` resolved to an output padding)."""
+    output_padding = settings.output_padding
+    if settings.output_size is not None:
+        output_padding = output_padding_for(
+            size,
+            kernel.shape,
+            settings.output_size,
+            stride=settings.stride,
+            padding=settings.padding,
+            dilation=settings.dilation,
+        )
+    return transpose_geometry(
+        size,
+        kernel.shape,
+        stride=settings.stride,
+        padding=settings.padding,
+        output_padding=output_padding,
+        dilation=settings.dilation,
+    )
+
+
+def upsample_array(
+    image: np.ndarray, kernel: Kernel, settings: UpsampleSettings
+) -> tuple[np.ndarray, TransposeGeometry]:
+    """Upsample a checked 2-D or ``(H, W, C)`` array; returns the result and the resolved geometry."""
+    resolved = upsample_geometry((image.shape[0], image.shape[1]), kernel, settings)
+    result = per_channel(
+        lambda plane: conv_transpose2d(
+            plane,
+            kernel.weights,
+            stride=resolved.stride,
+            padding=resolved.padding,
+            output_padding=resolved.output_padding,
+            dilation=resolved.dilation,
+            bias=settings.bias,
+        ),
+        image,
+    )
+    return result, resolved
+
+
+def upsample(
+    image: Any,
+    kernel: Any,
+    *,
+    stride: int | Pair,
+    padding: int | Pair = 0,
+    output_padding: int | Pair = 0,
+    dilation: int | Pair = 1,
+    output_size: int | Pair | None = None,
+    bias: float = 0.0,
+) -> np.ndarray:
+    """Transposed convolution, as ``convcli upsample`` and ``torch.nn.functional.conv_transpose2d``.
+
+    Every input pixel adds a copy of the kernel (not flipped) times its value,
+    placed ``stride`` apart; where copies overlap they add up. Then
+    ``padding`` rows/columns are cut from each side and ``output_padding``
+    added at the bottom/right.
+
+    Parameters
+    ----------
+    image : array-like, shape (H, W) or (H, W, C)
+        Channel by channel; not modified.
+    kernel : str, array-like or Kernel
+        Any kernel :func:`convcli.kernel` takes. A bare ``"bilinear"`` or
+        ``"nearest"`` takes ``stride`` as its factor; ``"bilinear:F"`` fixes it.
+    stride : int or (H, W)
+        Spacing of the input pixels in the output (the upsampling factor).
+    padding : int or (H, W)
+        Cut from each side of the full result (with ``bilinear``, ``F // 2``
+        gives exactly ``F`` times the size).
+    output_padding : int or (H, W)
+        Added at the bottom/right; smaller than the stride or the dilation.
+    dilation : int or (H, W)
+        Spacing between kernel taps.
+    output_size : int or (H, W), optional
+        The wanted size; sets ``output_padding`` (an unreachable size raises
+        :class:`~convcli.errors.ShapeError` listing the reachable ones).
+    bias : float
+        Added to every output value.
+
+    Returns
+    -------
+    ndarray
+        Per axis ``(n - 1)*s - 2p + d*(k - 1) + output_padding + 1``.
+
+    Examples
+    --------
+    ``[[0, 1], [2, 3]]`` with itself: each input pixel spreads a copy of the kernel.
+
+    >>> x = np.array([[0.0, 1.0], [2.0, 3.0]])
+    >>> upsample(x, x, stride=1)
+    array([[ 0.,  0.,  1.],
+           [ 0.,  4.,  6.],
+           [ 4., 12.,  9.]])
+    >>> upsample(x, "nearest", stride=2)
+    array([[0., 0., 1., 1.],
+           [0., 0., 1., 1.],
+           [2., 2., 3., 3.],
+           [2., 2., 3., 3.]])
+    """
+    settings = upsample_settings(
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        output_size=output_size,
+        bias=bias,
+    )
+    return upsample_array(as_image(image), upsampling_kernel(kernel, settings.stride), settings)[0]
