@@ -615,7 +615,7 @@ def section_pool(size: int, runs: int, budget: float, out: list[str], summary: d
     import torch
 
     from convcli.kernels import bilinear_kernel
-    from convcli.pool import pool2d
+    from convcli.pooling import pool2d
     from convcli.transpose import conv_transpose2d
 
     torch.set_num_threads(CORES)

@@ -18,7 +18,7 @@ from convcli.io import encode, normalize, to_pixels
 
 
 def reference_pixels(values, scale="auto", vmin=None, vmax=None, depth=8):
-    """The documented mapping, step by step: pick [low, high], count what falls outside, clip, round half to even."""
+    """The documented mapping, step by step: pick [low, high], scale, count the pixels the clip changes, clip, round half to even."""
     values = np.asarray(values, dtype=np.float32)
     if scale == "abs":
         values = np.abs(values)
@@ -34,11 +34,13 @@ def reference_pixels(values, scale="auto", vmin=None, vmax=None, depth=8):
     if high < low:
         return None, (low, high, 0, chosen)
     white = (1 << depth) - 1
-    clipped = int(np.count_nonzero((values < low) | (values > high)))
     if high > low:
         scaled = (values - np.float32(low)) * np.float32(white / (high - low))
+        unclipped = np.rint(scaled)  # half to even: -0.5 rounds to 0, the pixel of black itself
+        clipped = int(np.count_nonzero((unclipped < 0) | (unclipped > white)))
     else:
         scaled = np.where(values > low, np.float32(white), np.float32(0))
+        clipped = int(np.count_nonzero((values < low) | (values > high)))
     pixels = np.rint(np.clip(scaled, 0, white)).astype(np.uint8 if depth == 8 else np.uint16)
     return pixels, (low, high, clipped, chosen)
 

@@ -1,4 +1,4 @@
-"""convcli.pool against hand-computed cases, a naive double loop and PyTorch."""
+"""convcli.pooling against hand-computed cases, a naive double loop and PyTorch."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcli.errors import ParameterError, ShapeError
-from convcli.pool import pool2d, pool_geometry
+from convcli.pooling import pool2d, pool_geometry
 from convcli.shapes import pool_output_length
 
 # ---------------------------------------------------------------------------

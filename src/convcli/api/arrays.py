@@ -19,7 +19,7 @@ from ..engine import Plan, correlate2d, per_channel, plan_correlation, resolve_p
 from ..errors import ParameterError
 from ..kernels import Kernel, parse_kernel_spec, resolve_kernel
 from ..limits import check_geometry
-from ..pool import POOL_OPS, PoolGeometry, pool2d, pool_geometry
+from ..pooling import POOL_OPS, PoolGeometry, pool2d, pool_geometry
 from ..shapes import PaddingSpec, Pair, format_pair, parse_pair
 from ..transpose import TransposeGeometry, conv_transpose2d, output_padding_for, transpose_geometry
 from .settings import FilterSettings, Geometry, PoolSettings, UpsampleSettings

@@ -39,7 +39,7 @@ def load_settings(source: str, read: ReadSettings, *, stdin: Any = None, on_size
 def _decode_bytes(data: bytes, label: str, read: ReadSettings) -> Loaded:
     return decode(
         data,
-        Source(label, "stdin"),
+        Source(label, "bytes"),
         gray=read.gray,
         normalize_method=read.normalize,
         color=read.color,
@@ -124,10 +124,11 @@ def load(
     if normalize not in ("dtype", "max", "none"):
         raise ParameterError(f"normalize {normalize!r} is not one of dtype, max, none")
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _decode_bytes(bytes(source), "bytes", read).array
+        return _decode_bytes(bytes(source), "the bytes given", read).array
     if hasattr(source, "read"):
         data = read_limited(source, input_byte_limit(), "the file object")
-        return _decode_bytes(data, getattr(source, "name", None) or "file object", read).array
+        name = getattr(source, "name", None)
+        return _decode_bytes(data, f"file {name!r}" if isinstance(name, str) else "the file object", read).array
     if isinstance(source, os.PathLike):
         source = os.fspath(source)
     if not isinstance(source, str):

@@ -227,3 +227,18 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
         message(summary, quiet)
     if failed:
         ctx.exit(1)
+
+
+def run_command(
+    ctx: click.Context,
+    sources: Sequence[str],
+    labels: Sequence[str],
+    worker: Callable[[Item], list[Report]],
+    run: RunOptions,
+    *,
+    one_per_source: bool = False,
+) -> None:
+    """What every command over SOURCE... does: gather the sources, plan every output, run the items and report."""
+    expanded, batch = gather_sources(sources, run)
+    plan = plan_items(expanded, labels, run, batch, one_per_source=one_per_source)
+    execute(ctx, plan, worker, run)

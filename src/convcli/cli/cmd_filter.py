@@ -12,7 +12,7 @@ import click
 from ..api.settings import FilterSettings, ReadSettings
 from ..run.batch import Item
 from ..shapes import format_pair
-from .batching import execute, gather_sources, load_item, plan_items
+from .batching import load_item, run_command
 from .options import (
     RunOptions,
     batch_options,
@@ -50,15 +50,7 @@ def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
     """Check and gather click's keyword arguments into a :class:`FilterOptions`."""
     from ..api.arrays import geometry
 
-    shape = geometry_settings(options)
-    checked = geometry(
-        stride=shape.stride,
-        padding=shape.padding,
-        dilation=shape.dilation,
-        pad_mode=shape.pad_mode,
-        pad_value=shape.pad_value,
-        convolve=shape.convolve,
-    )
+    checked = geometry(**vars(geometry_settings(options)))
     return FilterOptions(
         settings=FilterSettings(
             checked, bias=options["bias"], method=options["method"], precision=options["precision"]
@@ -161,9 +153,8 @@ def filter_command(
     """
     record = filter_options(options, chain)
     outputs = _labels(list(kernels), chain)
-    expanded, batch = gather_sources(sources, record.run)
-    plan = plan_items(expanded, [label for label, _ in outputs], record.run, batch)
-    execute(ctx, plan, functools.partial(filter_item, outputs=outputs, options=record), record.run)
+    worker = functools.partial(filter_item, outputs=outputs, options=record)
+    run_command(ctx, sources, [label for label, _ in outputs], worker, record.run)
 
 
 def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:

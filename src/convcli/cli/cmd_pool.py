@@ -14,7 +14,7 @@ from ..api.settings import PoolSettings, ReadSettings
 from ..errors import ParameterError
 from ..run.batch import Item
 from ..shapes import format_pair
-from .batching import execute, gather_sources, load_item, plan_items
+from .batching import load_item, run_command
 from .options import (
     RunOptions,
     batch_options,
@@ -128,9 +128,7 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
         run=run_options(options),
     )
     label = f"{op}{_short(record.settings.size)}"
-    expanded, batch = gather_sources(sources, record.run)
-    plan = plan_items(expanded, [label], record.run, batch, one_per_source=True)
-    execute(ctx, plan, functools.partial(pool_item, options=record), record.run)
+    run_command(ctx, sources, [label], functools.partial(pool_item, options=record), record.run, one_per_source=True)
 
 
 def pool_item(item: Item, options: PoolOptions) -> list[Report]:
@@ -207,7 +205,7 @@ def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: Pool
 
 def _uncovered_note(geometry: Any) -> str | None:
     """A note when the last input rows/columns fall in no window, suggesting --ceil-mode when it would reach them."""
-    from ..pool import pool_geometry
+    from ..pooling import pool_geometry
 
     rows, cols = geometry.uncovered()
     if not rows and not cols:

@@ -12,7 +12,7 @@ import click
 from ..api.settings import ReadSettings, UpsampleSettings
 from ..run.batch import Item
 from ..shapes import format_pair
-from .batching import execute, gather_sources, load_item, plan_items
+from .batching import load_item, run_command
 from .options import (
     RunOptions,
     batch_options,
@@ -133,9 +133,8 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Kerne
         max_memory=max_memory_bytes(options),
     )
     label = f"up{_short(settings.stride)}"
-    expanded, batch = gather_sources(sources, record.run)
-    plan = plan_items(expanded, [label], record.run, batch, one_per_source=True)
-    execute(ctx, plan, functools.partial(upsample_item, options=record), record.run)
+    worker = functools.partial(upsample_item, options=record)
+    run_command(ctx, sources, [label], worker, record.run, one_per_source=True)
 
 
 def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:

@@ -30,7 +30,7 @@ faster; ``CONVCLI_NO_OPENCV=1`` or ``backend='numpy'`` forces NumPy.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -48,7 +48,6 @@ __all__ = [
     "PAD_MODES",
     "PAD_MODE_ALIASES",
     "Plan",
-    "apply_kernels",
     "convolve2d",
     "correlate2d",
     "gather",
@@ -60,14 +59,6 @@ __all__ = [
     "resolve_pad_mode",
     "separable_terms",
 ]
-
-
-def _windows(array: np.ndarray, offset: Pair, step: Pair, count: Pair) -> np.ndarray:
-    """View of ``array[offset + step*i]`` for ``i < count`` on both axes (no copy)."""
-    return array[
-        offset[0] : offset[0] + step[0] * (count[0] - 1) + 1 : step[0],
-        offset[1] : offset[1] + step[1] * (count[1] - 1) + 1 : step[1],
-    ]
 
 
 #: Prepared OpenCV calls by :func:`_fast_key`: a repeated call skips the planning.
@@ -233,11 +224,3 @@ def per_channel(function, array: np.ndarray) -> np.ndarray:  # type: ignore[no-u
     if array.ndim == 3:
         return np.stack([function(array[:, :, c]) for c in range(array.shape[2])], axis=2)
     return function(array)
-
-
-def apply_kernels(image: np.ndarray, kernels: Sequence[np.ndarray], *, convolve: bool = False, **options) -> np.ndarray:
-    """Apply several kernels one after the other (a chain: blur, then edges)."""
-    result = image
-    for kernel in kernels:
-        result = (convolve2d if convolve else correlate2d)(result, kernel, **options)
-    return result

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import KernelError, ParameterError
 from ..kernels.weights import rank1_factors
 from ..shapes import ConvGeometry, PaddingSpec, conv_geometry
-from .strips import PASS_NS, direct_cost, separable_cost
+from .strips import direct_cost, separable_cost
 
 Pair = tuple[int, int]
 
@@ -29,7 +29,6 @@ BACKENDS = ("auto", "numpy", "opencv")
 # NumPy path: one array pass (a multiply or an add over a cache-sized strip); a lone tap is two passes,
 # taps of equal |weight| share one multiply (see strips.passes); strided windows cost more per kept
 # output. The separable method's own model (tap by tap or BLAS) is strips.separable_cost.
-_NP_PASS = PASS_NS
 # Gathering the padded input rows a chunk reads into its buffer (by polyphase component when strided: a
 # strided copy), per padded-input element read.
 _NP_GATHER = 0.5
@@ -134,12 +133,6 @@ def opencv_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _fft_cost(geometry: ConvGeometry) -> float:
-    inputs = geometry.padded[0] * geometry.padded[1]
-    outputs = geometry.output[0] * geometry.output[1]
-    return _FFT_PER_INPUT * inputs + _FFT_PER_OUTPUT * outputs
 
 
 def _worth_separating(kernel: np.ndarray, terms: list) -> bool:

@@ -426,7 +426,7 @@ def decode(
     LimitError
         Above ``max_pixels``.
     """
-    what = "standard input" if source.kind == "stdin" else repr(source.text)
+    what = {"stdin": "standard input", "bytes": source.text}.get(source.kind, repr(source.text))
     if not data:
         raise DecodeError(f"{what} is empty (0 bytes)")
     with warnings.catch_warnings():

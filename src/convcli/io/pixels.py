@@ -17,7 +17,13 @@ SCALE_METHODS = ("auto", "minmax", "abs", "clip")
 
 @dataclass(frozen=True)
 class PixelMapping:
-    """How floats became pixels: ``[low, high]`` mapped to ``[0, 2**depth - 1]``; ``clipped`` counts values outside."""
+    """How floats became pixels: ``[low, high]`` mapped to ``[0, 2**depth - 1]``.
+
+    ``clipped`` counts the values whose pixel the clipping changed: those more
+    than half a pixel step outside ``[low, high]``. A value within rounding of
+    an end (a float32 sum that should be exactly 0 and is -1e-9) lands on the
+    end's pixel anyway and is not counted.
+    """
 
     low: float
     high: float
@@ -74,15 +80,21 @@ def to_pixels(
         raise ParameterError(f"--vmax {high:g} is below --vmin {low:g}")
     white = (1 << depth) - 1
     inside = all_finite and low <= low_data and high_data <= high  # nothing to count or clip
-    clipped = 0 if inside else int(np.count_nonzero((values < low) | (values > high)))
     span = high - low
+    clipped = 0
     if span > 0:
         factor = np.float32(white / span)  # infinite when the span is below float32's range
         scaled = np.subtract(values, np.float32(low), dtype=np.float32)
         scaled *= factor
+        if (
+            not inside
+        ):  # the pixels the clip changes (rint is half to even: -0.5 gives black, white + 0.5 gives white + 1)
+            clipped = int(np.count_nonzero((scaled < -0.5) | (scaled >= white + 0.5)))
         inside = inside and bool(np.isfinite(factor))
     else:
         scaled = np.where(values > low, np.float32(white), np.float32(0))
+        if not inside:
+            clipped = int(np.count_nonzero((values < low) | (values > high)))
     if not inside:  # inside [low, high] the values land in [0, white] give or take rounding, which rint absorbs
         np.clip(scaled, 0, white, out=scaled)
     np.rint(scaled, out=scaled)

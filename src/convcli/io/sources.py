@@ -26,7 +26,7 @@ _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 
 @dataclass(frozen=True)
 class Source:
-    """A classified source: ``kind`` is ``stdin``, ``url`` or ``path``."""
+    """A classified source: ``kind`` is ``stdin``, ``url`` or ``path`` (``bytes`` for data handed to :func:`convcli.load`)."""
 
     text: str
     kind: str
