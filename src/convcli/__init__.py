@@ -23,6 +23,7 @@ Names are imported lazily, on first use, so ``import convcli`` stays light
 ``explain(image, kernel)``        every output written out as its sum of products
 ``learn(input, target, size)``    recover a kernel by gradient descent or least squares
 ``figure(image, kernel)``         the matplotlib figure ``--figure`` saves
+``animate(image, kernel)``        the sliding window frame by frame (GIF, APNG, MP4)
 ================================  =====================================================
 """
 
@@ -48,6 +49,7 @@ _LAZY: dict[str, str] = {
     "explain": "convcli.api.teaching:explain",
     "learn": "convcli.api.teaching:learn",
     "figure": "convcli.api.teaching:figure",
+    "animate": "convcli.api.animation:animate",
     "ConvcliError": "convcli.errors:ConvcliError",
     "ParameterError": "convcli.errors:ParameterError",
     "ShapeError": "convcli.errors:ShapeError",

@@ -24,6 +24,7 @@ from ..errors import ConvcliError
 
 #: command name -> "module:attribute" inside convcli.cli
 COMMANDS: dict[str, str] = {
+    "animate": "cmd_animate:animate_group",
     "filter": "cmd_filter:filter_command",
     "kernels": "cmd_kernels:kernels_group",
     "pool": "cmd_pool:pool_command",

@@ -1,0 +1,648 @@
+"""Animations of the sliding window: the frames (pure numbers) and their pictures (matplotlib).
+
+One frame per output element for ``filter`` and ``pool`` (row by row, as the
+output is written), one per input pixel for ``upsample`` (each pixel spreads
+a copy of the kernel times its value). A frame records the positions read or
+written, the values, the weights and the result, and a caption written as
+``convcli explain`` writes a sum (``0×0 + 1×1 + 3×2 + 4×3 = 19``).
+
+The numbers shown come from the output array the caller computed with the
+same function as the command (``convcli.filter``...), so an animation never
+shows a number the command would not write; the products in each caption are
+the window's own values and weights, and their sum equals the result to
+rounding (the tests check it).
+
+Conventions
+-----------
+* Positions are ``(row, column)`` in the *canvas*: the padded input for
+  ``filter`` and ``pool`` (the input starts at ``(top, left)`` padding), the
+  full, uncropped result for ``upsample`` (the output is the canvas with
+  ``padding`` rows and columns cut from each side).
+* ``filter`` shows the kernel as applied: flipped when ``convolve``.
+* ``pool`` pads with ``-inf`` (max), ``+inf`` (min) or 0 (mean), as PyTorch;
+  a ``ceil_mode`` window may hang past the padded input, and the taps outside
+  read nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..engine import pad2d
+from ..matrices import format_number
+from ..shapes import ConvGeometry, Pair
+from .explain import format_sum
+
+#: Number grids up to this many rows and columns (input and output) are drawn with their values.
+GRID_LIMIT = 16
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One step of an animation.
+
+    Attributes
+    ----------
+    index : int
+        Position of the step in the full sequence (from 0).
+    cell : (int, int)
+        The output element computed (``filter``, ``pool``) or the input pixel
+        spread (``upsample``).
+    taps : tuple of (int, int)
+        Canvas positions read (``filter``, ``pool``) or written (``upsample``).
+    values : tuple of float
+        Values read at the taps (``filter``, ``pool``); the input pixel's
+        value at every tap (``upsample``).
+    weights : tuple of float or None
+        Kernel weights at the taps (``None`` for ``pool``).
+    result : float or None
+        The output element (``filter``, ``pool``); ``None`` for ``upsample``.
+    caption : str
+        The step written out.
+    """
+
+    index: int
+    cell: Pair
+    taps: tuple[Pair, ...]
+    values: tuple[float, ...]
+    weights: tuple[float, ...] | None
+    result: float | None
+    caption: str
+    missed: bool = False
+    """True for the jump the stride cannot make: the window past the input, where no output is computed."""
+
+    def record(self) -> dict[str, Any]:
+        """The frame as a JSON-ready dict (``convcli animate --json``)."""
+        return {
+            "frame": self.index,
+            "cell": list(self.cell),
+            "taps": [list(t) for t in self.taps],
+            "values": [_plain(v) for v in self.values],
+            "weights": None if self.weights is None else list(self.weights),
+            "result": None if self.result is None else _plain(self.result),
+            "caption": self.caption,
+            **({"missed": True} if self.missed else {}),
+        }
+
+
+def _plain(value: float) -> float | str:
+    """JSON has no infinity: ``"-inf"``/``"inf"`` as text (a max-pooling pad)."""
+    return value if np.isfinite(value) else ("inf" if value > 0 else "-inf")
+
+
+@dataclass(frozen=True)
+class Animation:
+    """All the frames of one operation, and what they are drawn on.
+
+    Attributes
+    ----------
+    op : {'filter', 'pool', 'upsample'}
+    title : str
+        The operation and its output-size formula (shown on the first frame).
+    image : ndarray
+        The input as given.
+    canvas : ndarray
+        What the frames point into: the padded input (``filter``, ``pool``;
+        pooling pads drawn with their fill), or the full uncropped result of
+        ``upsample`` (zeros, filled in by the frames).
+    offset : (int, int)
+        Where ``image`` (``filter``, ``pool``) or the output (``upsample``)
+        starts in the canvas.
+    output : ndarray
+        The result, as the command computes it.
+    kernel : ndarray or None
+        The kernel as applied (``None`` for ``pool``).
+    frames : tuple of Frame
+        The frames drawn (all steps, or a sample of them: see :func:`sample_frames`).
+    count : int
+        How many steps the operation has (frames of the full sequence).
+    label : str
+        A short name for files: ``filter``, ``max-pool``, ``upsample``.
+    """
+
+    op: str
+    title: str
+    image: np.ndarray = field(repr=False)
+    canvas: np.ndarray = field(repr=False)
+    offset: Pair
+    output: np.ndarray = field(repr=False)
+    kernel: np.ndarray | None = field(repr=False)
+    frames: tuple[Frame, ...] = field(repr=False)
+    count: int = 0
+    label: str = ""
+    geometry: Any = field(default=None, repr=False)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per frame (what ``convcli animate --json`` prints, a line each)."""
+        return [frame.record() for frame in self.frames]
+
+    def durations(self, fps: float = 2.0, hold: float = 0.0) -> list[float]:
+        """Milliseconds each frame is shown: ``1000/fps``, the last one ``hold`` seconds longer."""
+        each = 1000.0 / fps
+        return [each] * (len(self.frames) - 1) + [each + 1000.0 * hold]
+
+    def save(
+        self,
+        path: str,
+        *,
+        fps: float = 2.0,
+        hold: float = 0.0,
+        grid: bool | None = None,
+        dpi: int = 100,
+        cmap: str | None = None,
+        format: str | None = None,  # noqa: A002 (the command line's --format)
+    ) -> int:
+        """Draw the frames and write them as GIF, APNG (``.png``) or MP4, atomically; returns the bytes written."""
+        from ..io.animation import animation_format, write_animation
+
+        fmt = animation_format(str(path), format)
+        pictures = render(self, grid=grid, dpi=dpi, cmap=cmap)
+        return write_animation(path, pictures, fmt, self.durations(fps, hold), fps)
+
+    def _repr_html_(self) -> str:
+        """The animation as an inline GIF in a notebook."""
+        import base64
+
+        from ..io.animation import encode_animation
+
+        pictures = render(self, dpi=72)
+        data = encode_animation(pictures, "gif", self.durations(2.0, 2.0), 2.0)
+        return f'<img alt="{self.label}" src="data:image/gif;base64,{base64.b64encode(data).decode()}"/>'
+
+    def partial_canvas(self, upto: int) -> np.ndarray:
+        """``upsample``: the full, uncropped sums after step ``upto`` (the transposed convolution, with no
+        padding cut, of the input with the later pixels set to 0)."""
+        from ..transpose import conv_transpose2d
+
+        spread = np.asarray(self.image, dtype=np.float64).copy()
+        spread.reshape(-1)[upto + 1 :] = 0.0
+        g = self.geometry
+        kernel = np.asarray(self.kernel, dtype=np.float64)
+        return conv_transpose2d(spread, kernel, stride=g.stride, output_padding=g.output_padding, dilation=g.dilation)
+
+    def partial_output(self, upto: int) -> np.ndarray:
+        """The output as it stands after step ``upto``: NaN where not yet computed (``filter``, ``pool``), or
+        the sums of the pixels spread so far (``upsample``: :meth:`partial_canvas` with the padding cut)."""
+        if self.op == "upsample":
+            (top, left), (height, width) = self.offset, self.output.shape
+            return self.partial_canvas(upto)[top : top + height, left : left + width]
+        partial = np.full(self.output.shape, np.nan)
+        flat = partial.reshape(-1)
+        flat[: upto + 1] = self.output.reshape(-1)[: upto + 1]
+        return partial
+
+
+# ---------------------------------------------------------------------------
+# Frames
+
+
+def _number(value: float) -> str:
+    """12 significant digits at most, as ``convcli explain`` writes numbers (``1.11111111111``, not ``...1112``)."""
+    return format_number(float(f"{value:.12g}")) if np.isfinite(value) else format_number(value)
+
+
+def _caption_sum(products: Sequence[tuple[float, float]], total: float, bias: float) -> str:
+    text = format_sum(list(products), total)
+    if bias:
+        head, _, tail = text.rpartition(" = ")
+        text = f"{head} + {_number(bias)} = {tail}"
+    return text
+
+
+def _window(origin: Pair, kernel: Pair, dilation: Pair) -> list[tuple[int, int, int, int]]:
+    """(u, v, row, col) of every tap of a window whose first tap is at ``origin``, row by row."""
+    return [
+        (u, v, origin[0] + u * dilation[0], origin[1] + v * dilation[1])
+        for u in range(kernel[0])
+        for v in range(kernel[1])
+    ]
+
+
+def filter_animation(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    geometry: ConvGeometry,
+    output: np.ndarray,
+    *,
+    pad_mode: str = "zeros",
+    pad_value: float = 0.0,
+    bias: float = 0.0,
+    convolved: bool = False,
+    limit: int | None = None,
+) -> Animation:
+    """The frames of a correlation of ``image`` with ``kernel`` (already flipped when ``convolved``).
+
+    ``output`` is the result as computed by :func:`convcli.filter`; each frame
+    reads the window of the padded input at one output element.
+
+    >>> x = np.arange(9.0).reshape(3, 3)
+    >>> from convcli.shapes import conv_geometry
+    >>> k = np.array([[0.0, 1.0], [2.0, 3.0]])
+    >>> a = filter_animation(x, k, conv_geometry((3, 3), (2, 2)), np.array([[19.0, 25.0], [37.0, 43.0]]))
+    >>> [f.caption for f in a.frames][:2]
+    ['0×0 + 1×1 + 3×2 + 4×3 = 19', '1×0 + 2×1 + 4×2 + 5×3 = 25']
+    """
+    canvas = pad2d(np.asarray(image, dtype=np.float64), geometry.padding, pad_mode, pad_value)
+    frames = []
+    (sh, sw), width = geometry.stride, geometry.output[1]
+    count = geometry.output[0] * width
+    for index in sample_frames(count, limit):
+        i, j = divmod(index, width)
+        taps = _window((i * sh, j * sw), geometry.kernel, geometry.dilation)
+        values = tuple(float(canvas[r, c]) for _u, _v, r, c in taps)
+        weights = tuple(float(kernel[u, v]) for u, v, _r, _c in taps)
+        result = float(output[i, j])
+        positions = tuple((r, c) for _u, _v, r, c in taps)
+        caption = _caption_sum(list(zip(values, weights)), result, bias)
+        frames.append(Frame(index, (i, j), positions, values, weights, result, caption))
+    frames.extend(_missed_jumps(geometry, canvas.shape, count, geometry.covering_padding()))
+    formula = " x ".join(
+        f"floor(({geometry.input[a]} + {sum(geometry.padding[a])} - {geometry.dilation[a]}*({geometry.kernel[a]}-1) - 1)"
+        f"/{geometry.stride[a]}) + 1 = {geometry.output[a]}"
+        for a in range(2)
+    )
+    what = "convolution (kernel flipped)" if convolved else "correlation"
+    title = (
+        f"{what} {geometry.input[0]}x{geometry.input[1]} * {geometry.kernel[0]}x{geometry.kernel[1]}, "
+        f"stride {geometry.stride[0]}x{geometry.stride[1]}: output {formula}"
+    )
+    offset = (geometry.padding[0][0], geometry.padding[1][0])
+    return Animation("filter", title, image, canvas, offset, output, kernel, tuple(frames), count, "filter", geometry)
+
+
+def pool_animation(
+    image: np.ndarray,
+    op: str,
+    geometry: Any,
+    output: np.ndarray,
+    *,
+    count_include_pad: bool = True,
+    limit: int | None = None,
+) -> Animation:
+    """The frames of a max/mean/min pooling (``geometry`` a :class:`convcli.pooling.PoolGeometry`).
+
+    >>> from convcli.pooling import pool_geometry
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> a = pool_animation(x, "max", pool_geometry((4, 4), 2), np.array([[5.0, 7.0], [13.0, 15.0]]))
+    >>> a.frames[0].caption
+    'max(0, 1, 4, 5) = 5'
+    """
+    fill = {"max": -np.inf, "min": np.inf, "mean": 0.0}[op]
+    (ph, pw) = geometry.padding
+    canvas = np.pad(np.asarray(image, dtype=np.float64), ((ph, ph), (pw, pw)), constant_values=fill)
+    height, width = image.shape[:2]
+    frames = []
+    (sh, sw), columns = geometry.stride, geometry.output[1]
+    count = geometry.output[0] * columns
+    for index in sample_frames(count, limit):
+        i, j = divmod(index, columns)
+        taps = [
+            (r, c)
+            for _u, _v, r, c in _window((i * sh, j * sw), geometry.kernel, geometry.dilation)
+            if r < canvas.shape[0] and c < canvas.shape[1]
+        ]
+        values = tuple(float(canvas[r, c]) for r, c in taps)
+        result = float(output[i, j])
+        if op == "mean":
+            inside = sum(1 for r, c in taps if ph <= r < ph + height and pw <= c < pw + width)
+            divisor = len(taps) if count_include_pad else inside
+            caption = f"({' + '.join(_number(v) for v in values)}) / {divisor} = {_number(result)}"
+        else:
+            caption = f"{op}({', '.join(_number(v) for v in values)}) = {_number(result)}"
+        frames.append(Frame(index, (i, j), tuple(taps), values, None, result, caption))
+    frames.extend(_missed_jumps(geometry, canvas.shape, count, None))
+    rounding = "ceil" if geometry.ceil_mode else "floor"
+    formula = " x ".join(
+        f"{rounding}(({geometry.input[a]} + 2*{geometry.padding[a]} - {geometry.dilation[a]}*({geometry.kernel[a]}-1)"
+        f" - 1)/{geometry.stride[a]}) + 1 = {geometry.output[a]}"
+        for a in range(2)
+    )
+    title = (
+        f"{op} pooling {geometry.kernel[0]}x{geometry.kernel[1]}, stride {geometry.stride[0]}x{geometry.stride[1]}"
+        f"{', ceil mode' if geometry.ceil_mode else ''}: output {formula}"
+    )
+    return Animation("pool", title, image, canvas, (ph, pw), output, None, tuple(frames), count, f"{op}-pool", geometry)
+
+
+def upsample_animation(
+    image: np.ndarray, kernel: np.ndarray, geometry: Any, output: np.ndarray, *, limit: int | None = None
+) -> Animation:
+    """The frames of a transposed convolution (``geometry`` a :class:`convcli.transpose.TransposeGeometry`).
+
+    Each frame spreads one input pixel: it adds ``x[i, j] * K[u, v]`` at canvas
+    position ``(i*s + u*d, j*s + v*d)``; the output is the canvas with
+    ``padding`` cut from each side.
+
+    >>> from convcli.transpose import transpose_geometry
+    >>> x = np.array([[0.0, 1.0], [2.0, 3.0]])
+    >>> a = upsample_animation(x, x, transpose_geometry((2, 2), (2, 2)), np.array([[0, 0, 1], [0, 4, 6], [4, 12, 9.0]]))
+    >>> a.frames[1].caption
+    'x[0, 1] = 1 adds 1 × kernel at rows 0-1, columns 1-2 of the full result'
+    >>> a.partial_output(3).tolist() == a.output.tolist() and a.partial_output(0).tolist() == [[0, 0, 0]] * 3
+    True
+    """
+    values = np.asarray(image, dtype=np.float64)
+    (sh, sw), (dh, dw), (ph, pw) = geometry.stride, geometry.dilation, geometry.padding
+    kh, kw = geometry.kernel
+    full = (
+        (geometry.input[0] - 1) * sh + dh * (kh - 1) + 1 + geometry.output_padding[0],
+        (geometry.input[1] - 1) * sw + dw * (kw - 1) + 1 + geometry.output_padding[1],
+    )
+    canvas = np.zeros(full)
+    frames = []
+    columns = geometry.input[1]
+    count = geometry.input[0] * columns
+    for index in sample_frames(count, limit):
+        i, j = divmod(index, columns)
+        taps = _window((i * sh, j * sw), geometry.kernel, geometry.dilation)
+        value = float(values[i, j])
+        rows, cols = (taps[0][2], taps[-1][2]), (taps[0][3], taps[-1][3])
+        caption = (
+            f"x[{i}, {j}] = {_number(value)} adds {_number(value)} × kernel at rows "
+            f"{rows[0]}-{rows[1]}, columns {cols[0]}-{cols[1]} of the full result"
+        )
+        positions = tuple((r, c) for _u, _v, r, c in taps)
+        weights = tuple(float(kernel[u, v]) for u, v, _r, _c in taps)
+        frames.append(Frame(index, (i, j), positions, tuple(value for _ in taps), weights, None, caption))
+    formula = " x ".join(
+        f"({geometry.input[a]}-1)*{geometry.stride[a]} - 2*{geometry.padding[a]} + {geometry.dilation[a]}*"
+        f"({geometry.kernel[a]}-1) + {geometry.output_padding[a]} + 1 = {geometry.output[a]}"
+        for a in range(2)
+    )
+    title = (
+        f"transposed convolution {geometry.input[0]}x{geometry.input[1]} with {kh}x{kw}, stride "
+        f"{sh}x{sw}: output {formula}"
+        + (f"; padding {ph}x{pw} is cut from each side of the full result" if (ph, pw) != (0, 0) else "")
+    )
+    return Animation(
+        "upsample", title, image, canvas, (ph, pw), output, kernel, tuple(frames), count, "upsample", geometry
+    )
+
+
+def _missed_jumps(geometry: Any, canvas: tuple[int, ...], index: int, cover: Pair | None) -> list[Frame]:
+    """The jump past the last window on each axis that leaves input unread (the classic 5 wide, 3 wide, stride 3).
+
+    One frame per such axis, after the real ones: the window where the next
+    step would put it, hanging past the padded input, and how many input
+    rows or columns stay unread.
+    """
+    unread = geometry.uncovered()
+    frames: list[Frame] = []
+    for axis, name in ((1, "column"), (0, "row")):
+        if not unread[axis]:
+            continue
+        cell = (0, geometry.output[1]) if axis == 1 else (geometry.output[0], 0)
+        origin = (cell[0] * geometry.stride[0], cell[1] * geometry.stride[1])
+        taps = tuple((r, c) for _u, _v, r, c in _window(origin, geometry.kernel, geometry.dilation))
+        first, last = origin[axis], origin[axis] + geometry.dilation[axis] * (geometry.kernel[axis] - 1)
+        plural = "s" if unread[axis] > 1 else ""
+        caption = (
+            f"the next jump (stride {geometry.stride[axis]}) would need {name}s {first}-{last} of the padded input, "
+            f"which ends at {name} {canvas[axis] - 1}: it cannot be made, and the last {unread[axis]} input {name}{plural} "
+            f"stay unread"
+        )
+        if cover is not None:
+            caption += f" (--padding {cover[0]}x{cover[1]} would reach them)"
+        frames.append(Frame(index + len(frames), cell, taps, (), None, None, caption, missed=True))
+    return frames
+
+
+def sample_frames(count: int, limit: int | None) -> list[int]:
+    """Indices of the frames drawn: all of them, or ``limit`` spread evenly, the first and the last included.
+
+    >>> sample_frames(5, None), sample_frames(100, 4)
+    ([0, 1, 2, 3, 4], [0, 33, 66, 99])
+    """
+    if limit is None or count <= limit:
+        return list(range(count))
+    if limit == 1:
+        return [count - 1]
+    return sorted({round(k * (count - 1) / (limit - 1)) for k in range(limit)})
+
+
+# ---------------------------------------------------------------------------
+# Pictures
+
+
+def _colour_range(values: np.ndarray) -> tuple[str, float, float]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return "Greys", 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    if low < 0:  # signed: a diverging map centred on 0
+        bound = max(abs(low), abs(high)) or 1.0
+        return "RdBu_r", -bound, bound
+    return "Blues", min(low, 0.0), high if high > min(low, 0.0) else 1.0
+
+
+def _text_colour(value: float, cmap: str, low: float, high: float) -> str:
+    """White on the dark end(s) of the colour map, black elsewhere."""
+    if not np.isfinite(value) or high <= low:
+        return "black"
+    share = (value - low) / (high - low)
+    dark = share > 0.6 if cmap != "RdBu_r" else (share < 0.2 or share > 0.8)
+    return "white" if dark else "black"
+
+
+def _cell_text(value: float) -> str:
+    if not np.isfinite(value):
+        return "-∞" if value < 0 else "∞"
+    return _number(float(f"{value:.3g}"))
+
+
+_LONG_NUMBER = re.compile(r"-?\d+\.\d{4,}(?:e[-+]?\d+)?")
+
+
+def _short_numbers(text: str) -> str:
+    """Numbers with many decimals (a photo's pixels) written with 3 significant digits, for the picture.
+
+    >>> _short_numbers("0.768627464771×1 + 0.5×(-1) = 0.268627464771")
+    '0.769×1 + 0.5×(-1) = 0.269'
+    """
+    return _LONG_NUMBER.sub(lambda match: f"{float(match.group()):.3g}", text)
+
+
+def is_grid(animation: Animation) -> bool:
+    """Whether the numbers fit in the cells (a small number grid) or the picture is a photo."""
+    return max(*animation.canvas.shape[:2], *animation.output.shape[:2]) <= GRID_LIMIT
+
+
+def render(
+    animation: Animation,
+    *,
+    grid: bool | None = None,
+    dpi: int = 100,
+    cmap: str | None = None,
+) -> list[np.ndarray]:
+    """RGB pictures (uint8 arrays, all the same size), one per frame of ``animation``.
+
+    ``grid`` draws every cell with its value (default: when the canvas and the
+    output are at most :data:`GRID_LIMIT` a side); otherwise the window moves
+    over the picture and the output image grows.
+    """
+    from matplotlib.patches import Rectangle
+
+    from .figures import _figure
+
+    grid = is_grid(animation) if grid is None else grid
+    has_kernel = animation.kernel is not None
+    panels = 3 if has_kernel else 2
+    canvas = animation.canvas
+    if grid:  # panels as wide as their cells
+        widths = [
+            canvas.shape[1],
+            *([animation.kernel.shape[1]] if animation.kernel is not None else []),
+            animation.output.shape[1],
+        ]
+        ratios = [max(w, 2) for w in widths]
+        figure_width = max(7.5, sum(max(w * 0.42, 1.4) for w in widths) + 1.2 * panels)
+        figure_height = max(3.6, max(canvas.shape[0], animation.output.shape[0]) * 0.42 + 2.0)
+    else:  # a photo: input and output the same size, the kernel beside
+        ratios = [1.0, 0.4, 1.0] if has_kernel else [1.0, 1.0]
+        figure_width, figure_height = (10.4 if has_kernel else 8.4), 5.4
+    figure = _figure(figure_width, figure_height, dpi)
+    axes = figure.subplots(1, panels, gridspec_kw={"width_ratios": ratios})
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    source_axes, output_axes = axes[0], axes[-1]
+    input_title = {"filter": "padded input", "pool": "padded input", "upsample": "input"}[animation.op]
+    source_values = animation.image if animation.op == "upsample" else canvas
+    map_in, low_in, high_in = _colour_range(np.asarray(source_values, dtype=np.float64))
+    source_axes.imshow(
+        np.where(np.isfinite(source_values), source_values, np.nan),
+        cmap=cmap or (map_in if grid else "gray"),
+        vmin=low_in,
+        vmax=high_in,
+        interpolation="nearest",
+    )
+    source_axes.set_title(input_title, fontsize=9)
+    if animation.op != "upsample":
+        (top, left), (height, width) = animation.offset, animation.image.shape[:2]
+        if (top, left) != (0, 0) or canvas.shape[:2] != (height, width):
+            source_axes.add_patch(
+                Rectangle(
+                    (left - 0.5, top - 0.5), width, height, fill=False, edgecolor="0.35", linewidth=1.2, linestyle="--"
+                )
+            )
+    if grid:
+        for (row, col), value in np.ndenumerate(np.asarray(source_values, dtype=np.float64)):
+            padding = animation.op != "upsample" and not (
+                animation.offset[0] <= row < animation.offset[0] + animation.image.shape[0]
+                and animation.offset[1] <= col < animation.offset[1] + animation.image.shape[1]
+            )
+            source_axes.text(
+                col,
+                row,
+                _cell_text(value),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="0.45" if padding else _text_colour(value, cmap or map_in, low_in, high_in),
+                style="italic" if padding else "normal",
+            )
+            if padding:
+                source_axes.add_patch(
+                    Rectangle(
+                        (col - 0.5, row - 0.5), 1, 1, facecolor="0.85", edgecolor="white", hatch="//", linewidth=0
+                    )
+                )
+    if has_kernel:
+        kernel_axes = axes[1]
+        kernel = np.asarray(animation.kernel, dtype=np.float64)
+        map_k, low_k, high_k = _colour_range(kernel)
+        kernel_axes.imshow(kernel, cmap=map_k, vmin=low_k, vmax=high_k, interpolation="nearest")
+        kernel_axes.set_title("kernel" + (" (flipped)" if "flipped" in animation.title else ""), fontsize=9)
+        if kernel.size <= 81:
+            for (row, col), value in np.ndenumerate(kernel):
+                colour = _text_colour(value, map_k, low_k, high_k)
+                kernel_axes.text(col, row, _cell_text(value), ha="center", va="center", fontsize=8, color=colour)
+    upsampling = animation.op == "upsample"
+    out_values = np.asarray(
+        animation.partial_canvas(animation.count - 1) if upsampling else animation.output, dtype=np.float64
+    )
+    map_out, low_out, high_out = _colour_range(out_values)
+    shown = output_axes.imshow(
+        np.full(out_values.shape, np.nan),
+        cmap=cmap or (map_out if grid or map_out == "RdBu_r" else "gray"),
+        vmin=low_out,
+        vmax=high_out,
+        interpolation="nearest",
+    )
+    (out_h, out_w) = animation.output.shape[:2]
+    if upsampling and out_values.shape[:2] != (out_h, out_w):
+        (top, left) = animation.offset
+        output_axes.add_patch(
+            Rectangle((left - 0.5, top - 0.5), out_w, out_h, fill=False, edgecolor="0.2", linewidth=1.5, linestyle="--")
+        )
+        output_axes.set_title(f"output {out_h}x{out_w} (dashed)", fontsize=9)
+    else:
+        output_axes.set_title(f"output {out_h}x{out_w}", fontsize=9)
+    output_texts = {}
+    if grid:
+        for (row, col), _value in np.ndenumerate(out_values):
+            output_texts[(row, col)] = output_axes.text(col, row, "", ha="center", va="center", fontsize=8)
+    suptitle = figure.suptitle("", fontsize=9)
+    caption = figure.text(0.5, 0.02, "", ha="center", va="bottom", fontsize=9, family="monospace")
+    figure.subplots_adjust(left=0.03, right=0.97, top=0.80, bottom=0.2, wspace=0.25)
+    moving: list[Any] = []
+    images = []
+    limits = (source_axes.get_xlim(), source_axes.get_ylim())
+    for position, frame in enumerate(animation.frames):
+        index = min(frame.index, animation.count - 1)
+        for patch in moving:
+            patch.remove()
+        moving = []
+        source_axes.set_xlim(*limits[0])
+        source_axes.set_ylim(*limits[1])
+        partial = animation.partial_canvas(index) if upsampling else animation.partial_output(index)
+        shown.set_data(partial)
+        if grid:
+            for (row, col), text in output_texts.items():
+                current = float(partial[row, col])
+                text.set_text("" if np.isnan(current) else _cell_text(current))
+                text.set_color(_text_colour(current, cmap or map_out, low_out, high_out))
+                text.set_fontweight("bold" if (row, col) == frame.cell and animation.op != "upsample" else "normal")
+        tap_axes = output_axes if upsampling else source_axes
+        shift = (0, 0)
+        if grid:  # every tap outlined (dilated windows show their gaps)
+            boxes = [(row - shift[0], col - shift[1], 1, 1) for row, col in frame.taps]
+        else:  # the window's extent, thick enough to see on a photo
+            rows = [row - shift[0] for row, _ in frame.taps]
+            cols = [col - shift[1] for _, col in frame.taps]
+            boxes = [(min(rows), min(cols), max(rows) - min(rows) + 1, max(cols) - min(cols) + 1)]
+        edge = "#de2d26" if frame.missed else "#e6550d"
+        for top, left, height, width in boxes:
+            box = Rectangle((left - 0.5, top - 0.5), width, height, fill=False, linewidth=2, clip_on=False)
+            box.set_edgecolor(edge)
+            box.set_linestyle("--" if frame.missed else "-")
+            moving.append(tap_axes.add_patch(box))
+        if frame.missed:  # show the window hanging past the padded input
+            rows = [row for row, _ in frame.taps] + [canvas.shape[0] - 1]
+            cols = [col for _, col in frame.taps] + [canvas.shape[1] - 1]
+            source_axes.set_xlim(-0.5, max(cols) + 0.5)
+            source_axes.set_ylim(max(rows) + 0.5, -0.5)
+        else:
+            cell_axes = source_axes if animation.op == "upsample" else output_axes
+            row, col = frame.cell
+            moving.append(
+                cell_axes.add_patch(
+                    Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="#31a354", linewidth=2.5)
+                )
+            )
+        heading = (
+            f"{animation.op}: the jump the stride cannot make"
+            if frame.missed
+            else f"{animation.op}: step {index + 1} of {animation.count}"
+        )
+        suptitle.set_text("\n".join(textwrap.wrap(animation.title, 110)) + "\n" + heading if position == 0 else heading)
+        caption.set_text("\n".join(textwrap.wrap(_short_numbers(frame.caption), 100)[:4]))
+        figure.canvas.draw()
+        images.append(np.asarray(figure.canvas.buffer_rgba())[..., :3].copy())
+    return images
