@@ -1,0 +1,71 @@
+"""Frequency responses against closed forms; the aliasing note fires where a stride folds energy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import convcli
+from convcli.teach.frequency import aliasing_note, aliasing_share, frequency_response
+
+
+def test_difference_is_two_sine_half():
+    response = frequency_response([[1.0, -1.0]])
+    w = response.frequencies
+    np.testing.assert_allclose(response.across, 2 * np.abs(np.sin(w / 2)), atol=1e-12)
+    np.testing.assert_allclose(response.down, 0.0, atol=1e-12)  # a row kernel does not change along the rows
+    assert response.dc == 0 and response.nyquist == (0.0, pytest.approx(2.0))
+
+
+def test_three_tap_box():
+    response = frequency_response(np.ones((1, 3)) / 3)
+    w = response.frequencies
+    np.testing.assert_allclose(response.across, np.abs(1 + 2 * np.cos(w)) / 3, atol=1e-12)
+    assert response.dc == pytest.approx(1.0) and response.nyquist[1] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("sigma", [0.8, 1.5, 2.5])
+def test_sampled_gaussian_matches_its_transform(sigma):
+    radius = int(np.ceil(6 * sigma))  # the tail beyond 6 sigma weighs below 1e-8
+    x = np.arange(-radius, radius + 1)
+    taps = np.exp(-(x**2) / (2 * sigma**2))
+    taps /= taps.sum()
+    response = frequency_response(np.outer(taps, taps))
+    w = response.frequencies
+    # Sampling periodises the continuous transform exp(-sigma^2 w^2 / 2) (Poisson summation); dividing the
+    # taps by their sum divides it by its value at 0.
+    periodic = sum(np.exp(-(sigma**2) * (w - 2 * np.pi * n) ** 2 / 2) for n in range(-3, 4))
+    at_zero = sum(np.exp(-(sigma**2) * (2 * np.pi * n) ** 2 / 2) for n in range(-3, 4))
+    np.testing.assert_allclose(response.across, periodic / at_zero, atol=1e-7)
+    np.testing.assert_allclose(response.magnitude, np.outer(response.down, response.across), atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_magnitude_ignores_flips_and_shifts_and_gains_are_sums(rows, cols, seed):
+    kernel = np.random.default_rng(seed).standard_normal((rows, cols))
+    plain = frequency_response(kernel)
+    np.testing.assert_allclose(frequency_response(kernel[::-1, ::-1]).magnitude, plain.magnitude, atol=1e-9)
+    np.testing.assert_allclose(
+        frequency_response(np.pad(kernel, ((2, 0), (0, 3)))).magnitude, plain.magnitude, atol=1e-9
+    )
+    assert plain.dc == pytest.approx(abs(kernel.sum()))
+    rows_sign = (-1.0) ** np.arange(rows)
+    cols_sign = (-1.0) ** np.arange(cols)
+    assert plain.nyquist[0] == pytest.approx(abs(rows_sign @ kernel.sum(axis=1)))
+    assert plain.nyquist[1] == pytest.approx(abs(kernel.sum(axis=0) @ cols_sign))
+    # Parseval: the mean of |H|^2 over the grid is the sum of squares
+    assert np.mean(plain.magnitude**2) == pytest.approx(float((kernel**2).sum()))
+
+
+def test_aliasing_note_fires_on_the_identity_and_not_after_a_blur():
+    assert aliasing_share([[1.0]], (2, 2)) == pytest.approx((0.5, 0.5))
+    assert aliasing_share([[1.0]], (1, 1)) == (0.0, 0.0)
+    note = aliasing_note(convcli.kernel("identity").weights, (2, 2), "identity")
+    assert note is not None and "50%" in note and "rows (stride 2) and columns (stride 2)" in note
+    assert aliasing_note(convcli.kernel("gaussian:5").weights, (2, 2)) is None
+    # vertical edges are smooth down the rows and sharp across the columns
+    only = aliasing_note(convcli.kernel("vertical").weights, (2, 2), "vertical")
+    assert only is not None and "columns (stride 2)" in only and "rows" not in only
