@@ -146,7 +146,7 @@ def effective_receptive_field(
     if not layers:
         raise ParameterError("give at least one layer")
     rows = run_stack(layers, input_size)
-    sizes = [tuple(input_size)] + [row.output for row in rows]
+    sizes: list[Pair] = [(int(input_size[0]), int(input_size[1]))] + [row.output for row in rows]
     output = sizes[-1]
     if pixel is None:
         pixel = ((output[0] - 1) // 2, (output[1] - 1) // 2)
@@ -184,7 +184,12 @@ def effective_receptive_field(
     centre = (float((magnitude * rows_index).sum() / total), float((magnitude * cols_index).sum() / total))
     theoretical = _theoretical(layers, input_size, pixel)
     return EffectiveField(
-        gradient, tuple(pixel), centre, _radius(gradient, centre, 0.5), _radius(gradient, centre, 0.9), theoretical
+        gradient,
+        (int(pixel[0]), int(pixel[1])),
+        centre,
+        _radius(gradient, centre, 0.5),
+        _radius(gradient, centre, 0.9),
+        theoretical,
     )
 
 

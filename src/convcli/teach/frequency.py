@@ -116,7 +116,11 @@ def aliasing_share(kernel: Any, stride: Pair, grid: int = GRID) -> tuple[float, 
 def aliasing_note(kernel: Any, stride: Pair, name: str = "this kernel") -> str | None:
     """A one-line note when a stride after ``kernel`` keeps a noticeable share of energy above ``pi/s``."""
     shares = aliasing_share(kernel, stride)
-    axes = [(label, share, step) for label, share, step in zip(("rows", "columns"), shares, stride) if share > ALIASING_SHARE]
+    axes = [
+        (label, share, step)
+        for label, share, step in zip(("rows", "columns"), shares, stride)
+        if share > ALIASING_SHARE
+    ]
     if not axes:
         return None
     worst = max(share for _, share, _ in axes)
