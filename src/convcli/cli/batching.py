@@ -10,11 +10,12 @@ or as JSON lines on stdout.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..api.settings import ReadSettings
 from ..errors import OutputError, OutputUsageError, ParameterError
 from ..run.batch import (
     Item,
+    Outcome,
     check_unique,
     default_extension,
     default_jobs,
@@ -69,6 +71,7 @@ def gather_sources(sources: Sequence[str], run: RunOptions) -> tuple[list[str], 
         or from_file is not None
         or any(is_pattern(s) and s not in expanded for s in sources)
         or run.outdir is not None
+        or run.scheduler is not None
     )
     return expanded, batch
 
@@ -190,15 +193,40 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
     total = len(plan.items)
     progress = Progress(total) if total > 1 and not quiet and stderr_is_terminal() else None
     start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        if run.scheduler is not None:
+            from ..run.cluster import Cluster, parse_scheduler, run_items_on_cluster
+
+            cluster = stack.enter_context(Cluster(parse_scheduler(run.scheduler), run.scheduler_timeout))
+            outcomes = run_items_on_cluster(
+                plan.items, worker, cluster, fail_fast=run.fail_fast, on_done=progress.update if progress else None
+            )
+        else:
+            outcomes = run_items(
+                plan.items,
+                worker,
+                jobs=run.jobs or default_jobs(),
+                fail_fast=run.fail_fast,
+                on_done=progress.update if progress else None,
+            )
+        done, failed = _report_outcomes(ctx, outcomes, run, progress, total)
+    if total > 1:
+        skipped = total - done - failed
+        summary = f"{plural(total, 'source')}: {done} done, {failed} failed in {time.perf_counter() - start:.2f} s"
+        if skipped:
+            summary += f"; {skipped} not run (--fail-fast)"
+        message(summary, quiet)
+    if failed:
+        ctx.exit(1)
+
+
+def _report_outcomes(
+    ctx: click.Context, outcomes: Iterable[Outcome], run: RunOptions, progress: Progress | None, total: int
+) -> tuple[int, int]:
+    """Print each outcome in input order (a failure as one error line); returns (done, failed)."""
     done = failed = 0
     try:
-        for outcome in run_items(
-            plan.items,
-            worker,
-            jobs=run.jobs or default_jobs(),
-            fail_fast=run.fail_fast,
-            on_done=progress.update if progress else None,
-        ):
+        for outcome in outcomes:
             if progress:
                 progress.clear()
             if outcome.ok:
@@ -219,14 +247,7 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
     finally:
         if progress:
             progress.clear()
-    if total > 1:
-        skipped = total - done - failed
-        summary = f"{plural(total, 'source')}: {done} done, {failed} failed in {time.perf_counter() - start:.2f} s"
-        if skipped:
-            summary += f"; {skipped} not run (--fail-fast)"
-        message(summary, quiet)
-    if failed:
-        ctx.exit(1)
+    return done, failed
 
 
 def run_command(

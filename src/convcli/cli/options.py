@@ -249,6 +249,21 @@ def batch_options(function: F) -> F:
                 is_flag=True,
                 help="Stop at the first source that fails (by default the others still run; the exit code is 1).",
             ),
+            click.option(
+                "--scheduler",
+                metavar="ADDRESS",
+                help="Run the sources on a Dask cluster (pip install 'convcli[dask]'): tcp://HOST:8786 connects to a "
+                "running scheduler, local or local:N starts N workers on 127.0.0.1 for this run. Workers read the "
+                "sources and write the outputs themselves: they need the same files (a shared file system). The "
+                "outputs and reports are those of --jobs 1.",
+            ),
+            click.option(
+                "--scheduler-timeout",
+                type=click.FloatRange(min=0.5, max=600),
+                default=10.0,
+                metavar="SECONDS",
+                help="How long to try reaching the --scheduler before giving up (exit 1).",
+            ),
         ],
         function,
     )
@@ -335,6 +350,8 @@ class RunOptions:
     fail_fast: bool = False
     figure: str | None = None
     cmap: str | None = None
+    scheduler: str | None = None
+    scheduler_timeout: float = 10.0
 
     @property
     def silent(self) -> bool:
@@ -356,7 +373,18 @@ def run_options(options: dict[str, Any]) -> RunOptions:
         fail_fast=options.get("fail_fast", False),
         figure=options.get("figure"),
         cmap=options.get("cmap"),
+        scheduler=_checked_scheduler(options.get("scheduler")),
+        scheduler_timeout=options.get("scheduler_timeout", 10.0),
     )
+
+
+def _checked_scheduler(text: str | None) -> str | None:
+    """``--scheduler`` as given, once it parses (a bad address is a usage error before any work)."""
+    if text is not None:
+        from ..run.cluster import parse_scheduler
+
+        parse_scheduler(text)
+    return text
 
 
 def max_memory_bytes(options: dict[str, Any]) -> int | None:

@@ -1,0 +1,240 @@
+"""Batches on a Dask cluster: the same items and workers as :func:`convcli.run.batch.run_items`, run remotely.
+
+``--scheduler tcp://host:8786`` connects to a running Dask scheduler;
+``local`` or ``local:N`` starts a ``LocalCluster`` of N worker processes on
+127.0.0.1 for the run and stops it at the end. Items are grouped into tasks
+of many items (:func:`chunk_size`), because Dask spends a few milliseconds on
+every task; the workers read their sources and write their outputs
+themselves (atomically, as on one machine), and the outcomes come back in
+input order, so the reports and files are those of ``--jobs 1``.
+
+Workers must see the same files as the client: each task runs in the
+client's working folder, which must exist on the worker (a shared file
+system), and a check on every worker before any work refuses a run whose
+output folders a worker cannot write. A worker that dies mid-task has its
+task run again on another (Dask reschedules it); an item written twice is
+written atomically both times, so no output is ever partial.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConvcliError, ParameterError
+from .batch import Item, Outcome, _call
+
+#: Seconds to reach a scheduler before giving up.
+CONNECT_TIMEOUT = 10.0
+#: Items per task at least: Dask's 2-3 ms per task spread over them stays near 0.2 ms per item.
+MIN_CHUNK = 16
+_LOCAL = re.compile(r"^local(?::(\d+))?$")
+
+
+class ClusterError(ConvcliError, OSError):
+    """The cluster cannot be reached, or cannot see the files (exit 1)."""
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """Where batches run: a ``LocalCluster`` of ``workers`` processes, or the scheduler at ``address``."""
+
+    address: str | None
+    workers: int = 0
+
+    @property
+    def local(self) -> bool:
+        return self.address is None
+
+
+def parse_scheduler(text: str) -> Scheduler:
+    """``local``, ``local:N`` or a scheduler address (``tcp://host:8786``; ``host:8786`` means tcp).
+
+    >>> parse_scheduler("local:2"), parse_scheduler("tcp://10.0.0.5:8786").address
+    (Scheduler(address=None, workers=2), 'tcp://10.0.0.5:8786')
+    """
+    value = text.strip()
+    match = _LOCAL.match(value)
+    if match:
+        workers = int(match.group(1)) if match.group(1) else (os.cpu_count() or 1)
+        if not 1 <= workers <= 256:
+            raise ParameterError(f"--scheduler {text!r}: local:N takes 1 to 256 workers")
+        return Scheduler(None, workers)
+    if re.match(r"^[a-z]+://", value) is None:
+        value = f"tcp://{value}"
+    if not re.match(r"^(tcp|tls|ucx|inproc|ws|wss)://[^\s/:]+(:\d{1,5})?/?$", value):
+        raise ParameterError(
+            f"--scheduler {text!r} is not a scheduler address; give tcp://HOST:PORT (Dask's default port is 8786), "
+            "local or local:N"
+        )
+    return Scheduler(value)
+
+
+def chunk_size(items: int, workers: int) -> int:
+    """Items per task: at least :data:`MIN_CHUNK`, and about eight tasks per worker so work stays balanced.
+
+    >>> chunk_size(100_000, 2), chunk_size(40, 2), chunk_size(3, 8)
+    (6250, 16, 16)
+    """
+    return max(MIN_CHUNK, -(-items // max(1, 8 * workers)))
+
+
+class Cluster:
+    """A Dask client for one run (a context manager): a fresh ``LocalCluster`` on 127.0.0.1, or a connection.
+
+    Raises
+    ------
+    ClusterError
+        Dask is not installed, or the scheduler does not answer within ``timeout`` seconds.
+    """
+
+    def __init__(self, scheduler: Scheduler, timeout: float = CONNECT_TIMEOUT) -> None:
+        self.scheduler = scheduler
+        self.timeout = timeout
+        self.client: Any = None
+        self.cluster: Any = None
+
+    def __enter__(self) -> Cluster:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ClusterError(
+                "--scheduler needs Dask: pip install 'convcli[dask]' (or pip install dask distributed)"
+            ) from None
+        import logging
+
+        for name in ("distributed", "distributed.worker", "distributed.nanny", "distributed.scheduler"):
+            logging.getLogger(name).setLevel(logging.ERROR)  # Dask logs to stderr; convcli reports its own lines
+        try:
+            if self.scheduler.local:
+                self.cluster = LocalCluster(
+                    n_workers=self.scheduler.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+                self.client = Client(self.cluster, timeout=self.timeout)
+            else:
+                self.client = Client(self.scheduler.address, timeout=self.timeout)
+        except (OSError, TimeoutError) as exc:
+            self.__exit__(None, None, None)
+            where = "a local cluster" if self.scheduler.local else f"the scheduler {self.scheduler.address}"
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ClusterError(f"cannot reach {where} within {self.timeout:g} s ({reason[:160]})") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+    def workers(self) -> int:
+        return max(1, len(self.client.scheduler_info().get("workers", {})))
+
+
+def _check_worker(cwd: str, folders: Sequence[str]) -> str | None:
+    """On a worker: the first problem with the client's folder or an output folder, or ``None``."""
+    if not os.path.isdir(cwd):
+        return f"the client's working folder {cwd!r} does not exist there"
+    for folder in folders:
+        path = os.path.join(cwd, folder)
+        if not os.path.isdir(path):
+            return f"the output folder {folder!r} does not exist there"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return f"the output folder {folder!r} is not writable there"
+    return None
+
+
+def check_workers(client: Any, items: Sequence[Item]) -> None:
+    """Refuse, before any work, a run whose working or output folders a worker cannot use."""
+    folders = sorted(
+        {
+            os.path.dirname(path) or "."
+            for item in items
+            for path in (*item.destinations, item.figure)
+            if path and path != "-"
+        }
+    )
+    problems = client.run(_check_worker, os.getcwd(), folders)
+    for worker, problem in sorted(problems.items()):
+        if problem is not None:
+            raise ClusterError(
+                f"worker {worker} cannot do this run: {problem}; workers need the client's files (a shared file system)"
+            )
+
+
+def _call_chunk(worker: Callable[[Item], Any], items: Sequence[Item], cwd: str) -> list[Outcome]:
+    """On a worker: run the items in the client's working folder (relative paths mean the same there)."""
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return [_call(worker, item) for item in items]
+    finally:
+        os.chdir(previous)
+
+
+def run_items_on_cluster(
+    items: Sequence[Item],
+    worker: Callable[[Item], Any],
+    cluster: Cluster,
+    *,
+    fail_fast: bool = False,
+    on_done: Callable[[int, int], None] | None = None,
+    chunk: int | None = None,
+) -> Iterator[Outcome]:
+    """Run ``worker`` on every item on the cluster; yield the outcomes in input order (as ``run_items`` does).
+
+    ``on_done(finished, failed)`` is called as chunks come back. On Ctrl-C the
+    tasks not finished are cancelled and ``KeyboardInterrupt`` is raised again;
+    the outputs written are complete (atomic writes).
+    """
+    from distributed import as_completed
+
+    client = cluster.client
+    check_workers(client, items)
+    size = chunk or chunk_size(len(items), cluster.workers())
+    chunks = [list(items[start : start + size]) for start in range(0, len(items), size)]
+    cwd = os.getcwd()
+    futures = [client.submit(_call_chunk, worker, part, cwd, pure=False) for part in chunks]
+    position = {future.key: number for number, future in enumerate(futures)}
+    ready: dict[int, list[Outcome]] = {}
+    next_chunk = 0
+    finished = failed = 0
+    try:
+        for future in as_completed(futures):
+            outcomes = future.result()
+            ready[position[future.key]] = outcomes
+            finished += len(outcomes)
+            failed += sum(not outcome.ok for outcome in outcomes)
+            if on_done:
+                on_done(finished, failed)
+            while next_chunk in ready:
+                for outcome in ready.pop(next_chunk):
+                    yield outcome
+                    if fail_fast and not outcome.ok:
+                        client.cancel(futures)
+                        return
+                next_chunk += 1
+    except BaseException:
+        client.cancel(futures)
+        raise
+    finally:
+        del futures
+
+
+def wait_for_workers(cluster: Cluster, count: int, timeout: float = 30.0) -> None:
+    """Block until ``count`` workers are connected (a fresh LocalCluster, a scaled cluster)."""
+    deadline = time.monotonic() + timeout
+    while cluster.workers() < count:
+        if time.monotonic() > deadline:
+            raise ClusterError(f"only {cluster.workers()} of {count} workers joined within {timeout:g} s")
+        time.sleep(0.05)
