@@ -333,3 +333,146 @@ def pool_output_length(
             + ("" if ceil_mode else " (or --ceil-mode, which PyTorch accepts)")
         )
     return out
+
+
+_OPS = ("conv", "pool", "transpose")
+
+
+def _size_arg(value: object, name: str, minimum: int) -> Pair:
+    """An int, a pair ``(H, W)`` or the text ``N``/``HxW``, checked against ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, str, tuple, list)):
+        raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
+    if isinstance(value, (tuple, list)) and (
+        len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+    ):
+        raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
+    return parse_pair(value, name, minimum)  # type: ignore[arg-type]
+
+
+def output_size(
+    input: int | Pair,
+    kernel: int | Pair,
+    *,
+    stride: int | Pair | None = 1,
+    padding: int | Pair | str = 0,
+    dilation: int | Pair = 1,
+    op: str = "conv",
+    ceil_mode: bool = False,
+    output_padding: int | Pair = 0,
+) -> int | Pair:
+    """Output size of one conv, pooling or transposed-conv layer, exactly as PyTorch computes it.
+
+    Parameters
+    ----------
+    input : int or (H, W)
+        Input length (one axis) or size (rows, columns). An int gives an int,
+        a pair gives a pair.
+    kernel : int or (H, W)
+        Kernel (or pooling window) size, at least 1.
+    stride : int, (H, W) or None
+        Step between windows, at least 1. ``None`` is the kernel size for
+        ``op='pool'`` (PyTorch's default there) and 1 otherwise.
+    padding : int, (H, W), 'same' or 'valid'
+        Rows/columns added on *each* side. ``'same'`` (conv only, stride 1)
+        pads ``d*(k-1)`` in total, the odd extra after; ``'valid'`` is 0.
+    dilation : int or (H, W)
+        Spacing between kernel taps, at least 1.
+    op : {'conv', 'pool', 'transpose'}
+        ``conv``: ``conv2d`` (correlation or convolution alike: flipping the
+        kernel does not change sizes); ``pool``: ``max_pool2d``/``avg_pool2d``;
+        ``transpose``: ``conv_transpose2d``.
+    ceil_mode : bool
+        Pool only: round the window count up; as in PyTorch, a last window that
+        would start in the right padding (at or after ``n + p``) is dropped.
+    output_padding : int or (H, W)
+        Transpose only: extra rows/columns at the bottom/right, smaller than the
+        stride or the dilation.
+
+    Returns
+    -------
+    int or (int, int)
+
+    Notes
+    -----
+    Per axis, with input ``n``, kernel ``k``, stride ``s``, padding ``p``
+    (``p_before + p_after`` in place of ``2p`` for an uneven ``'same'``),
+    dilation ``d``:
+
+    * conv: ``floor((n + 2p - d*(k-1) - 1) / s) + 1``
+    * pool: the same with ``ceil`` in ceil mode, minus 1 when the last window
+      would start at or after ``n + p``; ``p`` at most ``k // 2``
+    * transpose: ``(n - 1)*s - 2p + d*(k-1) + output_padding + 1``
+
+    The one-axis formulas are :func:`conv_output_length`,
+    :func:`pool_output_length` and :func:`transpose_output_length`.
+
+    Raises
+    ------
+    ParameterError
+        A value of the wrong type or below its minimum, an option the op does
+        not take, an unknown ``op``; the message names the parameter.
+    ShapeError
+        The kernel does not fit the padded input, ``'same'`` with a stride,
+        pooling padding over half the kernel, an output padding too large.
+
+    Examples
+    --------
+    >>> output_size(5, 3, stride=3)
+    1
+    >>> output_size((224, 224), 7, stride=2, padding=3)
+    (112, 112)
+    >>> output_size(5, 3, stride=3, op="pool", ceil_mode=True)
+    2
+    >>> output_size(4, 3, stride=2, padding=1, output_padding=1, op="transpose")
+    8
+    >>> output_size(6, 2, padding="same")
+    6
+    """
+    if op not in _OPS:
+        raise ParameterError(f"op {op!r} is not one of {', '.join(_OPS)}")
+    single = not isinstance(input, (tuple, list))
+    if single:
+        for name, value in (
+            ("kernel", kernel),
+            ("stride", stride),
+            ("padding", padding),
+            ("dilation", dilation),
+            ("output_padding", output_padding),
+        ):
+            if isinstance(value, (tuple, list)):
+                raise ParameterError(
+                    f"{name} {tuple(value)!r} is a pair but input {input!r} is one length; give input as (H, W)"
+                )
+    size = _size_arg(input, "input size", 1)
+    kernel_pair = _size_arg(kernel, "kernel size", 1)
+    stride_pair = (kernel_pair if op == "pool" else (1, 1)) if stride is None else _size_arg(stride, "stride", 1)
+    dilation_pair = _size_arg(dilation, "dilation", 1)
+    extra = _size_arg(output_padding, "output padding", 0)
+    if ceil_mode and op != "pool":
+        raise ParameterError(f"ceil_mode is only for op='pool', not {op!r}")
+    if extra != (0, 0) and op != "transpose":
+        raise ParameterError(f"output_padding is only for op='transpose', not {op!r}")
+    if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
+        if op != "conv":
+            raise ParameterError(
+                f"padding {padding.strip().lower()!r} is only for op='conv'; give {op} padding as N or HxW"
+            )
+        pad_spec: PaddingSpec = padding
+    else:
+        pad_spec = _size_arg(padding, "padding", 0)
+    if op == "conv":
+        out = conv_geometry(size, kernel_pair, stride_pair, pad_spec, dilation_pair).output
+    else:
+        pads = resolve_padding(pad_spec, kernel_pair, dilation_pair, stride_pair)
+        if op == "pool":
+            rows, cols = (
+                pool_output_length(size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], ceil_mode)
+                for a in range(2)
+            )
+        else:
+            rows, cols = (
+                transpose_output_length(size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], extra[a])
+                for a in range(2)
+            )
+        out = (rows, cols)
+    return out[0] if single else out

@@ -46,6 +46,7 @@ from ..shapes import (
     conv_geometry,
     conv_output_length,
     format_pair,
+    output_size,
     parse_pair,
     pool_output_length,
     resolve_padding,
@@ -247,21 +248,16 @@ def layer_output(layer: Layer, size: Pair) -> Pair:
     >>> layer_output(parse_layer("transpose:k=3,s=2,p=1,op=1"), (4, 4))
     (8, 8)
     """
-    if layer.op == "conv":
-        return conv_geometry(size, layer.kernel, layer.stride, layer.padding, layer.dilation).output
-    pads = resolved_padding(layer)
-    result = []
-    for a in range(2):
-        if layer.op == "pool":
-            out = pool_output_length(
-                size[a], layer.kernel[a], layer.stride[a], pads[a][0], layer.dilation[a], layer.ceil_mode
-            )
-        else:
-            out = transpose_output_length(
-                size[a], layer.kernel[a], layer.stride[a], pads[a][0], layer.dilation[a], layer.output_padding[a]
-            )
-        result.append(out)
-    return (result[0], result[1])
+    return output_size(  # type: ignore[return-value]
+        size,
+        layer.kernel,
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        op=layer.op,
+        ceil_mode=layer.ceil_mode,
+        output_padding=layer.output_padding,
+    )
 
 
 @dataclass(frozen=True)
