@@ -165,6 +165,16 @@ class ConvGeometry:
             effective_kernel(self.kernel[1], self.dilation[1]),
         )
 
+    def describe(self) -> str:
+        """``stride 1x1, padding 0x0, dilation 1x1`` (uneven padding as ``top,bottom x left,right``).
+
+        >>> conv_geometry((6, 6), (2, 2), padding="same").describe()
+        'stride 1x1, padding 0,1x0,1, dilation 1x1'
+        """
+        (t, b), (left, r) = self.padding
+        padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
+        return f"stride {format_pair(self.stride)}, padding {padding}, dilation {format_pair(self.dilation)}"
+
     def uncovered(self) -> Pair:
         """Input rows and columns at the bottom/right that no window reaches.
 
@@ -338,7 +348,7 @@ def pool_output_length(
 _OPS = ("conv", "pool", "transpose")
 
 
-def _size_arg(value: object, name: str, minimum: int) -> Pair:
+def as_pair(value: object, name: str, minimum: int) -> Pair:
     """An int, a pair ``(H, W)`` or the text ``N``/``HxW``, checked against ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, str, tuple, list)):
         raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
@@ -443,11 +453,11 @@ def output_size(
                 raise ParameterError(
                     f"{name} {tuple(value)!r} is a pair but input {input!r} is one length; give input as (H, W)"
                 )
-    size = _size_arg(input, "input size", 1)
-    kernel_pair = _size_arg(kernel, "kernel size", 1)
-    stride_pair = (kernel_pair if op == "pool" else (1, 1)) if stride is None else _size_arg(stride, "stride", 1)
-    dilation_pair = _size_arg(dilation, "dilation", 1)
-    extra = _size_arg(output_padding, "output padding", 0)
+    size = as_pair(input, "input size", 1)
+    kernel_pair = as_pair(kernel, "kernel size", 1)
+    stride_pair = (kernel_pair if op == "pool" else (1, 1)) if stride is None else as_pair(stride, "stride", 1)
+    dilation_pair = as_pair(dilation, "dilation", 1)
+    extra = as_pair(output_padding, "output padding", 0)
     if ceil_mode and op != "pool":
         raise ParameterError(f"ceil_mode is only for op='pool', not {op!r}")
     if extra != (0, 0) and op != "transpose":
@@ -459,7 +469,7 @@ def output_size(
             )
         pad_spec: PaddingSpec = padding
     else:
-        pad_spec = _size_arg(padding, "padding", 0)
+        pad_spec = as_pair(padding, "padding", 0)
     if op == "conv":
         out = conv_geometry(size, kernel_pair, stride_pair, pad_spec, dilation_pair).output
     else:

@@ -38,6 +38,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 
 from ..errors import ParameterError, ShapeError
 from ..shapes import (
@@ -482,6 +483,45 @@ def dependency_set(layers: list[Layer], axis: int, index: int = 0) -> set[int]:
     return positions
 
 
+class _Spans:
+    """The span ``(low, high)`` of the inputs each output of a stack prefix depends on, for every output.
+
+    Output ``q`` of a conv or pool layer reads positions ``q*s - p + t*d``, so
+    shifting the output by one shifts the reads by ``s``; a transposed layer's
+    output ``q + s`` reads what ``q`` reads shifted by one. Hence the span of
+    output ``q + P`` is the span of ``q`` shifted by ``P*J`` (``J`` the jump), for
+    a period ``P`` that each layer updates: ``P / gcd(P, s)`` for conv and pool,
+    ``P*s`` for transpose. Storing the spans of ``P`` outputs and composing them
+    one layer at a time costs ``O(P*k)`` per layer: linear in the number of layers
+    (``P`` is at most the product of the transposed strides).
+    """
+
+    def __init__(self) -> None:
+        self.period = 1
+        self.jump = Fraction(1)
+        self.spans: list[tuple[int, int] | None] = [(0, 0)]  # the input itself
+
+    def span(self, index: int) -> tuple[int, int] | None:
+        turns, residue = divmod(index, self.period)
+        found = self.spans[residue]
+        if found is None:
+            return None
+        shift = int(turns * self.period * self.jump)
+        return (found[0] + shift, found[1] + shift)
+
+    def add(self, layer: Layer, axis: int) -> None:
+        stride = layer.stride[axis]
+        if layer.op == "transpose":
+            period, jump_ = self.period * stride, self.jump / stride
+        else:
+            period, jump_ = self.period // gcd(self.period, stride), self.jump * stride
+        spans: list[tuple[int, int] | None] = []
+        for index in range(period):
+            reached = [s for s in map(self.span, _read_positions(layer, axis, index)) if s is not None]
+            spans.append((min(s[0] for s in reached), max(s[1] for s in reached)) if reached else None)
+        self.period, self.jump, self.spans = period, jump_, spans
+
+
 def jump(layers: list[Layer], axis: int) -> Fraction:
     """Input pixels between neighbouring outputs: strides multiplied, transposed strides divided."""
     value = Fraction(1)
@@ -500,8 +540,8 @@ class StackRow:
     """
 
     layer: Layer
-    input: Pair
-    output: Pair
+    input: Pair | None
+    output: Pair | None
     padding: tuple[tuple[int, int], tuple[int, int]]
     field: tuple[int | None, int | None]
     jump: tuple[Fraction, Fraction]
@@ -509,8 +549,11 @@ class StackRow:
     centre: tuple[Fraction | None, Fraction | None]
 
 
-def run_stack(layers: list[Layer], size: Pair) -> list[StackRow]:
-    """Sizes and receptive fields after each layer of a stack.
+def run_stack(layers: list[Layer], size: Pair | None) -> list[StackRow]:
+    """Sizes and receptive fields after each layer of a stack (linear in the number of layers).
+
+    With ``size=None`` only the fields, jumps and starts are computed (they do
+    not depend on the input size) and every size is ``None``.
 
     Raises
     ------
@@ -523,19 +566,22 @@ def run_stack(layers: list[Layer], size: Pair) -> list[StackRow]:
     """
     rows = []
     current = size
+    spans = (_Spans(), _Spans())
     for number, layer in enumerate(layers, start=1):
-        try:
-            output = layer_output(layer, current)
-        except ShapeError as exc:
-            raise ShapeError(f"layer {number} ({layer.spec}) on {format_pair(current)}: {exc}") from None
-        prefix = layers[:number]
+        output = None
+        if current is not None:
+            try:
+                output = layer_output(layer, current)
+            except ShapeError as exc:
+                raise ShapeError(f"layer {number} ({layer.spec}) on {format_pair(current)}: {exc}") from None
         fields: list[int | None] = []
         starts: list[int | None] = []
         centres: list[Fraction | None] = []
         for axis in range(2):
-            positions = dependency_set(prefix, axis, 0)
-            if positions:
-                low, high = min(positions), max(positions)
+            spans[axis].add(layer, axis)
+            found = spans[axis].span(0)
+            if found is not None:
+                low, high = found
                 fields.append(high - low + 1)
                 starts.append(low)
                 centres.append(Fraction(low + high, 2))
@@ -550,7 +596,7 @@ def run_stack(layers: list[Layer], size: Pair) -> list[StackRow]:
                 output,
                 resolved_padding(layer),
                 (fields[0], fields[1]),
-                (jump(prefix, 0), jump(prefix, 1)),
+                (spans[0].jump, spans[1].jump),
                 (starts[0], starts[1]),
                 (centres[0], centres[1]),
             )
