@@ -24,6 +24,7 @@ from ..teach.layers import Layer, parse_layer, parse_layer_file, run_stack
 
 if TYPE_CHECKING:
     from ..kernels import Kernel
+    from ..teach.describe import LayerDescription
     from ..teach.explain import Explanation
     from ..teach.fits import FitResult
 
@@ -432,6 +433,27 @@ def receptive_field(layers: str | Layer | Sequence[str | Layer], input_size: Int
     stack = _layers(layers)
     size = None if input_size is None else as_pair(input_size, "input size", 1)
     return ReceptiveField(size, tuple(run_stack(stack, size)))
+
+
+def describe_layer(layer: str | Layer, input_size: IntOrPair) -> LayerDescription:
+    """One layer on one input size explained, as ``convcli shape --kernel ...`` prints it.
+
+    ``layer`` is a spec (``"conv:k=3,s=3"``) or a :class:`~convcli.teach.layers.Layer`;
+    the record's ``str()`` holds the formula per axis with the numbers put in, the
+    input rows/columns no window reaches, windows lying in the padding and, for
+    transpose, the valid output paddings; ``.output`` is :func:`convcli.output_size`.
+
+    >>> describe_layer("conv:k=3,s=3", 5).output
+    (1, 1)
+    """
+    from ..teach.describe import describe_layer as describe
+
+    found = _layers(layer) if isinstance(layer, (str, Layer)) else []
+    if len(found) != 1:
+        raise ParameterError(
+            f"layer {layer!r} is not one spec such as 'conv:k=3,s=3' or a Layer (a stack: receptive_field)"
+        )
+    return describe(found[0], as_pair(input_size, "input size", 1))
 
 
 # ---------------------------------------------------------------------------
