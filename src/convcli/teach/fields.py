@@ -91,7 +91,7 @@ class ReceptiveField:
 
     def table(self) -> list[tuple[str, ...]]:
         """The cells of the text table, header first."""
-        cells = [HEADER, ("0", "input", "", "", "", "", _size(self.input), "1", "1", "(0, 0)")]
+        cells: list[tuple[str, ...]] = [HEADER, ("0", "input", "", "", "", "", _size(self.input), "1", "1", "(0, 0)")]
         for number, row in enumerate(self.rows, start=1):
             uneven = row.padding[0] != row.padding[1] or row.padding[0][0] != row.padding[0][1]
             cells.append(

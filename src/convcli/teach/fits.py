@@ -26,7 +26,10 @@ it is printed with 6 significant digits. The bound is generous (the measured
 noise of the float32 example above is 1/1000 of it) so that the display does
 not flip between machines, and tight enough that any real misfit (8-bit
 rounding of a PNG target, noise, a wrong size) shows. The raw numbers stay in
-:attr:`FitResult.loss` and :attr:`FitResult.losses`.
+:attr:`FitResult.loss` and :attr:`FitResult.losses`. The rule uses the fitted
+kernel, so it applies to what is reported once the fit is done (the summary,
+``--json``'s ``loss`` and ``history``); the live progress lines of gradient
+descent (``epoch N, loss L``) print the loss as computed.
 """
 
 from __future__ import annotations
