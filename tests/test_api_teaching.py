@@ -476,8 +476,12 @@ def test_explain_errors_are_the_cli_messages():
         convcli.explain(np.ones((2, 2, 2)), "1")
     with pytest.raises(KernelError, match="is not a spec, a Kernel or an array of numbers"):
         convcli.explain(np.ones((3, 3)), [[1, 2], [3]])
-    with pytest.raises(ParameterError, match="unknown pad mode|pad mode"):
+    with pytest.raises(ParameterError) as mode:
         convcli.explain(np.ones((3, 3)), "1", pad_mode="bogus")
+    assert str(mode.value).startswith("unknown pad mode 'bogus'; use one of zeros, constant, reflect")
+    assert str(mode.value) in cli_error(["explain", X, "-k", "1", "--pad-mode", "bogus"])
+    with pytest.raises(ParameterError, match=r"^image has dtype <U3; give an array of numbers$"):
+        convcli.explain("abc", "1")
 
 
 # ---------------------------------------------------------------------------
@@ -751,3 +755,25 @@ def test_commands_build_frozen_options():
 
     for record in (ExplainOptions, LearnOptions, ShapeOptions):
         assert dataclasses.is_dataclass(record) and record.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_numpy_integers_count_as_ints():
+    shape = np.zeros((6, 8)).shape
+    assert convcli.output_size(np.int64(5), np.int32(3), stride=np.int64(3)) == 1
+    assert convcli.output_size(shape, (np.int64(1), np.int64(2))) == (6, 7)
+    fit = convcli.learn(lesson_image(), lesson_target(), (np.int64(1), np.int64(2)), solver="lstsq")
+    assert fit.kernel.shape == (1, 2)
+    with pytest.raises(ParameterError, match=r"^stride True must be an int or a pair of ints \(H, W\)$"):
+        convcli.output_size(5, 3, stride=True)
+
+
+def test_sizes_and_fields_stay_pure_python():
+    code = (
+        "import sys, convcli; convcli.output_size((224, 224), 7, stride=2, padding=3); "
+        "print(convcli.receptive_field(['conv:k=7,s=2,p=3', 'pool:k=3,s=2,p=1'], 224).field); "
+        "assert 'numpy' not in sys.modules, 'numpy was imported'"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(convcli.__file__).parent.parent)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "(11, 11)\n"

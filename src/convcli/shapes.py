@@ -16,6 +16,7 @@ Conventions
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 
@@ -348,15 +349,35 @@ def pool_output_length(
 _OPS = ("conv", "pool", "transpose")
 
 
+def _integer(value: object) -> int | None:
+    """``value`` as an int when it is one (Python or NumPy integers, not bools), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
 def as_pair(value: object, name: str, minimum: int) -> Pair:
-    """An int, a pair ``(H, W)`` or the text ``N``/``HxW``, checked against ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, str, tuple, list)):
+    """An int, a pair ``(H, W)`` or the text ``N``/``HxW`` as ``(H, W)``, checked against ``minimum``.
+
+    NumPy integers count as ints; bools and floats do not.
+
+    >>> as_pair(3, "stride", 1), as_pair((2, 1), "stride", 1), as_pair("3x5", "kernel size", 1)
+    ((3, 3), (2, 1), (3, 5))
+    """
+    if isinstance(value, str):
+        return parse_pair(value, name, minimum)
+    if isinstance(value, (tuple, list)):
+        items = [_integer(v) for v in value]
+        if len(items) != 2 or None in items:
+            raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
+        return parse_pair((items[0], items[1]), name, minimum)  # type: ignore[arg-type]
+    number = _integer(value)
+    if number is None:
         raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
-    if isinstance(value, (tuple, list)) and (
-        len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
-    ):
-        raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
-    return parse_pair(value, name, minimum)  # type: ignore[arg-type]
+    return parse_pair(number, name, minimum)
 
 
 def output_size(
