@@ -113,7 +113,7 @@ def test_output_size_by_hand():
     # pool: stride defaults to the kernel; ceil mode adds the window at 3 (3 < 5 + 0)
     assert convcli.output_size(5, 3, stride=None, op="pool") == 1
     assert convcli.output_size(5, 3, stride=3, op="pool", ceil_mode=True) == 2
-    # ceil mode with padding 1 on 4: ceil((4 + 2 - 2)/2) + 1 = 3, but window 2 starts at 2*2 = 4 >= 4 + 1? no: 3
+    # ceil mode, padding 1 on 4: ceil((4 + 2 - 2)/2) + 1 = 3; the last window starts at 2*2 = 4 < 4 + 1: kept
     assert convcli.output_size(4, 2, stride=2, padding=1, op="pool", ceil_mode=True) == 3
     # and on 5: ceil((5 + 2 - 2)/2) + 1 = 4; the last starts at 3*2 = 6 >= 5 + 1: dropped -> 3
     assert convcli.output_size(5, 2, stride=2, padding=1, op="pool", ceil_mode=True) == 3
@@ -709,6 +709,23 @@ def test_figure_convolve_padding_and_chain(tmp_path):
     output = figure.axes[2].images[0].get_array()
     expected = np.load(tmp_path / "o.npy")
     np.testing.assert_allclose(np.asarray(output), expected)
+
+
+def test_figure_builders_are_what_the_path_functions_save(tmp_path):
+    pytest.importorskip("matplotlib")
+    from convcli.teach import figures
+
+    weights = parse_kernel_spec("vertical").weights
+    figures.kernel_figure(tmp_path / "k.png", weights, "vertical 3x3")
+    figures.save_figure(figures.build_kernel_figure(weights, "vertical 3x3"), tmp_path / "k2.png")
+    assert (tmp_path / "k.png").read_bytes() == (tmp_path / "k2.png").read_bytes()
+    figures.receptive_field_figure(tmp_path / "r.png", (5, 5), range(-1, 2), range(-1, 2), (0, 0))
+    built = figures.build_receptive_field_figure((5, 5), range(-1, 2), range(-1, 2), (0, 0))
+    assert figures.png_bytes(built)[:8] == b"\x89PNG\r\n\x1a\n"
+    figures.save_figure(built, tmp_path / "r2.png")
+    assert (tmp_path / "r.png").read_bytes() == (tmp_path / "r2.png").read_bytes()
+    curve = figures.loss_figure([4.0, 1.0, 0.0], log_scale=True)
+    assert list(curve.axes[0].lines[0].get_ydata()) == [4.0, 1.0]  # a log axis drops the 0
 
 
 def test_figure_without_matplotlib(monkeypatch):
