@@ -214,7 +214,8 @@ def kernel_size_for(
     >>> kernel_size_for(np.zeros((6, 8)), np.zeros((6, 7)))
     (1, 2)
     """
-    from ..teach.learn import as_plane, infer_kernel_size
+    from ..teach.learn import as_plane
+    from ..teach.targets import infer_kernel_size
 
     image = as_plane(_plane(input, "input"), "input")
     goal = as_plane(_plane(target, "target"), "target")

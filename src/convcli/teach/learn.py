@@ -36,8 +36,9 @@ import numpy as np
 
 from ..engine import correlate2d, pad2d
 from ..errors import DecodeError, ParameterError, ShapeError
-from ..shapes import ConvGeometry, PaddingSpec, conv_geometry, conv_output_length, format_pair
+from ..shapes import ConvGeometry, PaddingSpec, format_pair
 from .fits import FitResult, inline_text, rounding_floor, unit_roundoff
+from .targets import _padding_spec, _pair, check_target
 
 Pair = tuple[int, int]
 
@@ -51,160 +52,6 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 #: Largest design matrix (rows x unknowns) built; above it ``lstsq`` refuses and ``gd`` skips the rank.
 MAX_DESIGN_ENTRIES = 50_000_000
-
-
-# ---------------------------------------------------------------------------
-# Shapes
-
-
-def _pair(value: Pair | int) -> Pair:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def _padding_spec(padding: PaddingSpec | int) -> PaddingSpec:
-    return (padding, padding) if isinstance(padding, int) else padding
-
-
-def _describe(geometry: ConvGeometry) -> str:
-    (t, b), (left, r) = geometry.padding
-    padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
-    return f"stride {format_pair(geometry.stride)}, padding {padding}, dilation {format_pair(geometry.dilation)}"
-
-
-def matching_padding(
-    input_size: Pair, kernel: Pair, target: Pair, stride: Pair = (1, 1), dilation: Pair = (1, 1)
-) -> str | None:
-    """The ``--padding`` that makes this kernel give the ``target`` size, or ``None``.
-
-    ``same`` is preferred when it fits (stride 1, same-size target); otherwise
-    the smallest symmetric padding per axis. Sizes come from
-    :func:`convcli.shapes.conv_geometry` / ``conv_output_length``.
-
-    >>> matching_padding((6, 8), (1, 2), (6, 8))
-    'same'
-    >>> matching_padding((6, 8), (3, 3), (6, 8))
-    'same'
-    >>> matching_padding((8, 8), (3, 3), (4, 4), stride=(2, 2))
-    '1x1'
-    """
-    if (
-        stride == (1, 1)
-        and tuple(target) == tuple(input_size)
-        and conv_geometry(input_size, kernel, stride, "same", dilation).output == tuple(target)
-    ):
-        return "same"
-    pads = []
-    for axis in range(2):
-        found = None
-        for pad in range(0, dilation[axis] * (kernel[axis] - 1) + stride[axis] * (target[axis] + 1) + 1):
-            try:
-                out = conv_output_length(input_size[axis], kernel[axis], stride[axis], pad, pad, dilation[axis])
-            except ShapeError:
-                continue
-            if out == target[axis]:
-                found = pad
-                break
-            if out > target[axis]:
-                break
-        if found is None:
-            return None
-        pads.append(found)
-    return format_pair((pads[0], pads[1]))
-
-
-def matching_sizes(
-    input_size: Pair, target: Pair, stride: Pair = (1, 1), padding: PaddingSpec = (0, 0), dilation: Pair = (1, 1)
-) -> list[Pair]:
-    """Every kernel size that turns ``input_size`` into ``target`` with this geometry (smallest first).
-
-    >>> matching_sizes((6, 8), (6, 7))
-    [(1, 2)]
-    >>> matching_sizes((6, 8), (6, 8), padding="same")[:3]
-    [(1, 1), (1, 2), (1, 3)]
-    """
-    spec = _padding_spec(padding)
-    numeric = not isinstance(spec, str)
-    limit = [input_size[a] + (2 * _pair(spec)[a] if numeric else 0) for a in range(2)]  # type: ignore[arg-type]
-    per_axis: list[list[int]] = [[], []]
-    for axis in range(2):
-        for k in range(1, max(limit[axis], 1) + 1):
-            kernel = (k, 1) if axis == 0 else (1, k)
-            try:
-                out = conv_geometry(input_size, kernel, stride, spec, dilation).output[axis]
-            except ShapeError:
-                continue
-            if out == target[axis]:
-                per_axis[axis].append(k)
-    return [(h, w) for h in per_axis[0] for w in per_axis[1]]
-
-
-def infer_kernel_size(
-    input_size: Pair, target: Pair, stride: Pair = (1, 1), padding: PaddingSpec = (0, 0), dilation: Pair = (1, 1)
-) -> Pair:
-    """The kernel size implied by the input and target sizes, when only one fits.
-
-    With stride 1 and a numeric padding it is ``(M + 2p - T)/d + 1`` per axis.
-
-    Raises
-    ------
-    ShapeError
-        When no size or several sizes fit (then ``--size`` must be given).
-
-    >>> infer_kernel_size((6, 8), (6, 7))
-    (1, 2)
-    """
-    sizes = matching_sizes(input_size, target, stride, padding, dilation)
-    if len(sizes) == 1:
-        return sizes[0]
-    if not sizes:
-        raise ShapeError(
-            f"no kernel size turns the {format_pair(input_size)} input into the {format_pair(target)} target "
-            f"with this stride, padding and dilation; check the target or give --padding/--stride"
-        )
-    shown = ", ".join(format_pair(s) for s in sizes[:4]) + (", ..." if len(sizes) > 4 else "")
-    raise ShapeError(
-        f"the {format_pair(input_size)} input and {format_pair(target)} target fit several kernel sizes ({shown}); "
-        f"give --size"
-    )
-
-
-def check_target(
-    input_size: Pair,
-    target: Pair,
-    kernel: Pair,
-    stride: Pair = (1, 1),
-    padding: PaddingSpec = (0, 0),
-    dilation: Pair = (1, 1),
-) -> ConvGeometry:
-    """Resolve the geometry and check that the target has its output size.
-
-    Raises
-    ------
-    ShapeError
-        Naming the expected size and the ``--padding`` (or ``--size``) that
-        would match the target.
-
-    >>> check_target((6, 8), (6, 7), (1, 2)).output
-    (6, 7)
-    """
-    geometry = conv_geometry(input_size, kernel, stride, _padding_spec(padding), dilation)
-    if geometry.output == tuple(target):
-        return geometry
-    fix = matching_padding(input_size, kernel, target, stride, dilation)
-    if fix is not None:
-        hint = f"--padding {fix} would give {format_pair(target)}"
-    else:
-        sizes = matching_sizes(input_size, target, stride, padding, dilation)
-        hint = (
-            f"no padding gives {format_pair(target)} with this kernel; --size {format_pair(sizes[0])} would"
-            if sizes
-            else f"no padding or kernel size gives {format_pair(target)}; "
-            "check that the target was made from this input"
-        )
-    raise ShapeError(
-        f"target is {format_pair(target)} but a {format_pair(kernel)} kernel on the {format_pair(input_size)} input "
-        f"({_describe(geometry)}) gives {format_pair(geometry.output)}; {hint}"
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -297,7 +144,7 @@ def loss_gradient(
     weights = np.asarray(kernel, dtype=np.float64)
     weights = weights[::-1, ::-1] if convolve else weights
     geometry = check_target(
-        image.shape, np.shape(target), weights.shape, _pair(stride), _padding_spec(padding), _pair(dilation)
+        image.shape, np.shape(target), weights.shape, size_pair(stride), padding_spec(padding), size_pair(dilation)
     )
     padded = pad2d(image, geometry.padding, pad_mode, pad_value)
     residual = _forward(padded, weights, bias, geometry) - np.asarray(target, dtype=np.float64)
@@ -360,7 +207,7 @@ def _prepare(
     image = as_plane(image, "input")
     target = as_plane(target, "target")
     geometry = check_target(
-        image.shape, target.shape, _pair(size), _pair(stride), _padding_spec(padding), _pair(dilation)
+        image.shape, target.shape, size_pair(size), size_pair(stride), padding_spec(padding), size_pair(dilation)
     )
     padded = pad2d(image, geometry.padding, pad_mode, pad_value)
     return image, target, geometry, padded, unit
@@ -446,7 +293,7 @@ def initial_kernel(size: Pair | int, seed: int | None, learn_bias: bool = False)
     >>> w.shape, bool(np.all(np.abs(w) <= 2 ** -0.5)), b
     ((1, 2), True, 0.0)
     """
-    kh, kw = _pair(size)
+    kh, kw = size_pair(size)
     bound = 1.0 / np.sqrt(kh * kw)
     rng = np.random.default_rng(seed)
     weights = rng.uniform(-bound, bound, size=(kh, kw))
