@@ -38,7 +38,7 @@ from ..engine import correlate2d, pad2d
 from ..errors import DecodeError, ParameterError, ShapeError
 from ..shapes import ConvGeometry, PaddingSpec, format_pair
 from .fits import FitResult, inline_text, rounding_floor, unit_roundoff
-from .targets import _padding_spec, _pair, check_target
+from .targets import check_target, padding_spec, size_pair
 
 Pair = tuple[int, int]
 
