@@ -21,12 +21,6 @@ def padding_spec(padding: PaddingSpec | int) -> PaddingSpec:
     return (padding, padding) if isinstance(padding, int) else padding
 
 
-def _describe(geometry: ConvGeometry) -> str:
-    (t, b), (left, r) = geometry.padding
-    padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
-    return f"stride {format_pair(geometry.stride)}, padding {padding}, dilation {format_pair(geometry.dilation)}"
-
-
 def matching_padding(
     input_size: Pair, kernel: Pair, target: Pair, stride: Pair = (1, 1), dilation: Pair = (1, 1)
 ) -> str | None:
@@ -159,5 +153,5 @@ def check_target(
         )
     raise ShapeError(
         f"target is {format_pair(target)} but a {format_pair(kernel)} kernel on the {format_pair(input_size)} input "
-        f"({_describe(geometry)}) gives {format_pair(geometry.output)}; {hint}"
+        f"({geometry.describe()}) gives {format_pair(geometry.output)}; {hint}"
     )
