@@ -24,20 +24,17 @@ from convcli.shapes import conv_geometry
 from convcli.teach.learn import (
     LESSON_KERNEL,
     FitResult,
-    check_target,
     fit,
     fit_gd,
     fit_lstsq,
-    infer_kernel_size,
     initial_kernel,
     lesson_image,
     lesson_target,
     loss_gradient,
-    matching_padding,
-    matching_sizes,
     squared_error,
     stable_lr,
 )
+from convcli.teach.targets import check_target, infer_kernel_size, matching_padding, matching_sizes
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

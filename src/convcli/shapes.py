@@ -16,6 +16,7 @@ Conventions
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 
@@ -164,6 +165,16 @@ class ConvGeometry:
             effective_kernel(self.kernel[0], self.dilation[0]),
             effective_kernel(self.kernel[1], self.dilation[1]),
         )
+
+    def describe(self) -> str:
+        """``stride 1x1, padding 0x0, dilation 1x1`` (uneven padding as ``top,bottom x left,right``).
+
+        >>> conv_geometry((6, 6), (2, 2), padding="same").describe()
+        'stride 1x1, padding 0,1x0,1, dilation 1x1'
+        """
+        (t, b), (left, r) = self.padding
+        padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
+        return f"stride {format_pair(self.stride)}, padding {padding}, dilation {format_pair(self.dilation)}"
 
     def uncovered(self) -> Pair:
         """Input rows and columns at the bottom/right that no window reaches.
@@ -333,3 +344,166 @@ def pool_output_length(
             + ("" if ceil_mode else " (or --ceil-mode, which PyTorch accepts)")
         )
     return out
+
+
+_OPS = ("conv", "pool", "transpose")
+
+
+def _integer(value: object) -> int | None:
+    """``value`` as an int when it is one (Python or NumPy integers, not bools), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def as_pair(value: object, name: str, minimum: int) -> Pair:
+    """An int, a pair ``(H, W)`` or the text ``N``/``HxW`` as ``(H, W)``, checked against ``minimum``.
+
+    NumPy integers count as ints; bools and floats do not.
+
+    >>> as_pair(3, "stride", 1), as_pair((2, 1), "stride", 1), as_pair("3x5", "kernel size", 1)
+    ((3, 3), (2, 1), (3, 5))
+    """
+    if isinstance(value, str):
+        return parse_pair(value, name, minimum)
+    if isinstance(value, (tuple, list)):
+        items = [_integer(v) for v in value]
+        if len(items) != 2 or None in items:
+            raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
+        return parse_pair((items[0], items[1]), name, minimum)  # type: ignore[arg-type]
+    number = _integer(value)
+    if number is None:
+        raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
+    return parse_pair(number, name, minimum)
+
+
+def output_size(
+    input: int | Pair,
+    kernel: int | Pair,
+    *,
+    stride: int | Pair | None = 1,
+    padding: int | Pair | str = 0,
+    dilation: int | Pair = 1,
+    op: str = "conv",
+    ceil_mode: bool = False,
+    output_padding: int | Pair = 0,
+) -> int | Pair:
+    """Output size of one conv, pooling or transposed-conv layer, exactly as PyTorch computes it.
+
+    Parameters
+    ----------
+    input : int or (H, W)
+        Input length (one axis) or size (rows, columns). An int gives an int,
+        a pair gives a pair.
+    kernel : int or (H, W)
+        Kernel (or pooling window) size, at least 1.
+    stride : int, (H, W) or None
+        Step between windows, at least 1. ``None`` is the kernel size for
+        ``op='pool'`` (PyTorch's default there) and 1 otherwise.
+    padding : int, (H, W), 'same' or 'valid'
+        Rows/columns added on *each* side. ``'same'`` (conv only, stride 1)
+        pads ``d*(k-1)`` in total, the odd extra after; ``'valid'`` is 0.
+    dilation : int or (H, W)
+        Spacing between kernel taps, at least 1.
+    op : {'conv', 'pool', 'transpose'}
+        ``conv``: ``conv2d`` (correlation or convolution alike: flipping the
+        kernel does not change sizes); ``pool``: ``max_pool2d``/``avg_pool2d``;
+        ``transpose``: ``conv_transpose2d``.
+    ceil_mode : bool
+        Pool only: round the window count up; as in PyTorch, a last window that
+        would start in the right padding (at or after ``n + p``) is dropped.
+    output_padding : int or (H, W)
+        Transpose only: extra rows/columns at the bottom/right, smaller than the
+        stride or the dilation.
+
+    Returns
+    -------
+    int or (int, int)
+
+    Notes
+    -----
+    Per axis, with input ``n``, kernel ``k``, stride ``s``, padding ``p``
+    (``p_before + p_after`` in place of ``2p`` for an uneven ``'same'``),
+    dilation ``d``:
+
+    * conv: ``floor((n + 2p - d*(k-1) - 1) / s) + 1``
+    * pool: the same with ``ceil`` in ceil mode, minus 1 when the last window
+      would start at or after ``n + p``; ``p`` at most ``k // 2``
+    * transpose: ``(n - 1)*s - 2p + d*(k-1) + output_padding + 1``
+
+    The one-axis formulas are :func:`conv_output_length`,
+    :func:`pool_output_length` and :func:`transpose_output_length`.
+
+    Raises
+    ------
+    ParameterError
+        A value of the wrong type or below its minimum, an option the op does
+        not take, an unknown ``op``; the message names the parameter.
+    ShapeError
+        The kernel does not fit the padded input, ``'same'`` with a stride,
+        pooling padding over half the kernel, an output padding too large.
+
+    Examples
+    --------
+    >>> output_size(5, 3, stride=3)
+    1
+    >>> output_size((224, 224), 7, stride=2, padding=3)
+    (112, 112)
+    >>> output_size(5, 3, stride=3, op="pool", ceil_mode=True)
+    2
+    >>> output_size(4, 3, stride=2, padding=1, output_padding=1, op="transpose")
+    8
+    >>> output_size(6, 2, padding="same")
+    6
+    """
+    if op not in _OPS:
+        raise ParameterError(f"op {op!r} is not one of {', '.join(_OPS)}")
+    single = not isinstance(input, (tuple, list))
+    if single:
+        for name, value in (
+            ("kernel", kernel),
+            ("stride", stride),
+            ("padding", padding),
+            ("dilation", dilation),
+            ("output_padding", output_padding),
+        ):
+            if isinstance(value, (tuple, list)):
+                raise ParameterError(
+                    f"{name} {tuple(value)!r} is a pair but input {input!r} is one length; give input as (H, W)"
+                )
+    size = as_pair(input, "input size", 1)
+    kernel_pair = as_pair(kernel, "kernel size", 1)
+    stride_pair = (kernel_pair if op == "pool" else (1, 1)) if stride is None else as_pair(stride, "stride", 1)
+    dilation_pair = as_pair(dilation, "dilation", 1)
+    extra = as_pair(output_padding, "output padding", 0)
+    if ceil_mode and op != "pool":
+        raise ParameterError(f"ceil_mode is only for op='pool', not {op!r}")
+    if extra != (0, 0) and op != "transpose":
+        raise ParameterError(f"output_padding is only for op='transpose', not {op!r}")
+    if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
+        if op != "conv":
+            raise ParameterError(
+                f"padding {padding.strip().lower()!r} is only for op='conv'; give {op} padding as N or HxW"
+            )
+        pad_spec: PaddingSpec = padding
+    else:
+        pad_spec = as_pair(padding, "padding", 0)
+    if op == "conv":
+        out = conv_geometry(size, kernel_pair, stride_pair, pad_spec, dilation_pair).output
+    else:
+        pads = resolve_padding(pad_spec, kernel_pair, dilation_pair, stride_pair)
+        if op == "pool":
+            rows, cols = (
+                pool_output_length(size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], ceil_mode)
+                for a in range(2)
+            )
+        else:
+            rows, cols = (
+                transpose_output_length(size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], extra[a])
+                for a in range(2)
+            )
+        out = (rows, cols)
+    return out[0] if single else out

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import codecs
 import sys
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import click
 
-from ..api.settings import ReadSettings
-from .options import geometry_options
+from ..api.settings import Geometry, ReadSettings
+from .options import geometry_options, geometry_settings
 from .params import KernelSpecType
 from .streams import load
 
@@ -28,6 +29,24 @@ def _times_sign() -> str:
     except (UnicodeEncodeError, LookupError):
         return "*"
     return "×"
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """Everything ``convcli explain`` takes besides SOURCE and the kernel, built once from click's arguments."""
+
+    geometry: Geometry
+    read: ReadSettings
+    matrix: bool
+
+    @classmethod
+    def from_click(cls, options: dict[str, Any]) -> ExplainOptions:
+        """Number grids are never scaled; images by ``--normalize`` (default none); URLs up to 16 MiB."""
+        return cls(
+            geometry=geometry_settings(options),
+            read=ReadSettings(normalize=options["normalize_method"], max_download=16 * 1024 * 1024),
+            matrix=options["matrix"],
+        )
 
 
 @click.command("explain", context_settings={"show_default": True})
@@ -73,19 +92,15 @@ def explain_command(source: str, kernel: Any, **options: Any) -> None:
       convcli explain samples/x.txt -k "0 1; 2 3" --convolve --matrix
       printf '1 2 3 4\\n5 6 7 8\\n' | convcli explain - -k "1 -1"
     """
-    from ..teach.explain import explain, render
+    from ..api.teaching import explain
 
-    loaded = load(source, ReadSettings(normalize=options["normalize_method"], max_download=16 * 1024 * 1024))
+    settings = ExplainOptions.from_click(options)
+    loaded = load(source, settings.read)
     explanation = explain(
         loaded.array,
-        kernel.weights,
-        stride=options["stride"],
-        padding=options["padding"],
-        dilation=options["dilation"],
-        convolve=options["convolve"],
-        pad_mode=options["pad_mode"],
-        pad_value=options["pad_value"],
-        matrix=options["matrix"],
+        kernel,
+        **asdict(settings.geometry),
+        matrix=settings.matrix,
+        name="stdin" if source == "-" else source,
     )
-    name = "stdin" if source == "-" else source
-    click.echo(render(explanation, source=name, matrix=options["matrix"], times=_times_sign()))
+    click.echo(explanation.text(times=_times_sign()))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..api.settings import Geometry, ReadSettings
 from ..errors import OutputError, OutputUsageError, ParameterError
-from ..shapes import format_pair
-from .options import geometry_options, read_settings, source_options
+from ..shapes import Pair, format_pair
+from .options import geometry_options, geometry_settings, read_settings, source_options
 from .params import PairType
 from .reports import emit_json, message
 from .streams import check_outputs, load
@@ -49,19 +51,6 @@ def _explicit(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
     return [name for name in names if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
 
 
-def matrix_text(array: Any, indent: str = "  ") -> str:
-    """A kernel for people: 6 significant digits, right-aligned columns."""
-    cells = [[f"{float(v) + 0.0:.6g}" for v in row] for row in array]
-    width = max(len(c) for row in cells for c in row)
-    return "\n".join(indent + "  ".join(c.rjust(width) for c in row) for row in cells)
-
-
-def inline_text(array: Any) -> str:
-    """A small kernel on one line: ``[1, -1]``, or rows separated by ``;``."""
-    rows = [", ".join(f"{float(v) + 0.0:.6g}" for v in row) for row in array]
-    return "[" + "; ".join(rows) + "]"
-
-
 def _kernel_bytes(result: Any, destination: str) -> bytes:
     """The kernel in the format of the file name; .txt carries a comment header that --kernel skips."""
     import io
@@ -77,80 +66,16 @@ def _kernel_bytes(result: Any, destination: str) -> bytes:
         return buffer.getvalue()
     if suffix == ".csv":
         return (format_matrix(result.kernel, ",") + "\n").encode()
-    header = [f"# convcli learn: {_summary(result)}"]
+    header = [f"# convcli learn: {result.summary()}"]
     if result.learn_bias:
         header.append(f"# learned bias {result.bias!r} (not part of the kernel: pass it to filter --bias)")
     return ("\n".join(header) + "\n" + format_matrix(result.kernel) + "\n").encode()
 
 
-def _save_plot(history: tuple[float, ...], destination: str, log_scale: bool, title: str) -> None:
-    import io
+def _save_plot(result: Any, destination: str, log_scale: bool, title: str) -> None:
+    from ..teach.figures import loss_figure, save_figure
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from ..io import write_atomic
-
-    figure = Figure(figsize=(6.4, 4.0), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    epochs = list(range(len(history)))
-    values = list(history)
-    if log_scale:
-        # A log axis cannot show 0: keep the positive losses only.
-        pairs = [(e, v) for e, v in zip(epochs, values, strict=True) if v > 0]
-        epochs, values = [e for e, _ in pairs], [v for _, v in pairs]
-        axes.set_yscale("log")
-    axes.plot(epochs, values, marker="o", markersize=3)
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("summed squared error")
-    axes.set_title(title)
-    axes.grid(True, alpha=0.3)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format=Path(destination).suffix.lower().lstrip("."))
-    write_atomic(destination, buffer.getvalue())
-
-
-def _record(result: Any) -> dict[str, Any]:
-    geometry = result.geometry
-    return {
-        "kernel": result.kernel.tolist(),
-        "bias": result.bias,
-        "learned_bias": result.learn_bias,
-        "loss": result.loss,
-        "history": list(result.history),
-        "solver": result.solver,
-        "optimizer": result.optimizer,
-        "epochs": result.epochs,
-        "lr": result.lr,
-        "seed": result.seed,
-        "rank": result.rank,
-        "unknowns": result.unknowns,
-        "identifiable": result.identifiable,
-        "size": list(geometry.kernel),
-        "input": list(geometry.input),
-        "target": list(geometry.output),
-        "stride": list(geometry.stride),
-        "padding": [list(p) for p in geometry.padding],
-        "dilation": list(geometry.dilation),
-        "convolve": result.convolve,
-        "warnings": list(result.warnings),
-    }
-
-
-def _summary(result: Any) -> str:
-    how = "convolution, flipped" if result.convolve else "correlation"
-    size = format_pair(result.kernel.shape)
-    if result.solver == "lstsq":
-        return (
-            f"least-squares {size} kernel ({how}; rank {result.rank} of {result.unknowns} unknowns): "
-            f"loss {result.loss:.6g}"
-        )
-    return (
-        f"learned {size} kernel ({how}; {result.optimizer}, {result.epochs} epochs, lr {result.lr:g}, "
-        f"seed {result.seed}): loss {result.history[0]:.6g} -> {result.loss:.6g}"
-    )
+    save_figure(loss_figure(result.losses, log_scale=log_scale, title=title), destination)
 
 
 def _progress(every: int, quiet: bool) -> Any:
@@ -180,6 +105,44 @@ def _check_files(output: str | None, plot: str | None, sources: list[str]) -> No
                 "--plot needs matplotlib, which is not installed; pip install matplotlib (or drop --plot)"
             ) from None
     check_outputs([p for p in (output, plot) if p is not None], sources)
+
+
+@dataclass(frozen=True)
+class LearnOptions:
+    """Everything ``convcli learn`` takes besides INPUT, TARGET and --demo, built once from click's arguments."""
+
+    geometry: Geometry
+    read: ReadSettings
+    size: Pair | None
+    learn_bias: bool
+    solver: str
+    optimizer: str
+    epochs: int
+    lr: float
+    seed: int | None
+    every: int | None
+    output: str | None
+    as_json: bool
+    plot: str | None
+    log_scale: bool
+    quiet: bool
+
+    @classmethod
+    def from_click(cls, options: dict[str, Any]) -> LearnOptions:
+        own = {name: options[name] for name in cls.__dataclass_fields__ if name not in ("geometry", "read")}
+        return cls(geometry=geometry_settings(options), read=read_settings(options), **own)
+
+    @property
+    def silent(self) -> bool:
+        """No progress or summary on stderr: --quiet, or --json (stdout carries the record)."""
+        return self.quiet or self.as_json
+
+    def gd(self, seed: int | None) -> dict[str, Any]:
+        """The gradient-descent arguments of :func:`convcli.learn`: the options and the progress lines."""
+        every = self.every if self.every is not None else max(1, self.epochs // 5)
+        return dict(
+            epochs=self.epochs, lr=self.lr, optimizer=self.optimizer, seed=seed, on_epoch=_progress(every, self.silent)
+        )
 
 
 @click.command("learn", context_settings={"show_default": True})
@@ -284,168 +247,102 @@ def learn_command(
             raise click.UsageError(f"--demo runs the fixed classic lesson; drop {given}")
     elif input_source is None or target_source is None:
         raise click.UsageError("give INPUT and TARGET (the filtered input), or --demo for the classic lesson")
-    if options["solver"] == "lstsq":
+    settings = LearnOptions.from_click(options)
+    if settings.solver == "lstsq":
         extra = [_flag(n) for n in _explicit(ctx, GD_ONLY)]
         if extra:
             raise ParameterError(f"{', '.join(extra)} only apply to --solver gd; lstsq solves in one step, drop them")
-    if options["log_scale"] and options["plot"] is None:
+    if settings.log_scale and settings.plot is None:
         raise ParameterError("--log-scale sets the axis of the --plot loss curve; add --plot FILE.png")
-    if options["color"]:
+    if settings.read.color:
         raise ParameterError("learn fits one kernel to gray values; drop --color")
-    if options["output"] == "-" and options["as_json"]:
+    if settings.output == "-" and settings.as_json:
         raise OutputUsageError("-o - and --json both write to stdout; choose one")
     sources = [s for s in (input_source, target_source) if s is not None]
-    _check_files(options["output"], options["plot"], sources)
+    _check_files(settings.output, settings.plot, sources)
     if demo:
-        _run_demo(ctx, options)
+        _run_demo(settings)
         return
-    _run(ctx, input_source, target_source, options)  # type: ignore[arg-type]
+    _run(input_source, target_source, settings)  # type: ignore[arg-type]
 
 
-def _every(options: dict[str, Any]) -> int:
-    return options["every"] if options["every"] is not None else max(1, options["epochs"] // 5)
-
-
-def _fresh_seed(options: dict[str, Any], default: int | None = None) -> int:
-    if options["seed"] is not None:
-        return int(options["seed"])
-    if default is not None:
-        return default
-    import secrets
-
-    return secrets.randbelow(2**32)
-
-
-def _finish(ctx: click.Context, result: Any, options: dict[str, Any], quiet: bool, title: str) -> None:
+def _finish(result: Any, settings: LearnOptions, title: str) -> None:
     """Warnings, -o and --plot, shared by the normal run and the demo."""
+    quiet = settings.silent
     for warning in result.warnings:
         message(warning, quiet)
-    if options["output"] == "-":
+    if settings.output == "-":
         from .streams import binary_stream
 
         stream = binary_stream("stdout")
         stream.write(_kernel_bytes(result, "stdout.txt"))
         stream.flush()
-    elif options["output"] is not None:
+    elif settings.output is not None:
         from ..io import write_atomic
 
-        write_atomic(options["output"], _kernel_bytes(result, options["output"]))
+        write_atomic(settings.output, _kernel_bytes(result, settings.output))
         bias = f" --bias {result.bias:.6g}" if result.learn_bias else ""
         flip = " --convolve" if result.convolve else ""
         message(
-            f"kernel saved to {options['output']} (apply it with: convcli filter INPUT -k {options['output']}"
-            f"{flip}{bias})",
+            f"kernel saved to {settings.output} (apply it with: convcli filter INPUT -k {settings.output}{flip}{bias})",
             quiet,
         )
-    if options["plot"] is not None:
-        _save_plot(result.history, options["plot"], options["log_scale"], title)
-        message(f"loss curve saved to {options['plot']}", quiet)
+    if settings.plot is not None:
+        _save_plot(result, settings.plot, settings.log_scale, title)
+        message(f"loss curve saved to {settings.plot}", quiet)
 
 
-def _run(ctx: click.Context, input_source: str, target_source: str, options: dict[str, Any]) -> None:
-    from ..teach.learn import fit, infer_kernel_size
+def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
+    from ..api.teaching import kernel_size_for, learn
 
-    quiet = options["quiet"] or options["as_json"]
-    read = read_settings(options)
-    image = load(input_source, read, quiet=quiet).array
-    target = load(target_source, read, quiet=quiet).array
-    geometry_options = dict(stride=options["stride"], padding=options["padding"], dilation=options["dilation"])
-    size = options["size"]
+    quiet = settings.silent
+    image = load(input_source, settings.read, quiet=quiet).array
+    target = load(target_source, settings.read, quiet=quiet).array
+    geometry = settings.geometry
+    size = settings.size
     if size is None:
-        if image.ndim == 2 and target.ndim == 2:
-            size = infer_kernel_size(image.shape, target.shape, **geometry_options)
-            message(
-                f"kernel size {format_pair(size)} (from the input {format_pair(image.shape)} and target "
-                f"{format_pair(target.shape)}; --size to choose another)",
-                quiet,
-            )
-        else:
-            size = (1, 1)  # the fit rejects the colour array with its own message
-    settings: dict[str, Any] = dict(
-        **geometry_options,
-        pad_mode=options["pad_mode"],
-        pad_value=options["pad_value"],
-        convolve=options["convolve"],
-        learn_bias=options["learn_bias"],
-    )
-    if options["solver"] == "gd":
-        settings.update(
-            epochs=options["epochs"],
-            lr=options["lr"],
-            optimizer=options["optimizer"],
-            seed=_fresh_seed(options),
-            on_epoch=_progress(_every(options), quiet),
+        size = kernel_size_for(
+            image, target, stride=geometry.stride, padding=geometry.padding, dilation=geometry.dilation
         )
-    result = fit(image, target, size, solver=options["solver"], **settings)
-    if options["as_json"]:
-        record = _record(result)
-        record.update(input_source=input_source, target_source=target_source, output=options["output"])
-        emit_json(record)
-    message(_summary(result), quiet)
-    message(matrix_text(result.kernel), quiet)
-    if result.learn_bias:
-        message(f"bias {result.bias:.6g}", quiet)
-    _finish(ctx, result, options, quiet, f"convcli learn {Path(input_source).name} -> {Path(target_source).name}")
-
-
-def _run_demo(ctx: click.Context, options: dict[str, Any]) -> None:
-    import numpy as np
-
-    from ..teach.learn import LESSON_KERNEL, fit_gd, fit_lstsq, initial_kernel, lesson_image, lesson_target, stable_lr
-
-    quiet = options["quiet"] or options["as_json"]
-    image, target = lesson_image(), lesson_target()
-    seed = _fresh_seed(options, default=0)
-    epochs, lr, optimizer = options["epochs"], options["lr"], options["optimizer"]
-    message("the classic lesson: a 6x8 image of ones with the middle four columns 0 (samples/edges.txt),", quiet)
-    message("filtered with [1, -1] (diff-x) gives the 6x7 target: 1 where white turns black, -1 where black", quiet)
-    message("turns white. Learn a 1x2 kernel back from a random start by gradient descent on the summed", quiet)
-    message("squared error (one epoch = one full-batch step with its exact gradient).", quiet)
-    start, _ = initial_kernel((1, 2), seed)
-    message(f"start (seed {seed}): {inline_text(start)}", quiet)
-    result = fit_gd(
+        message(
+            f"kernel size {format_pair(size)} (from the input {format_pair(image.shape)} and target "
+            f"{format_pair(target.shape)}; --size to choose another)",
+            quiet,
+        )
+    result = learn(
         image,
         target,
-        (1, 2),
-        epochs=epochs,
-        lr=lr,
-        optimizer=optimizer,
-        seed=seed,
-        on_epoch=_progress(_every(options), quiet),
+        size,
+        solver=settings.solver,
+        stride=geometry.stride,
+        padding=geometry.padding,
+        dilation=geometry.dilation,
+        pad_mode=geometry.pad_mode,
+        pad_value=geometry.pad_value,
+        convolve=geometry.convolve,
+        learn_bias=settings.learn_bias,
+        **(settings.gd(settings.seed) if settings.solver == "gd" else {}),
     )
-    error = float(np.abs(result.kernel - LESSON_KERNEL).max())
-    message(
-        f"gradient descent, {epochs} epochs ({optimizer}, lr {lr:g}): {inline_text(result.kernel)}; "
-        f"largest error vs [1, -1]: {error:.3g}",
-        quiet,
-    )
-    hessian = sorted((2.0 * s * s for s in result.singular_values), reverse=True)
-    if optimizer == "sgd" and len(hessian) == 2:
-        factors = " and ".join(f"|1 - {lr:g}*{h:.4g}| = {abs(1 - lr * h):.3g}" for h in hessian)
-        best = 2.0 / (hessian[0] + hessian[1])
-        message(
-            f"why not exact: the loss is a quadratic bowl; its Hessian 2 A^T A has eigenvalues {hessian[0]:.4g} "
-            f"and {hessian[1]:.4g},",
-            quiet,
-        )
-        message(f"  so each epoch multiplies the error along their directions by {factors}.", quiet)
-        message(
-            f"  Gradient descent converges only for lr < {stable_lr(result.singular_values, 'sgd'):.4g}; the best "
-            f"fixed lr, 2/({hessian[0]:.4g} + {hessian[1]:.4g}) = {best:.4g}, gives "
-            f"{abs(1 - best * hessian[0]):.3g}.",
-            quiet,
-        )
-    exact = fit_lstsq(image, target, (1, 2))
-    exact_error = float(np.abs(exact.kernel - LESSON_KERNEL).max())
-    message(
-        "do better: the filter is linear in its weights, so least squares (--solver lstsq) solves it in one step:",
-        quiet,
-    )
-    message(
-        f"  {inline_text(exact.kernel)}, largest error {exact_error:.3g}, rank {exact.rank} of {exact.unknowns} "
-        f"unknowns ({'identifiable' if exact.identifiable else 'not identifiable'})",
-        quiet,
-    )
-    if options["as_json"]:
-        emit_json({"demo": True, "gd": _record(result), "lstsq": _record(exact)})
-    _finish(ctx, result, options, quiet, "convcli learn --demo")
+    if settings.as_json:
+        record = result.to_dict()
+        record.update(input_source=input_source, target_source=target_source, output=settings.output)
+        emit_json(record)
+    message(str(result), quiet)
+    _finish(result, settings, f"convcli learn {Path(input_source).name} -> {Path(target_source).name}")
+
+
+def _run_demo(settings: LearnOptions) -> None:
+    from ..api.teaching import learn
+    from ..teach.learn import lesson_image, lesson_intro, lesson_lines, lesson_target
+
+    quiet = settings.silent
+    seed = 0 if settings.seed is None else settings.seed
+    for line in lesson_intro(seed):
+        message(line, quiet)
+    result = learn(lesson_image(), lesson_target(), (1, 2), **settings.gd(seed))
+    exact = learn(lesson_image(), lesson_target(), (1, 2), solver="lstsq")
+    for line in lesson_lines(result, exact):
+        message(line, quiet)
+    if settings.as_json:
+        emit_json({"demo": True, "gd": result.to_dict(), "lstsq": exact.to_dict()})
+    _finish(result, settings, "convcli learn --demo")

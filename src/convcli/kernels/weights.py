@@ -39,6 +39,42 @@ class Kernel:
         """``(rows, columns)``."""
         return (int(self.weights.shape[0]), int(self.weights.shape[1]))
 
+    def _repr_html_(self) -> str:
+        """A heatmap table for notebooks: each cell coloured by its weight and the value written in it.
+
+        Signed kernels use a diverging scale centred on 0 (red positive, blue
+        negative, white 0, as the figures' ``RdBu_r``); kernels of one sign go
+        from white (0) to dark. Up to 64 per side; larger ones are summarised.
+        """
+        import html
+
+        weights = self.weights
+        rows, cols = self.shape
+        title = html.escape(f"{self.name} {rows}x{cols}" + (f": {self.description}" if self.description else ""))
+        if max(rows, cols) > 64:
+            return f"<p>kernel {title} (too large to show as a table)</p>"
+        bound = float(np.abs(weights).max()) or 1.0
+        signed = bool((weights < 0).any())
+        cells = []
+        for row in weights:
+            tds = []
+            for value in row:
+                share = abs(float(value)) / bound  # 0..1
+                if signed and value < 0:
+                    colour = (round(255 * (1 - share * 0.85)), round(255 * (1 - share * 0.55)), 255)
+                elif signed:
+                    colour = (255, round(255 * (1 - share * 0.75)), round(255 * (1 - share * 0.8)))
+                else:
+                    level = round(255 * (1 - share * 0.8))
+                    colour = (level, level, level)
+                ink = "#fff" if share > 0.6 else "#000"
+                tds.append(
+                    f'<td style="background:rgb{colour};color:{ink};text-align:center;padding:2px 6px;'
+                    f'font-family:monospace">{float(value) + 0.0:.4g}</td>'
+                )
+            cells.append("<tr>" + "".join(tds) + "</tr>")
+        return f'<table style="border-collapse:collapse"><caption>{title}</caption>{"".join(cells)}</table>'
+
     @property
     def separable(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(column, row)`` with ``outer(column, row) == weights`` when the kernel is rank 1, else ``None``.

@@ -20,6 +20,7 @@ Conventions
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,13 @@ class Explanation:
         The sums, computed here.
     engine : ndarray
         :func:`convcli.engine.correlate2d` on the same input.
+    name : str
+        How the text names the input (``convcli explain`` gives the source).
+    matrix : bool
+        Also show the im2col and weight-matrix products.
+
+    ``str()`` is :func:`render` with ``×`` (what ``convcli explain`` prints);
+    ``_repr_html_`` shows the sums as an HTML table (notebooks).
     """
 
     geometry: ConvGeometry
@@ -69,6 +77,18 @@ class Explanation:
     terms: list[list[tuple[float, float]]]
     output: np.ndarray
     engine: np.ndarray
+    name: str = "input"
+    matrix: bool = False
+
+    def text(self, times: str = "×") -> str:
+        """The whole explanation as text, with ``times`` as the multiplication sign."""
+        return render(self, source=self.name, matrix=self.matrix, times=times)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def _repr_html_(self) -> str:
+        return explanation_html(self)
 
 
 def check_small(geometry: ConvGeometry, matrix: bool = False) -> None:
@@ -112,6 +132,7 @@ def explain(
     pad_mode: str = "zeros",
     pad_value: float = 0.0,
     matrix: bool = False,
+    name: str = "input",
 ) -> Explanation:
     """Compute every output element as an explicit sum of products, and the engine's result.
 
@@ -162,7 +183,7 @@ def explain(
         pad_value=pad_value,
         method="direct",
     )
-    return Explanation(geometry, image, padded, given, applied, convolve, pad_mode, terms, sums, engine)
+    return Explanation(geometry, image, padded, given, applied, convolve, pad_mode, terms, sums, engine, name, matrix)
 
 
 def im2col(explanation: Explanation) -> np.ndarray:
@@ -313,3 +334,35 @@ def render(explanation: Explanation, *, source: str = "input", matrix: bool = Fa
         worst = max(float(np.max(np.abs(values - e.engine))) for _, values in checks)
         lines.append(f"check FAILED: {names} differ from convcli's engine by up to {worst:g} (please report this)")
     return "\n".join(lines)
+
+
+def _html_grid(array: np.ndarray, caption: str) -> str:
+    rows = "".join(
+        "<tr>" + "".join(f'<td style="text-align:right">{_number(v)}</td>' for v in row) + "</tr>" for row in array
+    )
+    return f"<table><caption>{html.escape(caption)}</caption>{rows}</table>"
+
+
+def explanation_html(explanation: Explanation, times: str = "×") -> str:
+    """The input, the kernel as applied and a table of outputs, each cell its sum of products."""
+    e = explanation
+    g = e.geometry
+    heading = render(e, source=e.name, times=times).split("\n", 1)[0]
+    kernel = "kernel, flipped 180 degrees" if e.convolve else "kernel"
+    cells = []
+    for i in range(g.output[0]):
+        row = []
+        for j in range(g.output[1]):
+            index = i * g.output[1] + j
+            text = format_sum(e.terms[index], float(e.output[i, j]), times)
+            row.append(f"<td><code>out[{i},{j}] = {html.escape(text)}</code></td>")
+        cells.append("<tr>" + "".join(row) + "</tr>")
+    return (
+        f"<p>{html.escape(heading)}</p>"
+        '<div style="display:flex;gap:2em;align-items:flex-start">'
+        f"{_html_grid(e.padded, 'padded input' if g.padding != ((0, 0), (0, 0)) else 'input')}"
+        f"{_html_grid(e.kernel, kernel)}</div>"
+        f"<table><caption>each output: input value {html.escape(times)} kernel weight over its window</caption>"
+        + "".join(cells)
+        + "</table>"
+    )

@@ -189,8 +189,12 @@ def _show_output(
     axes.set_yticks([])
 
 
-def comparison_figure(
-    path: str | Path,
+def comparison_figure(path: str | Path, image: Any, rows: Sequence[Row], **options: Any) -> None:
+    """Draw :func:`build_comparison_figure` and write it to ``path`` (.png, .svg or .pdf)."""
+    _save(build_comparison_figure(image, rows, **options), path)
+
+
+def build_comparison_figure(
     image: Any,
     rows: Sequence[Row],
     *,
@@ -201,8 +205,8 @@ def comparison_figure(
     vmax: float | None = None,
     scale: str = "auto",
     dpi: int = 100,
-) -> None:
-    """Draw input | kernel | output side by side, one row per kernel, and write it to ``path``.
+) -> Any:
+    """Input | kernel | output side by side, one row per kernel: a matplotlib ``Figure`` (Agg canvas).
 
     Parameters
     ----------
@@ -232,11 +236,16 @@ def comparison_figure(
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    _save(figure, path)
+    return figure
 
 
 def kernel_figure(path: str | Path, weights: Any, title: str, *, dpi: int = 100) -> None:
-    """Draw one kernel as a heatmap centred on 0 (values in the cells up to 9x9) and write it to ``path``."""
+    """Draw :func:`build_kernel_figure` and write it to ``path``."""
+    _save(build_kernel_figure(weights, title, dpi=dpi), path)
+
+
+def build_kernel_figure(weights: Any, title: str, *, dpi: int = 100) -> Any:
+    """One kernel as a heatmap centred on 0 (values in the cells up to 9x9): a matplotlib ``Figure``."""
     import numpy as np
 
     weights = np.asarray(weights, dtype=np.float64)
@@ -246,11 +255,15 @@ def kernel_figure(path: str | Path, weights: Any, title: str, *, dpi: int = 100)
     axes = figure.add_subplot()
     _show_kernel(figure, axes, weights, title)
     figure.tight_layout()
-    _save(figure, path)
+    return figure
 
 
-def receptive_field_figure(
-    path: str | Path,
+def receptive_field_figure(path: str | Path, *args: Any, **options: Any) -> None:
+    """Draw :func:`build_receptive_field_figure` and write it to ``path``."""
+    _save(build_receptive_field_figure(*args, **options), path)
+
+
+def build_receptive_field_figure(
     input_size: tuple[int, int],
     field_rows: Sequence[int],
     field_cols: Sequence[int],
@@ -258,8 +271,8 @@ def receptive_field_figure(
     title: str = "",
     *,
     dpi: int = 100,
-) -> None:
-    """Draw the input grid with the cells one output pixel reads highlighted, and write it to ``path``.
+) -> Any:
+    """The input grid with the cells one output pixel reads highlighted: a matplotlib ``Figure``.
 
     Parameters
     ----------
@@ -277,7 +290,7 @@ def receptive_field_figure(
     --------
     A 3x3 kernel, stride 1, padding 1 on a 5x5 input: output pixel (0, 0)
     reads rows and columns -1, 0, 1 (one of them in the padding):
-    ``receptive_field_figure("rf.png", (5, 5), range(-1, 2), range(-1, 2), (0, 0))``.
+    ``build_receptive_field_figure((5, 5), range(-1, 2), range(-1, 2), (0, 0))``.
     """
     import numpy as np
     from matplotlib.colors import ListedColormap
@@ -329,7 +342,57 @@ def receptive_field_figure(
         handles.append(Patch(facecolor="#f4a582", hatch="///", label="padding read"))
     axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=7, frameon=False)
     figure.tight_layout()
+    return figure
+
+
+def save_figure(figure: Any, path: str | Path) -> None:
+    """Write a figure atomically, as PNG, SVG or PDF by the extension of ``path``."""
     _save(figure, path)
+
+
+def png_bytes(figure: Any) -> bytes:
+    """The figure as PNG bytes (for notebooks' ``_repr_png_``)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": "convcli"})
+    return buffer.getvalue()
+
+
+def loss_figure(losses: Sequence[float], *, log_scale: bool = False, title: str = "", dpi: int = 100) -> Any:
+    """The loss per epoch of a fit (``losses[n]`` after ``n`` epochs): a matplotlib ``Figure``.
+
+    A log axis cannot show 0, so with ``log_scale`` only the positive losses are drawn.
+    """
+    figure = _figure(6.4, 4.0, dpi)
+    axes = figure.add_subplot()
+    epochs = list(range(len(losses)))
+    values = [float(v) for v in losses]
+    if log_scale:
+        pairs = [(e, v) for e, v in zip(epochs, values, strict=True) if v > 0]
+        epochs, values = [e for e, _ in pairs], [v for _, v in pairs]
+        axes.set_yscale("log")
+    axes.plot(epochs, values, marker="o", markersize=3)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("summed squared error")
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def filter_row(kernels: Sequence[Any], output: Any, convolve: bool = False) -> Row:
+    """The figure row of ``filter --figure`` for kernels applied in turn (:class:`convcli.kernels.Kernel`)."""
+    from ..shapes import format_pair
+
+    kernel = kernels[-1]
+    weights = kernel.weights[::-1, ::-1] if convolve else kernel.weights
+    name = " then ".join(k.name for k in kernels)
+    flipped = " flipped" if convolve else ""
+    return Row(
+        weights,
+        f"kernel {name} {format_pair(kernel.shape)}{flipped}",
+        output,
+        f"output {format_pair(output.shape[:2])}",
+    )
 
 
 def _rectangle(

@@ -38,6 +38,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
+from math import gcd
 
 from ..errors import ParameterError, ShapeError
 from ..shapes import (
@@ -46,6 +47,7 @@ from ..shapes import (
     conv_geometry,
     conv_output_length,
     format_pair,
+    output_size,
     parse_pair,
     pool_output_length,
     resolve_padding,
@@ -247,21 +249,16 @@ def layer_output(layer: Layer, size: Pair) -> Pair:
     >>> layer_output(parse_layer("transpose:k=3,s=2,p=1,op=1"), (4, 4))
     (8, 8)
     """
-    if layer.op == "conv":
-        return conv_geometry(size, layer.kernel, layer.stride, layer.padding, layer.dilation).output
-    pads = resolved_padding(layer)
-    result = []
-    for a in range(2):
-        if layer.op == "pool":
-            out = pool_output_length(
-                size[a], layer.kernel[a], layer.stride[a], pads[a][0], layer.dilation[a], layer.ceil_mode
-            )
-        else:
-            out = transpose_output_length(
-                size[a], layer.kernel[a], layer.stride[a], pads[a][0], layer.dilation[a], layer.output_padding[a]
-            )
-        result.append(out)
-    return (result[0], result[1])
+    return output_size(  # type: ignore[return-value]
+        size,
+        layer.kernel,
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        op=layer.op,
+        ceil_mode=layer.ceil_mode,
+        output_padding=layer.output_padding,
+    )
 
 
 @dataclass(frozen=True)
@@ -486,6 +483,45 @@ def dependency_set(layers: list[Layer], axis: int, index: int = 0) -> set[int]:
     return positions
 
 
+class _Spans:
+    """The span ``(low, high)`` of the inputs each output of a stack prefix depends on, for every output.
+
+    Output ``q`` of a conv or pool layer reads positions ``q*s - p + t*d``, so
+    shifting the output by one shifts the reads by ``s``; a transposed layer's
+    output ``q + s`` reads what ``q`` reads shifted by one. Hence the span of
+    output ``q + P`` is the span of ``q`` shifted by ``P*J`` (``J`` the jump), for
+    a period ``P`` that each layer updates: ``P / gcd(P, s)`` for conv and pool,
+    ``P*s`` for transpose. Storing the spans of ``P`` outputs and composing them
+    one layer at a time costs ``O(P*k)`` per layer: linear in the number of layers
+    (``P`` is at most the product of the transposed strides).
+    """
+
+    def __init__(self) -> None:
+        self.period = 1
+        self.jump = Fraction(1)
+        self.spans: list[tuple[int, int] | None] = [(0, 0)]  # the input itself
+
+    def span(self, index: int) -> tuple[int, int] | None:
+        turns, residue = divmod(index, self.period)
+        found = self.spans[residue]
+        if found is None:
+            return None
+        shift = int(turns * self.period * self.jump)
+        return (found[0] + shift, found[1] + shift)
+
+    def add(self, layer: Layer, axis: int) -> None:
+        stride = layer.stride[axis]
+        if layer.op == "transpose":
+            period, jump_ = self.period * stride, self.jump / stride
+        else:
+            period, jump_ = self.period // gcd(self.period, stride), self.jump * stride
+        spans: list[tuple[int, int] | None] = []
+        for index in range(period):
+            reached = [s for s in map(self.span, _read_positions(layer, axis, index)) if s is not None]
+            spans.append((min(s[0] for s in reached), max(s[1] for s in reached)) if reached else None)
+        self.period, self.jump, self.spans = period, jump_, spans
+
+
 def jump(layers: list[Layer], axis: int) -> Fraction:
     """Input pixels between neighbouring outputs: strides multiplied, transposed strides divided."""
     value = Fraction(1)
@@ -504,8 +540,8 @@ class StackRow:
     """
 
     layer: Layer
-    input: Pair
-    output: Pair
+    input: Pair | None
+    output: Pair | None
     padding: tuple[tuple[int, int], tuple[int, int]]
     field: tuple[int | None, int | None]
     jump: tuple[Fraction, Fraction]
@@ -513,8 +549,11 @@ class StackRow:
     centre: tuple[Fraction | None, Fraction | None]
 
 
-def run_stack(layers: list[Layer], size: Pair) -> list[StackRow]:
-    """Sizes and receptive fields after each layer of a stack.
+def run_stack(layers: list[Layer], size: Pair | None) -> list[StackRow]:
+    """Sizes and receptive fields after each layer of a stack (linear in the number of layers).
+
+    With ``size=None`` only the fields, jumps and starts are computed (they do
+    not depend on the input size) and every size is ``None``.
 
     Raises
     ------
@@ -527,19 +566,22 @@ def run_stack(layers: list[Layer], size: Pair) -> list[StackRow]:
     """
     rows = []
     current = size
+    spans = (_Spans(), _Spans())
     for number, layer in enumerate(layers, start=1):
-        try:
-            output = layer_output(layer, current)
-        except ShapeError as exc:
-            raise ShapeError(f"layer {number} ({layer.spec}) on {format_pair(current)}: {exc}") from None
-        prefix = layers[:number]
+        output = None
+        if current is not None:
+            try:
+                output = layer_output(layer, current)
+            except ShapeError as exc:
+                raise ShapeError(f"layer {number} ({layer.spec}) on {format_pair(current)}: {exc}") from None
         fields: list[int | None] = []
         starts: list[int | None] = []
         centres: list[Fraction | None] = []
         for axis in range(2):
-            positions = dependency_set(prefix, axis, 0)
-            if positions:
-                low, high = min(positions), max(positions)
+            spans[axis].add(layer, axis)
+            found = spans[axis].span(0)
+            if found is not None:
+                low, high = found
                 fields.append(high - low + 1)
                 starts.append(low)
                 centres.append(Fraction(low + high, 2))
@@ -554,7 +596,7 @@ def run_stack(layers: list[Layer], size: Pair) -> list[StackRow]:
                 output,
                 resolved_padding(layer),
                 (fields[0], fields[1]),
-                (jump(prefix, 0), jump(prefix, 1)),
+                (spans[0].jump, spans[1].jump),
                 (starts[0], starts[1]),
                 (centres[0], centres[1]),
             )

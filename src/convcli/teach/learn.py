@@ -31,13 +31,14 @@ stride and dilation follow PyTorch ``conv2d``; the geometry comes from
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..engine import correlate2d, pad2d
 from ..errors import DecodeError, ParameterError, ShapeError
-from ..shapes import ConvGeometry, PaddingSpec, conv_geometry, conv_output_length, format_pair
+from ..shapes import ConvGeometry, PaddingSpec, format_pair
+from .fits import FitResult, inline_text, rounding_floor, unit_roundoff
+from .targets import check_target, padding_spec, size_pair
 
 Pair = tuple[int, int]
 
@@ -53,226 +54,11 @@ ADAM_EPS = 1e-8
 MAX_DESIGN_ENTRIES = 50_000_000
 
 
-@dataclass(frozen=True)
-class FitResult:
-    """A learned kernel and how it was found.
-
-    Attributes
-    ----------
-    kernel : ndarray, shape (kh, kw)
-        The learned kernel, in the orientation it is applied: by correlation,
-        or by convolution (flipped) when ``convolve`` is true.
-    bias : float
-        The learned bias (0.0 when the bias was not learned).
-    loss : float
-        Summed squared error of ``kernel`` and ``bias`` on the target.
-    history : tuple of float
-        ``history[n]`` is the loss after ``n`` epochs (``history[0]`` is the
-        starting point); ``(loss,)`` for ``lstsq``.
-    solver, optimizer : str
-        ``optimizer`` is ``None`` for ``lstsq``.
-    epochs : int
-    lr : float or None
-    seed : int or None
-        The seed of the starting kernel (``gd``).
-    initial_kernel : ndarray or None
-        The random starting kernel (``gd``).
-    rank : int or None
-        Rank of the design matrix; ``None`` when it was too large to build.
-    unknowns : int
-        ``kh*kw`` (+1 with a bias).
-    singular_values : tuple of float
-        Of the design matrix, largest first (empty when not computed). The
-        Hessian of the loss is ``2 A^T A``: its eigenvalues are ``2 s**2``.
-    geometry : ConvGeometry
-    convolve, learn_bias : bool
-    warnings : tuple of str
-        One-line warnings (kernel not identifiable, learning rate too large...).
-    """
-
-    kernel: np.ndarray = field(repr=False)
-    bias: float
-    loss: float
-    history: tuple[float, ...]
-    solver: str
-    optimizer: str | None
-    epochs: int
-    lr: float | None
-    seed: int | None
-    initial_kernel: np.ndarray | None = field(repr=False)
-    rank: int | None
-    unknowns: int
-    singular_values: tuple[float, ...]
-    geometry: ConvGeometry
-    convolve: bool
-    learn_bias: bool
-    warnings: tuple[str, ...]
-
-    @property
-    def identifiable(self) -> bool | None:
-        """True when the data determine the kernel uniquely (``None`` if the rank is unknown)."""
-        return None if self.rank is None else self.rank == self.unknowns
-
-
-# ---------------------------------------------------------------------------
-# Shapes
-
-
-def _pair(value: Pair | int) -> Pair:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def _padding_spec(padding: PaddingSpec | int) -> PaddingSpec:
-    return (padding, padding) if isinstance(padding, int) else padding
-
-
-def _describe(geometry: ConvGeometry) -> str:
-    (t, b), (left, r) = geometry.padding
-    padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
-    return f"stride {format_pair(geometry.stride)}, padding {padding}, dilation {format_pair(geometry.dilation)}"
-
-
-def matching_padding(
-    input_size: Pair, kernel: Pair, target: Pair, stride: Pair = (1, 1), dilation: Pair = (1, 1)
-) -> str | None:
-    """The ``--padding`` that makes this kernel give the ``target`` size, or ``None``.
-
-    ``same`` is preferred when it fits (stride 1, same-size target); otherwise
-    the smallest symmetric padding per axis. Sizes come from
-    :func:`convcli.shapes.conv_geometry` / ``conv_output_length``.
-
-    >>> matching_padding((6, 8), (1, 2), (6, 8))
-    'same'
-    >>> matching_padding((6, 8), (3, 3), (6, 8))
-    'same'
-    >>> matching_padding((8, 8), (3, 3), (4, 4), stride=(2, 2))
-    '1x1'
-    """
-    if (
-        stride == (1, 1)
-        and tuple(target) == tuple(input_size)
-        and conv_geometry(input_size, kernel, stride, "same", dilation).output == tuple(target)
-    ):
-        return "same"
-    pads = []
-    for axis in range(2):
-        found = None
-        for pad in range(0, dilation[axis] * (kernel[axis] - 1) + stride[axis] * (target[axis] + 1) + 1):
-            try:
-                out = conv_output_length(input_size[axis], kernel[axis], stride[axis], pad, pad, dilation[axis])
-            except ShapeError:
-                continue
-            if out == target[axis]:
-                found = pad
-                break
-            if out > target[axis]:
-                break
-        if found is None:
-            return None
-        pads.append(found)
-    return format_pair((pads[0], pads[1]))
-
-
-def matching_sizes(
-    input_size: Pair, target: Pair, stride: Pair = (1, 1), padding: PaddingSpec = (0, 0), dilation: Pair = (1, 1)
-) -> list[Pair]:
-    """Every kernel size that turns ``input_size`` into ``target`` with this geometry (smallest first).
-
-    >>> matching_sizes((6, 8), (6, 7))
-    [(1, 2)]
-    >>> matching_sizes((6, 8), (6, 8), padding="same")[:3]
-    [(1, 1), (1, 2), (1, 3)]
-    """
-    spec = _padding_spec(padding)
-    numeric = not isinstance(spec, str)
-    limit = [input_size[a] + (2 * _pair(spec)[a] if numeric else 0) for a in range(2)]  # type: ignore[arg-type]
-    per_axis: list[list[int]] = [[], []]
-    for axis in range(2):
-        for k in range(1, max(limit[axis], 1) + 1):
-            kernel = (k, 1) if axis == 0 else (1, k)
-            try:
-                out = conv_geometry(input_size, kernel, stride, spec, dilation).output[axis]
-            except ShapeError:
-                continue
-            if out == target[axis]:
-                per_axis[axis].append(k)
-    return [(h, w) for h in per_axis[0] for w in per_axis[1]]
-
-
-def infer_kernel_size(
-    input_size: Pair, target: Pair, stride: Pair = (1, 1), padding: PaddingSpec = (0, 0), dilation: Pair = (1, 1)
-) -> Pair:
-    """The kernel size implied by the input and target sizes, when only one fits.
-
-    With stride 1 and a numeric padding it is ``(M + 2p - T)/d + 1`` per axis.
-
-    Raises
-    ------
-    ShapeError
-        When no size or several sizes fit (then ``--size`` must be given).
-
-    >>> infer_kernel_size((6, 8), (6, 7))
-    (1, 2)
-    """
-    sizes = matching_sizes(input_size, target, stride, padding, dilation)
-    if len(sizes) == 1:
-        return sizes[0]
-    if not sizes:
-        raise ShapeError(
-            f"no kernel size turns the {format_pair(input_size)} input into the {format_pair(target)} target "
-            f"with this stride, padding and dilation; check the target or give --padding/--stride"
-        )
-    shown = ", ".join(format_pair(s) for s in sizes[:4]) + (", ..." if len(sizes) > 4 else "")
-    raise ShapeError(
-        f"the {format_pair(input_size)} input and {format_pair(target)} target fit several kernel sizes ({shown}); "
-        f"give --size"
-    )
-
-
-def check_target(
-    input_size: Pair,
-    target: Pair,
-    kernel: Pair,
-    stride: Pair = (1, 1),
-    padding: PaddingSpec = (0, 0),
-    dilation: Pair = (1, 1),
-) -> ConvGeometry:
-    """Resolve the geometry and check that the target has its output size.
-
-    Raises
-    ------
-    ShapeError
-        Naming the expected size and the ``--padding`` (or ``--size``) that
-        would match the target.
-
-    >>> check_target((6, 8), (6, 7), (1, 2)).output
-    (6, 7)
-    """
-    geometry = conv_geometry(input_size, kernel, stride, _padding_spec(padding), dilation)
-    if geometry.output == tuple(target):
-        return geometry
-    fix = matching_padding(input_size, kernel, target, stride, dilation)
-    if fix is not None:
-        hint = f"--padding {fix} would give {format_pair(target)}"
-    else:
-        sizes = matching_sizes(input_size, target, stride, padding, dilation)
-        hint = (
-            f"no padding gives {format_pair(target)} with this kernel; --size {format_pair(sizes[0])} would"
-            if sizes
-            else f"no padding or kernel size gives {format_pair(target)}; "
-            "check that the target was made from this input"
-        )
-    raise ShapeError(
-        f"target is {format_pair(target)} but a {format_pair(kernel)} kernel on the {format_pair(input_size)} input "
-        f"({_describe(geometry)}) gives {format_pair(geometry.output)}; {hint}"
-    )
-
-
 # ---------------------------------------------------------------------------
 # The model: forward pass, loss, gradient, design matrix
 
 
-def _as_plane(array: np.ndarray, what: str) -> np.ndarray:
+def as_plane(array: np.ndarray, what: str) -> np.ndarray:
     array = np.asarray(array)
     if array.ndim != 2:
         raise ParameterError(f"the {what} must be a 2-D (gray) array; got shape {array.shape} (drop --color)")
@@ -320,7 +106,7 @@ def squared_error(
     weights = np.asarray(kernel, dtype=np.float64)
     weights = weights[::-1, ::-1] if convolve else weights
     out = correlate2d(
-        _as_plane(image, "input"),
+        as_plane(image, "input"),
         weights,
         stride=stride,
         padding=padding,
@@ -354,11 +140,11 @@ def loss_gradient(
     >>> g, gb  # residual [1, 2]: dL/dK = 2*[1*1 + 2*2, 1*2 + 2*3]
     (array([[10., 16.]]), 6.0)
     """
-    image = _as_plane(image, "input")
+    image = as_plane(image, "input")
     weights = np.asarray(kernel, dtype=np.float64)
     weights = weights[::-1, ::-1] if convolve else weights
     geometry = check_target(
-        image.shape, np.shape(target), weights.shape, _pair(stride), _padding_spec(padding), _pair(dilation)
+        image.shape, np.shape(target), weights.shape, size_pair(stride), padding_spec(padding), size_pair(dilation)
     )
     padded = pad2d(image, geometry.padding, pad_mode, pad_value)
     residual = _forward(padded, weights, bias, geometry) - np.asarray(target, dtype=np.float64)
@@ -416,14 +202,23 @@ def _prepare(
     dilation: Pair | int,
     pad_mode: str,
     pad_value: float,
-) -> tuple[np.ndarray, np.ndarray, ConvGeometry, np.ndarray]:
-    image = _as_plane(image, "input")
-    target = _as_plane(target, "target")
+) -> tuple[np.ndarray, np.ndarray, ConvGeometry, np.ndarray, float]:
+    unit = unit_roundoff(np.asarray(image), np.asarray(target))
+    image = as_plane(image, "input")
+    target = as_plane(target, "target")
     geometry = check_target(
-        image.shape, target.shape, _pair(size), _pair(stride), _padding_spec(padding), _pair(dilation)
+        image.shape, target.shape, size_pair(size), size_pair(stride), padding_spec(padding), size_pair(dilation)
     )
     padded = pad2d(image, geometry.padding, pad_mode, pad_value)
-    return image, target, geometry, padded
+    return image, target, geometry, padded, unit
+
+
+def _floor(
+    padded: np.ndarray, weights: np.ndarray, bias: float, geometry: ConvGeometry, unknowns: int, unit: float
+) -> float:
+    """:func:`~convcli.teach.fits.rounding_floor` of this kernel on this input: ``c_i = sum |w||x| + |b|``."""
+    terms = _forward(np.abs(padded), np.abs(weights), abs(bias), geometry)
+    return rounding_floor(float(np.sum(terms**2)), unknowns, terms.size, unit)
 
 
 def fit_lstsq(
@@ -450,7 +245,9 @@ def fit_lstsq(
     >>> np.round(fit.kernel, 12), fit.rank, fit.unknowns
     (array([[ 1., -1.]]), 2, 2)
     """
-    image, target, geometry, padded = _prepare(image, target, size, stride, padding, dilation, pad_mode, pad_value)
+    image, target, geometry, padded, unit = _prepare(
+        image, target, size, stride, padding, dilation, pad_mode, pad_value
+    )
     unknowns = geometry.kernel[0] * geometry.kernel[1] + (1 if learn_bias else 0)
     rows = geometry.output[0] * geometry.output[1]
     if rows * unknowns > MAX_DESIGN_ENTRIES:
@@ -468,7 +265,7 @@ def fit_lstsq(
         kernel=np.ascontiguousarray(weights[::-1, ::-1] if convolve else weights),
         bias=bias,
         loss=loss,
-        history=(loss,),
+        losses=(loss,),
         solver="lstsq",
         optimizer=None,
         epochs=0,
@@ -482,6 +279,7 @@ def fit_lstsq(
         convolve=convolve,
         learn_bias=learn_bias,
         warnings=tuple(_identifiability(int(rank), unknowns, learn_bias)),
+        loss_floor=_floor(padded, weights, bias, geometry, unknowns, unit),
     )
 
 
@@ -495,7 +293,7 @@ def initial_kernel(size: Pair | int, seed: int | None, learn_bias: bool = False)
     >>> w.shape, bool(np.all(np.abs(w) <= 2 ** -0.5)), b
     ((1, 2), True, 0.0)
     """
-    kh, kw = _pair(size)
+    kh, kw = size_pair(size)
     bound = 1.0 / np.sqrt(kh * kw)
     rng = np.random.default_rng(seed)
     weights = rng.uniform(-bound, bound, size=(kh, kw))
@@ -611,7 +409,9 @@ def fit_gd(
         raise ParameterError(f"epochs {epochs} must be at least 0")
     if not (np.isfinite(lr) and lr > 0):
         raise ParameterError(f"learning rate {lr!r} must be a positive number")
-    image, target, geometry, padded = _prepare(image, target, size, stride, padding, dilation, pad_mode, pad_value)
+    image, target, geometry, padded, unit = _prepare(
+        image, target, size, stride, padding, dilation, pad_mode, pad_value
+    )
     if start is None:
         kernel0, bias = initial_kernel(geometry.kernel, seed, learn_bias)
     else:
@@ -682,7 +482,7 @@ def fit_gd(
         kernel=np.ascontiguousarray(weights[::-1, ::-1] if convolve else weights.copy()),
         bias=bias if learn_bias else 0.0,
         loss=history[-1],
-        history=tuple(history),
+        losses=tuple(history),
         solver="gd",
         optimizer=optimizer,
         epochs=epochs,
@@ -696,6 +496,7 @@ def fit_gd(
         convolve=convolve,
         learn_bias=learn_bias,
         warnings=tuple(warnings),
+        loss_floor=_floor(padded, weights, bias if learn_bias else 0.0, geometry, unknowns, unit),
     )
 
 
@@ -732,3 +533,47 @@ def lesson_image() -> np.ndarray:
 def lesson_target() -> np.ndarray:
     """``lesson_image()`` filtered with ``[1, -1]``: 6x7, 1 where white turns black, -1 where black turns white."""
     return correlate2d(lesson_image(), LESSON_KERNEL)
+
+
+def lesson_intro(seed: int) -> list[str]:
+    """What ``convcli learn --demo`` says before it learns: the lesson and the random start."""
+    start, _ = initial_kernel((1, 2), seed)
+    return [
+        "the classic lesson: a 6x8 image of ones with the middle four columns 0 (samples/edges.txt),",
+        "filtered with [1, -1] (diff-x) gives the 6x7 target: 1 where white turns black, -1 where black",
+        "turns white. Learn a 1x2 kernel back from a random start by gradient descent on the summed",
+        "squared error (one epoch = one full-batch step with its exact gradient).",
+        f"start (seed {seed}): {inline_text(start)}",
+    ]
+
+
+def lesson_lines(result: FitResult, exact: FitResult) -> list[str]:
+    """What ``convcli learn --demo`` says after learning: the result, why it is not exact, and least squares.
+
+    ``result`` is the gradient-descent fit of the lesson, ``exact`` the least-squares one.
+    """
+    epochs, lr, optimizer = result.epochs, float(result.lr or 0.0), result.optimizer
+    error = float(np.abs(result.kernel - LESSON_KERNEL).max())
+    lines = [
+        f"gradient descent, {epochs} epochs ({optimizer}, lr {lr:g}): {inline_text(result.kernel)}; "
+        f"largest error vs [1, -1]: {error:.3g}"
+    ]
+    hessian = sorted((2.0 * s * s for s in result.singular_values), reverse=True)
+    if optimizer == "sgd" and len(hessian) == 2:
+        factors = " and ".join(f"|1 - {lr:g}*{h:.4g}| = {abs(1 - lr * h):.3g}" for h in hessian)
+        best = 2.0 / (hessian[0] + hessian[1])
+        lines += [
+            f"why not exact: the loss is a quadratic bowl; its Hessian 2 A^T A has eigenvalues {hessian[0]:.4g} "
+            f"and {hessian[1]:.4g},",
+            f"  so each epoch multiplies the error along their directions by {factors}.",
+            f"  Gradient descent converges only for lr < {stable_lr(result.singular_values, 'sgd'):.4g}; the best "
+            f"fixed lr, 2/({hessian[0]:.4g} + {hessian[1]:.4g}) = {best:.4g}, gives "
+            f"{abs(1 - best * hessian[0]):.3g}.",
+        ]
+    exact_error = float(np.abs(exact.kernel - LESSON_KERNEL).max())
+    lines += [
+        "do better: the filter is linear in its weights, so least squares (--solver lstsq) solves it in one step:",
+        f"  {inline_text(exact.kernel)}, largest error {exact_error:.3g}, rank {exact.rank} of {exact.unknowns} "
+        f"unknowns ({'identifiable' if exact.identifiable else 'not identifiable'})",
+    ]
+    return lines
