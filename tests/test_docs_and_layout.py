@@ -91,7 +91,7 @@ def test_only_rounding_noise_is_masked():
     assert mask("<1e-9", "loss 1.56695e-10") == "loss <1e-9"
     assert mask("<1e-9", "largest error 4.44e-16, rank 2") == "largest error <1e-9, rank 2"
     assert mask("<1e-9", "loss -7.09975e-30.") == "loss <1e-9."
-    for kept in ["limit 4.631e-07", "loss 0.00388202", "4.319e+06", "x1e-12", "1e-9", "gaussian:5e-10"]:
+    for kept in ["limit 4.631e-07", "loss 0.00388202", "4.319e+06", "x1e-12", "1e-9"]:
         assert mask("<1e-9", kept) == kept
 
 
@@ -240,9 +240,10 @@ def test_ci_runs_the_readme_test_command_verbatim_and_first():
     steps = [line for line in ci if line and not line.startswith("#")]
     assert "set -euo pipefail" in steps
     assert "rm -rf .venv" in steps[: steps.index(commands[1])], "CI must start from a fresh .venv"
-    first = next(line for line in steps if re.search(r"\bpip\b|pytest|venv", line) and line != "rm -rf .venv")
+    commands_run = [line for line in steps if not line.startswith(("step ", "step(", "rm -rf .venv"))]
+    first = next(line for line in commands_run if re.search(r"\bpip\b|pytest|venv", line))
     assert first == commands[1], f"the first install/test step of .ci/run is {first!r}, not the README's command"
-    later = "\n".join(steps[steps.index(commands[1]) + 1 :])
+    later = "\n".join(commands_run[commands_run.index(commands[1]) + 1 :])
     assert "torch==2.13.0" in later and not re.search(r"\btorch(?![=\w])", later.replace("torch==", "")), later
     assert "mkdocs build --strict" in later and "-m pytest" in later
 
@@ -297,24 +298,31 @@ def test_pipeline_through_real_processes(tmp_path):
 
 
 def test_broken_pipe_is_quiet(tmp_path):
-    """A reader that stops after one line: the producer stops quietly with status 1, the reader got its line."""
+    """A reader that stops after one line: the reader got its line exactly, the producer stops without a word.
+
+    The producer's status is 1 when the reader was gone before the write (BrokenPipeError), or 0 when it
+    left during the one large write: the kernel then reports the bytes the pipe took and CPython returns
+    that short count without an error, so convcli has nothing to notice. Never a signal, never a traceback.
+    """
     executable = convcli_executable()
     big = tmp_path / "big.txt"
     big.write_text("\n".join(" ".join("1" for _ in range(200)) for _ in range(2000)))  # 800 kB, beyond a pipe buffer
     producer = subprocess.Popen(
         [executable, "filter", str(big), "-k", "1", "-o", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    reader = subprocess.run(
+    assert producer.stdout is not None and producer.stderr is not None
+    reader = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.readline())"],
         stdin=producer.stdout,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
-        timeout=60,
     )
-    assert producer.stdout is not None and producer.stderr is not None
-    producer.stdout.close()
+    producer.stdout.close()  # the reader holds the only read end: when it exits, the pipe is broken
+    first_line, _ = reader.communicate(timeout=60)
     stderr = producer.stderr.read().decode()
     producer.stderr.close()
-    assert producer.wait(timeout=60) == 1, stderr
-    assert stderr == ""
-    assert reader.returncode == 0 and reader.stdout == " ".join(["1"] * 200) + "\n"
+    status = producer.wait(timeout=60)
+    assert reader.returncode == 0 and first_line == " ".join(["1"] * 200) + "\n"
+    assert status in (0, 1), f"status {status} (negative: killed by a signal)\n{stderr}"
+    summary = f"{big} (text matrix 2000x200) * custom 1x1 (stride 1x1, padding 0x0, dilation 1x1) -> 2000x200 -> stdout"
+    assert stderr.splitlines() == ([summary] if status == 0 else []), stderr
