@@ -233,9 +233,7 @@ def test_ci_runs_the_readme_test_command_verbatim_and_first():
     assert commands[0] == (
         "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/convcli filter samples/chelsea.png --kernel vertical"
     )
-    assert commands[1] == (
-        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
-    )
+    assert commands[1] == ("python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest")
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     steps = [line for line in ci if line and not line.startswith("#")]
     assert "set -euo pipefail" in steps
