@@ -227,7 +227,7 @@ def test_first_readme_command_leaves_no_untracked_file():
     assert result.returncode == 0, "chelsea-vertical.png is not ignored by .gitignore"
 
 
-def test_ci_runs_the_readme_test_command_verbatim_and_first():
+def test_ci_runs_the_readme_test_command_verbatim():
     blocks = fenced_blocks(README.split("## Set up", 1)[1], "sh")[:2]
     commands = [next(line for line in block.splitlines() if line and not line.startswith("#")) for block in blocks]
     assert commands[0] == (
