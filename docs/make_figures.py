@@ -1,4 +1,4 @@
-"""Regenerate the figures shown in docs/batches-figures.md into docs/img/ (small PNGs).
+"""Regenerate the figures shown in docs/figures.md into docs/img/ (small PNGs).
 
 Run from the repository root: ``python docs/make_figures.py``. Each figure is made by the
 command shown in the docs (run for real in a scratch copy of samples/), then shrunk and
