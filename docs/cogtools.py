@@ -48,7 +48,7 @@ API_SECTIONS: dict[str, list[str]] = {
     "Files": ["load", "save", "Saved"],
     "Kernels": ["kernel", "Kernel"],
     "Shapes": ["output_size", "receptive_field"],
-    "Teaching": ["explain", "learn", "figure"],
+    "Teaching": ["explain", "learn", "figure", "animate"],
     "Errors": [
         "ConvcliError",
         "ParameterError",

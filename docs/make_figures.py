@@ -27,6 +27,16 @@ COMMANDS = {
     "kernel-sobel-x.png": "kernels show sobel-x --figure {out}",
 }
 
+#: animations (GIFs, kept as convcli writes them) -> command
+ANIMATIONS = {
+    "animate-classic.gif": 'animate filter samples/x.txt -k "0 1; 2 3" --dpi 70 -o {out}',
+    "animate-jump.gif": "animate filter samples/five.txt -k blur:3 -s 3 --dpi 70 -o {out}",
+    "animate-padding.gif": 'animate filter samples/x.txt -k "0 1; 2 3" -p 1 -s 2 --dpi 70 -o {out}',
+    "animate-pool-ceil.gif": "animate pool samples/edges.txt --size 3 -s 2 --ceil-mode --dpi 70 -o {out}",
+    "animate-upsample.gif": 'animate upsample samples/x.txt -k "0 1; 2 3" -s 2 --dpi 70 -o {out}',
+    "animate-camera.gif": "animate filter samples/camera.png -k vertical -s 8 --frames 12 --dpi 50 -o {out}",
+}
+
 
 def shrink(source: Path, target: Path, width: int = 720) -> None:
     with Image.open(source) as image:
@@ -42,6 +52,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="convcli-figures-") as scratch:
         work = Path(scratch)
         shutil.copytree(ROOT / "samples", work / "samples")
+        (work / "samples" / "five.txt").write_text(
+            "\n".join(" ".join(str(5 * r + c) for c in range(5)) for r in range(5))
+        )
+        for name, command in ANIMATIONS.items():
+            import shlex
+
+            args = [sys.executable, "-m", "convcli", *shlex.split(command.format(out=IMG / name))]
+            subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
         for name, command in COMMANDS.items():
             raw = work / f"raw-{name}"
             args = [sys.executable, "-m", "convcli", *command.format(out=raw).split()]

@@ -146,7 +146,9 @@ def test_sampling_keeps_the_first_and_the_last_step():
     image = convcli.load(SAMPLES / "camera.png")
     steps = animate(image, "vertical", stride=8, frames=5)
     indices = [f.index for f in steps.frames if not f.missed]
-    assert len(indices) == 5 and indices[0] == 0 and indices[-1] == steps.count - 1 == 64 * 64 - 1  # floor((512 - 3) / 8) + 1 = 64 a side
+    assert (
+        len(indices) == 5 and indices[0] == 0 and indices[-1] == steps.count - 1 == 64 * 64 - 1
+    )  # floor((512 - 3) / 8) + 1 = 64 a side
     want = convcli.filter(image, "vertical", stride=8)
     assert all(f.result == want[f.cell] for f in steps.frames if not f.missed)
     partial = steps.partial_output(indices[2])

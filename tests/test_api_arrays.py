@@ -324,7 +324,11 @@ def test_a_list_of_kernels_is_a_chain_equal_to_the_command(tmp_path):
         (lambda: convcli.filter(np.ones((0, 3)), "1"), ParameterError, "no values"),
         (lambda: convcli.filter(np.ones((4, 4)), "gausian"), UnknownKernelError, "did you mean 'gaussian'"),
         (lambda: convcli.filter(np.ones((4, 4)), [[1, np.inf]]), KernelError, "NaN or infinity"),
-        (lambda: convcli.filter(np.ones((4, 4)), [["x"]]), KernelError, "not a grid of numbers"),
+        (
+            lambda: convcli.filter(np.ones((4, 4)), [["x"]]),
+            KernelError,
+            "is not a spec, a Kernel or an array of numbers",
+        ),
         (lambda: convcli.pool(np.ones((4, 4)), 2, op="median"), ParameterError, "median"),
         (lambda: convcli.pool(np.ones((4, 4)), 2, op="mean", dilation=2), ParameterError, "dilation"),
         (lambda: convcli.pool(np.ones((4, 4)), 4, padding=3), ShapeError, "padding"),

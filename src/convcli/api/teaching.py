@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import KernelError, ParameterError
+from ..errors import ParameterError
 from ..shapes import PaddingSpec, Pair, as_pair
 from ..teach.fields import ReceptiveField
 from ..teach.layers import Layer, parse_layer, parse_layer_file, run_stack
@@ -48,26 +48,10 @@ def _pad_mode(pad_mode: str) -> str:
 
 
 def _kernel(kernel: Any) -> Kernel:
-    """A :class:`~convcli.kernels.Kernel` from a spec string, a ``Kernel`` or an array-like.
+    """A :class:`~convcli.kernels.Kernel` from a spec string, a ``Kernel``, a path or an array-like (``convcli.kernel``)."""
+    from ..kernels import resolve_kernel
 
-    A small stand-in for ``convcli.kernels.specs.resolve_kernel`` (the public
-    :func:`convcli.kernel`), which does the same.
-    """
-    import numpy as np
-
-    from ..kernels import Kernel, as_kernel_array, parse_kernel_spec
-
-    if isinstance(kernel, Kernel):
-        return kernel
-    if isinstance(kernel, str):
-        return parse_kernel_spec(kernel)
-    try:
-        values = np.asarray(kernel, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise KernelError(
-            f"kernel {kernel!r} is not a spec, a Kernel or an array of numbers; e.g. '0 1; 2 3' or [[0, 1], [2, 3]]"
-        ) from None
-    return Kernel("custom", as_kernel_array(values, "kernel"), "", "array")
+    return resolve_kernel(kernel)
 
 
 def _plane(image: Any, what: str) -> Any:
@@ -462,17 +446,10 @@ def describe_layer(layer: str | Layer, input_size: IntOrPair) -> LayerDescriptio
 
 
 def _kernel_list(kernel: Any) -> list[Kernel]:
-    """One kernel, or a list of specs / Kernels / 2-D arrays applied in turn."""
-    import numpy as np
+    """One kernel, or a list of specs / Kernels / 2-D arrays applied in turn (as :func:`convcli.filter` takes them)."""
+    from .arrays import as_kernels
 
-    from ..kernels import Kernel
-
-    def single(item: Any) -> bool:
-        return isinstance(item, (str, Kernel)) or (isinstance(item, np.ndarray) and item.ndim == 2)
-
-    if isinstance(kernel, (list, tuple)) and kernel and all(single(item) for item in kernel):
-        return [_kernel(item) for item in kernel]
-    return [_kernel(kernel)]
+    return as_kernels(kernel)
 
 
 def figure(
@@ -522,36 +499,20 @@ def figure(
     OutputError
         matplotlib is not installed (the message says how to install it).
     """
-    import functools
-
-    import numpy as np
-
-    from ..engine import correlate2d, per_channel
-    from ..shapes import conv_geometry
     from ..teach.figures import build_comparison_figure, filter_row, require_matplotlib
+    from .arrays import FilterSettings, as_image, filter_array
+    from .arrays import geometry as checked_geometry
 
     require_matplotlib("convcli.figure")
-    array = _plane(image, "image")
-    if array.ndim not in (2, 3):
-        raise ParameterError(f"image has shape {array.shape}; give (H, W) or (H, W, C)")
-    if not np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float64)
+    array = as_image(image)
     kernels = _kernel_list(kernel)
-    settings: dict[str, Any] = dict(
-        stride=as_pair(stride, "stride", 1),
-        padding=_padding(padding),
-        dilation=as_pair(dilation, "dilation", 1),
-        pad_mode=_pad_mode(pad_mode),
-        pad_value=float(pad_value),
-        bias=float(bias),
+    record = checked_geometry(
+        stride=stride, padding=padding, dilation=dilation, pad_mode=pad_mode, pad_value=pad_value, convolve=convolve
     )
-    geometry = conv_geometry(
-        array.shape[:2], kernels[0].shape, settings["stride"], settings["padding"], settings["dilation"]
-    )
-    output = array
-    for step in kernels:
-        weights = step.weights[::-1, ::-1] if convolve else step.weights
-        output = per_channel(functools.partial(correlate2d, kernel=weights, **settings), output)
+    done = filter_array(array, kernels, FilterSettings(record, bias=float(bias)))
+    geometry = done.plans[0].geometry
+    output = done.array
+    settings = {"pad_mode": record.pad_mode}
     title = (
         f"{name}: {geometry.describe()}"
         + (", convolution (kernel flipped)" if convolve else ", correlation")

@@ -27,7 +27,7 @@ from .options import (
     source_options,
 )
 from .params import KernelSpecType
-from .reports import Report, describe_geometry, output_report, uncovered_note, with_figure
+from .reports import Report, output_report, uncovered_note, with_figure
 from .streams import stdout_format, write_result
 
 if TYPE_CHECKING:
@@ -164,15 +164,17 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: Fi
     loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item.source, outputs, options))
     reports = []
     rows = []
-    geometry = None
+    geometries = []
     for (_label, applied), target in zip(outputs, item.destinations):
         start = time.perf_counter()
         done = filter_array(loaded.array, applied, options.settings)
         written = write_result(done.array, target, options.run.write, stdout_format(loaded))
         reports.append(_report(loaded, done, written, options, time.perf_counter() - start))
-        geometry = geometry or done.plans[0].geometry
+        geometries.append(done.plans[0].geometry)
         if item.figure is not None:
-            rows.append(_figure_row(applied, done.array, options))
+            from ..teach.figures import filter_row
+
+            rows.append(filter_row(applied, done.array, options.settings.geometry.convolve))
     if item.figure is not None:
         from ..teach.figures import comparison_figure
 
@@ -182,7 +184,7 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: Fi
             loaded.array,
             rows,
             input_title=f"input {format_pair(loaded.array.shape[:2])} ({loaded.detail})",
-            title=f"{loaded.source.stem}: {describe_geometry(geometry)}"
+            title=f"{loaded.source.stem}: {geometries[0].describe()}"
             + (", convolution (kernel flipped)" if shape.convolve else ", correlation")
             + (f", pad mode {shape.pad_mode}" if shape.pad_mode != "zeros" else ""),
             cmap=options.run.cmap,
@@ -193,28 +195,12 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: Fi
     return with_figure(reports, item.figure)
 
 
-def _figure_row(applied: list[Kernel], result: Any, options: FilterOptions) -> Any:
-    from ..teach.figures import Row
-
-    kernel = applied[-1]
-    convolve = options.settings.geometry.convolve
-    weights = kernel.weights[::-1, ::-1] if convolve else kernel.weights
-    name = " then ".join(k.name for k in applied)
-    flipped = " flipped" if convolve else ""
-    return Row(
-        weights,
-        f"kernel {name} {format_pair(kernel.shape)}{flipped}",
-        result,
-        f"output {format_pair(result.shape[:2])}",
-    )
-
-
 def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, seconds: float) -> Report:
     shape = options.settings.geometry
     first = done.plans[0].geometry
     flipped = " flipped" if shape.convolve else ""
     steps = " -> ".join(
-        f"{k.name} {format_pair(k.shape)}{flipped} ({describe_geometry(p.geometry)}) -> {format_pair(p.geometry.output)}"
+        f"{k.name} {format_pair(k.shape)}{flipped} ({p.geometry.describe()}) -> {format_pair(p.geometry.output)}"
         for k, p in zip(done.kernels, done.plans)
     )
     notes: list[str | None] = []

@@ -28,13 +28,6 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
-def describe_geometry(geometry: Any) -> str:
-    """``stride 1x1, padding 0x0, dilation 1x1`` (asymmetric padding as ``top,bottom x left,right``)."""
-    (t, b), (left, r) = geometry.padding
-    padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
-    return f"stride {format_pair(geometry.stride)}, padding {padding}, dilation {format_pair(geometry.dilation)}"
-
-
 def uncovered_note(geometry: Any) -> str | None:
     """A note when the stride leaves the last input rows/columns unread, with the padding that covers them."""
     rows, cols = geometry.uncovered()

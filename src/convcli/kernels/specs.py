@@ -27,6 +27,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import KernelError, UnknownKernelError
 from ..matrices import parse_matrix
 from .catalogue import _CATALOGUE, catalogue
@@ -143,5 +145,12 @@ def resolve_kernel(spec: Any, *, name: str = "custom") -> Kernel:
         return parse_kernel_spec(os.fspath(spec))
     if isinstance(spec, (bytes, bytearray)):
         raise KernelError("kernel given as bytes; decode it to a str spec, or give an array of weights")
+    try:
+        np.asarray(spec, dtype=np.float64)
+    except (TypeError, ValueError):
+        shown = repr(spec) if len(repr(spec)) <= 40 else repr(spec)[:37] + "..."
+        raise KernelError(
+            f"kernel {shown} is not a spec, a Kernel or an array of numbers; e.g. '0 1; 2 3' or [[0, 1], [2, 3]]"
+        ) from None
     weights = as_kernel_array(spec, "kernel")
     return Kernel(_slug(name), weights, "array", f"array {weights.shape[0]}x{weights.shape[1]}")

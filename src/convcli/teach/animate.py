@@ -623,6 +623,25 @@ def render(
             box.set_edgecolor(edge)
             box.set_linestyle("--" if frame.missed else "-")
             moving.append(tap_axes.add_patch(box))
+        if animation.op == "pool" and not frame.missed:  # a ceil-mode window may hang past the padded input
+            g = animation.geometry
+            top, left = frame.cell[0] * g.stride[0], frame.cell[1] * g.stride[1]
+            bottom = top + g.dilation[0] * (g.kernel[0] - 1)
+            right = left + g.dilation[1] * (g.kernel[1] - 1)
+            if bottom >= canvas.shape[0] or right >= canvas.shape[1]:
+                hanging = Rectangle(
+                    (left - 0.5, top - 0.5),
+                    right - left + 1,
+                    bottom - top + 1,
+                    fill=False,
+                    linewidth=1.5,
+                    clip_on=False,
+                )
+                hanging.set_edgecolor("#de2d26")
+                hanging.set_linestyle("--")
+                moving.append(source_axes.add_patch(hanging))
+                source_axes.set_xlim(-0.5, max(right, canvas.shape[1] - 1) + 0.5)
+                source_axes.set_ylim(max(bottom, canvas.shape[0] - 1) + 0.5, -0.5)
         if frame.missed:  # show the window hanging past the padded input
             rows = [row for row, _ in frame.taps] + [canvas.shape[0] - 1]
             cols = [col for _, col in frame.taps] + [canvas.shape[1] - 1]

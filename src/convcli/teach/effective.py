@@ -145,8 +145,10 @@ def effective_receptive_field(
     layers = list(layers)
     if not layers:
         raise ParameterError("give at least one layer")
-    rows = run_stack(layers, input_size)
-    sizes: list[Pair] = [(int(input_size[0]), int(input_size[1]))] + [row.output for row in rows]
+    run_stack(layers, input_size)  # checks every layer, naming the one that cannot take its input
+    sizes: list[Pair] = [(int(input_size[0]), int(input_size[1]))]
+    for layer in layers:
+        sizes.append(layer_output(layer, sizes[-1]))
     output = sizes[-1]
     if pixel is None:
         pixel = ((output[0] - 1) // 2, (output[1] - 1) // 2)
