@@ -46,8 +46,8 @@ FIXED_ENV = {
 API_SECTIONS: dict[str, list[str]] = {
     "Arrays": ["filter", "pool", "upsample"],
     "Files": ["load", "save", "Saved"],
-    "Kernels": ["kernel", "Kernel"],
-    "Shapes": ["output_size", "receptive_field"],
+    "Kernels": ["kernel", "Kernel", "frequency_response"],
+    "Shapes": ["output_size", "receptive_field", "effective_receptive_field"],
     "Teaching": ["explain", "learn", "figure", "animate"],
     "Errors": [
         "ConvcliError",

@@ -25,6 +25,7 @@ COMMANDS = {
     "pool-max.png": "pool samples/camera.png --op max --size 4 -o pooled.png --figure {out}",
     "upsample-bilinear.png": "upsample samples/x.txt -k bilinear --stride 2 --padding 1 -o up.txt --figure {out}",
     "kernel-sobel-x.png": "kernels show sobel-x --figure {out}",
+    "effective-field.png": "shape --input 33 conv:k=3 conv:k=3 conv:k=3 conv:k=3 --effective --figure {out}",
 }
 
 #: animations (GIFs, kept as convcli writes them) -> command

@@ -114,3 +114,32 @@ def test_errors_name_the_problem():
         effective_receptive_field([parse_layer("conv:k=3")] * 2, (9, 9), kernels=[np.ones((3, 3))])
     with pytest.raises(ParameterError, match="is 2x2 but layer 1"):
         effective_receptive_field([parse_layer("conv:k=3")], (9, 9), kernels=[np.ones((2, 2))])
+
+
+def test_shape_effective_through_the_cli(tmp_path):
+    import json
+
+    from conftest import assert_error, run_cli
+
+    run = run_cli(["shape", "--input", "9", "conv:k=3", "conv:k=3", "--effective", "--json"])
+    assert run.exit_code == 0, run
+    record = json.loads(run.stdout)["effective"]
+    # the middle output (2, 2) of 5x5 reads input rows and columns 2..6 with 1 2 3 2 1 per axis: 81 in all
+    assert record["pixel"] == [2, 2] and record["centre"] == [4.0, 4.0] and record["total_weight"] == 81.0
+    assert record["theoretical"] == {"rows": [2, 6], "columns": [2, 6]}
+    text = run_cli(["shape", "--input", "9", "conv:k=3", "conv:k=3", "--effective", "--pixel", "0x0"])
+    assert "effective receptive field of output (0, 0): centre (2.00, 2.00)" in text.stdout, text
+    weighted = run_cli(
+        ["shape", "--input", "9", "conv:k=3", "--effective", "--layer-kernel", "0 0 0; 0 1 0; 0 0 0", "--json"]
+    )
+    assert json.loads(weighted.stdout)["effective"]["total_weight"] == 1.0, weighted
+    figure = tmp_path / "erf.png"
+    drawn = run_cli(["shape", "--input", "17", "conv:k=3", "conv:k=3", "--effective", "--figure", figure])
+    assert drawn.exit_code == 0 and figure.read_bytes().startswith(b"\x89PNG"), drawn
+    assert_error(run_cli(["shape", "--input", "9", "conv:k=3", "--layer-kernel", "1"]), 2, "--effective")
+    assert_error(
+        run_cli(["shape", "--input", "9", "conv:k=3", "--effective", "--layer-kernel", "1 1"]), 2, "is 1x2 but layer 1"
+    )
+    assert_error(
+        run_cli(["shape", "--input", "9", "conv:k=3", "--effective", "--pixel", "7x0"]), 2, "outside the output"
+    )

@@ -1,7 +1,7 @@
 """convcli: see what a convolution does to an image, and get CNN arithmetic exactly right.
 
 The public API, one implementation shared with the command line (each
-``convcli`` command is a thin client of these functions)::
+``convcli``                           command is a thin client of these functions)::
 
     >>> import numpy as np, convcli
     >>> convcli.filter(np.arange(9.0).reshape(3, 3), "0 1; 2 3")
@@ -11,20 +11,22 @@ The public API, one implementation shared with the command line (each
 Names are imported lazily, on first use, so ``import convcli`` stays light
 (no NumPy until an array function is called).
 
-================================  =====================================================
-``load(source)``                  an image or array (path, URL, bytes, file object) as floats
-``save(array, destination)``      write atomically; the format from the suffix
-``kernel(spec)``                  a :class:`Kernel` from a name, a matrix, a file or an array
-``filter(image, kernel)``         cross-correlation (or convolution) with stride, padding...
-``pool(image, size)``             max / mean / min pooling, as ``torch.nn.functional``
-``upsample(image, kernel)``       transposed convolution, as ``conv_transpose2d``
-``output_size(input, kernel)``    the output-size formulas of conv, pool and transpose
-``receptive_field(layers)``       sizes, jumps and receptive fields through a layer stack
-``explain(image, kernel)``        every output written out as its sum of products
-``learn(input, target, size)``    recover a kernel by gradient descent or least squares
-``figure(image, kernel)``         the matplotlib figure ``--figure`` saves
-``animate(image, kernel)``        the sliding window frame by frame (GIF, APNG, MP4)
-================================  =====================================================
+===================================== ========================================================
+``load(source)``                      an image or array (path, URL, bytes, file object) as floats
+``save(array, destination)``          write atomically; the format from the suffix
+``kernel(spec)``                      a :class:`Kernel` from a name, a matrix, a file or an array
+``filter(image, kernel)``             cross-correlation (or convolution) with stride, padding...
+``pool(image, size)``                 max / mean / min pooling, as ``torch.nn.functional``
+``upsample(image, kernel)``           transposed convolution, as ``conv_transpose2d``
+``output_size(input, kernel)``        the output-size formulas of conv, pool and transpose
+``receptive_field(layers)``           sizes, jumps and receptive fields through a layer stack
+``explain(image, kernel)``            every output written out as its sum of products
+``learn(input, target, size)``        recover a kernel by gradient descent or least squares
+``figure(image, kernel)``             the matplotlib figure ``--figure`` saves
+``animate(image, kernel)``            the sliding window frame by frame (GIF, APNG, MP4)
+``effective_receptive_field(...)``    the weight with which each input pixel reaches an output
+``frequency_response(kernel)``        the kernel's gain at each spatial frequency
+===================================== ========================================================
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ _LAZY: dict[str, str] = {
     "learn": "convcli.api.teaching:learn",
     "figure": "convcli.api.teaching:figure",
     "animate": "convcli.api.animation:animate",
+    "effective_receptive_field": "convcli.api.teaching:effective_receptive_field",
+    "frequency_response": "convcli.api.teaching:frequency_response",
     "ConvcliError": "convcli.errors:ConvcliError",
     "ParameterError": "convcli.errors:ParameterError",
     "ShapeError": "convcli.errors:ShapeError",

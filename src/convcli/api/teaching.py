@@ -528,3 +528,88 @@ def figure(
         vmax=vmax,
         scale=scale,
     )
+
+
+def effective_receptive_field(
+    layers: str | Layer | Sequence[str | Layer],
+    input_size: IntOrPair,
+    *,
+    pixel: IntOrPair | None = None,
+    kernels: Sequence[Any] | None = None,
+) -> Any:
+    """With what weight each input pixel reaches one output pixel of a stack: ``d output[pixel] / d input``.
+
+    The theoretical receptive field (:func:`receptive_field`) says which input
+    pixels an output can see; this says how much each counts. It is computed
+    exactly by running the stack's adjoint operations backwards from a one-hot
+    output: conv layers by transposed convolution, transposed layers by strided
+    correlation, pool layers as average pooling (PyTorch's ``avg_pool2d``,
+    ``count_include_pad=True``). It equals PyTorch autograd's input gradient.
+
+    Parameters
+    ----------
+    layers : str, Layer or a sequence of them
+        As :func:`receptive_field`.
+    input_size : int or (H, W)
+    pixel : int or (row, col), optional
+        An output pixel of the last layer; default the middle one.
+    kernels : sequence, optional
+        One kernel per conv/transpose layer, in order (anything
+        :func:`convcli.kernel` takes, of the layer's size); default ones.
+
+    Returns
+    -------
+    EffectiveField
+        ``.weights`` (an ``(H, W)`` array), ``.centre``, ``.radius_50`` and
+        ``.radius_90`` (the smallest radii around the centre holding 50% and
+        90% of the absolute weight), ``.theoretical`` (rows and columns of the
+        theoretical field); ``str()`` is the line ``convcli shape --effective``
+        prints.
+
+    Examples
+    --------
+    Two 3x3 layers of ones: the weights are the 3x3 box convolved with itself.
+
+    >>> field = effective_receptive_field(["conv:k=3", "conv:k=3"], 5)
+    >>> field.weights.astype(int).tolist()[2]
+    [3, 6, 9, 6, 3]
+    >>> round(field.radius_50, 3), field.theoretical  # 9 + 4*6 + 4*4 = 49 of 81 within sqrt(2)
+    (1.414, ((0, 4), (0, 4)))
+    """
+    from ..teach.effective import effective_receptive_field as compute
+
+    stack = _layers(layers)
+    size = as_pair(input_size, "input size", 1)
+    chosen = None if pixel is None else as_pair(pixel, "pixel", 0)
+    weights = None if kernels is None else [_kernel(kernel).weights for kernel in kernels]
+    return compute(stack, size, pixel=chosen, kernels=weights)
+
+
+def frequency_response(kernel: Any) -> Any:
+    """The magnitude of a kernel's frequency response, its cuts along each axis and its gains at 0 and Nyquist.
+
+    ``H(wy, wx) = sum K[u, v] exp(-i (wy u + wx v))`` on a 128 x 128 grid of
+    angular frequencies from -pi to pi (zero in the middle); ``|H|`` is the
+    same for correlation and convolution (a flip conjugates ``H``).
+
+    Parameters
+    ----------
+    kernel : str, array-like or Kernel
+        Anything :func:`convcli.kernel` takes.
+
+    Returns
+    -------
+    FrequencyResponse
+        ``.frequencies``, ``.magnitude`` (2-D), ``.across`` (``|H(0, wx)|``),
+        ``.down`` (``|H(wy, 0)|``), ``.dc`` (``|sum K|``) and ``.nyquist``
+        (``|H(pi, 0)|``, ``|H(0, pi)|``).
+
+    Examples
+    --------
+    >>> response = frequency_response("1 -1")
+    >>> round(response.dc, 6), round(response.nyquist[1], 6)
+    (0.0, 2.0)
+    """
+    from ..teach.frequency import frequency_response as compute
+
+    return compute(_kernel(kernel).weights)

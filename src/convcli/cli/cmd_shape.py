@@ -34,7 +34,9 @@ class ShapeOptions:
     output_padding: Pair
     as_json: bool
     figure: str | None
-    pixel: Pair
+    pixel: Pair | None
+    effective: bool
+    layer_kernels: tuple[str, ...]
 
     @classmethod
     def from_click(cls, options: dict[str, Any]) -> ShapeOptions:
@@ -112,8 +114,23 @@ class ShapeOptions:
 @click.option(
     "--pixel",
     type=PairType("output pixel", minimum=0),
-    default="0",
-    help="Output pixel ROWxCOL whose receptive field --figure draws.",
+    default=None,
+    show_default="0x0, or the middle pixel with --effective",
+    help="Output pixel ROWxCOL whose receptive field --figure draws (and --effective weighs).",
+)
+@click.option(
+    "--effective",
+    is_flag=True,
+    help="Also weigh the receptive field: with what weight each input pixel reaches --pixel (the gradient through "
+    "the stack, pool layers as average pooling), with the radii holding 50% and 90% of the weight; --figure draws it.",
+)
+@click.option(
+    "--layer-kernel",
+    "layer_kernels",
+    metavar="SPEC",
+    multiple=True,
+    help="With --effective: the kernel of each conv/transpose layer in turn (any spec 'convcli filter' takes, of the "
+    "layer's size). Default: ones.",
 )
 def shape_command(**options: Any) -> None:
     """Compute output sizes exactly as PyTorch does, with the formulas and what each window reaches.
@@ -136,6 +153,7 @@ def shape_command(**options: Any) -> None:
       convcli shape --op transpose --input 4 --kernel 3 --stride 2 --padding 1 --output-padding 1
       convcli shape --input 224 conv:k=7,s=2,p=3 pool:k=3,s=2,p=1 conv:k=3,p=1 conv:k=3,s=2,p=1
       convcli shape --input 16 conv:k=3,p=1 conv:k=3,s=2 --figure rf.png --pixel 3x3
+      convcli shape --input 33 conv:k=3 conv:k=3 conv:k=3 conv:k=3 --effective --figure erf.png
     """
     from ..api.teaching import describe_layer, receptive_field
 
@@ -145,15 +163,20 @@ def shape_command(**options: Any) -> None:
 
         check_figure_path(settings.figure)
         require_matplotlib()
+    if settings.layer_kernels and not settings.effective:
+        raise ParameterError("--layer-kernel weighs the layers of --effective; add --effective or drop it")
     if settings.stack:
         layers = _stack_layers(settings)
         field = receptive_field(layers, settings.input_size)
+        effective = _effective(settings, layers)
         if settings.as_json:
-            emit_json(field.to_dict())
+            emit_json({**field.to_dict(), **({"effective": _effective_record(effective)} if effective else {})})
         else:
             click.echo(str(field))
+            if effective is not None:
+                click.echo(str(effective))
         if settings.figure is not None:
-            _figure(settings.figure, layers, settings.input_size, settings.pixel, settings.as_json)
+            _any_figure(settings, layers, effective)
         return
     if settings.kernel is None:
         raise ParameterError("give --kernel for one layer, or layer specs such as conv:k=3,p=1 for a stack")
@@ -161,12 +184,48 @@ def shape_command(**options: Any) -> None:
         _single_layer(settings),
         settings.input_size,
     )
+    effective = _effective(settings, [description.layer])
     if settings.as_json:
-        emit_json(description.to_dict())
+        emit_json({**description.to_dict(), **({"effective": _effective_record(effective)} if effective else {})})
     else:
         click.echo(str(description))
+        if effective is not None:
+            click.echo(str(effective))
     if settings.figure is not None:
-        _figure(settings.figure, [description.layer], settings.input_size, settings.pixel, settings.as_json)
+        _any_figure(settings, [description.layer], effective)
+
+
+def _effective(settings: ShapeOptions, layers: list[Layer]) -> Any:
+    """The effective receptive field of ``--pixel`` (default the middle output), or ``None`` without --effective."""
+    if not settings.effective:
+        return None
+    from ..api.teaching import effective_receptive_field
+
+    kernels = list(settings.layer_kernels) if settings.layer_kernels else None
+    return effective_receptive_field(layers, settings.input_size, pixel=settings.pixel, kernels=kernels)
+
+
+def _effective_record(field: Any) -> dict[str, Any]:
+    return {
+        "pixel": list(field.pixel),
+        "centre": [round(value, 6) for value in field.centre],
+        "radius_50": round(field.radius_50, 6),
+        "radius_90": round(field.radius_90, 6),
+        "theoretical": {"rows": list(field.theoretical[0]), "columns": list(field.theoretical[1])},
+        "total_weight": round(float(field.weights.sum()), 6),
+    }
+
+
+def _any_figure(settings: ShapeOptions, layers: list[Layer], effective: Any) -> None:
+    assert settings.figure is not None
+    if effective is None:
+        _figure(settings.figure, layers, settings.input_size, settings.pixel or (0, 0), settings.as_json)
+        return
+    from ..teach.effective import effective_field_figure
+
+    spec = " ".join(layer.spec for layer in layers)
+    effective_field_figure(settings.figure, effective, f"{spec} on {format_pair(settings.input_size)}")
+    message(f"figure -> {settings.figure}", settings.as_json)
 
 
 def _stack_layers(settings: ShapeOptions) -> list[Layer]:

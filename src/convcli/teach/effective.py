@@ -204,3 +204,57 @@ def _theoretical(layers: Sequence[Layer], input_size: Pair, pixel: Pair) -> tupl
         positions = [p for p in dependency_set(list(layers), axis, pixel[axis]) if 0 <= p < input_size[axis]]
         bounds.append((min(positions), max(positions)) if positions else (0, -1))
     return (bounds[0], bounds[1])
+
+
+def build_effective_field_figure(field: EffectiveField, title: str = "", *, dpi: int = 100) -> Any:
+    """The weights over the input grid (a heatmap) with the theoretical field outlined: a matplotlib ``Figure``.
+
+    The two radii (50% and 90% of the weight) are drawn as circles around the
+    weighted centre; the output pixel is named in the title.
+    """
+    from matplotlib.patches import Circle, Rectangle
+
+    from .figures import _figure
+
+    weights = field.weights
+    height, width = weights.shape
+    side = 5.5
+    figure = _figure(side * max(1.0, width / height) + 1.2, side * max(1.0, height / width) + 0.8, dpi)
+    axes = figure.add_subplot(1, 1, 1)
+    bound = float(np.abs(weights).max()) or 1.0
+    signed = bool((weights < 0).any())
+    image = axes.imshow(
+        weights,
+        cmap="RdBu_r" if signed else "magma",
+        vmin=-bound if signed else 0.0,
+        vmax=bound,
+        interpolation="nearest",
+    )
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    (top, bottom), (left, right) = field.theoretical
+    axes.add_patch(
+        Rectangle(
+            (left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False, edgecolor="#31a354", linewidth=2
+        )
+    )
+    for radius, dashed in ((field.radius_50, False), (field.radius_90, True)):
+        circle = Circle((field.centre[1], field.centre[0]), radius, fill=False, linewidth=1.5)
+        circle.set_edgecolor("#e6550d")
+        circle.set_linestyle("--" if dashed else "-")
+        axes.add_patch(circle)
+    axes.set_title(
+        (title + "\n" if title else "")
+        + f"effective field of output {field.pixel}\n50% of the weight within {field.radius_50:.1f} px (solid), "
+        f"90% within {field.radius_90:.1f} (dashed); the theoretical field in green",
+        fontsize=9,
+    )
+    axes.set_xlabel("input column")
+    axes.set_ylabel("input row")
+    return figure
+
+
+def effective_field_figure(path: str, field: EffectiveField, title: str = "") -> None:
+    """Draw :func:`build_effective_field_figure` and write it to ``path`` (PNG, SVG or PDF, atomically)."""
+    from .figures import _save
+
+    _save(build_effective_field_figure(field, title), path)
