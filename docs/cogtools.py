@@ -66,6 +66,41 @@ API_SECTIONS: dict[str, list[str]] = {
 ROUNDING_NOISE = re.compile(r"(?<![\w.])-?[0-9](?:\.[0-9]+)?e-(?:1[0-9]|[2-9][0-9]|[1-9][0-9]{2,})(?!\w|\.\d)")
 NOISE_TEXT = "<1e-9"
 
+#: The gallery's figures (docs/gallery.md): image in docs/img -> the convcli command that draws it ({out} is the
+#: figure's path). docs/gallery.md runs each for real (its text is checked like every example); make_figures.py
+#: draws the images the page shows with the same commands.
+GALLERY: dict[str, str] = {
+    "gallery-random-gaussian.png": "convcli filter samples/random.npy -k gaussian:5 -p same -o smooth.npy --figure {out}",
+    "gallery-edges-photo.png": "convcli filter samples/chelsea.png -k vertical -k horizontal --vmin 0 --vmax 0.01 --figure {out}",
+    "gallery-classic.png": 'convcli filter samples/x.txt -k "0 1; 2 3" -o out.txt --figure {out}',
+    "gallery-padding.png": 'convcli filter samples/x.txt -k "0 1; 2 3" -p 1 -o out.txt --figure {out}',
+    "gallery-stride.png": "convcli filter samples/random.npy -k blur:3 -s 2 -o strided.npy --figure {out}",
+    "gallery-flip.png": 'convcli filter samples/x.txt -k "0 1; 2 3" --convolve -o flipped.txt --figure {out}',
+    "gallery-lesson.png": 'convcli filter samples/edges.txt -k "1 -1" -o response.txt --figure {out}',
+    "gallery-transposed-zeros.png": 'convcli filter edges-transposed.txt -k "1 -1" -o zeros.txt --figure {out}',
+    "gallery-upsample.png": 'convcli upsample two.txt -k "0 1; 2 3" -s 1 -o spread.txt --figure {out}',
+    "gallery-max-pool.png": "convcli pool samples/camera.png --op max --size 2 -o pooled.png --figure {out}",
+    "gallery-receptive-field.png": "convcli shape --input 8 conv:k=3,p=1 conv:k=3,p=1 --figure {out}",
+    "gallery-learning.png": "convcli learn --demo --seed 0 --plot {out}",
+    "gallery-filter-bank.png": (
+        "convcli filter samples/camera.png -k edge:1,0 -k edge:0,1 -k edge:1,1 -k edge:1,-1 -k laplacian "
+        "-k gaussian:9 -p same --pad-mode replicate --outdir bank --figure {out}"
+    ),
+}
+
+
+#: Files the gallery's commands read besides samples/ (made in the scratch folder first).
+GALLERY_SETUP = (
+    r"printf '0 1\n2 3\n' > two.txt",
+    r"printf '1 1 1 1 1 1\n1 1 1 1 1 1\n0 0 0 0 0 0\n0 0 0 0 0 0\n0 0 0 0 0 0\n0 0 0 0 0 0\n1 1 1 1 1 1\n1 1 1 1 1 1\n' > edges-transposed.txt",
+)
+
+
+def gallery(name: str) -> str:
+    """The console block of one gallery figure: its command run in the page's scratch folder."""
+    return console(GALLERY[name].format(out=name))
+
+
 _WORKDIRS: dict[str, Path] = {}
 
 

@@ -8,6 +8,7 @@ reduced to a 64-colour palette so the repository stays small.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -57,8 +58,6 @@ def main() -> None:
             "\n".join(" ".join(str(5 * r + c) for c in range(5)) for r in range(5))
         )
         for name, command in ANIMATIONS.items():
-            import shlex
-
             args = [sys.executable, "-m", "convcli", *shlex.split(command.format(out=IMG / name))]
             subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
         for name, command in COMMANDS.items():
@@ -66,6 +65,16 @@ def main() -> None:
             args = [sys.executable, "-m", "convcli", *command.format(out=raw).split()]
             subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
             shrink(raw, IMG / name, width=420 if name.startswith("kernel") else 720)
+        sys.path.insert(0, str(ROOT / "docs"))
+        from cogtools import GALLERY, GALLERY_SETUP
+
+        for command in GALLERY_SETUP:
+            subprocess.run(command, shell=True, cwd=work, check=True)
+        for name, command in GALLERY.items():
+            raw = work / f"raw-{name}"
+            args = [sys.executable, "-m", "convcli", *shlex.split(command.format(out=raw))[1:]]
+            subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
+            shrink(raw, IMG / name, width=720)
         sys.path.insert(0, str(ROOT / "src"))
         from convcli.teach.figures import receptive_field_figure
 
