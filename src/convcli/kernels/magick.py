@@ -119,9 +119,7 @@ class Geometry:
 
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_FOUR = re.compile(
-    rf"^\s*({_NUMBER.pattern})[ ,]+({_NUMBER.pattern})[ ,]+({_NUMBER.pattern})[ ,]+({_NUMBER.pattern})"
-)
+_FOUR = re.compile(rf"^\s*({_NUMBER.pattern})[ ,]+({_NUMBER.pattern})[ ,]+({_NUMBER.pattern})[ ,]+({_NUMBER.pattern})")
 
 
 def parse_geometry(text: str, what: str = "geometry") -> Geometry:
@@ -241,7 +239,8 @@ class _Build:
         self.kind = kind
         self.values = np.array(values, dtype=np.float64)
         h, w = self.values.shape
-        self.y, self.x = origin if origin is not None else ((h - 1) // 2, (w - 1) // 2)
+        self.y: int = origin[0] if origin is not None else (h - 1) // 2
+        self.x: int = origin[1] if origin is not None else (w - 1) // 2
         self.angle = 0.0
 
     def scale(self, factor: float) -> None:
@@ -408,7 +407,9 @@ def optimal_width_2d(radius: float, sigma: float, what: str = "kernel") -> int:
 
 
 def _too_large(what: str, sigma: float) -> KernelError:
-    return KernelError(f"{what}: sigma {sigma:g} needs a kernel over {MAX_KERNEL_SIDE} wide; give a smaller sigma or a radius")
+    return KernelError(
+        f"{what}: sigma {sigma:g} needs a kernel over {MAX_KERNEL_SIDE} wide; give a smaller sigma or a radius"
+    )
 
 
 def _check_width(width: int, what: str) -> int:
@@ -428,6 +429,13 @@ def _gaussian_grid(width: int, sigma: float, inverse_b: float) -> np.ndarray:
     squares = u[None, :] ** 2 + u[:, None] ** 2
     a = 1.0 / (2.0 * sigma * sigma)
     return np.exp(-squares * a) * (1.0 / inverse_b)
+
+
+def _gaussian_or_unity(width: int, sigma: float) -> np.ndarray:
+    """The 2-D Gaussian ``exp(-r^2/(2 sigma^2)) / (2 pi sigma^2)``, or a 1 at the centre when sigma is about 0."""
+    if sigma > MAGICK_EPSILON:
+        return _gaussian_grid(width, sigma, MAGICK_2PI * sigma * sigma)
+    return _unity(width)
 
 
 def _unity(width: int) -> np.ndarray:
@@ -452,10 +460,7 @@ def _radius_width(g: Geometry, what: str) -> int | None:
 def _gaussian(g: Geometry, what: str) -> _Build:
     sigma = abs(g.sigma)
     width = _radius_width(g, what) or _check_width(optimal_width_2d(g.rho, sigma, what), what)
-    if sigma > MAGICK_EPSILON:
-        values = _gaussian_grid(width, sigma, MAGICK_2PI * sigma * sigma)
-    else:
-        values = _unity(width)
+    values = _gaussian_or_unity(width, sigma)
     build = _Build("gaussian", values)
     build.correlate_normalize()
     return build
@@ -466,14 +471,8 @@ def _dog(g: Geometry, what: str) -> _Build:
     width = _radius_width(g, what)
     if width is None:
         width = _check_width(optimal_width_2d(g.rho, sigma if sigma >= sigma2 else sigma2, what), what)
-    if sigma > MAGICK_EPSILON:
-        values = _gaussian_grid(width, sigma, MAGICK_2PI * sigma * sigma)
-    else:
-        values = _unity(width)
-    if sigma2 > MAGICK_EPSILON:
-        values = values - _gaussian_grid(width, sigma2, MAGICK_2PI * sigma2 * sigma2)
-    else:
-        values = values - _unity(width)
+    values = _gaussian_or_unity(width, sigma)
+    values = values - _gaussian_or_unity(width, sigma2)
     build = _Build("gaussian", values)
     build.correlate_normalize()
     return build
