@@ -130,8 +130,9 @@ def parse_geometry(text: str, what: str = "geometry") -> Geometry:
     they stand. Unlike ImageMagick, anything that is not part of a geometry
     is an error instead of a silent 0.
 
-    >>> parse_geometry("0x1,90")
-    Geometry(rho=0.0, sigma=1.0, xi=90.0, psi=0.0, given=frozenset({'rho', 'sigma', 'xi'}), flags=frozenset())
+    >>> g = parse_geometry("0x1,90")
+    >>> g.rho, g.sigma, g.xi, sorted(g.given)
+    (0.0, 1.0, 90.0, ['rho', 'sigma', 'xi'])
     """
     four = _FOUR.match(text)
     if four:
