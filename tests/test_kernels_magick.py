@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 import convcli
+from conftest import assert_error
 from convcli.errors import KernelError, UnknownKernelError
 from convcli.kernels import magick_kernel, parse_kernel_spec
 from convcli.kernels.magick import parse_geometry
-
-from conftest import assert_error
 
 
 def _find_magick() -> str | None:
@@ -264,7 +263,18 @@ def test_convert_morphology_equals_convcli_filter(tmp_path, kernel, method, bias
     _write_pgm(source, image)
     assert CONVERT is not None
     result = subprocess.run(
-        [CONVERT, str(source), "-define", f"convolve:bias={bias}", "-morphology", method, kernel, "-depth", "16", "pgm:-"],
+        [
+            CONVERT,
+            str(source),
+            "-define",
+            f"convolve:bias={bias}",
+            "-morphology",
+            method,
+            kernel,
+            "-depth",
+            "16",
+            "pgm:-",
+        ],
         capture_output=True,
         timeout=60,
         check=True,

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import convcli
+from conftest import assert_error
 from convcli.errors import KernelError
 from convcli.kernels import (
     Kernel,
@@ -21,10 +22,10 @@ from convcli.kernels import (
     write_kernel_file,
 )
 
-from conftest import assert_error
-
 VIPS = shutil.which("vips")
-needs_vips = pytest.mark.skipif(VIPS is None, reason="libvips' command-line tools are not installed (apt: libvips-tools)")
+needs_vips = pytest.mark.skipif(
+    VIPS is None, reason="libvips' command-line tools are not installed (apt: libvips-tools)"
+)
 
 
 def test_header_scale_and_offset_are_applied_as_vips_does():
