@@ -301,3 +301,33 @@ def test_convert_morphology_equals_convcli_filter(tmp_path, kernel, method, bias
             bias=bias,
         )
         assert np.max(np.abs(flipped - magick)) > 100
+
+
+@needs_magick
+def test_even_kernels_correlate_like_pytorch_same_and_convolve_like_ndimage(tmp_path):
+    """Documented in kernels.magick: the origin of an even WxH kernel is ((H-1)//2, (W-1)//2).
+
+    So ``Correlate`` spans one more tap below/right (PyTorch's 'same', convcli's default), while
+    ``Convolve`` reflects the origin too: convcli's ``--convolve`` output one step down-right.
+    """
+    impulse = np.zeros((6, 7), dtype=np.int64)
+    impulse[2, 3] = 1000
+    source = tmp_path / "imp.pgm"
+    _write_pgm(source, impulse)
+    assert CONVERT is not None
+    outputs = {}
+    for method in ("Correlate", "Convolve"):
+        result = subprocess.run(
+            [CONVERT, str(source), "-morphology", method, "2x2: 1,2,3,4", "-depth", "16", "pgm:-"],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        outputs[method] = _read_pgm(result.stdout)
+    x = impulse.astype(np.float64)
+    correlated = convcli.filter(x, "2x2: 1,2,3,4", padding="same", pad_mode="replicate")
+    np.testing.assert_array_equal(outputs["Correlate"], correlated)
+    convolved = convcli.filter(x, "2x2: 1,2,3,4", padding="same", pad_mode="replicate", convolve=True)
+    assert not np.array_equal(outputs["Convolve"], convolved)
+    np.testing.assert_array_equal(outputs["Convolve"][1:, 1:], convolved[:-1, :-1])
+    assert outputs["Convolve"][2:4, 3:5].tolist() == [[1000, 2000], [3000, 4000]]
