@@ -95,6 +95,9 @@ GRID = (
     + ["Comet", "Comet:0x1", "Comet:0x1,90", "Comet:0x1,180", "Comet:0x1,270", "Comet:4x1", "Comet:2.5x1"]
     + ["Comet:0x2,270", "Comet:0x0.1", "Comet:5x0.1", "Comet:10x3"]
     + ["Binomial", "Binomial:1.5", "Binomial:2", "Binomial:5", "Binomial:8"]
+    # Geometry spellings: commas, slashes, signs, extra numbers.
+    + ["Sobel,90", "Sobel:+90", "Blur:0x1,90,5", "Blur:0x1-90", "Gaussian:1,1", "Gaussian:2/1", "Comet:3,1"]
+    + ["DoG:0x1,2"]
 )
 
 
