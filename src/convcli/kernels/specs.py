@@ -90,6 +90,12 @@ def parse_kernel_spec(spec: str) -> Kernel:
     if magick is not None:
         return Kernel("custom", as_kernel_array(magick, f"kernel {text!r}"), spec, "ImageMagick kernel string")
     path = Path(text)
+    prefix, _, rest = text.partition(":")
+    if prefix.lower() == "im" and rest.strip() and not path.is_file():
+        named = magick_kernel(rest)
+        note = "" if named.centred else f"; ImageMagick's origin is row {named.origin[0]}, column {named.origin[1]}"
+        description = f"ImageMagick kernel {named.label} ({named.weights.shape[1]}x{named.weights.shape[0]}){note}"
+        return Kernel(_slug(text.replace(":", "-")), named.weights, spec, description)
     if path.suffix.lower() in KERNEL_FILE_SUFFIXES or os.sep in text or (os.altsep and os.altsep in text):
         if path.is_file():
             return _file_kernel(path, spec, f"kernel file {text}")
@@ -99,11 +105,6 @@ def parse_kernel_spec(spec: str) -> Kernel:
             )
     name, _, rest = text.partition(":")
     name = name.lower()
-    if name == "im" and rest.strip():
-        named = magick_kernel(rest)
-        note = "" if named.centred else f"; ImageMagick's origin is row {named.origin[0]}, column {named.origin[1]}"
-        description = f"ImageMagick kernel {named.label} ({named.weights.shape[1]}x{named.weights.shape[0]}){note}"
-        return Kernel(_slug(f"im-{named.label}".replace("@", "-")), named.weights, spec, description)
     if name in _CATALOGUE:
         entry = _CATALOGUE[name]
         params = rest.split(":") if rest else []
