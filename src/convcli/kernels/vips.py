@@ -36,11 +36,13 @@ csvsave out.v /dev/stdout``)
   numbers (the mistake this module exists to catch), each refused with a
   one-line message naming the header. Commas between values are accepted,
   as are blank lines and ``#`` comments (convcli's text grids allow them).
-* **Sniffing quirk**: libvips recognises a ``.mat`` *file name* by parsing
-  its first 79 bytes as a header, newline included, so a two-field header
-  followed by a row whose second value is 0 (``3 1`` then ``1 0 0``) is "not a
-  known file format" for ``vips conv``, while ``vips matrixload`` reads it.
-  :func:`format_vips_matrix` therefore always writes all four fields.
+* **Sniffing quirk**: libvips recognises a ``.mat`` *file name* (as the mask
+  of ``vips conv``) by parsing the start of the file as a header, and 8.14
+  evidently reads past the first line: a two-field header followed by a row
+  whose second value is 0 (``3 1`` then ``1 0 0``; the "scale" it finds is 0)
+  is "not a known file format" for ``vips conv``, while ``vips matrixload``
+  reads it, and ``3 1`` then ``1 5 0`` works. :func:`format_vips_matrix`
+  therefore always writes all four fields.
 * **Edges**: the output has the input's size and the border repeats the edge
   pixel: a 3x3 of ones over ``5*r + c`` (5x5) gives 18 at (0, 0) =
   ``3*5 + 3``, i.e. convcli's ``--padding same --pad-mode replicate``.
