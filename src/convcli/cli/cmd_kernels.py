@@ -46,9 +46,11 @@ def kernels_group(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from ..kernels import catalogue, kernel_files, load_kernel_file
+    from ..kernels import catalogue, kernel_files, load_kernel_file, magick_catalogue, parse_kernel_spec
 
     rows = [(entry.usage, _default_shape(entry), entry.description) for entry in catalogue()]
+    for usage, default, description in magick_catalogue():  # ImageMagick's names, behind im:
+        rows.append((usage, format_pair(parse_kernel_spec(default).shape), description))
     for path in kernel_files():
         rows.append((path.stem, format_pair(load_kernel_file(path).shape), _file_description(path)))
     if as_json:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import KernelError
 from ..limits import check_npy_file
-from ..matrices import parse_matrix
+from ..matrices import format_matrix, format_number, parse_matrix
 from .catalogue import _CATALOGUE
-from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, as_kernel_array
+from .vips import format_vips_matrix, load_vips_matrix
+from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, Kernel, as_kernel_array
 
 # ---------------------------------------------------------------------------
 # Files and directories
@@ -75,6 +79,8 @@ def parse_imagemagick(text: str, what: str = "ImageMagick kernel") -> np.ndarray
 
 def load_kernel_file(path: Path) -> np.ndarray:
     """Read a kernel file: ``.npy``, or a text grid / ImageMagick string (any other suffix)."""
+    if path.suffix.lower() == ".mat":  # a libvips matrix: rows / scale (its offset: read_kernel_file)
+        return load_vips_matrix(path).weights
     what = f"kernel file {str(path)!r}"
     try:
         if path.suffix.lower() == ".npy":
@@ -96,3 +102,114 @@ def load_kernel_file(path: Path) -> np.ndarray:
     if magick is not None:
         return as_kernel_array(magick, what)
     return as_kernel_array(parse_matrix(text, what, error=KernelError), what)
+
+
+def read_kernel_file(path: Path) -> tuple[np.ndarray, float]:
+    """``(weights, offset)`` of a kernel file: the offset of a libvips ``.mat`` file, 0 for the other formats."""
+    if path.suffix.lower() == ".mat":
+        matrix = load_vips_matrix(path)
+        return matrix.weights, matrix.offset
+    return load_kernel_file(path), 0.0
+
+
+# ---------------------------------------------------------------------------
+# Writing kernel files
+
+#: The suffixes :func:`write_kernel_file` writes.
+KERNEL_WRITE_SUFFIXES = (".mat", ".txt", ".csv", ".npy", ".kernel")
+
+
+def kernel_file_bytes(
+    weights: Any,
+    suffix: str,
+    *,
+    scale: float = 1.0,
+    offset: float | None = None,
+    comments: tuple[str, ...] = (),
+) -> bytes:
+    """The bytes of a kernel file in the format named by ``suffix`` (``.mat``, ``.txt``, ``.csv``, ``.npy``, ``.kernel``).
+
+    Parameters
+    ----------
+    weights : array-like or Kernel
+        An array is the rows as a ``.mat`` file holds them: the kernel they
+        mean is ``weights / scale``, which is what the other formats get. A
+        :class:`Kernel` is the kernel itself (its ``weights`` are applied), so
+        a ``.mat`` file gets ``weights * scale`` as rows and reads back as the
+        same kernel.
+    suffix : str
+        The format, as a file suffix (case-insensitive).
+    scale, offset : float
+        The ``.mat`` header's scale (non-zero) and offset; ``offset`` defaults
+        to the Kernel's offset (0 for an array). Only ``.mat`` carries an
+        offset: the other formats refuse a non-zero one.
+    comments : tuple of str
+        Lines written as ``# ...`` where the format has room: at the top of
+        ``.txt`` and ``.kernel``, after the rows of ``.mat`` (libvips ignores
+        them there); ``.csv`` and ``.npy`` have none.
+
+    Examples
+    --------
+    >>> kernel_file_bytes([[1, 2, 1]], ".mat", scale=4)
+    b'3 1 4 0\\n1 2 1\\n'
+    >>> kernel_file_bytes([[1, 2, 1]], ".csv", scale=4)
+    b'0.25,0.5,0.25\\n'
+    """
+    suffix = suffix.lower()
+    if suffix not in KERNEL_WRITE_SUFFIXES:
+        raise KernelError(
+            f"cannot write a kernel as {suffix or 'a file without suffix'!r}; use {', '.join(KERNEL_WRITE_SUFFIXES)}"
+        )
+    if not math.isfinite(scale) or scale == 0:
+        raise KernelError(f"kernel file scale {scale!r} must be a finite, non-zero number")
+    if isinstance(weights, Kernel):
+        applied = weights.weights
+        rows = applied * scale
+        offset = weights.offset if offset is None else offset
+    else:
+        rows = as_kernel_array(weights, "kernel")
+        applied = rows / scale
+    offset = 0.0 if offset is None else float(offset)
+    if suffix == ".mat":
+        return format_vips_matrix(rows, scale=scale, offset=offset, comments=comments).encode()
+    if offset != 0:
+        raise KernelError(
+            f"a {suffix} kernel file has no offset (got {offset!r}); write a .mat file or pass the offset to --bias"
+        )
+    if suffix == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(applied, dtype=np.float64), allow_pickle=False)
+        return buffer.getvalue()
+    if suffix == ".csv":
+        return (format_matrix(applied, ",") + "\n").encode()
+    header = "".join(f"# {line}\n" for line in comments)
+    if suffix == ".kernel":
+        h, w = applied.shape
+        values = ", ".join(", ".join(format_number(v) for v in row) for row in applied)
+        return f"{header}{w}x{h}: {values}\n".encode()
+    return (header + format_matrix(applied) + "\n").encode()
+
+
+def write_kernel_file(
+    path: Path | str,
+    weights: Any,
+    *,
+    scale: float = 1.0,
+    offset: float | None = None,
+    comments: tuple[str, ...] = (),
+) -> Path:
+    """Write a kernel file, the format chosen by the suffix (see :func:`kernel_file_bytes`); returns the path.
+
+    Written to a temporary file in the same folder and renamed, so a reader
+    never sees half a file.
+    """
+    path = Path(path)
+    data = kernel_file_bytes(weights, path.suffix, scale=scale, offset=offset, comments=comments)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise KernelError(f"cannot write kernel file {str(path)!r}: {exc.strerror or exc}") from None
+    return path

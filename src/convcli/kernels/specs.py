@@ -11,12 +11,21 @@ Spec syntax (``-k SPEC``), tried in this order:
 * inline matrix: ``"0 1; 2 3"`` (rows by ``;``, values by spaces or commas);
 * ImageMagick kernel string: ``"3x3: 1,0,-1, 2,0,-2, 1,0,-1"`` (``WxH``,
   columns first as ImageMagick writes it, or ``N:`` for square);
-* a file path: ``.txt``/``.csv`` grid, ``.npy`` array, or a text file holding
-  an ImageMagick string;
+* a file path: ``.txt``/``.csv`` grid, ``.npy`` array, libvips ``.mat``
+  matrix (its scale divides the weights, its offset goes to
+  :attr:`Kernel.offset`), or a text file holding an ImageMagick string;
+* ImageMagick's named kernels behind ``im:``: ``im:Sobel:90``,
+  ``im:Gaussian:0x2``, ``im:Laplacian:2`` (:mod:`.magick`; the prefix keeps
+  them apart from convcli's names, which differ: convcli's ``laplacian:4`` is
+  ImageMagick's ``Laplacian:1``);
 * a catalogue name with parameters: ``gaussian:7``, ``gaussian:7:1.5``,
   ``blur:5``, ``diff-x:2``, ``edge:1,1``;
 * the stem of a file in a kernel directory: the ``kernels/`` folder shipped
   with convcli and the folders in ``$CONVCLI_KERNEL_PATH``.
+
+Any of them may end in ``@METHOD`` to normalise the weights: ``@sum``,
+``@abs``, ``@!``, ``@^`` (``@pn``); see :mod:`.normalize`
+(``gaussian:7@sum``, ``im:Sobel@^``).
 """
 
 from __future__ import annotations
@@ -32,7 +41,9 @@ import numpy as np
 from ..errors import KernelError, UnknownKernelError
 from ..matrices import parse_matrix
 from .catalogue import _CATALOGUE, catalogue
-from .files import kernel_files, load_kernel_file, parse_imagemagick
+from .files import kernel_files, parse_imagemagick, read_kernel_file
+from .magick import magick_kernel
+from .normalize import normalize_kernel, split_normalization
 from .weights import KERNEL_FILE_SUFFIXES, Kernel, as_kernel_array
 
 # ---------------------------------------------------------------------------
@@ -70,6 +81,10 @@ def parse_kernel_spec(spec: str) -> Kernel:
         raise KernelError(
             "the kernel spec is empty; give a name (convcli kernels lists them) or a matrix like '0 1; 2 3'"
         )
+    base, method = split_normalization(text)
+    if method is not None and not Path(text).is_file():
+        kernel = normalize_kernel(parse_kernel_spec(base), method)
+        return Kernel(kernel.name, kernel.weights, spec, kernel.description, kernel.offset)
     if _INLINE_RE.match(text) and re.search(r"\d", text):
         weights = as_kernel_array(parse_matrix(text, f"kernel {text!r}", error=KernelError), f"kernel {text!r}")
         return Kernel("custom", weights, spec, "inline matrix")
@@ -77,9 +92,15 @@ def parse_kernel_spec(spec: str) -> Kernel:
     if magick is not None:
         return Kernel("custom", as_kernel_array(magick, f"kernel {text!r}"), spec, "ImageMagick kernel string")
     path = Path(text)
+    prefix, _, rest = text.partition(":")
+    if prefix.lower() == "im" and rest.strip() and not path.is_file():
+        named = magick_kernel(rest)
+        note = "" if named.centred else f"; ImageMagick's origin is row {named.origin[0]}, column {named.origin[1]}"
+        description = f"ImageMagick kernel {named.label} ({named.weights.shape[1]}x{named.weights.shape[0]}){note}"
+        return Kernel(_slug(text.replace(":", "-")), named.weights, spec, description)
     if path.suffix.lower() in KERNEL_FILE_SUFFIXES or os.sep in text or (os.altsep and os.altsep in text):
         if path.is_file():
-            return Kernel(_slug(path.stem), load_kernel_file(path), spec, f"kernel file {text}")
+            return _file_kernel(path, spec, f"kernel file {text}")
         if os.sep in text or path.suffix.lower() in KERNEL_FILE_SUFFIXES:
             raise KernelError(
                 f"kernel file {text!r} does not exist; check the path (or use a name from 'convcli kernels')"
@@ -95,11 +116,18 @@ def parse_kernel_spec(spec: str) -> Kernel:
         return Kernel(_slug(text.replace(":", "-")), weights, spec, entry.description)
     for path in kernel_files():
         if path.stem == text:
-            return Kernel(_slug(path.stem), load_kernel_file(path), spec, f"kernel file {path.name}")
+            return _file_kernel(path, spec, f"kernel file {path.name}")
     names = [entry.name for entry in catalogue()] + [p.stem for p in kernel_files()]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "run 'convcli kernels' to list them"
     raise UnknownKernelError(f"unknown kernel {text!r}: not a name, a matrix or a file; {hint}")
+
+
+def _file_kernel(path: Path, spec: str, description: str) -> Kernel:
+    weights, offset = read_kernel_file(path)
+    if offset:
+        description = f"{description} (offset {offset:g} added after the sum)"
+    return Kernel(_slug(path.stem), weights, spec, description, offset)
 
 
 def resolve_kernel(spec: Any, *, name: str = "custom") -> Kernel:

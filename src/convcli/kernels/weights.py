@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import KernelError
 
-KERNEL_FILE_SUFFIXES = (".txt", ".csv", ".npy", ".kernel")
+KERNEL_FILE_SUFFIXES = (".txt", ".csv", ".npy", ".kernel", ".mat")
 MAX_KERNEL_SIDE = 4096
 
 
@@ -27,12 +27,17 @@ class Kernel:
         The spec the user wrote.
     description : str
         One line: what it does, its orientation and sign.
+    offset : float
+        Added to every output after the weighted sum, as a libvips ``.mat``
+        file's offset (``out = sum / scale + offset``; the ``1/scale`` is in
+        the weights). 0 for every other kind of kernel.
     """
 
     name: str
     weights: np.ndarray = field(repr=False)
     spec: str = ""
     description: str = ""
+    offset: float = 0.0
 
     @property
     def shape(self) -> tuple[int, int]:
