@@ -228,3 +228,41 @@ def test_vips_even_masks_anchor_top_left(tmp_path):
     ours = convcli.filter(impulse, [[1, 2], [3, 4]], padding="same")
     assert ours[1, 1] == 4 and ours[2, 2] == 1
     np.testing.assert_array_equal(ours[:-1, :-1], out[1:, 1:])
+
+
+def test_filter_adds_the_offset_of_a_mat_kernel(tmp_path):
+    """out = sum / scale + offset, as vips conv computes it, through convcli.filter and the command."""
+    import numpy as np
+
+    import convcli
+    from conftest import run_cli
+
+    mat = tmp_path / "k.mat"
+    mat.write_text("2 1 4 10\n1 3\n")
+    image = np.arange(12.0).reshape(3, 4)
+    want = (image[:, :-1] * 1 + image[:, 1:] * 3) / 4 + 10
+    np.testing.assert_allclose(convcli.filter(image, str(mat)), want)
+    np.testing.assert_allclose(convcli.filter(image, str(mat), bias=1.0), want + 1)
+    np.save(tmp_path / "x.npy", image)
+    run = run_cli(["filter", tmp_path / "x.npy", "-k", mat, "-o", tmp_path / "o.npy"])
+    assert run.exit_code == 0, run
+    np.testing.assert_allclose(np.load(tmp_path / "o.npy"), want)
+    np.testing.assert_allclose(convcli.upsample(np.ones((1, 1)), str(mat), stride=1), [[0.25 + 10, 0.75 + 10]])
+
+
+def test_learn_writes_a_mat_kernel_that_filter_reads_back(tmp_path):
+    import numpy as np
+
+    from conftest import run_cli
+
+    source = Path(__file__).resolve().parent.parent / "samples" / "edges.txt"
+    target = tmp_path / "target.npy"
+    assert run_cli(["filter", source, "-k", "1 -1", "--bias", "0.5", "-o", target]).exit_code == 0
+    learned = tmp_path / "k.mat"
+    run = run_cli(["learn", source, target, "--solver", "lstsq", "--bias", "-o", learned])
+    assert run.exit_code == 0, run
+    header = learned.read_text().splitlines()[0].split()
+    assert header[:2] == ["2", "1"] and float(header[3]) == pytest.approx(0.5)
+    again = tmp_path / "again.npy"
+    assert run_cli(["filter", source, "-k", learned, "-o", again]).exit_code == 0
+    np.testing.assert_allclose(np.load(again), np.load(target), atol=1e-9)

@@ -41,7 +41,7 @@ def animate_filter(image: Any, kernel: Kernel, settings: FilterSettings, *, fram
         done.array,
         pad_mode=shape.pad_mode,
         pad_value=shape.pad_value,
-        bias=settings.bias,
+        bias=settings.bias + kernel.offset,
         convolved=shape.convolve,
         limit=frames,
     )

@@ -194,7 +194,9 @@ def filter_array(image: np.ndarray, kernels: Sequence[Kernel], settings: FilterS
         (plan,) = plan_filter((result.shape[0], result.shape[1]), [kernel], settings, dtype)
         plans.append(plan)
 
-        def step(plane: np.ndarray, weights: np.ndarray = weights, method: str = plan.method) -> np.ndarray:
+        def step(
+            plane: np.ndarray, weights: np.ndarray = weights, method: str = plan.method, offset: float = kernel.offset
+        ) -> np.ndarray:
             return correlate2d(
                 plane,
                 weights,
@@ -203,7 +205,7 @@ def filter_array(image: np.ndarray, kernels: Sequence[Kernel], settings: FilterS
                 dilation=shape.dilation,
                 pad_mode=shape.pad_mode,
                 pad_value=shape.pad_value,
-                bias=settings.bias,
+                bias=settings.bias + offset,  # a libvips .mat kernel's offset is added as a bias
                 method=method,
             )
 
@@ -251,7 +253,8 @@ def filter(  # noqa: A001 (the public name mirrors the command)
         only; an odd total puts the extra row/column at the bottom/right, as
         PyTorch).
     bias : float
-        Added to every output value (of every step of a chain).
+        Added to every output value (of every step of a chain); a kernel's own
+        offset (a libvips ``.mat`` file's) is added to it.
     pad_mode : str
         Border values: ``zeros``, ``constant`` (``pad_value``), ``reflect``
         (edge not repeated), ``symmetric`` (edge repeated), ``replicate``,
@@ -523,7 +526,7 @@ def upsample_array(
             padding=resolved.padding,
             output_padding=resolved.output_padding,
             dilation=resolved.dilation,
-            bias=settings.bias,
+            bias=settings.bias + kernel.offset,
         ),
         image,
     )

@@ -16,7 +16,7 @@ from .params import PairType
 from .reports import emit_json, message
 from .streams import check_outputs, load
 
-KERNEL_SUFFIXES = (".txt", ".csv", ".npy")
+KERNEL_SUFFIXES = (".txt", ".csv", ".npy", ".mat")
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 #: Options that only gradient descent uses, and the ones --demo fixes itself.
@@ -52,24 +52,19 @@ def _explicit(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 
 
 def _kernel_bytes(result: Any, destination: str) -> bytes:
-    """The kernel in the format of the file name; .txt carries a comment header that --kernel skips."""
-    import io
-
-    import numpy as np
-
-    from ..matrices import format_matrix
+    """The kernel in the format of the file name (``convcli.kernels.kernel_file_bytes``): .txt carries a comment
+    header that --kernel skips; a learned bias goes into a .mat file as its offset, which filter adds."""
+    from ..kernels.files import kernel_file_bytes
 
     suffix = Path(destination).suffix.lower()
-    if suffix == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, result.kernel, allow_pickle=False)
-        return buffer.getvalue()
-    if suffix == ".csv":
-        return (format_matrix(result.kernel, ",") + "\n").encode()
-    header = [f"# convcli learn: {result.summary()}"]
+    comments = [f"convcli learn: {result.summary()}"]
+    offset = None
     if result.learn_bias:
-        header.append(f"# learned bias {result.bias!r} (not part of the kernel: pass it to filter --bias)")
-    return ("\n".join(header) + "\n" + format_matrix(result.kernel) + "\n").encode()
+        if suffix == ".mat":
+            offset = float(result.bias)
+        else:
+            comments.append(f"learned bias {result.bias!r} (not part of the kernel: pass it to filter --bias)")
+    return kernel_file_bytes(result.kernel, suffix, offset=offset, comments=tuple(comments) if suffix == ".txt" else ())
 
 
 def _save_plot(result: Any, destination: str, log_scale: bool, title: str) -> None:
@@ -166,7 +161,7 @@ class LearnOptions:
     "--bias/--no-bias",
     "learn_bias",
     default=False,
-    help="Also learn a bias added to every output value (use it with filter --bias B).",
+    help="Also learn a bias added to every output value (use it with filter --bias B; an -o .mat file carries it as its offset).",
 )
 @click.option(
     "--solver",
