@@ -93,3 +93,68 @@ class PadModeType(click.ParamType):
 
         modes = ["zeros", "constant", "reflect", "symmetric", "replicate", "circular"]
         return [CompletionItem(m) for m in modes if m.startswith(incomplete)]
+
+
+class FiniteFloat(click.ParamType):
+    """A finite real number (NaN and infinity are refused, naming the option), optionally within bounds.
+
+    ``minimum``/``maximum`` are inclusive unless ``open_minimum`` (then the value must be above it).
+    """
+
+    name = "float"
+
+    def __init__(self, minimum: float | None = None, maximum: float | None = None, open_minimum: bool = False) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+        self.open_minimum = open_minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        if isinstance(value, float) and math.isfinite(value):
+            number = value
+        else:
+            try:
+                number = float(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a number", param, ctx)
+            if not math.isfinite(number):
+                self.fail(f"{value!r} is not a finite number; give an ordinary number such as 0.5", param, ctx)
+        low, high = self.minimum, self.maximum
+        if low is not None and (number < low or (self.open_minimum and number == low)):
+            self.fail(f"{value!r} must be {'above' if self.open_minimum else 'at least'} {low:g}", param, ctx)
+        if high is not None and number > high:
+            self.fail(f"{value!r} must be at most {high:g}", param, ctx)
+        return number
+
+
+class ColormapType(click.ParamType):
+    """A matplotlib colour map name, checked when given (matplotlib is imported only then); close names suggested."""
+
+    name = "NAME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        try:
+            from matplotlib import colormaps
+        except ImportError:  # the figure itself says matplotlib is missing
+            return text
+        names = sorted(colormaps)
+        if text in colormaps:
+            return text
+        import difflib
+
+        lowered = {name.lower(): name for name in names}
+        if text.lower() in lowered:
+            self.fail(
+                f"{text!r} is not a colour map; names are case-sensitive: did you mean {lowered[text.lower()]!r}?",
+                param,
+                ctx,
+            )
+        close = difflib.get_close_matches(text, names, n=4, cutoff=0.5)
+        hint = (
+            f"did you mean {', '.join(repr(c) for c in close)}?"
+            if close
+            else "common ones: 'gray', 'viridis', 'magma', 'RdBu_r'"
+        )
+        self.fail(f"{text!r} is not a matplotlib colour map ({len(names)} are); {hint}", param, ctx)
