@@ -65,6 +65,10 @@ class KernelSpecType(click.ParamType):
             return parse_kernel_spec(str(value))
         except ConvcliError as exc:
             self.fail(str(exc), param, ctx)
+        except OSError as exc:  # a path the system refuses to look at (too long, a loop of links)
+            from ..io.sources import path_error
+
+            self.fail(path_error(str(value), exc, "kernel file"), param, ctx)
 
     def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
         from click.shell_completion import CompletionItem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterator
@@ -73,9 +74,36 @@ def parse_imagemagick(text: str, what: str = "ImageMagick kernel") -> np.ndarray
     return np.array(values, dtype=np.float64).reshape(height, width)
 
 
+#: Most bytes read from a text kernel file: a 4096x4096 grid of 40-character numbers (``/dev/zero`` never ends).
+MAX_KERNEL_TEXT = MAX_KERNEL_SIDE * MAX_KERNEL_SIDE * 40
+
+
+def _shown(text: str, limit: int = 160) -> str:
+    """A path cut in the middle when very long (messages stay one readable line)."""
+    return text if len(text) <= limit else text[: limit // 2] + "…" + text[-(limit // 2) :]
+
+
+def _read_kernel_text(path: Path, what: str) -> str:
+    """The text of a kernel file, at most :data:`MAX_KERNEL_TEXT` bytes; UTF-8 (a byte-order mark is skipped)."""
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_KERNEL_TEXT + 1)
+    if len(data) > MAX_KERNEL_TEXT:
+        raise KernelError(
+            f"{what} is larger than {MAX_KERNEL_TEXT >> 20} MiB, more than a {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE} "
+            "kernel needs; give a kernel file"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise KernelError(f"{what} is UTF-16 text; save it as UTF-8 (or plain ASCII) text")
+    return data.decode("utf-8").removeprefix("\ufeff")
+
+
 def load_kernel_file(path: Path) -> np.ndarray:
-    """Read a kernel file: ``.npy``, or a text grid / ImageMagick string (any other suffix)."""
-    what = f"kernel file {str(path)!r}"
+    """Read a kernel file: ``.npy``, or a text grid / ImageMagick string (any other suffix).
+
+    ``.csv`` files may be European spreadsheet exports (values separated by ``;``); see
+    :func:`convcli.matrices.parse_matrix`.
+    """
+    what = f"kernel file {_shown(str(path))!r}"
     try:
         if path.suffix.lower() == ".npy":
             check_npy_file(path, what, KernelError, max_side=MAX_KERNEL_SIDE)
@@ -86,13 +114,15 @@ def load_kernel_file(path: Path) -> np.ndarray:
             if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
                 raise KernelError(f"{what} holds {array.dtype} values; a kernel needs real numbers")
             return as_kernel_array(array, what)
-        text = path.read_text(encoding="utf-8")
+        text = _read_kernel_text(path, what)
     except UnicodeDecodeError:
         raise KernelError(f"{what} is not a text file; use a .txt/.csv grid or a .npy array") from None
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise KernelError(f"{what} is too long a name for the file system; use a shorter path") from None
         raise KernelError(f"cannot read {what}: {exc.strerror or exc}") from None
     stripped = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     magick = parse_imagemagick(stripped, what)
     if magick is not None:
         return as_kernel_array(magick, what)
-    return as_kernel_array(parse_matrix(text, what, error=KernelError), what)
+    return as_kernel_array(parse_matrix(text, what, error=KernelError, csv=path.suffix.lower() == ".csv"), what)
