@@ -95,7 +95,11 @@ class _GuardedStdout(io.RawIOBase):
             raise
         except OSError as exc:
             self.failed = True
-            fix = "free some space or write to a file with -o" if exc.errno in (errno.ENOSPC, errno.EFBIG) else "try again"
+            fix = (
+                "free some space or write to a file with -o"
+                if exc.errno in (errno.ENOSPC, errno.EFBIG)
+                else "try again"
+            )
             raise StdoutError(f"cannot write to standard output: {exc.strerror or exc}; {fix}") from None
         return size
 

@@ -211,7 +211,7 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
                 shown = "stdin" if source == "-" else source
                 if shown not in text and repr(shown) not in text:
                     text = f"{shown}: {text}"
-                click.echo(f"{ctx.command_path}: error: {text}", err=True)
+                message(f"{ctx.command_path}: error: {text}")
                 if run.as_json:
                     emit_json({"source": source, "error": outcome.error, "seconds": round(outcome.seconds, 4)})
             if progress and done + failed < total:

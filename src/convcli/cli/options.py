@@ -107,7 +107,9 @@ def geometry_options(convolve_help: str = CONVOLVE_HELP) -> Callable[[F], F]:
                     help="Border values: zeros, constant (--pad-value), reflect (edge not repeated), "
                     "symmetric (edge repeated), replicate, circular; aliases in the README.",
                 ),
-                click.option("--pad-value", type=FiniteFloat(), default=0.0, help="Fill value for --pad-mode constant."),
+                click.option(
+                    "--pad-value", type=FiniteFloat(), default=0.0, help="Fill value for --pad-mode constant."
+                ),
                 click.option("--convolve/--correlate", default=False, help=convolve_help),
             ],
             function,

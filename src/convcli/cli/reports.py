@@ -14,14 +14,44 @@ import click
 from ..shapes import format_pair
 
 
+def _redact(text: str) -> str:
+    """Credentials in URLs hidden (``http://***@host/``); imported only when a message holds an ``@``."""
+    if "@" not in text:
+        return text
+    from ..io.sources import redact
+
+    return redact(text)
+
+
 def message(text: str, quiet: bool = False) -> None:
-    """A message for people: always stderr."""
+    """A message for people: always stderr (credentials in URLs hidden)."""
     if not quiet:
-        click.echo(text, err=True)
+        click.echo(_redact(text), err=True)
 
 
 def emit_json(record: dict[str, Any]) -> None:
-    click.echo(json.dumps(record, separators=(", ", ": ")))
+    """One JSON line on stdout (credentials in URLs hidden, as in every message)."""
+    click.echo(_redact(json.dumps(record, separators=(", ", ": "))))
+
+
+def percent(part: int, total: int) -> str:
+    """A share as people write it: ``100%``, ``50%``, ``12.5%``, ``0.03%``, ``<0.01%`` (never ``1e+02%``);
+    ``100%`` only when it is all, ``0%`` only when it is none.
+
+    >>> percent(4, 4), percent(1, 2), percent(1, 8), percent(3, 10_000), percent(1, 10**7), percent(999_999, 10**6)
+    ('100%', '50%', '12.5%', '0.03%', '<0.01%', '>99.9%')
+    """
+    if part <= 0:
+        return "0%"
+    if part >= total:
+        return "100%"
+    share = 100.0 * part / total
+    if share < 0.01:
+        return "<0.01%"
+    if share > 99.9:
+        return ">99.9%"
+    text = f"{share:.2f}" if share < 1 else f"{share:.1f}"
+    return text.rstrip("0").rstrip(".") + "%"
 
 
 def plural(count: int, word: str) -> str:
@@ -70,9 +100,8 @@ def mapping_record(mapping: Any) -> dict[str, Any]:
 def clipped_note(mapping: Any, total: int) -> str | None:
     if mapping is None or not mapping.clipped:
         return None
-    share = 100.0 * mapping.clipped / max(total, 1)
     return (
-        f"note: {plural(mapping.clipped, 'value')} ({share:.2g}%) fell outside [{mapping.low:g}, {mapping.high:g}] "
+        f"note: {plural(mapping.clipped, 'value')} ({percent(mapping.clipped, max(total, 1))}) fell outside [{mapping.low:g}, {mapping.high:g}] "
         f"and were clipped; --scale minmax or wider --vmin/--vmax keeps them"
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -319,14 +320,10 @@ def _shut(sockets: list[Any]) -> None:
     import socket
 
     for sock in list(sockets):
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(OSError):
             sock.close()
-        except OSError:
-            pass
 
 
 def _fetch(url: str, label: str, timeout: float, max_bytes: int, sockets: list[Any]) -> tuple[bytes, str]:
@@ -360,9 +357,7 @@ def _fetch(url: str, label: str, timeout: float, max_bytes: int, sockets: list[A
                 if total > max_bytes:
                     raise _too_big(label, max_bytes)
                 if time.monotonic() > deadline:
-                    raise SourceError(
-                        f"{label}: download took longer than {timeout:g} s; raise --timeout or try again"
-                    )
+                    raise SourceError(f"{label}: download took longer than {timeout:g} s; raise --timeout or try again")
                 chunks.append(chunk)
             if declared.strip().isdigit() and total < int(declared):
                 raise SourceError(

@@ -9,8 +9,10 @@ run prints and writes exactly what a serial run does.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
+import re
 import signal
 import string
 import time
@@ -26,6 +28,14 @@ NAME_FIELDS = ("stem", "kernel", "ext", "index")
 #: Sources read as raw arrays by their extension; their outputs keep it.
 RAW_SUFFIXES = (".npy", ".txt", ".csv")
 FORMAT_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
+#: Most bytes read from a ``--from`` list (about a million paths; a list that never ends is cut here).
+MAX_LIST_BYTES = 256 << 20
+#: Most sources in one run (arguments, globs and ``--from`` together).
+MAX_SOURCES = 1_000_000
+#: Widest field a ``--name`` template may ask for (``{index:05d}``): a file name holds at most 255 bytes.
+MAX_FIELD_WIDTH = 255
+#: ``[[fill]align][sign][z][#][0][width][grouping][.precision][type]``: the format mini-language of one field.
+_SPEC_RE = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?[a-zA-Z%]?$")
 
 
 # ---------------------------------------------------------------------------
@@ -77,20 +87,59 @@ def read_source_list(text: str, what: str = "--from") -> list[str]:
     return [line for line in sources if line and not line.startswith("#")]
 
 
+def _read_list_bytes(stream: Any, what: str) -> bytes:
+    """At most :data:`MAX_LIST_BYTES` of a list (a FIFO fed forever, ``/dev/zero``), refused past that."""
+    data = stream.read(MAX_LIST_BYTES + 1)
+    if isinstance(data, str):  # a text stream without a binary side
+        data = data.encode("utf-8")
+    if len(data) > MAX_LIST_BYTES:
+        raise SourceError(
+            f"{what} is larger than {MAX_LIST_BYTES >> 20} MiB, the limit for a list of sources; split it into "
+            "several runs"
+        )
+    return bytes(data)
+
+
+def _list_text(data: bytes, what: str) -> list[str]:
+    if b"\0" in data:
+        raise SourceError(f"{what} holds NUL bytes: it is not a text list of sources (one per line)")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SourceError(f"{what} is UTF-16 text; save it as UTF-8 (one source per line)")
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{what} is not UTF-8 text (byte {exc.start + 1}); save it as UTF-8") from None
+    sources = read_source_list(text)
+    if len(sources) > MAX_SOURCES:
+        raise SourceError(f"{what} lists {len(sources):,} sources, more than {MAX_SOURCES:,}; split it into runs")
+    return sources
+
+
 def read_source_file(path: str, stdin: Any = None) -> list[str]:
-    """Read ``--from FILE`` (``-`` reads the text stream ``stdin``)."""
+    """Read ``--from FILE`` (``-`` reads ``stdin``), at most :data:`MAX_LIST_BYTES` and :data:`MAX_SOURCES` lines.
+
+    UTF-8 (a byte-order mark is skipped); NUL bytes (a binary file given by mistake) are refused.
+    """
     if path == "-":
         if stdin is None:
             raise SourceError("no standard input to read --from - from")
-        return read_source_list(stdin.read())
+        stream = getattr(stdin, "buffer", stdin)
+        data = _read_list_bytes(stream, "--from -")
+        return _list_text(data, "--from -")
+    shown = path if len(path) <= 160 else path[:80] + "…" + path[-80:]
+    what = f"--from {shown!r}"
     try:
-        return read_source_list(Path(path).read_text(encoding="utf-8"))
+        with open(path, "rb") as stream:
+            data = _read_list_bytes(stream, what)
     except FileNotFoundError:
-        raise SourceError(
-            f"--from {path!r} does not exist; give a file with one source per line, or - for stdin"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read --from {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise SourceError(f"{what} does not exist; give a file with one source per line, or - for stdin") from None
+    except IsADirectoryError:
+        raise SourceError(f"{what} is a folder; give a file with one source per line (or a quoted glob)") from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise SourceError(f"{what} is too long a name for the file system; use a shorter path") from None
+        raise SourceError(f"cannot read {what}: {exc.strerror or exc}") from None
+    return _list_text(data, what)
 
 
 # ---------------------------------------------------------------------------
@@ -121,18 +170,45 @@ def default_extension(source: str, output_format: str | None, stdin_is_array: bo
 
 
 def check_template(template: str, option: str = "--name") -> None:
-    """Refuse a template with fields other than ``{stem}``, ``{kernel}``, ``{ext}``, ``{index}``."""
+    """Refuse a template with fields other than ``{stem}``, ``{kernel}``, ``{ext}``, ``{index}``, or whose format
+    spec asks for more than :data:`MAX_FIELD_WIDTH` characters (``{index:99999999999}`` would allocate gigabytes).
+
+    >>> check_template("{index:03d}-{stem:.20}.{ext}")
+    >>> check_template("{stem:>99999999}")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: --name '{stem:>99999999}' asks for a field 99,999,999 characters wide; a file name holds at most 255 bytes
+    """
+    shown = template if len(template) <= 80 else template[:40] + "…" + template[-40:]
+    if len(os.fsencode(template)) > 4 * MAX_FIELD_WIDTH:
+        raise ParameterError(f"{option} {shown!r} is {len(template):,} characters long; a file name holds 255 bytes")
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)]
     except ValueError as exc:
-        raise ParameterError(
-            f"{option} {template!r} is not a valid template ({exc}); write fields as {{stem}}"
-        ) from None
-    for name in fields:
+        raise ParameterError(f"{option} {shown!r} is not a valid template ({exc}); write fields as {{stem}}") from None
+    for name, spec, conversion in fields:
+        if name is None:
+            continue
         if name not in NAME_FIELDS:
             raise ParameterError(
-                f"{option} {template!r} uses {{{name}}}; the fields are {', '.join('{' + f + '}' for f in NAME_FIELDS)}"
+                f"{option} {shown!r} uses {{{name}}}; the fields are {', '.join('{' + f + '}' for f in NAME_FIELDS)}"
             )
+        if conversion is not None:
+            raise ParameterError(f"{option} {shown!r} uses !{conversion}; write the field plainly, as {{{name}}}")
+        if not spec:
+            continue
+        match = _SPEC_RE.match(spec)
+        if "{" in spec or match is None:
+            raise ParameterError(
+                f"{option} {shown!r}: {{{name}:{spec[:20]}}} is not a format this field takes (e.g. {{index:03d}})"
+            )
+        for digits in match.groups():
+            if digits and (len(digits) > 6 or int(digits) > MAX_FIELD_WIDTH):
+                width = f"{int(digits):,}" if len(digits) <= 30 else f"{len(digits)}-digit numbers of"
+                raise ParameterError(
+                    f"{option} {shown!r} asks for a field {width} characters wide; a file name holds at most "
+                    f"{MAX_FIELD_WIDTH} bytes"
+                )
 
 
 def output_name(template: str, *, stem: str, kernel: str, ext: str, index: int, option: str = "--name") -> str:
@@ -146,8 +222,8 @@ def output_name(template: str, *, stem: str, kernel: str, ext: str, index: int, 
     check_template(template, option)
     try:
         return template.format(stem=stem, kernel=kernel, ext=ext, index=index)
-    except (ValueError, IndexError) as exc:
-        raise ParameterError(f"{option} {template!r} cannot be filled ({exc})") from None
+    except (ValueError, IndexError, TypeError, OverflowError) as exc:
+        raise ParameterError(f"{option} {template!r} cannot be filled ({' '.join(str(exc).split())})") from None
 
 
 def check_unique(destinations: Sequence[tuple[str, str]]) -> None:
