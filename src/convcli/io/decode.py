@@ -19,6 +19,7 @@ from ..limits import (
     check_memory,
     check_npy_shape,
     check_pixels,
+    format_bytes,
     npy_header,
 )
 from ..matrices import parse_matrix
@@ -184,9 +185,61 @@ def _png_header(data: bytes) -> tuple[int, int, int, int] | None:
     return None
 
 
+def _png_raw_size(height: int, width: int, bit_depth: int, colour_type: int, interlaced: bool) -> int:
+    """Bytes of a PNG's decompressed image data: one filter byte and the packed samples per row (of each pass)."""
+    samples = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour_type, 4)
+
+    def rows(h: int, w: int) -> int:
+        return 0 if h <= 0 or w <= 0 else h * (1 + (w * samples * bit_depth + 7) // 8)
+
+    if not interlaced:
+        return rows(height, width)
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    return sum(
+        rows((height - y + dy - 1) // dy, (width - x + dx - 1) // dx) for x, y, dx, dy in passes
+    )
+
+
+def _check_png_data(data: bytes, what: str) -> None:
+    """Refuse a PNG whose image data inflates past what its header's size needs (a zlib bomb: 400 KB that
+    decompress to 400 MB of 'pixels' for a 1x1 image), streaming through zlib without keeping the output.
+
+    pypng (the 16-bit colour route) decompresses each IDAT chunk whole; Pillow stops at the image's size.
+    """
+    import zlib
+
+    height, width, depth, colour = _png_header(data) or (0, 0, 8, 6)
+    interlaced = len(data) > 28 and data[28] == 1
+    allowed = _png_raw_size(height, width, depth, colour, interlaced)
+    inflater = zlib.decompressobj()
+    produced = 0
+    position = 8
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        if kind == b"IDAT":
+            pending = data[position + 8 : position + 8 + length]
+            while pending:
+                try:
+                    produced += len(inflater.decompress(pending, 1 << 20))
+                except zlib.error:
+                    return  # damaged: the decoder says so
+                pending = inflater.unconsumed_tail
+                if produced > allowed:
+                    raise DecodeError(
+                        f"{what} holds more compressed image data than its {height}x{width} size needs (a zlib "
+                        "bomb?); refused; get a clean copy of the file"
+                    )
+        elif kind == b"IEND":
+            return
+        position += 12 + length
+
+
 def _decode_png16_color(data: bytes, what: str) -> tuple[np.ndarray, str]:
     # Pillow reduces 16-bit colour PNGs to 8 bits; pypng keeps all 16.
     import png
+
+    _check_png_data(data, what)
 
     try:
         width, height, rows, info = png.Reader(bytes=data).asDirect()
@@ -196,6 +249,52 @@ def _decode_png16_color(data: bytes, what: str) -> tuple[np.ndarray, str]:
     except Exception as exc:  # pypng raises its own family and ValueError alike
         raise DecodeError(f"{what} is a damaged PNG ({one_line(exc)}); get a complete copy of the file") from None
     return pixels, {2: "LA", 3: "RGB", 4: "RGBA"}.get(planes, "L")
+
+
+def _inflated_size(decompressor: Any, segment: bytes, bound: int) -> int:
+    """Bytes ``segment`` inflates to, counted in pieces and never past ``bound + 1`` (nothing is kept)."""
+    produced = 0
+    pending = segment
+    while pending and produced <= bound:
+        produced += len(decompressor.decompress(pending, 1 << 20))
+        pending = decompressor.unconsumed_tail
+    return produced
+
+
+def _check_tiff_segments(data: bytes, page: Any, key: Any, what: str) -> None:
+    """Refuse a Deflate or LZMA TIFF whose strips or tiles inflate past the size the header gives them.
+
+    tifffile (without imagecodecs) inflates each segment whole with :func:`zlib.decompress`: 400 KB of
+    zeros become 400 MB for a 1x1 image, and a larger file exhausts the memory.
+    """
+    import lzma
+    import zlib
+
+    compression = int(key.compression)
+    if compression not in (8, 32946, 34925):
+        return
+    samples = int(key.samplesperpixel)
+    bits = int(key.bitspersample)
+    if key.is_tiled:
+        bound = int(key.tilelength) * int(key.tilewidth) * max(1, int(key.tiledepth)) * samples * bits // 8 + 8
+    else:
+        rows = min(int(key.rowsperstrip), int(key.imagelength)) or int(key.imagelength)
+        bound = rows * ((int(key.imagewidth) * samples * bits + 7) // 8) + 8
+    for offset, count in zip(page.dataoffsets, page.databytecounts):
+        segment = data[int(offset) : int(offset) + int(count)]
+        try:
+            decompressor: Any = zlib.decompressobj() if compression != 34925 else lzma.LZMADecompressor()
+            if compression == 34925:
+                produced = len(decompressor.decompress(segment, bound + 1))
+            else:
+                produced = _inflated_size(decompressor, segment, bound)
+        except (zlib.error, lzma.LZMAError, EOFError):
+            return  # damaged: the decoder says so
+        if produced > bound:
+            raise DecodeError(
+                f"{what} holds a compressed strip or tile that inflates past the {format_bytes(bound)} its header "
+                "gives it (a zlib bomb?); refused; get a clean copy of the file"
+            )
 
 
 def _frame_note(what: str, frames: int, frame: int, unit: str = "frame") -> str:
@@ -240,6 +339,7 @@ def _decode_tiff(
             if on_size is not None:
                 rows, cols = (width, height) if orientation >= 5 else (height, width)
                 on_size(rows, cols, channels, 2 * channels * np.dtype(page.dtype).itemsize)
+            _check_tiff_segments(data, page, key, what)
             pixels = page.asarray()
             photometric = int(key.photometric)
             colormap = key.colormap
