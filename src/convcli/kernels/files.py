@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import KernelError
-from ..limits import check_npy_file
+from ..limits import check_npy_file, format_bytes
 from ..matrices import parse_matrix
 from .catalogue import _CATALOGUE
 from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, as_kernel_array
@@ -89,7 +89,7 @@ def _read_kernel_text(path: Path, what: str) -> str:
         data = stream.read(MAX_KERNEL_TEXT + 1)
     if len(data) > MAX_KERNEL_TEXT:
         raise KernelError(
-            f"{what} is larger than {MAX_KERNEL_TEXT >> 20} MiB, more than a {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE} "
+            f"{what} is larger than {format_bytes(MAX_KERNEL_TEXT)}, more than a {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE} "
             "kernel needs; give a kernel file"
         )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):

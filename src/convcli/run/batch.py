@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConvcliError, OutputUsageError, ParameterError, SourceError
+from ..limits import format_bytes
 
 GLOB_CHARACTERS = frozenset("*?[")
 NAME_FIELDS = ("stem", "kernel", "ext", "index")
@@ -94,17 +95,17 @@ def _read_list_bytes(stream: Any, what: str) -> bytes:
         data = data.encode("utf-8")
     if len(data) > MAX_LIST_BYTES:
         raise SourceError(
-            f"{what} is larger than {MAX_LIST_BYTES >> 20} MiB, the limit for a list of sources; split it into "
+            f"{what} is larger than {format_bytes(MAX_LIST_BYTES)}, the limit for a list of sources; split it into "
             "several runs"
         )
     return bytes(data)
 
 
 def _list_text(data: bytes, what: str) -> list[str]:
-    if b"\0" in data:
-        raise SourceError(f"{what} holds NUL bytes: it is not a text list of sources (one per line)")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise SourceError(f"{what} is UTF-16 text; save it as UTF-8 (one source per line)")
+    if b"\0" in data:
+        raise SourceError(f"{what} holds NUL bytes: it is not a text list of sources (one per line)")
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
