@@ -535,12 +535,14 @@ def test_a_fifo_fed_forever_is_cut_at_the_list_limit(tmp_path, monkeypatch):
     stop = threading.Event()
 
     def feed() -> None:
-        with open(fifo, "wb") as stream:
-            try:
-                while not stop.is_set():
-                    stream.write(b"x.png\n" * 1000)
-            except BrokenPipeError:
-                pass
+        descriptor = os.open(fifo, os.O_WRONLY)
+        try:
+            while not stop.is_set():
+                os.write(descriptor, b"x.png\n" * 1000)
+        except BrokenPipeError:
+            pass  # the reader stopped: what the test wants
+        finally:
+            os.close(descriptor)
 
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
