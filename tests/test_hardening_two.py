@@ -736,13 +736,17 @@ def test_empty_arrays_exit_1_like_every_other_bad_file(shape, tmp_path):
 def test_percentages_never_use_exponents(tmp_path):
     from convcli.cli.reports import percent
 
-    assert [percent(*pair) for pair in [(9, 9), (0, 9), (1, 3), (1, 700), (1, 10**9), (10**9 - 1, 10**9)]] == [
+    pairs = [(9, 9), (0, 9), (1, 3), (1, 8), (1, 40), (1, 700), (1, 10**9), (9_996, 10**4), (10**9 - 1, 10**9)]
+    assert [percent(*pair) for pair in pairs] == [
         "100%",
         "0%",
-        "33.3%",
+        "33%",
+        "12%",
+        "2.5%",
         "0.14%",
         "<0.01%",
-        ">99.9%",
+        "99.96%",
+        ">99.9999%",
     ]
     big = tmp_path / "big.txt"
     big.write_text("5 5\n5 5\n")

@@ -88,7 +88,7 @@ def parse_matrix(
     >>> parse_matrix("0 1; 2 3")
     array([[0., 1.],
            [2., 3.]])
-    >>> parse_matrix("\ufeff1;0;-1\n2;0;-2\n").shape
+    >>> parse_matrix("\\ufeff1;0;-1\\n2;0;-2\\n").shape
     (2, 3)
     """
     text = text.removeprefix("\ufeff")

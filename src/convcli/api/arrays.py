@@ -132,7 +132,7 @@ def check_finite_result(result: np.ndarray, what: str, fix: str) -> np.ndarray:
 
     >>> check_finite_result(np.array([1.0, 2.0]), "filtering", "")
     array([1., 2.])
-    >>> check_finite_result(np.array([np.float32(3e38)]) * np.float32(10), "filtering", "use --precision float64")
+    >>> check_finite_result(np.array([np.inf], dtype=np.float32), "filtering", "use --precision float64")
     Traceback (most recent call last):
     ...
     convcli.limits.LimitError: filtering overflows float32: 1 output value is beyond ±3.4e+38 (infinite or NaN); use --precision float64

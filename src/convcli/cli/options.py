@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from ..api.settings import Geometry, ReadSettings, WriteSettings
-from .params import ColormapType, FiniteFloat, PaddingType, PadModeType, PairType
+from .params import ColormapType, FiniteFloat, FiniteFloatRange, PaddingType, PadModeType, PairType
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,7 +54,7 @@ def source_options(function: F) -> F:
             ),
             click.option(
                 "--timeout",
-                type=FiniteFloat(minimum=0.1),
+                type=FiniteFloatRange(min=0.1),
                 default=30.0,
                 help="Seconds to wait for a URL (each network wait and the whole download).",
             ),

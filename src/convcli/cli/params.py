@@ -99,37 +99,31 @@ class PadModeType(click.ParamType):
         return [CompletionItem(m) for m in modes if m.startswith(incomplete)]
 
 
-class FiniteFloat(click.ParamType):
-    """A finite real number (NaN and infinity are refused, naming the option), optionally within bounds.
+def _finite(type_: click.ParamType, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    """``value`` unless it reads as NaN or infinity (``nan``, ``inf``, ``1e400``), which fail naming the option."""
+    import math
 
-    ``minimum``/``maximum`` are inclusive unless ``open_minimum`` (then the value must be above it).
-    """
+    try:
+        number = float(str(value).strip()) if not isinstance(value, float) else value
+    except ValueError:
+        return value  # not a number at all: the float type says so
+    if not math.isfinite(number):
+        type_.fail(f"{value!r} is not a finite number; give an ordinary number such as 0.5", param, ctx)
+    return value
 
-    name = "float"
 
-    def __init__(self, minimum: float | None = None, maximum: float | None = None, open_minimum: bool = False) -> None:
-        self.minimum = minimum
-        self.maximum = maximum
-        self.open_minimum = open_minimum
+class FiniteFloat(click.types.FloatParamType):
+    """A float that is finite: NaN and infinity are usage errors naming the option (click's ``float`` accepts them)."""
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        import math
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(_finite(self, value, param, ctx), param, ctx)
 
-        if isinstance(value, float) and math.isfinite(value):
-            number = value
-        else:
-            try:
-                number = float(str(value).strip())
-            except ValueError:
-                self.fail(f"{value!r} is not a number", param, ctx)
-            if not math.isfinite(number):
-                self.fail(f"{value!r} is not a finite number; give an ordinary number such as 0.5", param, ctx)
-        low, high = self.minimum, self.maximum
-        if low is not None and (number < low or (self.open_minimum and number == low)):
-            self.fail(f"{value!r} must be {'above' if self.open_minimum else 'at least'} {low:g}", param, ctx)
-        if high is not None and number > high:
-            self.fail(f"{value!r} must be at most {high:g}", param, ctx)
-        return number
+
+class FiniteFloatRange(click.FloatRange):
+    """:class:`click.FloatRange` that refuses NaN (which passes every comparison) and infinity."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(_finite(self, value, param, ctx), param, ctx)
 
 
 class ColormapType(click.ParamType):

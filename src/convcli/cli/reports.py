@@ -35,11 +35,11 @@ def emit_json(record: dict[str, Any]) -> None:
 
 
 def percent(part: int, total: int) -> str:
-    """A share as people write it: ``100%``, ``50%``, ``12.5%``, ``0.03%``, ``<0.01%`` (never ``1e+02%``);
+    """A share as people write it, about two significant digits and never an exponent (``1e+02%``):
     ``100%`` only when it is all, ``0%`` only when it is none.
 
-    >>> percent(4, 4), percent(1, 2), percent(1, 8), percent(3, 10_000), percent(1, 10**7), percent(999_999, 10**6)
-    ('100%', '50%', '12.5%', '0.03%', '<0.01%', '>99.9%')
+    >>> percent(4, 4), percent(47, 50), percent(1, 8), percent(3, 10_000), percent(1, 10**7), percent(9_996, 10**4)
+    ('100%', '94%', '12%', '0.03%', '<0.01%', '99.96%')
     """
     if part <= 0:
         return "0%"
@@ -48,10 +48,12 @@ def percent(part: int, total: int) -> str:
     share = 100.0 * part / total
     if share < 0.01:
         return "<0.01%"
-    if share > 99.9:
-        return ">99.9%"
-    text = f"{share:.2f}" if share < 1 else f"{share:.1f}"
-    return text.rstrip("0").rstrip(".") + "%"
+    fewest = 0 if share >= 10 else 1 if share >= 1 else 2
+    for digits in range(fewest, 7):  # more decimals only where rounding would say 100% of a part
+        text = f"{share:.{digits}f}"
+        if float(text) < 100:
+            return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+    return ">99.9999%"
 
 
 def plural(count: int, word: str) -> str:

@@ -195,9 +195,7 @@ def _png_raw_size(height: int, width: int, bit_depth: int, colour_type: int, int
     if not interlaced:
         return rows(height, width)
     passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-    return sum(
-        rows((height - y + dy - 1) // dy, (width - x + dx - 1) // dx) for x, y, dx, dy in passes
-    )
+    return sum(rows((height - y + dy - 1) // dy, (width - x + dx - 1) // dx) for x, y, dx, dy in passes)
 
 
 def _check_png_data(data: bytes, what: str) -> None:
