@@ -43,7 +43,7 @@ def run_program(args: list[str], *, stdout=None, close_stdout: bool = False, tim
         stderr=subprocess.PIPE,
         env=env,
         timeout=timeout,
-        preexec_fn=(lambda: os.close(1)) if close_stdout else None,
+        preexec_fn=kwargs.pop("preexec_fn", None) or ((lambda: os.close(1)) if close_stdout else None),
         **kwargs,
     )
 
@@ -752,3 +752,57 @@ def test_percentages_never_use_exponents(tmp_path):
     big.write_text("5 5\n5 5\n")
     run = run_cli(["filter", big, "-k", "1", "--scale", "clip", "-o", tmp_path / "o.png"])
     assert run.exit_code == 0 and "4 values (100%) fell outside" in run.stderr, run
+
+
+# ---------------------------------------------------------------------------
+# Found while probing: special output files, link loops in globs, a closed stdin, kernel parameters
+
+
+def test_an_output_fifo_is_written_into_not_replaced(tmp_path):
+    fifo = tmp_path / "out.txt"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    time.sleep(0.2)
+    run = run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "-o", fifo])
+    reader.join(5)
+    assert run.exit_code == 0, run
+    assert received == [b"0 1 2\n3 4 5\n6 7 8\n"] and fifo.is_fifo()
+    assert_error(run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "-o", fifo]), 1, "a FIFO that nobody reads")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]  # no .part file left beside it
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mknod needs root")
+def test_an_output_character_device_is_written_into_not_replaced(tmp_path):
+    null = tmp_path / "null.png"
+    os.mknod(null, 0o666 | 0o020000, os.makedev(1, 3))  # a private /dev/null: as root, a rename would replace it
+    run = run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "-o", null])
+    assert run.exit_code == 0, run
+    assert null.is_char_device()
+
+
+def test_globstar_does_not_follow_link_loops(tmp_path):
+    tree = tmp_path / "tree" / "a"
+    tree.mkdir(parents=True)
+    (tree / "up").symlink_to("..")
+    (tree / "again").symlink_to("..")
+    (tree / "x.txt").write_text("1 2\n3 4\n")
+    started = time.perf_counter()
+    run = run_cli(["filter", f"{tmp_path}/tree/**/*.txt", "-k", "1", "--outdir", tmp_path / "out"])
+    assert run.exit_code == 0, run
+    assert time.perf_counter() - started < 5  # it walked 2**40 paths before
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["x-custom.txt"]
+
+
+def test_a_closed_stdin_is_one_line():
+    done = run_program(["filter", "-", "-k", "1", "-o", "-"], stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(0))
+    one_error_line(done, 1, "standard input is closed")
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [("gaussian:7:1e308", "a parameter is out of range"), ("gaussian:7:1e-300", "contains NaN or infinity")],
+)
+def test_kernel_parameters_that_break_the_arithmetic_are_one_line(spec, fragment):
+    assert_error(run_cli(["kernels", "show", spec]), 2, fragment)

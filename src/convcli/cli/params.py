@@ -61,10 +61,17 @@ class KernelSpecType(click.ParamType):
 
         if isinstance(value, Kernel):
             return value
+        import warnings
+
         try:
-            return parse_kernel_spec(str(value))
+            with warnings.catch_warnings():
+                # A parameter that makes NaN or infinity (gaussian:7:1e-300) is refused below: no warning first.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return parse_kernel_spec(str(value))
         except ConvcliError as exc:
             self.fail(str(exc), param, ctx)
+        except (OverflowError, ZeroDivisionError) as exc:  # a parameter too large for the arithmetic
+            self.fail(f"kernel {str(value)!r} cannot be built: a parameter is out of range ({exc})", param, ctx)
         except OSError as exc:  # a path the system refuses to look at (too long, a loop of links)
             from ..io.sources import path_error
 

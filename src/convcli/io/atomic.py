@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -58,6 +59,11 @@ def check_output_path(destination: str, folders: dict[str, bool] | None = None) 
             folders[key] = known
     if not known:
         raise OutputUsageError(f"output folder {_shown(key)!r} does not exist; create it first (mkdir -p {key})")
+    kind = _special_file(destination)
+    if kind in ("block device", "socket"):
+        raise OutputUsageError(
+            f"output {_shown(destination)!r} is a {kind}; convcli writes files, FIFOs and character devices"
+        )
     if os.path.isdir(destination):
         raise OutputUsageError(
             f"output {_shown(destination)!r} is a folder; give a file name such as {destination.rstrip('/')}/out.png"
@@ -115,8 +121,60 @@ def write_atomic(destination: str | Path, data: bytes) -> None:
     old file or the new one, never a partial one; only SIGKILL (or a crash of
     the machine) can leave a ``.part`` file behind.
     """
+    special = _special_file(destination)
+    if special is not None:
+        _write_special(destination, data, special)
+        return
     with _signals_held():
         _write_atomic(destination, data)
+
+
+def _special_file(destination: str | Path) -> str | None:
+    """What an existing destination is when it is not a regular file (``FIFO``, ``character device``...)."""
+    import stat
+
+    try:
+        mode = os.stat(destination).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return None
+
+
+def _write_special(destination: str | Path, data: bytes, kind: str) -> None:
+    """Write into a FIFO or a character device (``-o /dev/null``, a named pipe) instead of replacing it by a file.
+
+    Renaming a regular file over a FIFO would leave its reader with nothing and, run as root, replace
+    ``/dev/null`` itself. Block devices and sockets are refused; a FIFO without a reader is an error,
+    not a wait; a terminal does not take binary formats (as ``-o -``).
+    """
+    shown = _shown(str(destination))
+    if kind in ("block device", "socket"):
+        raise OutputUsageError(f"output {shown!r} is a {kind}; convcli writes files, FIFOs and character devices")
+    try:
+        descriptor = os.open(destination, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OutputError(f"output {shown!r} is a FIFO that nobody reads; start its reader first") from None
+        raise OutputError(f"cannot write {shown!r}: {exc.strerror or exc}") from None
+    try:
+        os.set_blocking(descriptor, True)
+        if os.isatty(descriptor) and not data.isascii():
+            raise OutputUsageError(f"refusing to write binary output to the terminal {shown!r}; redirect or pipe it")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+    except OSError as exc:
+        raise OutputError(f"cannot write {shown!r}: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
 
 
 def _write_atomic(destination: str | Path, data: bytes) -> None:

@@ -434,7 +434,9 @@ def read_limited(  # type: ignore[no-untyped-def]
 
 
 def read_stdin_bytes(stream, limit: int | None = None) -> bytes:  # type: ignore[no-untyped-def]
-    """Read all of a binary stream (stdin) up to ``limit`` bytes; refuse an empty one."""
+    """Read all of a binary stream (stdin) up to ``limit`` bytes; refuse an empty or closed one."""
+    if stream is None or getattr(stream, "closed", False):
+        raise SourceError("standard input is closed; pipe an image, a .npy array or a text matrix into '-'")
     data = read_limited(stream, input_byte_limit() if limit is None else limit, "standard input")
     if not data:
         raise SourceError("standard input is empty; pipe an image, a .npy array or a text matrix into '-'")

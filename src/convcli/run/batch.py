@@ -71,11 +71,47 @@ def expand_sources(sources: Iterable[str]) -> list[str]:
         if text == "-" or "://" in text or not is_pattern(text) or os.path.exists(text):
             expanded.append(text)
             continue
-        matches = sorted(m for m in glob.glob(text, recursive=True) if os.path.isfile(m))
+        matches = sorted(m for m in _glob(text) if os.path.isfile(m))
         if not matches:
             raise SourceError(f"no file matches {text!r}; check the pattern (** matches folders at any depth)")
         expanded.extend(matches)
+        if len(expanded) > MAX_SOURCES:
+            raise SourceError(f"{text!r} matches more than {MAX_SOURCES:,} sources; split the run")
     return expanded
+
+
+def _glob(pattern: str) -> set[str]:
+    """``glob.glob(pattern, recursive=True)``, except that ``**`` never follows a symbolic link to a folder.
+
+    As bash's ``globstar``: a link back up the tree (``a/up -> ..``) would otherwise be walked again and
+    again, and two such links make the walk exponential (20 s and counting for one small folder).
+    Hidden folders are skipped by ``**`` as :mod:`glob` does.
+    """
+    parts = pattern.split("/")
+    if "**" not in parts:
+        return set(glob.glob(pattern))
+    cut = parts.index("**")
+    head, rest = "/".join(parts[:cut]), "/".join(parts[cut + 1 :])
+    relative = head == ""
+    if relative:
+        bases = ["."]
+    elif is_pattern(head):
+        bases = [d for d in glob.glob(head) if os.path.isdir(d)]
+    else:
+        bases = [head] if os.path.isdir(head) else []
+    found: set[str] = set()
+    for base in bases:
+        for folder, subfolders, files in os.walk(base, followlinks=False):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            if rest:
+                found.update(_glob(os.path.join(glob.escape(folder), rest)))
+            else:
+                found.update(os.path.join(folder, name) for name in files if not name.startswith("."))
+            if len(found) > MAX_SOURCES:
+                raise SourceError(f"{pattern!r} matches more than {MAX_SOURCES:,} sources; split the run")
+    if relative:
+        found = {name[2:] if name.startswith("./") else name for name in found}
+    return found
 
 
 def read_source_list(text: str, what: str = "--from") -> list[str]:
