@@ -806,3 +806,33 @@ def test_a_closed_stdin_is_one_line():
 )
 def test_kernel_parameters_that_break_the_arithmetic_are_one_line(spec, fragment):
     assert_error(run_cli(["kernels", "show", spec]), 2, fragment)
+
+
+def test_a_kernel_folder_with_broken_files_fifos_and_folders_still_lists(tmp_path, monkeypatch):
+    folder = tmp_path / "kernels"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe.txt")  # opening it would wait for a writer forever
+    (folder / "dir.txt").mkdir()
+    (folder / "bad.txt").write_text("x y\n")
+    (folder / "good.txt").write_bytes(b"\xef\xbb\xbf# a good one\n1 2\n")
+    monkeypatch.setenv("CONVCLI_KERNEL_PATH", os.pathsep.join([str(tmp_path / "missing"), str(folder)]))
+    run = run_cli(["kernels"])
+    assert run.exit_code == 0, run
+    names = [line.split()[0] for line in run.stdout.splitlines()]
+    assert "good" in names and "pipe" not in names and "dir" not in names and "bad" not in names
+    assert "a good one [good.txt]" in run.stdout
+    assert run.stderr.startswith("note: skipping bad: ")
+    assert_error(run_cli(["filter", SAMPLES / "x.txt", "-k", "nosuch", "-o", "-"]), 2, "unknown kernel 'nosuch'")
+    assert run_cli(["filter", SAMPLES / "x.txt", "-k", "good", "-o", "-"]).exit_code == 0
+
+
+def test_jobs_are_capped(tmp_path):
+    from convcli.run.batch import Item, max_jobs, run_items
+
+    assert max_jobs() >= 8
+    items = [Item(i, f"s{i}", ()) for i in range(3)]
+    assert [o.value for o in run_items(items, _echo_index, jobs=10**9)] == [0, 1, 2]
+
+
+def _echo_index(item):
+    return item.index

@@ -29,6 +29,7 @@ from ..run.batch import (
     default_jobs,
     expand_sources,
     is_pattern,
+    max_jobs,
     output_name,
     read_source_file,
     run_items,
@@ -188,6 +189,8 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
             _show(worker(item), run)
         return
     total = len(plan.items)
+    if run.jobs is not None and run.jobs > max_jobs() and total > max_jobs():
+        message(f"note: --jobs {run.jobs} is more than this machine can use; running {max_jobs()} at once", quiet)
     progress = Progress(total) if total > 1 and not quiet and stderr_is_terminal() else None
     start = time.perf_counter()
     done = failed = 0

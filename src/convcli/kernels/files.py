@@ -20,9 +20,19 @@ from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, as_kernel_array
 # Files and directories
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # too long a name, a loop of links
+        return False
+
+
 def kernel_dirs() -> list[Path]:
-    """Directories searched for kernel files by name: ``$CONVCLI_KERNEL_PATH``, then the shipped ``kernels/``."""
-    dirs = [Path(p) for p in os.environ.get("CONVCLI_KERNEL_PATH", "").split(os.pathsep) if p]
+    """Directories searched for kernel files by name: ``$CONVCLI_KERNEL_PATH``, then the shipped ``kernels/``.
+
+    Entries of ``$CONVCLI_KERNEL_PATH`` that are not folders (missing, a file) are skipped.
+    """
+    dirs = [Path(p) for p in os.environ.get("CONVCLI_KERNEL_PATH", "").split(os.pathsep) if p and _is_dir(Path(p))]
     package_dir = Path(__file__).resolve().parent.parent  # convcli/
     for candidate in (package_dir / "_kernels", package_dir.parent.parent / "kernels"):
         if candidate.is_dir():
@@ -35,10 +45,26 @@ def kernel_files() -> Iterator[Path]:
     """Kernel files found in the kernel directories (first one wins per stem)."""
     seen: set[str] = set()
     for directory in kernel_dirs():
-        for path in sorted(directory.iterdir()):
-            if path.suffix.lower() in KERNEL_FILE_SUFFIXES and path.stem not in seen and path.stem not in _CATALOGUE:
-                seen.add(path.stem)
-                yield path
+        try:
+            paths = sorted(directory.iterdir())
+        except OSError:
+            continue  # unreadable folder: nothing found there
+        for path in paths:
+            if path.suffix.lower() not in KERNEL_FILE_SUFFIXES or path.stem in seen or path.stem in _CATALOGUE:
+                continue
+            if not _is_regular(path):
+                continue  # a folder, a FIFO (opening it would wait for a writer), a device
+            seen.add(path.stem)
+            yield path
+
+
+def _is_regular(path: Path) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 _MAGICK_RE = re.compile(r"^\s*(\d+)(?:x(\d+))?(\+\d+\+\d+)?\s*:(.*)$", re.DOTALL)
@@ -85,6 +111,8 @@ def _shown(text: str, limit: int = 160) -> str:
 
 def _read_kernel_text(path: Path, what: str) -> str:
     """The text of a kernel file, at most :data:`MAX_KERNEL_TEXT` bytes; UTF-8 (a byte-order mark is skipped)."""
+    if os.path.exists(path) and not _is_regular(path):
+        raise KernelError(f"{what} is not a regular file (a FIFO, a device or a folder); give a kernel file")
     with open(path, "rb") as stream:
         data = stream.read(MAX_KERNEL_TEXT + 1)
     if len(data) > MAX_KERNEL_TEXT:

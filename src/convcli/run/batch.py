@@ -354,6 +354,12 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def max_jobs() -> int:
+    """Most worker processes a run starts: four per core (at least 8); ``--jobs 100000`` would fork a process
+    per source, each importing NumPy, until the machine gives out."""
+    return max(8, 4 * default_jobs())
+
+
 def run_items(
     items: Sequence[Item],
     worker: Callable[[Item], Any],
@@ -384,6 +390,7 @@ def run_items(
     started, waits for the running ones (each writes its files atomically)
     and re-raises ``KeyboardInterrupt``: only complete outputs are left.
     """
+    jobs = min(jobs, max_jobs())
     if jobs <= 1 or len(items) <= 1:
         failed = 0
         for number, item in enumerate(items, 1):
