@@ -836,3 +836,13 @@ def test_jobs_are_capped(tmp_path):
 
 def _echo_index(item):
     return item.index
+
+
+def test_control_characters_in_names_never_reach_the_terminal_raw(tmp_path):
+    evil = tmp_path / "evil\n\x1b[31mred.txt"
+    evil.write_text("1 2\n3 4\n")
+    run = run_cli(["filter", evil, "-k", "1", "-o", tmp_path / "o.txt"])
+    assert run.exit_code == 0 and "\x1b" not in run.stderr and run.stderr.count("\n") == 1, run
+    assert "evil\\n\\x1b[31mred.txt" in run.stderr
+    run = run_cli(["filter", evil, tmp_path / "missing\x1b.txt", "-k", "1", "--outdir", tmp_path / "out"])
+    assert run.exit_code == 1 and "\x1b" not in run.stderr and len(run.stderr.splitlines()) == 3, run

@@ -46,10 +46,15 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 def _report(message: str, command_path: str) -> None:
+    """One line on stderr: credentials in URLs hidden, control characters (a newline in a file name) escaped."""
     if "@" in message:
         from ..io.sources import redact
 
         message = redact(message)
+    if not message.isprintable():
+        from .reports import printable
+
+        message = printable(message)
     click.echo(f"{command_path}: error: {message}", err=True)
 
 

@@ -23,10 +23,23 @@ def _redact(text: str) -> str:
     return redact(text)
 
 
+#: Control characters (a file named with a newline or a terminal escape) shown as escapes, never sent raw.
+_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, so a message stays one line and cannot drive the terminal.
+
+    >>> print(printable("a" + chr(10) + "b" + chr(27) + "]0;title" + chr(7) + ".png"))
+    a\\nb\\x1b]0;title\\x07.png
+    """
+    return text.translate(_CONTROL) if not text.isprintable() else text
+
+
 def message(text: str, quiet: bool = False) -> None:
-    """A message for people: always stderr (credentials in URLs hidden)."""
+    """A message for people: always stderr, one line each (credentials in URLs hidden, control characters escaped)."""
     if not quiet:
-        click.echo(_redact(text), err=True)
+        click.echo(printable(_redact(text)), err=True)
 
 
 def emit_json(record: dict[str, Any]) -> None:
