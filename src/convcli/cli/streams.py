@@ -88,10 +88,10 @@ def check_outputs(destinations: list[str], sources: list[str]) -> None:
             status = os.stat(destination)
         except (OSError, ValueError):
             continue
-        source = inputs.get((status.st_dev, status.st_ino))
-        if source is not None:
+        clobbered = inputs.get((status.st_dev, status.st_ino))
+        if clobbered is not None:
             raise OutputUsageError(
-                f"output {destination!r} is the input {source!r}; convcli never overwrites its input"
+                f"output {destination!r} is the input {clobbered!r}; convcli never overwrites its input"
             )
 
 
