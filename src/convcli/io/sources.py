@@ -229,7 +229,7 @@ def _recording_handlers(sockets: list[Any]) -> list[Any]:
         class Recording(base):  # type: ignore[valid-type, misc]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
-                create: Any = self._create_connection
+                create: Any = getattr(self, "_create_connection")  # noqa: B009 - set by http.client in __init__
 
                 def record(*args: Any, **kwargs: Any) -> Any:
                     sock = create(*args, **kwargs)
