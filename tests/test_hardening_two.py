@@ -846,3 +846,19 @@ def test_control_characters_in_names_never_reach_the_terminal_raw(tmp_path):
     assert "evil\\n\\x1b[31mred.txt" in run.stderr
     run = run_cli(["filter", evil, tmp_path / "missing\x1b.txt", "-k", "1", "--outdir", tmp_path / "out"])
     assert run.exit_code == 1 and "\x1b" not in run.stderr and len(run.stderr.splitlines()) == 3, run
+
+
+def test_kernel_files_and_source_lists_are_inputs_too(tmp_path):
+    kernel = tmp_path / "k.txt"
+    kernel.write_text("0 1\n2 3\n")
+    assert_error(
+        run_cli(["filter", SAMPLES / "x.txt", "-k", kernel, "-o", kernel]), 2, "is the input", "never overwrites"
+    )
+    assert kernel.read_text() == "0 1\n2 3\n"
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{SAMPLES / 'x.txt'}\n")
+    run = run_cli(["filter", "--from", listed, "-k", "1", "--outdir", tmp_path, "--name", "list.txt"])
+    assert_error(run, 2, "is the input")
+    assert listed.read_text() == f"{SAMPLES / 'x.txt'}\n"
+    run = run_cli(["upsample", SAMPLES / "x.txt", "-k", kernel, "-o", kernel])
+    assert_error(run, 2, "is the input")

@@ -36,6 +36,7 @@ from ..run.batch import (
     source_stem,
 )
 from .options import RunOptions
+from .params import remembered_inputs
 from .reports import Progress, Report, emit_json, message, plural
 from .streams import binary_stream, check_outputs, load
 
@@ -135,7 +136,9 @@ def plan_items(
         items.append(Item(index, source, tuple(destinations), figure_path, data if source == "-" else None))
     check_unique(pairs + figures)
     _check_formats([p for p, _ in pairs], run.write.format)
-    check_outputs([p for p, _ in pairs + figures], list(sources))
+    # Kernel files and the --from list are inputs too: no output may replace them.
+    inputs = [*sources, *remembered_inputs(), *([run.from_file] if run.from_file not in (None, "-") else [])]
+    check_outputs([p for p, _ in pairs + figures], inputs)
     return Plan(items, batch, list(sources))
 
 

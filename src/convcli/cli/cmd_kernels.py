@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..shapes import format_pair
-from .params import KernelSpecType
+from .params import KernelSpecType, remembered_inputs
 from .reports import emit_json
 
 
@@ -97,7 +97,7 @@ def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> No
 
         check_figure_path(figure)
         require_matplotlib()
-        check_outputs([figure], [])
+        check_outputs([figure], remembered_inputs())
     from ..engine import rank1_factors
     from ..matrices import format_matrix, format_number
 

@@ -51,6 +51,30 @@ class PaddingType(click.ParamType):
             self.fail(f"{exc} or 'same'/'valid'", param, ctx)
 
 
+#: ``ctx.meta`` key: files the command line reads besides its sources (kernel files), never to be overwritten.
+INPUTS_KEY = "convcli.inputs"
+
+
+def remember_input(ctx: click.Context | None, path: str) -> None:
+    """Note that ``path`` (when it is a file) is read by this command, so no output may replace it."""
+    import os
+
+    if ctx is None:
+        return
+    try:
+        is_file = os.path.isfile(path)
+    except (OSError, ValueError):
+        return
+    if is_file:
+        ctx.find_root().meta.setdefault(INPUTS_KEY, []).append(path)
+
+
+def remembered_inputs() -> list[str]:
+    """The files noted by :func:`remember_input` in the running command (none outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    return list(ctx.find_root().meta.get(INPUTS_KEY, [])) if ctx is not None else []
+
+
 class KernelSpecType(click.ParamType):
     """A kernel spec resolved to a :class:`convcli.kernels.Kernel` (names, matrices, files)."""
 
@@ -67,7 +91,9 @@ class KernelSpecType(click.ParamType):
             with warnings.catch_warnings():
                 # A parameter that makes NaN or infinity (gaussian:7:1e-300) is refused below: no warning first.
                 warnings.simplefilter("ignore", RuntimeWarning)
-                return parse_kernel_spec(str(value))
+                kernel = parse_kernel_spec(str(value))
+            remember_input(ctx, str(value))
+            return kernel
         except ConvcliError as exc:
             self.fail(str(exc), param, ctx)
         except (OverflowError, ZeroDivisionError) as exc:  # a parameter too large for the arithmetic

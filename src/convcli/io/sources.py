@@ -471,7 +471,12 @@ def read_path_bytes(text: str, limit: int | None = None) -> bytes:
                     f"{name} is {format_bytes(size)}, more than the {format_bytes(limit)} of memory available; "
                     "give a smaller input"
                 )
-            return read_limited(stream, limit, name)
+            if size:  # a regular file: one read of its size (one copy in memory), then whatever it grew by
+                data = stream.read(size + 1)
+                if len(data) <= size:
+                    return data
+                return data + read_limited(stream, limit - len(data), name)
+            return read_limited(stream, limit, name)  # a FIFO, /dev/zero, /proc: no size to trust
     except FileNotFoundError:
         raise SourceError(f"{name} does not exist; check the path") from None
     except IsADirectoryError:
