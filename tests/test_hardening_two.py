@@ -862,3 +862,16 @@ def test_kernel_files_and_source_lists_are_inputs_too(tmp_path):
     assert listed.read_text() == f"{SAMPLES / 'x.txt'}\n"
     run = run_cli(["upsample", SAMPLES / "x.txt", "-k", kernel, "-o", kernel])
     assert_error(run, 2, "is the input")
+
+
+def test_stdin_from_a_terminal_is_refused_not_waited_for():
+    pty = pytest.importorskip("pty")
+    leader, follower = pty.openpty()
+    try:
+        done = run_program(["filter", "-", "-k", "1", "-o", "-"], stdin=follower, timeout=20)
+        one_error_line(done, 1, "standard input is a terminal")
+        done = run_program(["filter", "--from", "-", "-k", "1"], stdin=follower, timeout=20)
+        one_error_line(done, 1, "--from - reads standard input, which is a terminal")
+    finally:
+        os.close(leader)
+        os.close(follower)

@@ -433,10 +433,22 @@ def read_limited(  # type: ignore[no-untyped-def]
     return b"".join(chunks)
 
 
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def read_stdin_bytes(stream, limit: int | None = None) -> bytes:  # type: ignore[no-untyped-def]
     """Read all of a binary stream (stdin) up to ``limit`` bytes; refuse an empty or closed one."""
     if stream is None or getattr(stream, "closed", False):
         raise SourceError("standard input is closed; pipe an image, a .npy array or a text matrix into '-'")
+    if _is_terminal(stream):  # nobody is going to type a PNG: waiting would look like a hang
+        raise SourceError(
+            "standard input is a terminal; pipe an image, a .npy array or a text matrix into '-' "
+            "(cat x.png | convcli ...)"
+        )
     data = read_limited(stream, input_byte_limit() if limit is None else limit, "standard input")
     if not data:
         raise SourceError("standard input is empty; pipe an image, a .npy array or a text matrix into '-'")

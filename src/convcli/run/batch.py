@@ -161,6 +161,12 @@ def read_source_file(path: str, stdin: Any = None) -> list[str]:
         if stdin is None:
             raise SourceError("no standard input to read --from - from")
         stream = getattr(stdin, "buffer", stdin)
+        try:
+            terminal = bool(stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            terminal = False
+        if terminal:
+            raise SourceError("--from - reads standard input, which is a terminal; pipe the list in (ls *.png | ...)")
         data = _read_list_bytes(stream, "--from -")
         return _list_text(data, "--from -")
     shown = path if len(path) <= 160 else path[:80] + "…" + path[-80:]
