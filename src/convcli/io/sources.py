@@ -407,18 +407,28 @@ def one_line(value: object) -> str:
 
 
 def input_byte_limit() -> int:
-    """Most bytes read from a file or stdin: the available memory (64 GiB when unknown)."""
+    """Most bytes read from a file or stdin: half the available memory (32 GiB when unknown).
+
+    Half, because the bytes are only the start: decoding needs at least as much again for the
+    pixels, so a source larger than that could never be filtered, and reading all the memory
+    there is (``< /dev/zero``) would push the machine into its OOM killer before the refusal.
+    """
     available = available_memory()
-    return available if available is not None else 64 << 30
+    return available // 2 if available is not None else 32 << 30
+
+
+#: A stream whose first bytes are all one value for this long is no image, array or text (``/dev/zero``).
+UNIFORM_START = 1 << 16
 
 
 def read_limited(  # type: ignore[no-untyped-def]
-    stream, limit: int, what: str, bound: str = "the memory available; give a smaller input"
+    stream, limit: int, what: str, bound: str = "half the memory available; give a smaller input"
 ) -> bytes:
     """Read a binary stream to its end, refusing more than ``limit`` bytes (``/dev/zero`` and FIFOs never end).
 
     Never asks the stream for more than one byte past the limit; ``bound`` ends the message (what the
-    limit is and what to do).
+    limit is and what to do). A stream that starts with :data:`UNIFORM_START` copies of one byte
+    (``/dev/zero``, ``yes |``) is refused at once instead of read to the limit.
     """
     chunks = []
     total = 0
@@ -426,6 +436,11 @@ def read_limited(  # type: ignore[no-untyped-def]
         chunk = stream.read(min(1 << 20, limit + 1 - total))
         if not chunk:
             break
+        if not total and len(chunk) >= UNIFORM_START and chunk[:UNIFORM_START] == chunk[:1] * UNIFORM_START:
+            raise SourceError(
+                f"{what} starts with {format_bytes(UNIFORM_START)} of the byte {chunk[0]:#04x} and nothing else "
+                "(/dev/zero?): not an image, a .npy array or a text matrix"
+            )
         total += len(chunk)
         if total > limit:
             raise LimitError(f"{what} is larger than {format_bytes(limit)}, {bound}")
@@ -480,7 +495,8 @@ def read_path_bytes(text: str, limit: int | None = None) -> bytes:
             size = os.fstat(stream.fileno()).st_size
             if size > limit:
                 raise LimitError(
-                    f"{name} is {format_bytes(size)}, more than the {format_bytes(limit)} of memory available; "
+                    f"{name} is {format_bytes(size)}, more than the {format_bytes(limit)} convcli reads (half the "
+                    "memory available); "
                     "give a smaller input"
                 )
             if size:  # a regular file: one read of its size (one copy in memory), then whatever it grew by
