@@ -90,7 +90,7 @@ class _GuardedStdout(io.RawIOBase):
             return size
         if self.was_closed:
             self.failed = True
-            raise StdoutError("standard output is closed; redirect it (> out.txt) or write to a file with -o")
+            raise StdoutError("standard output is closed (>&-); redirect it to a file or a pipe (> out.txt)")
         view = memoryview(data)
         try:
             while view:
