@@ -101,9 +101,7 @@ class _GuardedStdout(io.RawIOBase):
         except OSError as exc:
             self.failed = True
             fix = (
-                "free some space or write to a file with -o"
-                if exc.errno in (errno.ENOSPC, errno.EFBIG)
-                else "try again"
+                "free some space or redirect it elsewhere" if exc.errno in (errno.ENOSPC, errno.EFBIG) else "try again"
             )
             raise StdoutError(f"cannot write to standard output: {exc.strerror or exc}; {fix}") from None
         return size
