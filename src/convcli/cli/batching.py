@@ -145,9 +145,14 @@ def plan_items(
 def _check_formats(destinations: list[str], requested: str | None) -> None:
     from ..io import output_format
 
+    checked: set[str] = set()
     for destination in destinations:
-        if destination != "-":
+        if destination == "-":
+            continue
+        suffix = os.path.splitext(destination)[1].lower()  # the format depends on the suffix alone
+        if suffix not in checked or not suffix:
             output_format(destination, requested)
+            checked.add(suffix)
 
 
 def load_item(item: Item, read: ReadSettings, run: RunOptions, on_size: Any = None) -> Any:

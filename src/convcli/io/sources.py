@@ -59,7 +59,7 @@ class Source:
         """Name stem for default output names (``stdin`` for ``-``)."""
         if self.kind == "stdin":
             return "stdin"
-        name = self._url_name() if self.kind == "url" else Path(self.text).name
+        name = self._url_name() if self.kind == "url" else os.path.basename(self.text.rstrip("/"))
         stem = name.rsplit(".", 1)[0] if "." in name else name
         return re.sub(r"[^A-Za-z0-9_.+-]+", "-", stem).strip("-") or "image"
 

@@ -10,6 +10,7 @@ run prints and writes exactly what a serial run does.
 from __future__ import annotations
 
 import errno
+import functools
 import glob
 import os
 import re
@@ -49,7 +50,7 @@ def is_pattern(text: str) -> bool:
     >>> is_pattern("photos/**/*.png"), is_pattern("a.png")
     (True, False)
     """
-    return any(c in GLOB_CHARACTERS for c in text)
+    return not GLOB_CHARACTERS.isdisjoint(text)
 
 
 def expand_sources(sources: Iterable[str]) -> list[str]:
@@ -206,12 +207,14 @@ def default_extension(source: str, output_format: str | None, stdin_is_array: bo
         return FORMAT_EXTENSIONS.get(output_format, output_format)
     if source == "-":
         return "txt" if stdin_is_array else "png"
-    suffix = Path(source.split("?", 1)[0]).suffix.lower()
+    name = os.path.basename(source.split("?", 1)[0])
+    suffix = os.path.splitext(name)[1].lower() if not name.startswith(".") or name.count(".") > 1 else ""
     if suffix in RAW_SUFFIXES:
         return suffix.lstrip(".")
     return "png"
 
 
+@functools.lru_cache(maxsize=64)
 def check_template(template: str, option: str = "--name") -> None:
     """Refuse a template with fields other than ``{stem}``, ``{kernel}``, ``{ext}``, ``{index}``, or whose format
     spec asks for more than :data:`MAX_FIELD_WIDTH` characters (``{index:99999999999}`` would allocate gigabytes).
