@@ -19,7 +19,6 @@ import string
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConvcliError, OutputUsageError, ParameterError, SourceError
