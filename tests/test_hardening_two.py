@@ -875,3 +875,16 @@ def test_stdin_from_a_terminal_is_refused_not_waited_for():
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_too_much_plain_png_text_is_not_called_a_zlib_bomb():
+    text = _chunk(b"tEXt", b"note\0" + b"x" * (1 << 20))
+    data = _png(struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0), *[text] * 70, _chunk(b"IDAT", zlib.compress(b"\0\0")))
+    with pytest.raises(DecodeError, match="more PNG text metadata .* than the 64 MiB Pillow reads") as info:
+        decode(data, classify_source("notes.png"))
+    assert "bomb" not in str(info.value)
+
+
+def test_a_closed_stderr_keeps_the_exit_code():
+    done = run_program(["filter", "missing.png", "-k", "1"], preexec_fn=lambda: os.close(2))
+    assert done.returncode == 1 and done.stderr == b""

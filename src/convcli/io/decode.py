@@ -388,12 +388,11 @@ def _check_size(height: int, width: int, what: str) -> None:
         raise DecodeError(f"{what} is {height}x{width}: it holds no pixels; give a non-empty image or array")
 
 
-def _text_chunk_limit() -> str:
+def _text_chunk_limit(times: int = 1) -> str:
+    """Pillow's limit on one decompressed PNG text chunk (its total text limit is 64 times that)."""
     from PIL import PngImagePlugin
 
-    from ..limits import format_bytes
-
-    return format_bytes(PngImagePlugin.MAX_TEXT_CHUNK)
+    return format_bytes(times * PngImagePlugin.MAX_TEXT_CHUNK)
 
 
 def _exif_orientation(image: Any) -> int:
@@ -490,7 +489,12 @@ def _decode_pillow(
     except ConvcliError:
         raise
     except ValueError as exc:
-        if "MAX_TEXT_CHUNK" in str(exc) or "MAX_TEXT_MEMORY" in str(exc):
+        if "MAX_TEXT_MEMORY" in str(exc):
+            raise DecodeError(
+                f"{what} holds more PNG text metadata (tEXt, zTXt, iTXt chunks) than the {_text_chunk_limit(64)} "
+                "Pillow reads; refused; strip its metadata (optipng -strip all) if you trust the file"
+            ) from None
+        if "MAX_TEXT_CHUNK" in str(exc):
             raise DecodeError(
                 f"{what} holds compressed PNG metadata (a zTXt, iTXt or iCCP chunk) that expands past "
                 f"{_text_chunk_limit()} (a zlib bomb?); refused; strip its metadata (optipng -strip all) if you "
