@@ -122,8 +122,8 @@ def write_result(array: Any, destination: str, write: WriteSettings, raw_format:
 
 
 def _check_float32_range(array: Any, destination: str, requested: str | None) -> None:
-    """Refuse values beyond float32's range for formats computed in float32 (pixels, float TIFF): they would be
-    written as infinity or lost to the clipping; raw text and ``.npy`` keep float64 exactly."""
+    """Refuse finite values beyond float32's range for formats computed in float32 (pixels, float TIFF): they
+    would be written as infinity or lost to the clipping; raw text and ``.npy`` keep float64 exactly."""
     import numpy as np
 
     from ..io import output_format
@@ -134,6 +134,11 @@ def _check_float32_range(array: Any, destination: str, requested: str | None) ->
         return
     top = float(np.finfo(np.float32).max)
     high, low = float(array.max()), float(array.min())
+    if not (np.isfinite(high) and np.isfinite(low)):  # -inf of a max pool over padding alone: the pixels skip it
+        finite = array[np.isfinite(array)]
+        if not finite.size:
+            return
+        high, low = float(finite.max()), float(finite.min())
     if fmt != "tiff" and high - low > top:  # the mapping to pixels subtracts the low end in float32
         raise LimitError(
             f"the result spans {low:.3g} to {high:.3g}, wider than float32's range ({top:.2g}), in which "
