@@ -158,12 +158,13 @@ def guard_streams() -> None:
         old = getattr(sys, name)
         encoding = getattr(old, "encoding", None) or "utf-8"
         errors = getattr(old, "errors", None) or "strict"
+        line_buffering = name == "stderr" or bool(getattr(old, "line_buffering", False))
         if old is not None:
             with contextlib.suppress(OSError, ValueError):
                 old.flush()
         buffer = io.BufferedWriter(raw)
         stream = io.TextIOWrapper(
-            buffer, encoding=encoding, errors=errors, line_buffering=name == "stderr", write_through=name == "stderr"
+            buffer, encoding=encoding, errors=errors, line_buffering=line_buffering, write_through=name == "stderr"
         )
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
