@@ -888,3 +888,13 @@ def test_too_much_plain_png_text_is_not_called_a_zlib_bomb():
 def test_a_closed_stderr_keeps_the_exit_code():
     done = run_program(["filter", "missing.png", "-k", "1"], preexec_fn=lambda: os.close(2))
     assert done.returncode == 1 and done.stderr == b""
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_on_the_fast_jpeg_luma_path(orientation):
+    data = _photo(orientation)
+    upright = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    luma = load(data, normalize="none")  # libjpeg's Y plane, then turned
+    assert luma.shape == (upright.height, upright.width)
+    reference = np.asarray(upright.convert("L"), dtype=np.float32)
+    assert np.abs(luma - reference).max() <= 2
