@@ -898,3 +898,25 @@ def test_exif_orientation_on_the_fast_jpeg_luma_path(orientation):
     assert luma.shape == (upright.height, upright.width)
     reference = np.asarray(upright.convert("L"), dtype=np.float32)
     assert np.abs(luma - reference).max() <= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("0,5 1,5\n2,5 3,5\n", "'0,5' between spaces looks like a decimal comma; write '0.5'"),
+        ("\u22121 2\n3 4\n", "a typographic minus or dash: type the ASCII minus -"),
+    ],
+)
+def test_decimal_commas_between_spaces_and_typographic_minus_are_named(text, fragment, tmp_path):
+    path = tmp_path / "k.txt"
+    path.write_text(text, encoding="utf-8")
+    assert_error(run_cli(["kernels", "show", path]), 2, fragment)
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"), [("1, 2, 3\n4, 5, 6\n", (2, 3)), ("1,2, 3,4\n", (1, 4)), ("1 ,2 3\n", (1, 3))]
+)
+def test_ordinary_comma_grids_are_unchanged(text, shape, tmp_path):
+    path = tmp_path / "k.txt"
+    path.write_text(text)
+    assert load(path).shape == shape

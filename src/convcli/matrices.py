@@ -31,6 +31,20 @@ _SPLIT_VALUES = re.compile(r"[\s,]+")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 
 
+def _check_mixed_separators(part: str, number: int, what: str, error: type[Exception]) -> None:
+    """Refuse ``0,5 1,5``: spaces between values and commas inside them are decimal commas, which would
+    otherwise be read as twice as many integers (``0 5 1 5``). ``1, 2, 3`` and ``1,2,3`` are fine."""
+    groups = part.split()
+    if len(groups) < 2 or any(g.startswith(",") or g.endswith(",") for g in groups):
+        return
+    inner = [g for g in groups if _DECIMAL_COMMA.match(g)]
+    if inner:
+        raise error(
+            f"{what}, line {number}: {inner[0]!r} between spaces looks like a decimal comma; write "
+            f"{inner[0].replace(',', '.')!r}, or separate values by commas or by spaces, not both"
+        )
+
+
 def _semicolon_grid(lines: list[tuple[int, str]], csv: bool) -> bool:
     """True when ``;`` separates values (a European CSV), not rows: several lines (or a .csv file), each one a row of
     single cells between semicolons, at least one with two cells."""
@@ -100,6 +114,7 @@ def parse_matrix(
         parts = []
         for number, line in lines:
             for part in line.split(";"):
+                _check_mixed_separators(part, number, what, error)
                 tokens = [t for t in _SPLIT_VALUES.split(part.strip()) if t]
                 if tokens:
                     parts.append((number, tokens))
@@ -112,6 +127,8 @@ def parse_matrix(
                 value = float(token)
             except ValueError:
                 hint = " (a byte-order mark inside the text?)" if "\ufeff" in token else ""
+                if any(dash in token for dash in "\u2212\u2013\u2014"):
+                    hint = " (a typographic minus or dash: type the ASCII minus -)"
                 raise error(f"{what}, line {line_number}: {token!r} is not a number{hint}") from None
             if not math.isfinite(value):
                 raise error(f"{what}, line {line_number}: {token!r} is not a finite number")
