@@ -491,7 +491,7 @@ def test_endless_stdin_is_cut_at_the_limit():
             return True
 
         def readinto(self, buffer):
-            buffer[:] = b"1" * len(buffer)
+            buffer[:] = (b"12" * len(buffer))[: len(buffer)]
             return len(buffer)
 
     with pytest.raises(LimitError, match="standard input is larger than 8 MiB"):
@@ -501,8 +501,12 @@ def test_endless_stdin_is_cut_at_the_limit():
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_dev_zero_as_a_path_is_cut_at_the_limit(monkeypatch):
     monkeypatch.setattr("convcli.io.sources.input_byte_limit", lambda: 4 << 20)
-    with pytest.raises(LimitError, match="'/dev/zero' is larger than 4 MiB"):
+    with pytest.raises(SourceError, match=r"'/dev/zero' starts with 64 KiB of the byte 0x00 and nothing else"):
         load_source("/dev/zero")
+    started = time.perf_counter()
+    with pytest.raises(SourceError, match="standard input starts with 64 KiB"), open("/dev/zero", "rb") as zeros:
+        load_source("-", stdin=zeros)  # without the limit lowered: refused from its first bytes
+    assert time.perf_counter() - started < 1
 
 
 def test_a_file_larger_than_memory_is_refused_from_its_size(tmp_path, monkeypatch):
@@ -510,7 +514,7 @@ def test_a_file_larger_than_memory_is_refused_from_its_size(tmp_path, monkeypatc
     with open(big, "wb") as stream:
         stream.truncate(64 << 20)  # sparse: no disk used
     monkeypatch.setattr("convcli.io.sources.input_byte_limit", lambda: 1 << 20)
-    with pytest.raises(LimitError, match="is 64 MiB, more than the 1 MiB of memory available"):
+    with pytest.raises(LimitError, match=r"is 64 MiB, more than the 1 MiB convcli reads \(half the memory available\)"):
         load_source(str(big))
 
 

@@ -9,7 +9,9 @@ function works on a 2-D array ``(H, W)`` or, channel by channel, on an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 from ..engine import Plan, correlate2d, per_channel, plan_correlation, resolve_pad_mode
 from ..errors import ParameterError
 from ..kernels import Kernel, parse_kernel_spec, resolve_kernel
-from ..limits import check_geometry
+from ..limits import LimitError, check_geometry
 from ..pooling import POOL_OPS, PoolGeometry, pool2d, pool_geometry
 from ..shapes import PaddingSpec, Pair, format_pair, parse_pair
 from ..transpose import TransposeGeometry, conv_transpose2d, output_padding_for, transpose_geometry
@@ -115,6 +117,45 @@ def _finite(value: Any, what: str) -> float:
     return number
 
 
+@contextlib.contextmanager
+def _overflow_checked() -> Iterator[None]:
+    """Compute without NumPy's overflow warnings (in this thread and the engine's worker threads):
+    :func:`check_finite_result` then refuses the result in one line instead."""
+    with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        yield
+
+
+def check_finite_result(result: np.ndarray, what: str, fix: str) -> np.ndarray:
+    """Refuse a result with infinite or NaN values computed from finite ones (an overflow), never hand it on.
+
+    >>> check_finite_result(np.array([1.0, 2.0]), "filtering", "")
+    array([1., 2.])
+    >>> check_finite_result(np.array([np.inf], dtype=np.float32), "filtering", "use --precision float64")
+    Traceback (most recent call last):
+    ...
+    convcli.limits.LimitError: filtering overflows float32: 1 output value is beyond ±3.4e+38 (infinite or NaN); use --precision float64
+    """
+    if result.dtype.kind != "f":
+        return result
+    finite = np.isfinite(result)
+    if finite.all():
+        return result
+    count = int(finite.size - np.count_nonzero(finite))
+    top = float(np.finfo(result.dtype).max)
+    raise LimitError(
+        f"{what} overflows {result.dtype}: {count:,} output value{' is' if count == 1 else 's are'} beyond "
+        f"±{top:.2g} (infinite or NaN); {fix}"
+    )
+
+
+def _fix(dtype: Any, values: str) -> str:
+    if np.dtype(dtype) == np.float32:
+        return f"use --precision float64 (precision='float64'), or smaller {values}"
+    return f"use smaller {values}"
+
+
 # ---------------------------------------------------------------------------
 # filter
 
@@ -209,7 +250,11 @@ def filter_array(image: np.ndarray, kernels: Sequence[Kernel], settings: FilterS
                 method=method,
             )
 
-        result = per_channel(step, result)
+        with _overflow_checked():
+            result = per_channel(step, result)
+        check_finite_result(
+            result, f"filtering with {kernel.name}", _fix(dtype, "kernel weights, bias or input values")
+        )
     return Filtered(result, tuple(kernels), tuple(plans))
 
 
@@ -366,19 +411,22 @@ def pool_array(image: np.ndarray, settings: PoolSettings) -> tuple[np.ndarray, P
         dilation=settings.dilation,
         ceil_mode=settings.ceil_mode,
     )
-    result = per_channel(
-        lambda plane: pool2d(
-            plane,
-            settings.op,
-            size=settings.size,
-            stride=settings.stride,
-            padding=settings.padding,
-            dilation=settings.dilation,
-            ceil_mode=settings.ceil_mode,
-            count_include_pad=settings.count_include_pad,
-        ),
-        image,
-    )
+    with _overflow_checked():
+        result = per_channel(
+            lambda plane: pool2d(
+                plane,
+                settings.op,
+                size=settings.size,
+                stride=settings.stride,
+                padding=settings.padding,
+                dilation=settings.dilation,
+                ceil_mode=settings.ceil_mode,
+                count_include_pad=settings.count_include_pad,
+            ),
+            image,
+        )
+    if settings.op == "mean":  # max/min give -inf/+inf only where a window reads padding alone, as PyTorch
+        check_finite_result(result, "mean pooling", "use smaller input values")
     return result, resolved
 
 
@@ -518,17 +566,21 @@ def upsample_array(
 ) -> tuple[np.ndarray, TransposeGeometry]:
     """Upsample a checked 2-D or ``(H, W, C)`` array; returns the result and the resolved geometry."""
     resolved = upsample_geometry((image.shape[0], image.shape[1]), kernel, settings)
-    result = per_channel(
-        lambda plane: conv_transpose2d(
-            plane,
-            kernel.weights,
-            stride=resolved.stride,
-            padding=resolved.padding,
-            output_padding=resolved.output_padding,
-            dilation=resolved.dilation,
-            bias=settings.bias + kernel.offset,
-        ),
-        image,
+    with _overflow_checked():
+        result = per_channel(
+            lambda plane: conv_transpose2d(
+                plane,
+                kernel.weights,
+                stride=resolved.stride,
+                padding=resolved.padding,
+                output_padding=resolved.output_padding,
+                dilation=resolved.dilation,
+                bias=settings.bias + kernel.offset,
+            ),
+            image,
+        )
+    check_finite_result(
+        result, f"upsampling with {kernel.name}", _fix(result.dtype, "kernel weights, bias or input values")
     )
     return result, resolved
 

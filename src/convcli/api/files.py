@@ -33,6 +33,7 @@ def load_settings(source: str, read: ReadSettings, *, stdin: Any = None, on_size
         max_download=read.max_download,
         max_pixels=read.max_pixels,
         on_size=on_size,
+        orient=read.orient,
     )
 
 
@@ -45,6 +46,7 @@ def _decode_bytes(data: bytes, label: str, read: ReadSettings) -> Loaded:
         color=read.color,
         frame=read.frame,
         max_pixels=read.max_pixels,
+        orient=read.orient,
     )
 
 
@@ -58,6 +60,7 @@ def load(
     timeout: float = DEFAULT_TIMEOUT,
     max_download: int = DEFAULT_MAX_DOWNLOAD,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    orient: bool = True,
 ) -> np.ndarray:
     """Read an image or a number grid as a float array, exactly as the command line reads a SOURCE.
 
@@ -87,6 +90,10 @@ def load(
     max_pixels : int or None
         Refuse larger images and arrays, from the header before decoding
         (``None``: no limit).
+    orient : bool
+        Turn photos upright by their EXIF orientation (TIFF: its Orientation
+        tag), as image viewers show them; ``False`` keeps the pixels as
+        stored (a phone photo taken upright may then lie on its side).
 
     Returns
     -------
@@ -118,6 +125,7 @@ def load(
         timeout=timeout,
         max_download=max_download,
         max_pixels=max_pixels,
+        orient=bool(orient),
     )
     if gray not in ("luma", "mean"):
         raise ParameterError(f"gray {gray!r} is not one of luma, mean")

@@ -60,6 +60,9 @@ class ReadSettings:
         Bytes accepted from a URL.
     max_pixels : int or None
         Pixels accepted from a header (``None``: no limit).
+    orient : bool
+        Turn photos upright by their EXIF orientation, as viewers show them
+        (``False``: the pixels as stored).
     """
 
     gray: str = "luma"
@@ -69,6 +72,7 @@ class ReadSettings:
     timeout: float = DEFAULT_TIMEOUT
     max_download: int = DEFAULT_MAX_DOWNLOAD
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    orient: bool = True
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,14 @@ from ..run.batch import (
     default_jobs,
     expand_sources,
     is_pattern,
+    max_jobs,
     output_name,
     read_source_file,
     run_items,
     source_stem,
 )
 from .options import RunOptions
+from .params import remembered_inputs
 from .reports import Progress, Report, emit_json, message, plural
 from .streams import binary_stream, check_outputs, load
 
@@ -137,16 +139,23 @@ def plan_items(
         items.append(Item(index, source, tuple(destinations), figure_path, data if source == "-" else None))
     check_unique(pairs + figures)
     _check_formats([p for p, _ in pairs], run.write.format)
-    check_outputs([p for p, _ in pairs + figures], list(sources))
+    # Kernel files and the --from list are inputs too: no output may replace them.
+    inputs = [*sources, *remembered_inputs(), *([run.from_file] if run.from_file not in (None, "-") else [])]
+    check_outputs([p for p, _ in pairs + figures], inputs)
     return Plan(items, batch, list(sources))
 
 
 def _check_formats(destinations: list[str], requested: str | None) -> None:
     from ..io import output_format
 
+    checked: set[str] = set()
     for destination in destinations:
-        if destination != "-":
+        if destination == "-":
+            continue
+        suffix = os.path.splitext(destination)[1].lower()  # the format depends on the suffix alone
+        if suffix not in checked or not suffix:
             output_format(destination, requested)
+            checked.add(suffix)
 
 
 def load_item(item: Item, read: ReadSettings, run: RunOptions, on_size: Any = None) -> Any:
@@ -191,6 +200,8 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
             _show(worker(item), run)
         return
     total = len(plan.items)
+    if run.jobs is not None and run.jobs > max_jobs() and total > max_jobs():
+        message(f"note: --jobs {run.jobs} is more than this machine can use; running {max_jobs()} at once", quiet)
     progress = Progress(total) if total > 1 and not quiet and stderr_is_terminal() else None
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -239,7 +250,7 @@ def _report_outcomes(
                 shown = "stdin" if source == "-" else source
                 if shown not in text and repr(shown) not in text:
                     text = f"{shown}: {text}"
-                click.echo(f"{ctx.command_path}: error: {text}", err=True)
+                message(f"{ctx.command_path}: error: {text}")
                 if run.as_json:
                     emit_json({"source": source, "error": outcome.error, "seconds": round(outcome.seconds, 4)})
             if progress and done + failed < total:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..shapes import format_pair
-from .params import KernelSpecType
+from .params import KernelSpecType, remembered_inputs
 from .reports import emit_json
 
 
@@ -20,11 +20,13 @@ def _default_shape(entry: Any) -> str:
 
 
 def _file_description(path: Any) -> str:
-    """The file's first comment line, else its name."""
+    """The file's first comment line (within its first 64 KiB), else its name."""
     if path.suffix.lower() != ".npy":
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        with open(path, "rb") as stream:
+            head = stream.read(1 << 16).decode("utf-8", errors="replace").removeprefix("\ufeff")
+        for line in head.splitlines():
             if line.strip().startswith("#"):
-                return f"{line.strip().lstrip('#').strip()} [{path.name}]"
+                return f"{line.strip().lstrip('#').strip()[:200]} [{path.name}]"
     return f"kernel file {path.name}"
 
 
@@ -46,13 +48,19 @@ def kernels_group(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
+    from ..errors import ConvcliError
     from ..kernels import catalogue, kernel_files, load_kernel_file, magick_catalogue, parse_kernel_spec
+    from .reports import message
 
     rows = [(entry.usage, _default_shape(entry), entry.description) for entry in catalogue()]
     for usage, default, description in magick_catalogue():  # ImageMagick's names, behind im:
         rows.append((usage, format_pair(parse_kernel_spec(default).shape), description))
     for path in kernel_files():
-        rows.append((path.stem, format_pair(load_kernel_file(path).shape), _file_description(path)))
+        try:
+            rows.append((path.stem, format_pair(load_kernel_file(path).shape), _file_description(path)))
+        except (ConvcliError, OSError) as exc:  # one broken file in a kernel folder does not hide the others
+            reason = str(exc) if isinstance(exc, ConvcliError) else f"cannot read {path.name}: {exc.strerror or exc}"
+            message(f"note: skipping {path.stem}: {reason}")
     if as_json:
         emit_json({"kernels": [{"name": n, "size": s, "description": d} for n, s, d in rows]})
         return
@@ -91,7 +99,7 @@ def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> No
 
         check_figure_path(figure)
         require_matplotlib()
-        check_outputs([figure], [])
+        check_outputs([figure], remembered_inputs())
     from ..engine import rank1_factors
     from ..matrices import format_matrix, format_number
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from ..api.settings import Geometry, ReadSettings, WriteSettings
-from .params import PaddingType, PadModeType, PairType
+from .params import ColormapType, FiniteFloat, FiniteFloatRange, PaddingType, PadModeType, PairType
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,9 +54,15 @@ def source_options(function: F) -> F:
             ),
             click.option(
                 "--timeout",
-                type=click.FloatRange(min=0.1),
+                type=FiniteFloatRange(min=0.1),
                 default=30.0,
                 help="Seconds to wait for a URL (each network wait and the whole download).",
+            ),
+            click.option(
+                "--orient/--no-orient",
+                default=True,
+                help="Turn photos upright by their EXIF orientation, as viewers show them; --no-orient keeps the "
+                "pixels as stored (a phone photo may then lie on its side).",
             ),
             click.option(
                 "--max-download",
@@ -101,7 +107,9 @@ def geometry_options(convolve_help: str = CONVOLVE_HELP) -> Callable[[F], F]:
                     help="Border values: zeros, constant (--pad-value), reflect (edge not repeated), "
                     "symmetric (edge repeated), replicate, circular; aliases in the README.",
                 ),
-                click.option("--pad-value", type=float, default=0.0, help="Fill value for --pad-mode constant."),
+                click.option(
+                    "--pad-value", type=FiniteFloat(), default=0.0, help="Fill value for --pad-mode constant."
+                ),
                 click.option("--convolve/--correlate", default=False, help=convolve_help),
             ],
             function,
@@ -114,7 +122,7 @@ def conv_options(function: F) -> F:
     """The geometry options plus bias, method and precision (filter)."""
     function = _apply(
         [
-            click.option("--bias", type=float, default=0.0, help="Added to every output value."),
+            click.option("--bias", type=FiniteFloat(), default=0.0, help="Added to every output value."),
             click.option(
                 "--method",
                 type=click.Choice(["auto", "direct", "separable", "fft", "box"]),
@@ -161,8 +169,8 @@ def output_options(function: F) -> F:
                 "output's min..max; abs = 0..max|v|; auto = clip when values lie in [0, 1] or "
                 "--vmin/--vmax is given, else minmax.",
             ),
-            click.option("--vmin", type=float, help="Value shown black (fixes the low end of any --scale)."),
-            click.option("--vmax", type=float, help="Value shown white (fixes the high end of any --scale)."),
+            click.option("--vmin", type=FiniteFloat(), help="Value shown black (fixes the low end of any --scale)."),
+            click.option("--vmax", type=FiniteFloat(), help="Value shown white (fixes the high end of any --scale)."),
             click.option(
                 "--compression",
                 type=click.IntRange(0, 9),
@@ -281,6 +289,7 @@ def figure_options(function: F) -> F:
             ),
             click.option(
                 "--cmap",
+                type=ColormapType(),
                 metavar="NAME",
                 help="matplotlib colour map of the figure's outputs. Default: gray for values of one sign, RdBu_r "
                 "centred on 0 for signed values.",
@@ -307,6 +316,7 @@ def read_settings(options: dict[str, Any]) -> ReadSettings:
         timeout=options["timeout"],
         max_download=options["max_download"] * 1024 * 1024,
         max_pixels=None if max_pixels == 0 else max_pixels,
+        orient=options.get("orient", True),
     )
 
 

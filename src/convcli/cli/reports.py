@@ -14,14 +14,59 @@ import click
 from ..shapes import format_pair
 
 
+def _redact(text: str) -> str:
+    """Credentials in URLs hidden (``http://***@host/``); imported only when a message holds an ``@``."""
+    if "@" not in text:
+        return text
+    from ..io.sources import redact
+
+    return redact(text)
+
+
+#: Control characters (a file named with a newline or a terminal escape) shown as escapes, never sent raw.
+_CONTROL = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, so a message stays one line and cannot drive the terminal.
+
+    >>> print(printable("a" + chr(10) + "b" + chr(27) + "]0;title" + chr(7) + ".png"))
+    a\\nb\\x1b]0;title\\x07.png
+    """
+    return text.translate(_CONTROL) if not text.isprintable() else text
+
+
 def message(text: str, quiet: bool = False) -> None:
-    """A message for people: always stderr."""
+    """A message for people: always stderr, one line each (credentials in URLs hidden, control characters escaped)."""
     if not quiet:
-        click.echo(text, err=True)
+        click.echo(printable(_redact(text)), err=True)
 
 
 def emit_json(record: dict[str, Any]) -> None:
-    click.echo(json.dumps(record, separators=(", ", ": ")))
+    """One JSON line on stdout (credentials in URLs hidden, as in every message)."""
+    click.echo(_redact(json.dumps(record, separators=(", ", ": "))))
+
+
+def percent(part: int, total: int) -> str:
+    """A share as people write it, about two significant digits and never an exponent (``1e+02%``):
+    ``100%`` only when it is all, ``0%`` only when it is none.
+
+    >>> percent(4, 4), percent(47, 50), percent(1, 8), percent(3, 10_000), percent(1, 10**7), percent(9_996, 10**4)
+    ('100%', '94%', '12%', '0.03%', '<0.01%', '99.96%')
+    """
+    if part <= 0:
+        return "0%"
+    if part >= total:
+        return "100%"
+    share = 100.0 * part / total
+    if share < 0.01:
+        return "<0.01%"
+    fewest = 0 if share >= 10 else 1 if share >= 1 else 2
+    for digits in range(fewest, 7):  # more decimals only where rounding would say 100% of a part
+        text = f"{share:.{digits}f}"
+        if float(text) < 100:
+            return (text.rstrip("0").rstrip(".") if "." in text else text) + "%"
+    return ">99.9999%"
 
 
 def plural(count: int, word: str) -> str:
@@ -63,9 +108,8 @@ def mapping_record(mapping: Any) -> dict[str, Any]:
 def clipped_note(mapping: Any, total: int) -> str | None:
     if mapping is None or not mapping.clipped:
         return None
-    share = 100.0 * mapping.clipped / max(total, 1)
     return (
-        f"note: {plural(mapping.clipped, 'value')} ({share:.2g}%) fell outside [{mapping.low:g}, {mapping.high:g}] "
+        f"note: {plural(mapping.clipped, 'value')} ({percent(mapping.clipped, max(total, 1))}) fell outside [{mapping.low:g}, {mapping.high:g}] "
         f"and were clipped; --scale minmax or wider --vmin/--vmax keeps them"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -19,18 +20,61 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def check_output_path(destination: str) -> None:
-    """Fail before any work when the output's folder is missing or the path is a folder."""
+#: Longest file name (one path component) most file systems accept, in bytes, when ``pathconf`` cannot say.
+NAME_MAX = 255
+#: Characters a temporary name adds around the destination's name: ``.<name>.<8 random>.part``.
+_PART_EXTRA = 16
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
+def _shown(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit // 2] + "…" + text[-(limit // 2) :]
+
+
+def check_output_path(destination: str, folders: dict[str, bool] | None = None) -> None:
+    """Fail before any work when the output's folder is missing, the path is a folder, or a name is too long.
+
+    ``folders`` caches the folders already checked (a batch writes thousands of files into one folder).
+    """
     if destination == "-":
         return
-    path = Path(destination)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputUsageError(f"output folder {str(parent)!r} does not exist; create it first (mkdir -p {parent})")
-    if path.is_dir():
+    encoded = os.fsencode(destination)
+    longest = max(len(part) for part in encoded.split(b"/"))
+    if longest > NAME_MAX or len(encoded) > 4095:
         raise OutputUsageError(
-            f"output {destination!r} is a folder; give a file name such as {destination.rstrip('/')}/out.png"
+            f"output {_shown(destination)!r} has a name of {longest:,} bytes ({len(encoded):,} in all); file "
+            f"systems allow {NAME_MAX} per name; choose a shorter -o, --name or --outdir"
         )
+    key = os.path.dirname(destination) or "."
+    known = None if folders is None else folders.get(key)
+    if known is None:
+        known = os.path.isdir(key)
+        if folders is not None:
+            folders[key] = known
+    if not known:
+        raise OutputUsageError(f"output folder {_shown(key)!r} does not exist; create it first (mkdir -p {key})")
+    kind = _special_file(destination)
+    if kind in ("block device", "socket"):
+        raise OutputUsageError(
+            f"output {_shown(destination)!r} is a {kind}; convcli writes files, FIFOs and character devices"
+        )
+    if os.path.isdir(destination):
+        raise OutputUsageError(
+            f"output {_shown(destination)!r} is a folder; give a file name such as {destination.rstrip('/')}/out.png"
+        )
+
+
+def check_output_paths(destinations: list[str]) -> None:
+    """:func:`check_output_path` for many outputs, each folder checked once."""
+    folders: dict[str, bool] = {}
+    for destination in destinations:
+        check_output_path(destination, folders)
 
 
 @contextlib.contextmanager
@@ -77,8 +121,60 @@ def write_atomic(destination: str | Path, data: bytes) -> None:
     old file or the new one, never a partial one; only SIGKILL (or a crash of
     the machine) can leave a ``.part`` file behind.
     """
+    special = _special_file(destination)
+    if special is not None:
+        _write_special(destination, data, special)
+        return
     with _signals_held():
         _write_atomic(destination, data)
+
+
+def _special_file(destination: str | Path) -> str | None:
+    """What an existing destination is when it is not a regular file (``FIFO``, ``character device``...)."""
+    import stat
+
+    try:
+        mode = os.stat(destination).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return None
+
+
+def _write_special(destination: str | Path, data: bytes, kind: str) -> None:
+    """Write into a FIFO or a character device (``-o /dev/null``, a named pipe) instead of replacing it by a file.
+
+    Renaming a regular file over a FIFO would leave its reader with nothing and, run as root, replace
+    ``/dev/null`` itself. Block devices and sockets are refused; a FIFO without a reader is an error,
+    not a wait; a terminal does not take binary formats (as ``-o -``).
+    """
+    shown = _shown(str(destination))
+    if kind in ("block device", "socket"):
+        raise OutputUsageError(f"output {shown!r} is a {kind}; convcli writes files, FIFOs and character devices")
+    try:
+        descriptor = os.open(destination, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OutputError(f"output {shown!r} is a FIFO that nobody reads; start its reader first") from None
+        raise OutputError(f"cannot write {shown!r}: {exc.strerror or exc}") from None
+    try:
+        os.set_blocking(descriptor, True)
+        if os.isatty(descriptor) and not data.isascii():
+            raise OutputUsageError(f"refusing to write binary output to the terminal {shown!r}; redirect or pipe it")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+    except OSError as exc:
+        raise OutputError(f"cannot write {shown!r}: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
 
 
 def _write_atomic(destination: str | Path, data: bytes) -> None:
@@ -86,7 +182,10 @@ def _write_atomic(destination: str | Path, data: bytes) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     temporary = None
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+        # The temporary name is the destination's, shortened so that it fits where the destination fits.
+        room = max(1, _name_max(directory) - _PART_EXTRA)
+        stem = os.fsdecode(os.fsencode(path.name)[:room]) if len(os.fsencode(path.name)) > room else path.name
+        handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=directory)
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         if path.exists():
@@ -98,7 +197,7 @@ def _write_atomic(destination: str | Path, data: bytes) -> None:
         os.replace(temporary, path)
         temporary = None
     except OSError as exc:
-        raise OutputError(f"cannot write {str(destination)!r}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {_shown(str(destination))!r}: {exc.strerror or exc}") from None
     finally:
         if temporary is not None and os.path.exists(temporary):
             os.unlink(temporary)

@@ -19,6 +19,7 @@ from ..limits import (
     check_memory,
     check_npy_shape,
     check_pixels,
+    format_bytes,
     npy_header,
 )
 from ..matrices import parse_matrix
@@ -26,6 +27,17 @@ from .sources import (
     Source,
     one_line,
 )
+
+#: EXIF orientation (tag 274) -> what viewers do to the stored pixels to show the photo upright.
+ORIENTATIONS = {
+    2: "mirrored left-right",
+    3: "rotated 180°",
+    4: "mirrored top-bottom",
+    5: "transposed",
+    6: "rotated 90° clockwise",
+    7: "transversed",
+    8: "rotated 90° counter-clockwise",
+}
 
 GRAY_METHODS = ("luma", "mean")
 NORMALIZE_METHODS = ("dtype", "max", "none")
@@ -96,6 +108,8 @@ def _decode_npy(data: bytes, what: str, max_pixels: int | None, on_size: SizeChe
     if len(shape) not in (1, 2) or any(n < 0 for n in shape):
         raise DecodeError(f"{what} has shape {shape}; a raw source must be a non-empty 2-D array")
     height, width = (1, shape[0]) if len(shape) == 1 else shape
+    if height == 0 or width == 0:
+        raise DecodeError(f"{what} has shape {shape}; a raw source must be a non-empty 2-D array")
     check_pixels(height, width, max_pixels, what)
     check_npy_shape(shape, dtype.itemsize, len(data) - stream.tell(), what, DecodeError)
     if on_size is not None:
@@ -112,7 +126,7 @@ def _decode_npy(data: bytes, what: str, max_pixels: int | None, on_size: SizeChe
 def _looks_like_text(data: bytes) -> bool:
     """UTF-8 with digits and no control characters other than whitespace: meant as a text matrix."""
     try:
-        text = data[:4096].decode("utf-8")
+        text = data[:4096].decode("utf-8", errors="ignore" if len(data) > 4096 else "strict").removeprefix("\ufeff")
     except UnicodeDecodeError:
         return False
     return any(c.isdigit() for c in text) and all(c.isprintable() or c in "\t\n\r\f\v" for c in text)
@@ -145,13 +159,17 @@ def _check_finite(values: np.ndarray, what: str) -> np.ndarray:
     )
 
 
-def _decode_text(data: bytes, what: str, max_pixels: int | None, on_size: SizeCheck | None) -> np.ndarray:
+def _decode_text(
+    data: bytes, what: str, max_pixels: int | None, on_size: SizeCheck | None, csv: bool = False
+) -> np.ndarray:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DecodeError(f"{what} is UTF-16 text; save it as UTF-8 (or plain ASCII) text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise DecodeError(f"{what} is neither an image nor a text matrix") from None
     check_memory(Estimate(f"reading {what} as a text matrix", {"parsed values": len(data) * TEXT_BYTES_FACTOR}))
-    array = parse_matrix(text, what)
+    array = parse_matrix(text, what, csv=csv)
     check_pixels(array.shape[0], array.shape[1], max_pixels, what)
     if on_size is not None:
         on_size(array.shape[0], array.shape[1], 1, 0)
@@ -167,9 +185,59 @@ def _png_header(data: bytes) -> tuple[int, int, int, int] | None:
     return None
 
 
+def _png_raw_size(height: int, width: int, bit_depth: int, colour_type: int, interlaced: bool) -> int:
+    """Bytes of a PNG's decompressed image data: one filter byte and the packed samples per row (of each pass)."""
+    samples = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(colour_type, 4)
+
+    def rows(h: int, w: int) -> int:
+        return 0 if h <= 0 or w <= 0 else h * (1 + (w * samples * bit_depth + 7) // 8)
+
+    if not interlaced:
+        return rows(height, width)
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    return sum(rows((height - y + dy - 1) // dy, (width - x + dx - 1) // dx) for x, y, dx, dy in passes)
+
+
+def _check_png_data(data: bytes, what: str) -> None:
+    """Refuse a PNG whose image data inflates past what its header's size needs (a zlib bomb: 400 KB that
+    decompress to 400 MB of 'pixels' for a 1x1 image), streaming through zlib without keeping the output.
+
+    pypng (the 16-bit colour route) decompresses each IDAT chunk whole; Pillow stops at the image's size.
+    """
+    import zlib
+
+    height, width, depth, colour = _png_header(data) or (0, 0, 8, 6)
+    interlaced = len(data) > 28 and data[28] == 1
+    allowed = _png_raw_size(height, width, depth, colour, interlaced)
+    inflater = zlib.decompressobj()
+    produced = 0
+    position = 8
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        if kind == b"IDAT":
+            pending = data[position + 8 : position + 8 + length]
+            while pending:
+                try:
+                    produced += len(inflater.decompress(pending, 1 << 20))
+                except zlib.error:
+                    return  # damaged: the decoder says so
+                pending = inflater.unconsumed_tail
+                if produced > allowed:
+                    raise DecodeError(
+                        f"{what} holds more compressed image data than its {height}x{width} size needs (a zlib "
+                        "bomb?); refused; get a clean copy of the file"
+                    )
+        elif kind == b"IEND":
+            return
+        position += 12 + length
+
+
 def _decode_png16_color(data: bytes, what: str) -> tuple[np.ndarray, str]:
     # Pillow reduces 16-bit colour PNGs to 8 bits; pypng keeps all 16.
     import png
+
+    _check_png_data(data, what)
 
     try:
         width, height, rows, info = png.Reader(bytes=data).asDirect()
@@ -181,14 +249,61 @@ def _decode_png16_color(data: bytes, what: str) -> tuple[np.ndarray, str]:
     return pixels, {2: "LA", 3: "RGB", 4: "RGBA"}.get(planes, "L")
 
 
+def _inflated_size(decompressor: Any, segment: bytes, bound: int) -> int:
+    """Bytes ``segment`` inflates to, counted in pieces and never past ``bound + 1`` (nothing is kept)."""
+    produced = 0
+    pending = segment
+    while pending and produced <= bound:
+        produced += len(decompressor.decompress(pending, 1 << 20))
+        pending = decompressor.unconsumed_tail
+    return produced
+
+
+def _check_tiff_segments(data: bytes, page: Any, key: Any, what: str) -> None:
+    """Refuse a Deflate or LZMA TIFF whose strips or tiles inflate past the size the header gives them.
+
+    tifffile (without imagecodecs) inflates each segment whole with :func:`zlib.decompress`: 400 KB of
+    zeros become 400 MB for a 1x1 image, and a larger file exhausts the memory.
+    """
+    import lzma
+    import zlib
+
+    compression = int(key.compression)
+    if compression not in (8, 32946, 34925):
+        return
+    samples = int(key.samplesperpixel)
+    bits = int(key.bitspersample)
+    if key.is_tiled:
+        bound = int(key.tilelength) * int(key.tilewidth) * max(1, int(key.tiledepth)) * samples * bits // 8 + 8
+    else:
+        rows = min(int(key.rowsperstrip), int(key.imagelength)) or int(key.imagelength)
+        bound = rows * ((int(key.imagewidth) * samples * bits + 7) // 8) + 8
+    for offset, count in zip(page.dataoffsets, page.databytecounts):
+        segment = data[int(offset) : int(offset) + int(count)]
+        try:
+            decompressor: Any = zlib.decompressobj() if compression != 34925 else lzma.LZMADecompressor()
+            if compression == 34925:
+                produced = len(decompressor.decompress(segment, bound + 1))
+            else:
+                produced = _inflated_size(decompressor, segment, bound)
+        except (zlib.error, lzma.LZMAError, EOFError):
+            return  # damaged: the decoder says so
+        if produced > bound:
+            raise DecodeError(
+                f"{what} holds a compressed strip or tile that inflates past the {format_bytes(bound)} its header "
+                "gives it (a zlib bomb?); refused; get a clean copy of the file"
+            )
+
+
 def _frame_note(what: str, frames: int, frame: int, unit: str = "frame") -> str:
     return f"note: {what} has {frames} {unit}s; using {unit} {frame} (choose another with --frame N, from 0)"
 
 
 def _decode_tiff(
-    data: bytes, what: str, frame: int, max_pixels: int | None, on_size: SizeCheck | None
+    data: bytes, what: str, frame: int, max_pixels: int | None, on_size: SizeCheck | None, orient: bool = True
 ) -> tuple[np.ndarray, str, str, list[str]]:
-    """One page of a TIFF with tifffile (16-bit, float and many-sample pages stay exact)."""
+    """One page of a TIFF with tifffile (16-bit, float and many-sample pages stay exact), upright by its
+    Orientation tag unless ``orient`` is false."""
     import logging
 
     import tifffile
@@ -212,13 +327,18 @@ def _decode_tiff(
                 raise DecodeError(f"{what} holds a {axes} array of shape {shape}; convcli reads 2-D images")
             height, width = shape[axes.index("Y")], shape[axes.index("X")]
             check_pixels(height, width, max_pixels, what)
+            _check_size(height, width, what)
             channels = shape[axes.index("S")] if "S" in axes else 1
             if channels > 4:
                 raise DecodeError(f"{what} has {channels} samples per pixel; convcli reads gray, RGB and RGBA images")
-            if on_size is not None:
-                on_size(height, width, channels, 2 * channels * np.dtype(page.dtype).itemsize)
-            pixels = page.asarray()
             key: Any = page.keyframe or page  # a TiffFrame shares its tags with its key page
+            tag = key.tags.get(274)
+            orientation = int(tag.value) if orient and tag is not None and int(tag.value) in ORIENTATIONS else 1
+            if on_size is not None:
+                rows, cols = (width, height) if orientation >= 5 else (height, width)
+                on_size(rows, cols, channels, 2 * channels * np.dtype(page.dtype).itemsize)
+            _check_tiff_segments(data, page, key, what)
+            pixels = page.asarray()
             photometric = int(key.photometric)
             colormap = key.colormap
     except ConvcliError:
@@ -246,6 +366,9 @@ def _decode_tiff(
     elif photometric == 5 and pixels.ndim == 3 and pixels.shape[2] == 4 and pixels.dtype == np.uint8:  # CMYK
         pixels = _cmyk_to_rgb(pixels)
         mode = "CMYK"
+    if orientation in ORIENTATIONS:
+        pixels = _orient(pixels, orientation)
+        mode += f"|{ORIENTATIONS[orientation]} by its orientation tag"
     return pixels, "TIFF", mode, notes
 
 
@@ -259,10 +382,67 @@ def _cmyk_to_rgb(pixels: np.ndarray) -> np.ndarray:
 _BYTES_PER_BAND = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2, "I": 4, "F": 4}
 
 
+def _check_size(height: int, width: int, what: str) -> None:
+    """Refuse an image or array without pixels, from its header (every bad file exits 1, this one too)."""
+    if height <= 0 or width <= 0:
+        raise DecodeError(f"{what} is {height}x{width}: it holds no pixels; give a non-empty image or array")
+
+
+def _text_chunk_limit(times: int = 1) -> str:
+    """Pillow's limit on one decompressed PNG text chunk (its total text limit is 64 times that)."""
+    from PIL import PngImagePlugin
+
+    return format_bytes(times * PngImagePlugin.MAX_TEXT_CHUNK)
+
+
+def _exif_orientation(image: Any) -> int:
+    """The EXIF orientation (1 to 8) of a Pillow image; 1 when absent or unreadable."""
+    try:
+        value = int(image.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - damaged EXIF is ignored, as viewers do
+        return 1
+    return value if value in ORIENTATIONS else 1
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels upright by an EXIF orientation, as Pillow's ``ImageOps.exif_transpose`` (and viewers) do.
+
+    >>> _orient(np.array([[1, 2], [3, 4]]), 6)
+    array([[3, 1],
+           [4, 2]])
+    """
+    if orientation == 2:
+        pixels = pixels[:, ::-1]
+    elif orientation == 3:
+        pixels = pixels[::-1, ::-1]
+    elif orientation == 4:
+        pixels = pixels[::-1]
+    elif orientation == 5:
+        pixels = pixels.swapaxes(0, 1)
+    elif orientation == 6:
+        pixels = pixels.swapaxes(0, 1)[:, ::-1]
+    elif orientation == 7:
+        pixels = pixels.swapaxes(0, 1)[::-1, ::-1]
+    elif orientation == 8:
+        pixels = pixels.swapaxes(0, 1)[::-1]
+    else:
+        return pixels
+    return np.ascontiguousarray(pixels)
+
+
 def _decode_pillow(
-    data: bytes, what: str, frame: int, max_pixels: int | None, on_size: SizeCheck | None, jpeg_luma: bool = False
+    data: bytes,
+    what: str,
+    frame: int,
+    max_pixels: int | None,
+    on_size: SizeCheck | None,
+    jpeg_luma: bool = False,
+    orient: bool = True,
 ) -> tuple[np.ndarray, str, str, list[str]]:
-    """Decode with Pillow; ``jpeg_luma`` returns a colour JPEG's Y (luma) channel as 2-D pixels (see :func:`to_gray`)."""
+    """Decode with Pillow; ``jpeg_luma`` returns a colour JPEG's Y (luma) channel as 2-D pixels (see :func:`to_gray`).
+
+    ``orient`` turns the pixels upright by the file's EXIF orientation (JPEG, PNG, WebP), as viewers show them.
+    """
     from PIL import Image, UnidentifiedImageError
 
     # Pillow's own bomb check raises with a long message; convcli checks the header itself (check_pixels).
@@ -273,6 +453,7 @@ def _decode_pillow(
         fmt = image.format or "image"
         width, height = image.size
         check_pixels(height, width, max_pixels, what)
+        _check_size(height, width, what)
         frames = getattr(image, "n_frames", 1)
         if frame >= frames:
             raise DecodeError(f"{what} has {frames} frame(s); --frame {frame} does not exist (use 0 to {frames - 1})")
@@ -284,8 +465,10 @@ def _decode_pillow(
             check_pixels(height, width, max_pixels, what)
         mode = image.mode
         bands = len(image.getbands())
+        orientation = _exif_orientation(image) if orient else 1
         if on_size is not None:
-            on_size(height, width, bands, 2 * bands * _BYTES_PER_BAND.get(mode, 1))
+            rows, cols = (width, height) if orientation >= 5 else (height, width)
+            on_size(rows, cols, bands, 2 * bands * _BYTES_PER_BAND.get(mode, 1))
         if mode in ("P", "PA"):
             image = image.convert("RGBA" if "transparency" in image.info or mode == "PA" else "RGB")
         elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
@@ -297,10 +480,29 @@ def _decode_pillow(
         elif jpeg_luma and fmt == "JPEG" and mode == "RGB" and not frame:
             # libjpeg hands over the Y plane it decodes anyway and skips the colour conversion: 5x faster.
             image.draft("L", None)
-        pixels = np.asarray(image)
+        pixels = _orient(np.asarray(image), orientation)
+        if orientation in ORIENTATIONS:
+            mode += f"|{ORIENTATIONS[orientation]} by its EXIF orientation"
+        elif not orient and _exif_orientation(image) in ORIENTATIONS:
+            mode += f"|stored pixels, EXIF orientation {_exif_orientation(image)} not applied"
         return pixels, fmt, mode, notes
     except ConvcliError:
         raise
+    except ValueError as exc:
+        if "MAX_TEXT_MEMORY" in str(exc):
+            raise DecodeError(
+                f"{what} holds more PNG text metadata (tEXt, zTXt, iTXt chunks) than the {_text_chunk_limit(64)} "
+                "Pillow reads; refused; strip its metadata (optipng -strip all) if you trust the file"
+            ) from None
+        if "MAX_TEXT_CHUNK" in str(exc):
+            raise DecodeError(
+                f"{what} holds compressed PNG metadata (a zTXt, iTXt or iCCP chunk) that expands past "
+                f"{_text_chunk_limit()} (a zlib bomb?); refused; strip its metadata (optipng -strip all) if you "
+                "trust the file"
+            ) from None
+        raise DecodeError(
+            f"{what} is a damaged or truncated image ({one_line(exc)}); get a complete copy of the file"
+        ) from None
     except UnidentifiedImageError:
         kind = sniff(data)
         if kind:  # the signature is there but the header is not readable
@@ -311,7 +513,6 @@ def _decode_pillow(
     except (
         OSError,
         SyntaxError,
-        ValueError,
         EOFError,
         IndexError,
         struct.error,
@@ -400,6 +601,7 @@ def decode(
     frame: int = 0,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     on_size: SizeCheck | None = None,
+    orient: bool = True,
 ) -> Loaded:
     """Decode bytes by content into a :class:`Loaded` (see the module docstring).
 
@@ -417,6 +619,11 @@ def decode(
         Called as ``on_size(height, width, channels, decoded_bytes_per_pixel)``
         once the size is known and before the pixels are decoded, so a command
         can refuse an operation that would not fit in memory.
+    orient : bool
+        Turn photos upright by their EXIF orientation (TIFF: the Orientation
+        tag), as image viewers show them; ``False`` keeps the stored pixels.
+        The detail says what was done (``rotated 90° clockwise by its EXIF
+        orientation``).
 
     Raises
     ------
@@ -426,13 +633,13 @@ def decode(
     LimitError
         Above ``max_pixels``.
     """
-    what = {"stdin": "standard input", "bytes": source.text}.get(source.kind, repr(source.text))
+    what = source.what
     if not data:
         raise DecodeError(f"{what} is empty (0 bytes)")
     with warnings.catch_warnings():
         # Decoders warn about oddities (bad EXIF, odd palettes) on stderr; convcli either reads the file or says why not.
         warnings.simplefilter("ignore")
-        return _decode(data, source, what, gray, normalize_method, color, frame, max_pixels, on_size)
+        return _decode(data, source, what, gray, normalize_method, color, frame, max_pixels, on_size, orient)
 
 
 def _decode(
@@ -445,6 +652,7 @@ def _decode(
     frame: int,
     max_pixels: int | None,
     on_size: SizeCheck | None,
+    orient: bool = True,
 ) -> Loaded:
     suffix = source.suffix
     kind = sniff(data)
@@ -454,7 +662,7 @@ def _decode(
     text_error: DecodeError | None = None
     if kind is None and (suffix in (".txt", ".csv") or source.kind != "path" or not suffix):
         try:
-            array = _decode_text(data, what, max_pixels, on_size)
+            array = _decode_text(data, what, max_pixels, on_size, csv=suffix == ".csv")
             return Loaded(source, array, "array", f"text matrix {array.shape[0]}x{array.shape[1]}")
         except DecodeError as exc:
             if suffix in (".txt", ".csv"):
@@ -465,16 +673,29 @@ def _decode(
     notes: list[str] = []
     if header and header[2] == 16 and header[3] in (2, 4, 6):
         check_pixels(header[0], header[1], max_pixels, what)
+        _check_size(header[0], header[1], what)
         if on_size is not None:
             on_size(header[0], header[1], 4, 24)
         pixels, mode = _decode_png16_color(data, what)
         fmt = "PNG"
+        if orient:
+            from PIL import Image
+
+            try:
+                orientation = _exif_orientation(Image.open(io.BytesIO(data)))
+            except Exception:  # noqa: BLE001 - pypng read the pixels; unreadable EXIF is ignored, as viewers do
+                orientation = 1
+            if orientation in ORIENTATIONS:
+                pixels = _orient(pixels, orientation)
+                mode += f"|{ORIENTATIONS[orientation]} by its EXIF orientation"
     elif kind == "TIFF":
-        pixels, fmt, mode, notes = _decode_tiff(data, what, frame, max_pixels, on_size)
+        pixels, fmt, mode, notes = _decode_tiff(data, what, frame, max_pixels, on_size, orient)
     else:
         try:
             luma = gray == "luma" and not color
-            pixels, fmt, mode, notes = _decode_pillow(data, what, frame, max_pixels, on_size, jpeg_luma=luma)
+            pixels, fmt, mode, notes = _decode_pillow(
+                data, what, frame, max_pixels, on_size, jpeg_luma=luma, orient=orient
+            )
         except DecodeError:
             if text_error is not None:  # text that is not a matrix: say which line is wrong
                 raise text_error from None
@@ -491,9 +712,12 @@ def _decode(
     _check_finite(pixels, what)
     pixel_range = _pixel_range(pixels.dtype)
     bits = f"{pixels.dtype.itemsize * 8}-bit" if pixel_range else f"{pixels.dtype}"
+    mode, _, turned = mode.partition("|")  # the orientation applied (or kept), after the mode
     detail = f"{fmt} {pixels.shape[0]}x{pixels.shape[1]} {mode} {bits}"
     if notes:
         detail += f", {'page' if fmt == 'TIFF' else 'frame'} {frame}"
+    if turned:
+        detail += f", {turned}"
     if color and pixels.ndim == 3 and pixels.shape[2] >= 3:
         values = pixels[:, :, :3].astype(np.float32)
     else:

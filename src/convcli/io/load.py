@@ -27,6 +27,7 @@ def load_source(
     max_download: int = DEFAULT_MAX_DOWNLOAD,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     on_size: SizeCheck | None = None,
+    orient: bool = True,
 ) -> Loaded:
     """Classify, read and decode one source.
 
@@ -39,13 +40,20 @@ def load_source(
         ``frame`` picks a frame of an animated or multi-page image.
     timeout, max_download
         URL limits: seconds, bytes (see :func:`fetch_url`).
-    max_pixels, on_size
+    max_pixels, on_size, orient
         See :func:`decode`. Files and stdin are read up to the memory
-        available (a file larger than that is refused from its size).
+        available (a file larger than that is refused from its size);
+        ``orient`` turns photos upright by their EXIF orientation.
     """
     source = classify_source(text)
     options = dict(
-        gray=gray, normalize_method=normalize_method, color=color, frame=frame, max_pixels=max_pixels, on_size=on_size
+        gray=gray,
+        normalize_method=normalize_method,
+        color=color,
+        frame=frame,
+        max_pixels=max_pixels,
+        on_size=on_size,
+        orient=orient,
     )
     if source.kind == "stdin":
         if stdin is None:
@@ -57,7 +65,9 @@ def load_source(
             return decode(data, source, **options)  # type: ignore[arg-type]
         except DecodeError:
             if content_type.startswith("text/html"):
-                raise DecodeError(f"{text}: the server sent an HTML page, not an image; check the address") from None
+                raise DecodeError(
+                    f"{source.display}: the server sent an HTML page, not an image; check the address"
+                ) from None
             raise
     else:
         data = read_path_bytes(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import KernelError
-from ..limits import check_npy_file
+from ..limits import check_npy_file, format_bytes
 from ..matrices import format_matrix, format_number, parse_matrix
 from .catalogue import _CATALOGUE
 from .vips import format_vips_matrix, load_vips_matrix
@@ -23,9 +24,19 @@ from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, Kernel, as_kernel_ar
 # Files and directories
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # too long a name, a loop of links
+        return False
+
+
 def kernel_dirs() -> list[Path]:
-    """Directories searched for kernel files by name: ``$CONVCLI_KERNEL_PATH``, then the shipped ``kernels/``."""
-    dirs = [Path(p) for p in os.environ.get("CONVCLI_KERNEL_PATH", "").split(os.pathsep) if p]
+    """Directories searched for kernel files by name: ``$CONVCLI_KERNEL_PATH``, then the shipped ``kernels/``.
+
+    Entries of ``$CONVCLI_KERNEL_PATH`` that are not folders (missing, a file) are skipped.
+    """
+    dirs = [Path(p) for p in os.environ.get("CONVCLI_KERNEL_PATH", "").split(os.pathsep) if p and _is_dir(Path(p))]
     package_dir = Path(__file__).resolve().parent.parent  # convcli/
     for candidate in (package_dir / "_kernels", package_dir.parent.parent / "kernels"):
         if candidate.is_dir():
@@ -38,10 +49,26 @@ def kernel_files() -> Iterator[Path]:
     """Kernel files found in the kernel directories (first one wins per stem)."""
     seen: set[str] = set()
     for directory in kernel_dirs():
-        for path in sorted(directory.iterdir()):
-            if path.suffix.lower() in KERNEL_FILE_SUFFIXES and path.stem not in seen and path.stem not in _CATALOGUE:
-                seen.add(path.stem)
-                yield path
+        try:
+            paths = sorted(directory.iterdir())
+        except OSError:
+            continue  # unreadable folder: nothing found there
+        for path in paths:
+            if path.suffix.lower() not in KERNEL_FILE_SUFFIXES or path.stem in seen or path.stem in _CATALOGUE:
+                continue
+            if not _is_regular(path):
+                continue  # a folder, a FIFO (opening it would wait for a writer), a device
+            seen.add(path.stem)
+            yield path
+
+
+def _is_regular(path: Path) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 _MAGICK_RE = re.compile(r"^\s*(\d+)(?:x(\d+))?(\+\d+\+\d+)?\s*:(.*)$", re.DOTALL)
@@ -77,11 +104,40 @@ def parse_imagemagick(text: str, what: str = "ImageMagick kernel") -> np.ndarray
     return np.array(values, dtype=np.float64).reshape(height, width)
 
 
+#: Most bytes read from a text kernel file: a 4096x4096 grid of 40-character numbers (``/dev/zero`` never ends).
+MAX_KERNEL_TEXT = MAX_KERNEL_SIDE * MAX_KERNEL_SIDE * 40
+
+
+def _shown(text: str, limit: int = 160) -> str:
+    """A path cut in the middle when very long (messages stay one readable line)."""
+    return text if len(text) <= limit else text[: limit // 2] + "…" + text[-(limit // 2) :]
+
+
+def _read_kernel_text(path: Path, what: str) -> str:
+    """The text of a kernel file, at most :data:`MAX_KERNEL_TEXT` bytes; UTF-8 (a byte-order mark is skipped)."""
+    if os.path.exists(path) and not _is_regular(path):
+        raise KernelError(f"{what} is not a regular file (a FIFO, a device or a folder); give a kernel file")
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_KERNEL_TEXT + 1)
+    if len(data) > MAX_KERNEL_TEXT:
+        raise KernelError(
+            f"{what} is larger than {format_bytes(MAX_KERNEL_TEXT)}, more than a {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE} "
+            "kernel needs; give a kernel file"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise KernelError(f"{what} is UTF-16 text; save it as UTF-8 (or plain ASCII) text")
+    return data.decode("utf-8").removeprefix("\ufeff")
+
+
 def load_kernel_file(path: Path) -> np.ndarray:
-    """Read a kernel file: ``.npy``, or a text grid / ImageMagick string (any other suffix)."""
+    """Read a kernel file: ``.npy``, or a text grid / ImageMagick string (any other suffix).
+
+    ``.csv`` files may be European spreadsheet exports (values separated by ``;``); see
+    :func:`convcli.matrices.parse_matrix`.
+    """
     if path.suffix.lower() == ".mat":  # a libvips matrix: rows / scale (its offset: read_kernel_file)
         return load_vips_matrix(path).weights
-    what = f"kernel file {str(path)!r}"
+    what = f"kernel file {_shown(str(path))!r}"
     try:
         if path.suffix.lower() == ".npy":
             check_npy_file(path, what, KernelError, max_side=MAX_KERNEL_SIDE)
@@ -92,16 +148,18 @@ def load_kernel_file(path: Path) -> np.ndarray:
             if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
                 raise KernelError(f"{what} holds {array.dtype} values; a kernel needs real numbers")
             return as_kernel_array(array, what)
-        text = path.read_text(encoding="utf-8")
+        text = _read_kernel_text(path, what)
     except UnicodeDecodeError:
         raise KernelError(f"{what} is not a text file; use a .txt/.csv grid or a .npy array") from None
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise KernelError(f"{what} is too long a name for the file system; use a shorter path") from None
         raise KernelError(f"cannot read {what}: {exc.strerror or exc}") from None
     stripped = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     magick = parse_imagemagick(stripped, what)
     if magick is not None:
         return as_kernel_array(magick, what)
-    return as_kernel_array(parse_matrix(text, what, error=KernelError), what)
+    return as_kernel_array(parse_matrix(text, what, error=KernelError, csv=path.suffix.lower() == ".csv"), what)
 
 
 def read_kernel_file(path: Path) -> tuple[np.ndarray, float]:

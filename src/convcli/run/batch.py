@@ -9,23 +9,34 @@ run prints and writes exactly what a serial run does.
 
 from __future__ import annotations
 
+import errno
+import functools
 import glob
 import os
+import re
 import signal
 import string
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConvcliError, OutputUsageError, ParameterError, SourceError
+from ..limits import format_bytes
 
 GLOB_CHARACTERS = frozenset("*?[")
 NAME_FIELDS = ("stem", "kernel", "ext", "index")
 #: Sources read as raw arrays by their extension; their outputs keep it.
 RAW_SUFFIXES = (".npy", ".txt", ".csv")
 FORMAT_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
+#: Most bytes read from a ``--from`` list (about a million paths; a list that never ends is cut here).
+MAX_LIST_BYTES = 256 << 20
+#: Most sources in one run (arguments, globs and ``--from`` together).
+MAX_SOURCES = 1_000_000
+#: Widest field a ``--name`` template may ask for (``{index:05d}``): a file name holds at most 255 bytes.
+MAX_FIELD_WIDTH = 255
+#: ``[[fill]align][sign][z][#][0][width][grouping][.precision][type]``: the format mini-language of one field.
+_SPEC_RE = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?[a-zA-Z%]?$")
 
 
 # ---------------------------------------------------------------------------
@@ -38,7 +49,7 @@ def is_pattern(text: str) -> bool:
     >>> is_pattern("photos/**/*.png"), is_pattern("a.png")
     (True, False)
     """
-    return any(c in GLOB_CHARACTERS for c in text)
+    return not GLOB_CHARACTERS.isdisjoint(text)
 
 
 def expand_sources(sources: Iterable[str]) -> list[str]:
@@ -60,11 +71,47 @@ def expand_sources(sources: Iterable[str]) -> list[str]:
         if text == "-" or "://" in text or not is_pattern(text) or os.path.exists(text):
             expanded.append(text)
             continue
-        matches = sorted(m for m in glob.glob(text, recursive=True) if os.path.isfile(m))
+        matches = sorted(m for m in _glob(text) if os.path.isfile(m))
         if not matches:
             raise SourceError(f"no file matches {text!r}; check the pattern (** matches folders at any depth)")
         expanded.extend(matches)
+        if len(expanded) > MAX_SOURCES:
+            raise SourceError(f"{text!r} matches more than {MAX_SOURCES:,} sources; split the run")
     return expanded
+
+
+def _glob(pattern: str) -> set[str]:
+    """``glob.glob(pattern, recursive=True)``, except that ``**`` never follows a symbolic link to a folder.
+
+    As bash's ``globstar``: a link back up the tree (``a/up -> ..``) would otherwise be walked again and
+    again, and two such links make the walk exponential (20 s and counting for one small folder).
+    Hidden folders are skipped by ``**`` as :mod:`glob` does.
+    """
+    parts = pattern.split("/")
+    if "**" not in parts:
+        return set(glob.glob(pattern))
+    cut = parts.index("**")
+    head, rest = "/".join(parts[:cut]), "/".join(parts[cut + 1 :])
+    relative = head == ""
+    if relative:
+        bases = ["."]
+    elif is_pattern(head):
+        bases = [d for d in glob.glob(head) if os.path.isdir(d)]
+    else:
+        bases = [head] if os.path.isdir(head) else []
+    found: set[str] = set()
+    for base in bases:
+        for folder, subfolders, files in os.walk(base, followlinks=False):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            if rest:
+                found.update(_glob(os.path.join(glob.escape(folder), rest)))
+            else:
+                found.update(os.path.join(folder, name) for name in files if not name.startswith("."))
+            if len(found) > MAX_SOURCES:
+                raise SourceError(f"{pattern!r} matches more than {MAX_SOURCES:,} sources; split the run")
+    if relative:
+        found = {name[2:] if name.startswith("./") else name for name in found}
+    return found
 
 
 def read_source_list(text: str, what: str = "--from") -> list[str]:
@@ -77,20 +124,65 @@ def read_source_list(text: str, what: str = "--from") -> list[str]:
     return [line for line in sources if line and not line.startswith("#")]
 
 
+def _read_list_bytes(stream: Any, what: str) -> bytes:
+    """At most :data:`MAX_LIST_BYTES` of a list (a FIFO fed forever, ``/dev/zero``), refused past that."""
+    data = stream.read(MAX_LIST_BYTES + 1)
+    if isinstance(data, str):  # a text stream without a binary side
+        data = data.encode("utf-8")
+    if len(data) > MAX_LIST_BYTES:
+        raise SourceError(
+            f"{what} is larger than {format_bytes(MAX_LIST_BYTES)}, the limit for a list of sources; split it into "
+            "several runs"
+        )
+    return bytes(data)
+
+
+def _list_text(data: bytes, what: str) -> list[str]:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SourceError(f"{what} is UTF-16 text; save it as UTF-8 (one source per line)")
+    if b"\0" in data:
+        raise SourceError(f"{what} holds NUL bytes: it is not a text list of sources (one per line)")
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{what} is not UTF-8 text (byte {exc.start + 1}); save it as UTF-8") from None
+    sources = read_source_list(text)
+    if len(sources) > MAX_SOURCES:
+        raise SourceError(f"{what} lists {len(sources):,} sources, more than {MAX_SOURCES:,}; split it into runs")
+    return sources
+
+
 def read_source_file(path: str, stdin: Any = None) -> list[str]:
-    """Read ``--from FILE`` (``-`` reads the text stream ``stdin``)."""
+    """Read ``--from FILE`` (``-`` reads ``stdin``), at most :data:`MAX_LIST_BYTES` and :data:`MAX_SOURCES` lines.
+
+    UTF-8 (a byte-order mark is skipped); NUL bytes (a binary file given by mistake) are refused.
+    """
     if path == "-":
         if stdin is None:
             raise SourceError("no standard input to read --from - from")
-        return read_source_list(stdin.read())
+        stream = getattr(stdin, "buffer", stdin)
+        try:
+            terminal = bool(stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            terminal = False
+        if terminal:
+            raise SourceError("--from - reads standard input, which is a terminal; pipe the list in (ls *.png | ...)")
+        data = _read_list_bytes(stream, "--from -")
+        return _list_text(data, "--from -")
+    shown = path if len(path) <= 160 else path[:80] + "…" + path[-80:]
+    what = f"--from {shown!r}"
     try:
-        return read_source_list(Path(path).read_text(encoding="utf-8"))
+        with open(path, "rb") as stream:
+            data = _read_list_bytes(stream, what)
     except FileNotFoundError:
-        raise SourceError(
-            f"--from {path!r} does not exist; give a file with one source per line, or - for stdin"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read --from {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise SourceError(f"{what} does not exist; give a file with one source per line, or - for stdin") from None
+    except IsADirectoryError:
+        raise SourceError(f"{what} is a folder; give a file with one source per line (or a quoted glob)") from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise SourceError(f"{what} is too long a name for the file system; use a shorter path") from None
+        raise SourceError(f"cannot read {what}: {exc.strerror or exc}") from None
+    return _list_text(data, what)
 
 
 # ---------------------------------------------------------------------------
@@ -114,25 +206,54 @@ def default_extension(source: str, output_format: str | None, stdin_is_array: bo
         return FORMAT_EXTENSIONS.get(output_format, output_format)
     if source == "-":
         return "txt" if stdin_is_array else "png"
-    suffix = Path(source.split("?", 1)[0]).suffix.lower()
+    name = os.path.basename(source.split("?", 1)[0])
+    suffix = os.path.splitext(name)[1].lower() if not name.startswith(".") or name.count(".") > 1 else ""
     if suffix in RAW_SUFFIXES:
         return suffix.lstrip(".")
     return "png"
 
 
+@functools.lru_cache(maxsize=64)
 def check_template(template: str, option: str = "--name") -> None:
-    """Refuse a template with fields other than ``{stem}``, ``{kernel}``, ``{ext}``, ``{index}``."""
+    """Refuse a template with fields other than ``{stem}``, ``{kernel}``, ``{ext}``, ``{index}``, or whose format
+    spec asks for more than :data:`MAX_FIELD_WIDTH` characters (``{index:99999999999}`` would allocate gigabytes).
+
+    >>> check_template("{index:03d}-{stem:.20}.{ext}")
+    >>> check_template("{stem:>99999999}")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: --name '{stem:>99999999}' asks for a field 99,999,999 characters wide; a file name holds at most 255 bytes
+    """
+    shown = template if len(template) <= 80 else template[:40] + "…" + template[-40:]
+    if len(os.fsencode(template)) > 4 * MAX_FIELD_WIDTH:
+        raise ParameterError(f"{option} {shown!r} is {len(template):,} characters long; a file name holds 255 bytes")
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)]
     except ValueError as exc:
-        raise ParameterError(
-            f"{option} {template!r} is not a valid template ({exc}); write fields as {{stem}}"
-        ) from None
-    for name in fields:
+        raise ParameterError(f"{option} {shown!r} is not a valid template ({exc}); write fields as {{stem}}") from None
+    for name, spec, conversion in fields:
+        if name is None:
+            continue
         if name not in NAME_FIELDS:
             raise ParameterError(
-                f"{option} {template!r} uses {{{name}}}; the fields are {', '.join('{' + f + '}' for f in NAME_FIELDS)}"
+                f"{option} {shown!r} uses {{{name}}}; the fields are {', '.join('{' + f + '}' for f in NAME_FIELDS)}"
             )
+        if conversion is not None:
+            raise ParameterError(f"{option} {shown!r} uses !{conversion}; write the field plainly, as {{{name}}}")
+        if not spec:
+            continue
+        match = _SPEC_RE.match(spec)
+        if "{" in spec or match is None:
+            raise ParameterError(
+                f"{option} {shown!r}: {{{name}:{spec[:20]}}} is not a format this field takes (e.g. {{index:03d}})"
+            )
+        for digits in match.groups():
+            if digits and (len(digits) > 6 or int(digits) > MAX_FIELD_WIDTH):
+                width = f"{int(digits):,}" if len(digits) <= 30 else f"{len(digits)}-digit numbers of"
+                raise ParameterError(
+                    f"{option} {shown!r} asks for a field {width} characters wide; a file name holds at most "
+                    f"{MAX_FIELD_WIDTH} bytes"
+                )
 
 
 def output_name(template: str, *, stem: str, kernel: str, ext: str, index: int, option: str = "--name") -> str:
@@ -146,8 +267,8 @@ def output_name(template: str, *, stem: str, kernel: str, ext: str, index: int, 
     check_template(template, option)
     try:
         return template.format(stem=stem, kernel=kernel, ext=ext, index=index)
-    except (ValueError, IndexError) as exc:
-        raise ParameterError(f"{option} {template!r} cannot be filled ({exc})") from None
+    except (ValueError, IndexError, TypeError, OverflowError) as exc:
+        raise ParameterError(f"{option} {template!r} cannot be filled ({' '.join(str(exc).split())})") from None
 
 
 def check_unique(destinations: Sequence[tuple[str, str]]) -> None:
@@ -241,6 +362,12 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def max_jobs() -> int:
+    """Most worker processes a run starts: four per core (at least 8); ``--jobs 100000`` would fork a process
+    per source, each importing NumPy, until the machine gives out."""
+    return max(8, 4 * default_jobs())
+
+
 def run_items(
     items: Sequence[Item],
     worker: Callable[[Item], Any],
@@ -271,6 +398,7 @@ def run_items(
     started, waits for the running ones (each writes its files atomically)
     and re-raises ``KeyboardInterrupt``: only complete outputs are left.
     """
+    jobs = min(jobs, max_jobs())
     if jobs <= 1 or len(items) <= 1:
         failed = 0
         for number, item in enumerate(items, 1):
