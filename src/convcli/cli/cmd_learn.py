@@ -322,7 +322,8 @@ def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
         record = result.to_dict()
         record.update(input_source=input_source, target_source=target_source, output=settings.output)
         emit_json(record)
-    message(str(result), quiet)
+    for line in str(result).splitlines():  # a line at a time: message() escapes line breaks (file names)
+        message(line, quiet)
     _finish(result, settings, f"convcli learn {Path(input_source).name} -> {Path(target_source).name}")
 
 
