@@ -920,3 +920,18 @@ def test_ordinary_comma_grids_are_unchanged(text, shape, tmp_path):
     path = tmp_path / "k.txt"
     path.write_text(text)
     assert load(path).shape == shape
+
+
+def test_layer_stacks_are_bounded_and_fast(tmp_path):
+    import time
+
+    start = time.monotonic()
+    run = run_cli(["shape", "--input", "224", *["conv:k=3,p=1"] * 2000, "--json"])
+    assert run.exit_code == 0 and time.monotonic() - start < 20, run
+    assert_error(run_cli(["shape", "--input", "5", "--layers", "/dev/zero"]), 1, "larger than 16 MiB")
+    many = tmp_path / "many.txt"
+    many.write_text("conv:k=1\n" * 100_001)
+    assert_error(run_cli(["shape", "--input", "5", "--layers", many]), 2, "holds 100001 layers; at most 100000")
+    assert_error(
+        run_cli(["shape", "--input", "5", "conv:k=3,s=9999999999,d=99999999999"]), 2, "is larger than the padded input"
+    )

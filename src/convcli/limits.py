@@ -34,6 +34,9 @@ from .shapes import PaddingSpec, conv_geometry
 
 #: Pillow warns above 89,478,485 pixels and refuses above twice that; convcli's default is the refusal point.
 DEFAULT_MAX_PIXELS = 2 * 89_478_485
+#: A --layers file: at most this many bytes, and a stack at most this many layers (time is linear in them).
+MAX_LAYER_FILE_BYTES = 16 << 20
+MAX_LAYERS = 100_000
 #: Seconds a URL may take, and the bytes it may send, unless told otherwise.
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_DOWNLOAD = 256 * 1024 * 1024

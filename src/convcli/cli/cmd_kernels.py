@@ -75,12 +75,18 @@ def kernels_group(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the kernel as JSON on stdout.")
 @click.option("--flip", is_flag=True, help="Show the kernel flipped 180 degrees (as --convolve applies it).")
 @click.option(
+    "--freq",
+    is_flag=True,
+    help="Also the kernel's frequency response: its gain at 0, pi/4, pi/2, 3pi/4 and pi (Nyquist) down the rows and "
+    "across the columns (stderr, and in --json); with --figure, |H| over the frequency plane and its cuts.",
+)
+@click.option(
     "--figure",
     metavar="FILE",
     help="Also draw the kernel as a heatmap centred on 0, values in the cells up to 9x9 (.png, .svg or .pdf; "
     "needs matplotlib).",
 )
-def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> None:
+def show_command(spec: Any, as_json: bool, flip: bool, freq: bool, figure: str | None) -> None:
     """Print a kernel's matrix, its sum and whether it is separable.
 
     SPEC is anything -k accepts. Values are printed in their shortest exact
@@ -92,6 +98,7 @@ def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> No
       convcli kernels show gaussian:5 > k.txt && convcli filter samples/camera.png -k k.txt
       convcli kernels show diff-x:2 --json
       convcli kernels show sobel-x --figure sobel-x.png
+      convcli kernels show gaussian:5 --freq --figure gaussian-5-freq.png
     """
     if figure is not None:
         from ..teach.figures import check_figure_path, require_matplotlib
@@ -106,10 +113,22 @@ def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> No
     weights = spec.weights[::-1, ::-1] if flip else spec.weights
     factors = rank1_factors(weights)
     total = float(weights.sum())
-    if figure is not None:
-        from ..teach.figures import kernel_figure
+    response = None
+    if freq:
+        from ..teach.frequency import frequency_response, gains_at
 
-        kernel_figure(figure, weights, f"{spec.name} {format_pair(spec.shape)}{' flipped' if flip else ''}")
+        response = frequency_response(weights)
+        down, across = gains_at(weights)
+    if figure is not None:
+        title = f"{spec.name} {format_pair(spec.shape)}{' flipped' if flip else ''}"
+        if response is not None:
+            from ..teach.frequency import frequency_figure
+
+            frequency_figure(figure, response, f"frequency response of {title}")
+        else:
+            from ..teach.figures import kernel_figure
+
+            kernel_figure(figure, weights, title)
     if as_json:
         emit_json(
             {
@@ -122,6 +141,18 @@ def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> No
                 "factors": None if factors is None else {"column": factors[0].tolist(), "row": factors[1].tolist()},
                 "flipped": flip,
                 "description": spec.description,
+                **(
+                    {
+                        "frequency": {
+                            **response.record(),
+                            "at": ["0", "pi/4", "pi/2", "3pi/4", "pi"],
+                            "rows": down,
+                            "columns": across,
+                        }
+                    }
+                    if response is not None
+                    else {}
+                ),
             }
         )
         return
@@ -137,3 +168,10 @@ def show_command(spec: Any, as_json: bool, flip: bool, figure: str | None) -> No
         f"separable {separable}; {spec.description}",
         err=True,
     )
+    if response is not None:
+        shown = " ".join
+        click.echo(
+            f"gain at 0, pi/4, pi/2, 3pi/4, pi: down the rows {shown(f'{g:.4g}' for g in down)}; across the columns "
+            f"{shown(f'{g:.4g}' for g in across)}",
+            err=True,
+        )

@@ -12,7 +12,7 @@ from ..api.settings import Geometry, ReadSettings
 from ..errors import OutputError, OutputUsageError, ParameterError
 from ..shapes import Pair, format_pair
 from .options import geometry_options, geometry_settings, read_settings, source_options
-from .params import PairType
+from .params import FiniteFloatRange, PairType
 from .reports import emit_json, message
 from .streams import check_outputs, load
 
@@ -184,7 +184,7 @@ class LearnOptions:
 )
 @click.option(
     "--lr",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=0.03,
     help="Learning rate. The loss is a sum over pixels, so big images need a small rate "
     "(the error message says how small).",

@@ -6,7 +6,6 @@ Pure arithmetic: this module never imports NumPy (``convcli shape`` starts fast)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
@@ -239,13 +238,27 @@ def _stack_layers(settings: ShapeOptions) -> list[Layer]:
         raise ParameterError(
             f"{', '.join(single)} describe one layer; for a stack put them in the layer specs (e.g. conv:k=3,s=2,p=1)"
         )
+    from ..limits import MAX_LAYER_FILE_BYTES, MAX_LAYERS, format_bytes
+
+    if len(settings.layer_specs) > MAX_LAYERS:
+        raise ParameterError(f"{len(settings.layer_specs)} layers; convcli takes at most {MAX_LAYERS} in one stack")
     if settings.layer_file:
         try:
-            text = Path(settings.layer_file).read_text(encoding="utf-8")
+            with open(settings.layer_file, "rb") as stream:  # bounded: a FIFO fed forever, /dev/zero
+                data = stream.read(MAX_LAYER_FILE_BYTES + 1)
+            text = data[:MAX_LAYER_FILE_BYTES].decode("utf-8").removeprefix("\ufeff")
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise SourceError(f"cannot read layer file {settings.layer_file!r}: {reason}") from None
-        return parse_layer_file(text, f"layer file {settings.layer_file}")
+        if len(data) > MAX_LAYER_FILE_BYTES:
+            raise SourceError(
+                f"layer file {settings.layer_file!r} is larger than {format_bytes(MAX_LAYER_FILE_BYTES)}; a stack "
+                f"holds at most {MAX_LAYERS} layers, one per line"
+            )
+        layers = parse_layer_file(text, f"layer file {settings.layer_file}")
+        if len(layers) > MAX_LAYERS:
+            raise ParameterError(f"layer file {settings.layer_file!r} holds {len(layers)} layers; at most {MAX_LAYERS}")
+        return layers
     return [parse_layer(spec) for spec in settings.layer_specs]
 
 

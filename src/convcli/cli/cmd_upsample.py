@@ -24,7 +24,7 @@ from .options import (
     run_options,
     source_options,
 )
-from .params import KernelSpecType, PairType
+from .params import FiniteFloat, KernelSpecType, PairType
 from .reports import Report, output_report, with_figure
 from .streams import stdout_format, write_result
 
@@ -88,7 +88,7 @@ def _short(pair: tuple[int, int]) -> str:
     help="Wanted output size: sets the output padding (as PyTorch's output_size); an unreachable size is "
     "an error that lists the reachable ones.",
 )
-@click.option("--bias", type=float, default=0.0, help="Added to every output value.")
+@click.option("--bias", type=FiniteFloat(), default=0.0, help="Added to every output value.")
 @source_options
 @memory_option
 @output_options

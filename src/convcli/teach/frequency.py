@@ -129,3 +129,61 @@ def aliasing_note(kernel: Any, stride: Pair, name: str = "this kernel") -> str |
         f"note: {name} keeps {100 * worst:.0f}% of its energy above what the stride can hold on the {where}, which "
         f"aliases; blur first, e.g. -k gaussian:5 -k KERNEL --chain, or --quiet to hide this"
     )
+
+
+#: The frequencies at which ``convcli kernels show --freq`` prints the gains: 0, pi/4, pi/2, 3pi/4, pi.
+PRINTED = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def gains_at(kernel: Any, fractions: tuple[float, ...] = PRINTED) -> tuple[list[float], list[float]]:
+    """``|H|`` down the rows (``wy = f*pi, wx = 0``) and across the columns (``wx = f*pi``) at each fraction ``f``.
+
+    >>> [round(g, 4) for g in gains_at([[1.0, -1.0]])[1]]
+    [0.0, 0.7654, 1.4142, 1.8478, 2.0]
+    """
+    weights = np.atleast_2d(np.asarray(kernel, dtype=np.float64))
+    down = [float(abs(_dtft(weights, f * np.pi, 0.0))) for f in fractions]
+    across = [float(abs(_dtft(weights, 0.0, f * np.pi))) for f in fractions]
+    return down, across
+
+
+def build_frequency_figure(response: FrequencyResponse, title: str = "", *, dpi: int = 100) -> Any:
+    """``|H|`` over the frequency plane (zero in the middle) beside its cuts along each axis: a matplotlib ``Figure``."""
+    from .figures import _figure
+
+    figure = _figure(10.5, 4.4, dpi)
+    plane, cuts = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.25]})
+    w = response.frequencies
+    image = plane.imshow(
+        response.magnitude,
+        extent=(float(w[0]), float(-w[0]), float(-w[0]), float(w[0])),
+        origin="lower",
+        cmap="magma",
+        interpolation="nearest",
+    )
+    figure.colorbar(image, ax=plane, fraction=0.046, pad=0.04, label="|H|")
+    plane.set_xlabel("across the columns: wx (rad/pixel)")
+    plane.set_ylabel("down the rows: wy")
+    plane.set_title("|H(wy, wx)|", fontsize=9)
+    cuts.plot(w, response.across, label="|H(0, wx)|, across the columns")
+    cuts.plot(w, response.down, label="|H(wy, 0)|, down the rows", linestyle="--")
+    cuts.set_xticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi], ["-pi", "-pi/2", "0", "pi/2", "pi"])
+    cuts.set_xlabel("frequency (rad/pixel); pi is Nyquist, a pattern alternating every pixel")
+    cuts.grid(alpha=0.3)
+    cuts.legend(fontsize=8)
+    cuts.set_title(
+        f"gain {response.dc:.4g} at 0, {response.nyquist[0]:.4g} / {response.nyquist[1]:.4g} at Nyquist "
+        "(rows / columns)",
+        fontsize=9,
+    )
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def frequency_figure(path: str, response: FrequencyResponse, title: str = "") -> None:
+    """Draw :func:`build_frequency_figure` and write it to ``path`` (PNG, SVG or PDF, atomically)."""
+    from .figures import _save
+
+    _save(build_frequency_figure(response, title), path)
