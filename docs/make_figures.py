@@ -26,6 +26,7 @@ COMMANDS = {
     "pool-max.png": "pool samples/camera.png --op max --size 4 -o pooled.png --figure {out}",
     "upsample-bilinear.png": "upsample samples/x.txt -k bilinear --stride 2 --padding 1 -o up.txt --figure {out}",
     "kernel-sobel-x.png": "kernels show sobel-x --figure {out}",
+    "kernel-gaussian-5-freq.png": "kernels show gaussian:5 --freq --figure {out}",
     "effective-field.png": "shape --input 33 conv:k=3 conv:k=3 conv:k=3 conv:k=3 --effective --figure {out}",
 }
 

@@ -69,3 +69,23 @@ def test_aliasing_note_fires_on_the_identity_and_not_after_a_blur():
     # vertical edges are smooth down the rows and sharp across the columns
     only = aliasing_note(convcli.kernel("vertical").weights, (2, 2), "vertical")
     assert only is not None and "columns (stride 2)" in only and "rows" not in only
+
+
+def test_kernels_show_freq_through_the_cli(tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    run = run_cli(["kernels", "show", "1 -1", "--freq", "--json"])
+    assert run.exit_code == 0, run
+    frequency = json.loads(run.stdout)["frequency"]
+    assert frequency["dc_gain"] == 0 and frequency["nyquist_gain"] == {"rows": 0.0, "columns": pytest.approx(2.0)}
+    # 2|sin(w/2)| at 0, pi/4, pi/2, 3pi/4, pi
+    expected = [2 * abs(np.sin(f * np.pi / 2)) for f in (0, 0.25, 0.5, 0.75, 1)]
+    np.testing.assert_allclose(frequency["columns"], expected, atol=1e-12)
+    assert frequency["rows"] == [0.0] * 5
+    text = run_cli(["kernels", "show", "blur:3", "--freq"])
+    assert "gain at 0, pi/4, pi/2, 3pi/4, pi: down the rows 1 0.8047 0.3333 0.1381 0.3333" in text.stderr, text
+    figure = tmp_path / "f.png"
+    drawn = run_cli(["kernels", "show", "gaussian:5", "--freq", "--figure", figure])
+    assert drawn.exit_code == 0 and figure.read_bytes().startswith(b"\x89PNG"), drawn

@@ -156,7 +156,7 @@ def build_frequency_figure(response: FrequencyResponse, title: str = "", *, dpi:
     w = response.frequencies
     image = plane.imshow(
         response.magnitude,
-        extent=(float(w[0]), float(-w[0]), float(-w[0]), float(w[0])),
+        extent=(float(w[0]), float(-w[0]), float(w[0]), float(-w[0])),
         origin="lower",
         cmap="magma",
         interpolation="nearest",
