@@ -64,11 +64,11 @@ def test_aliasing_note_fires_on_the_identity_and_not_after_a_blur():
     assert aliasing_share([[1.0]], (2, 2)) == pytest.approx((0.5, 0.5))
     assert aliasing_share([[1.0]], (1, 1)) == (0.0, 0.0)
     note = aliasing_note(convcli.kernel("identity").weights, (2, 2), "identity")
-    assert note is not None and "50%" in note and "rows (stride 2) and columns (stride 2)" in note
+    assert note is not None and "50%" in note and "(down the rows and across the columns)" in note
     assert aliasing_note(convcli.kernel("gaussian:5").weights, (2, 2)) is None
     # vertical edges are smooth down the rows and sharp across the columns
     only = aliasing_note(convcli.kernel("vertical").weights, (2, 2), "vertical")
-    assert only is not None and "columns (stride 2)" in only and "rows" not in only
+    assert only is not None and "(across the columns)" in only and "rows" not in only
 
 
 def test_kernels_show_freq_through_the_cli(tmp_path):
@@ -89,3 +89,19 @@ def test_kernels_show_freq_through_the_cli(tmp_path):
     figure = tmp_path / "f.png"
     drawn = run_cli(["kernels", "show", "gaussian:5", "--freq", "--figure", figure])
     assert drawn.exit_code == 0 and figure.read_bytes().startswith(b"\x89PNG"), drawn
+
+
+def test_filter_and_pool_say_when_a_stride_aliases(samples):
+    from conftest import run_cli
+
+    photo = samples / "camera.png"
+    identity = run_cli(["filter", photo, "-k", "identity", "-s", "2", "-o", samples / "a.png"])
+    assert identity.exit_code == 0 and "after identity aliases: it keeps 50% of its energy" in identity.stderr, identity
+    blurred = run_cli(["filter", photo, "-k", "gaussian:5", "-s", "2", "-o", samples / "b.png"])
+    assert blurred.exit_code == 0 and "aliases" not in blurred.stderr, blurred
+    assert "aliases" not in run_cli(["filter", photo, "-k", "identity", "-o", samples / "c.png"]).stderr
+    quiet = run_cli(["filter", photo, "-k", "identity", "-s", "2", "-o", samples / "d.png", "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    mean = run_cli(["pool", photo, "--op", "mean", "--size", "2", "-o", samples / "e.png"])
+    assert "after a 2x2 mean aliases: it keeps 18% of its energy" in mean.stderr, mean
+    assert "aliases" not in run_cli(["pool", photo, "--op", "max", "--size", "2", "-o", samples / "f.png"]).stderr

@@ -204,8 +204,12 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
         for k, p in zip(done.kernels, done.plans)
     )
     notes: list[str | None] = []
-    for plan in done.plans:
+    for kernel, plan in zip(done.kernels, done.plans):
         notes.append(uncovered_note(plan.geometry))
+        if plan.geometry.stride != (1, 1):
+            from ..teach.frequency import aliasing_note
+
+            notes.append(aliasing_note(kernel.weights, plan.geometry.stride, kernel.name))
         if options.verbose:
             notes.append(f"method: {plan.method} ({plan.reason})")
     return output_report(

@@ -198,9 +198,21 @@ def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: Pool
             "ceil_mode": geometry.ceil_mode,
             "count_include_pad": settings.count_include_pad if settings.op == "mean" else None,
         },
-        notes=[_uncovered_note(geometry)],
+        notes=[_uncovered_note(geometry), _aliasing_note(geometry, settings)],
         depth=options.run.write.depth,
     )
+
+
+def _aliasing_note(geometry: Any, settings: PoolSettings) -> str | None:
+    """Mean pooling is a box filter then a stride: say when that stride aliases (max and min are not linear)."""
+    if settings.op != "mean" or geometry.stride == (1, 1):
+        return None
+    import numpy as np
+
+    from ..teach.frequency import aliasing_note
+
+    size = geometry.kernel
+    return aliasing_note(np.ones(size) / (size[0] * size[1]), geometry.stride, f"a {size[0]}x{size[1]} mean")
 
 
 def _uncovered_note(geometry: Any) -> str | None:

@@ -114,20 +114,22 @@ def aliasing_share(kernel: Any, stride: Pair, grid: int = GRID) -> tuple[float, 
 
 
 def aliasing_note(kernel: Any, stride: Pair, name: str = "this kernel") -> str | None:
-    """A one-line note when a stride after ``kernel`` keeps a noticeable share of energy above ``pi/s``."""
+    """A one-line note when a stride after ``kernel`` keeps a noticeable share of energy above ``pi/s``.
+
+    >>> aliasing_note([[1.0]], (2, 2), "identity")[:60]
+    'note: stride 2x2 after identity aliases: it keeps 50% of its'
+    """
     shares = aliasing_share(kernel, stride)
-    axes = [
-        (label, share, step)
-        for label, share, step in zip(("rows", "columns"), shares, stride)
-        if share > ALIASING_SHARE
-    ]
+    axes = [(label, share) for label, share in zip(("down the rows", "across the columns"), shares) if share > ALIASING_SHARE]
     if not axes:
         return None
-    worst = max(share for _, share, _ in axes)
-    where = " and ".join(f"{label} (stride {step})" for label, _, step in axes)
+    worst = max(share for _, share in axes)
+    where = " and ".join(label for label, _ in axes)
+    step = f"{stride[0]}x{stride[1]}"
     return (
-        f"note: {name} keeps {100 * worst:.0f}% of its energy above what the stride can hold on the {where}, which "
-        f"aliases; blur first, e.g. -k gaussian:5 -k KERNEL --chain, or --quiet to hide this"
+        f"note: stride {step} after {name} aliases: it keeps {100 * worst:.0f}% of its energy above the highest "
+        f"frequency the stride can hold ({where}); blur first (e.g. -k gaussian:5 at stride 1, then the stride), "
+        "or --quiet"
     )
 
 
