@@ -357,6 +357,12 @@ STDOUT_COMMANDS = [
     ["upsample", SAMPLES / "x.txt", "-k", "nearest", "-o", "-"],
     ["shape", "--input", "5", "--kernel", "3"],
     ["explain", SAMPLES / "x.txt", "-k", "0 1; 2 3"],
+    ["learn", "--demo", "--json"],
+    ["learn", SAMPLES / "x.txt", SAMPLES / "x.txt", "--size", "1", "--solver", "lstsq", "--json"],
+    ["shape", "--input", "9", "conv:k=3", "conv:k=3", "--effective", "--json"],
+    ["animate", "filter", SAMPLES / "x.txt", "-k", "1", "--json"],
+    ["animate", "filter", SAMPLES / "x.txt", "-k", "1", "-o", "-", "--dpi", "30"],
+    ["kernels", "show", "1 -1", "--freq", "--json"],
     ["--help"],
     ["--version"],
 ]
