@@ -1,0 +1,406 @@
+"""Row-strip readers and writers: images and arrays read and written a band of rows at a time.
+
+Readers give the rows ``[start, stop)`` of an image as float32 (or the raw
+array's own float type), converted exactly as :func:`convcli.io.decode`
+converts the whole image (gray by :func:`~convcli.io.decode.to_gray`, scaled
+by :func:`~convcli.io.decode.normalize`), so a streamed run sees the same
+numbers as an in-memory one:
+
+* TIFF / BigTIFF, tiled or striped, any compression tifffile decodes: only the
+  strips or tiles under the rows asked for are read and decoded (one band of
+  segments is kept);
+* ``.npy``: a read-only memory map;
+* every other source (PNG, JPEG, WebP, GIF, BMP, stdin, URLs): decoded whole
+  by :func:`convcli.io.load_source`, then handed out by rows.
+
+Writers take float rows (or, for pixel formats, the rows after the
+:func:`~convcli.io.pixels.to_pixels` mapping) in order and write a temporary
+file beside the destination, renamed into place by :meth:`RowWriter.commit`
+(SIGINT and SIGTERM held for the rename, as :func:`~convcli.io.write_atomic`):
+
+* TIFF: float32, striped (or tiled with ``tile``), BigTIFF when the data
+  passes 2 GiB;
+* PNG: the project's writer, row by row (:class:`convcli.io.png.PngRowWriter`),
+  byte for byte the file :func:`~convcli.io.png.png_bytes` writes;
+* ``.npy``: the header, then the rows (byte for byte ``numpy.save``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DecodeError, OutputError, OutputUsageError
+from ..limits import check_pixels
+from .atomic import _signals_held
+from .decode import _pixel_range, normalize, to_gray
+
+#: Formats a streamed run writes by rows.
+STREAM_FORMATS = ("tiff", "png", "npy")
+
+
+# ---------------------------------------------------------------------------
+# Readers
+
+
+class RowReader:
+    """Rows of an image on demand: ``read(start, stop)`` gives ``(stop - start, W)`` or ``(…, W, C)`` values."""
+
+    height: int
+    width: int
+    channels: int  # 1 for a 2-D result
+    dtype: np.dtype
+    detail: str
+    kind: str  # "image" or "array"
+    #: Bytes the reader itself holds (decoded pixels kept whole, a band of segments).
+    held_bytes: int = 0
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the file (readers are also context managers)."""
+
+    def __enter__(self) -> RowReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class ArrayRows(RowReader):
+    """Rows of an array already in memory (or memory-mapped)."""
+
+    def __init__(self, array: np.ndarray, detail: str = "array", kind: str = "array", held: int | None = None):
+        self.array = array
+        self.height, self.width = array.shape[0], array.shape[1]
+        self.channels = array.shape[2] if array.ndim == 3 else 1
+        self.dtype = array.dtype
+        self.detail = detail
+        self.kind = kind
+        self.held_bytes = array.nbytes if held is None else held
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return np.asarray(self.array[start:stop])
+
+
+class _Converted(RowReader):
+    """Stored pixels turned into floats band by band, as :func:`convcli.io.decode` does for the whole image."""
+
+    def __init__(self, pixels: Callable[[int, int], np.ndarray], shape: tuple[int, ...], dtype: np.dtype, **options):
+        self._pixels = pixels
+        self.height, self.width = shape[0], shape[1]
+        stored_channels = shape[2] if len(shape) == 3 else 1
+        self._color = options["color"] and stored_channels >= 3
+        self.channels = 3 if self._color else 1
+        self._gray = options["gray"]
+        self._method = options["normalize"]
+        self._range = _pixel_range(dtype)
+        self.dtype = np.dtype(np.float32)
+        self.kind = "image"
+        self.detail = options.get("detail", "image")
+        self._divisor: float | None = self._range
+        if self._method == "max":
+            self._divisor = self._peak()
+            self._method = "dtype"
+
+    def _values(self, pixels: np.ndarray) -> np.ndarray:
+        if self._color:
+            return pixels[:, :, :3].astype(np.float32)
+        return to_gray(pixels, self._gray)
+
+    def _peak(self) -> float | None:
+        """The image's maximum value (``--normalize max``): one pass over the pixels before the first row."""
+        peak = 0.0
+        for start in range(0, self.height, 256):
+            values = self._values(self._pixels(start, min(self.height, start + 256)))
+            peak = max(peak, float(np.max(values)))
+        return peak if peak > 0 else None
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        values = self._values(self._pixels(start, stop))
+        return normalize(values, self._divisor, self._method, overwrite=True)
+
+
+class TiffRows(_Converted):
+    """A TIFF page's rows, decoding only the strips or tiles under them (one band of segments kept)."""
+
+    def __init__(self, path: str, *, frame: int = 0, gray: str = "luma", normalize: str = "dtype", color: bool = False):
+        import tifffile
+
+        self._file = tifffile.TiffFile(path)
+        try:
+            page = self._file.pages[frame]
+            self._page = page
+            shape, axes = tuple(page.shape), str(page.axes)
+            if axes not in ("YX", "YXS") or int(page.planarconfig) != 1:
+                raise DecodeError(f"{path!r} is a {axes} TIFF page; streamed reading takes YX or YXS pages")
+            self._band = page.tilelength if page.is_tiled else page.rowsperstrip or shape[0]
+            self._band = min(self._band, shape[0])
+            self._across = -(-shape[1] // page.tilewidth) if page.is_tiled else 1
+            self._samples = shape[2] if len(shape) == 3 else 1
+            self._stored = np.dtype(page.dtype)
+            # Uncompressed and contiguous (what convcli and most tools write by default): rows are read by offset.
+            contiguous = page.is_contiguous if int(page.compression) == 1 else None
+            self._contiguous = (contiguous[0], self._stored.newbyteorder(self._file.byteorder)) if contiguous else None
+        except Exception:
+            self._file.close()
+            raise
+        self._cached: tuple[int, np.ndarray] | None = None
+        bits = f"{self._stored.itemsize * 8}-bit" if self._stored.kind in "ui" else str(self._stored)
+        layout = f"tiled {page.tilelength}x{page.tilewidth}" if page.is_tiled else f"striped {self._band} rows"
+        detail = f"TIFF {shape[0]}x{shape[1]} {self._samples}-channel {bits}, {layout}"
+        super().__init__(self._stored_rows, shape, self._stored, gray=gray, normalize=normalize, color=color, detail=detail)
+        self.held_bytes = 2 * self._band * shape[1] * self._samples * self._stored.itemsize
+
+    def _segment_band(self, band: int) -> np.ndarray:
+        """Decoded rows of band ``band`` (a strip, or a row of tiles), cached while the rows are read."""
+        if self._cached is not None and self._cached[0] == band:
+            return self._cached[1]
+        page = self._page
+        height, width = self.height, self.width
+        top = band * self._band
+        rows = min(self._band, height - top)
+        out = np.empty((rows, width, self._samples), dtype=self._stored)
+        handle = self._file.filehandle
+        for column in range(self._across):
+            index = band * self._across + column
+            handle.seek(page.dataoffsets[index])
+            data = handle.read(page.databytecounts[index])
+            segment, where, _shape = page.decode(data, index, jpegtables=page.jpegtables)
+            if segment is None:
+                raise DecodeError(f"TIFF segment {index} could not be decoded")
+            left = where[-2] if page.is_tiled else 0
+            block = segment[0]  # (length, width, samples)
+            stop_col = min(width, left + block.shape[1])
+            out[:, left:stop_col] = block[:rows, : stop_col - left]
+        self._cached = (band, out)
+        return out
+
+    def _stored_rows(self, start: int, stop: int) -> np.ndarray:
+        if self._contiguous is not None:
+            offset, stored = self._contiguous
+            row_bytes = self.width * self._samples * stored.itemsize
+            handle = self._file.filehandle
+            handle.seek(offset + start * row_bytes)
+            data = handle.read((stop - start) * row_bytes)
+            pixels = np.frombuffer(data, dtype=stored).astype(self._stored, copy=False)
+            shape = (stop - start, self.width) + ((self._samples,) if self._samples > 1 else ())
+            return pixels.reshape(shape)
+        first, last = start // self._band, (stop - 1) // self._band
+        parts = []
+        for band in range(first, last + 1):
+            top = band * self._band
+            block = self._segment_band(band)
+            parts.append(block[max(start, top) - top : min(stop, top + block.shape[0]) - top])
+        pixels = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return pixels[:, :, 0] if self._samples == 1 else pixels
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def open_rows(
+    path: str,
+    *,
+    frame: int = 0,
+    gray: str = "luma",
+    normalize: str = "dtype",
+    color: bool = False,
+    max_pixels: int | None = None,
+    load_whole: Callable[[], Any] | None = None,
+) -> RowReader:
+    """A :class:`RowReader` for ``path``: TIFF and ``.npy`` by rows, anything else decoded whole by ``load_whole``.
+
+    ``load_whole()`` returns a :class:`~convcli.io.decode.Loaded` (the caller's
+    own loader, so URLs, stdin and the pixel limit behave as in memory);
+    ``max_pixels`` applies only there: a streamed input is bounded by the
+    memory budget and the free space at the destination instead.
+    """
+    head = b""
+    if path != "-" and os.path.isfile(path):
+        with open(path, "rb") as stream:
+            head = stream.read(8)
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        try:
+            reader = TiffRows(path, frame=frame, gray=gray, normalize=normalize, color=color)
+        except DecodeError:
+            reader = None
+        except Exception:  # noqa: BLE001 - damaged files: the whole decoder says what is wrong
+            reader = None
+        if reader is not None:
+            pixel_type = reader._stored  # noqa: SLF001
+            if pixel_type.kind in "uif" and reader._page.photometric in (1, 2):  # noqa: SLF001 - minisblack, rgb
+                return reader
+            reader.close()
+    if head.startswith(b"\x93NUMPY"):
+        from ..limits import check_npy_file
+
+        check_npy_file(path, repr(path), DecodeError)
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        if array.ndim == 2 and np.issubdtype(array.dtype, np.floating) and array.size:
+            return ArrayRows(array, f"NPY {array.shape[0]}x{array.shape[1]} {array.dtype}", "array", held=0)
+    if load_whole is None:
+        raise DecodeError(f"{path!r} cannot be read by rows")
+    loaded = load_whole()
+    array = loaded.array
+    check_pixels(array.shape[0], array.shape[1], max_pixels, repr(path))
+    return ArrayRows(array, loaded.detail, loaded.kind)
+
+
+# ---------------------------------------------------------------------------
+# Writers
+
+
+@dataclass
+class _Temporary:
+    path: Path
+    temporary: str
+    handle: Any
+
+
+def _open_temporary(destination: str) -> _Temporary:
+    path = Path(destination)
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"cannot write {destination!r}: {exc.strerror or exc}") from None
+    return _Temporary(path, temporary, os.fdopen(fd, "wb"))
+
+
+class RowWriter:
+    """Rows in order into a temporary file; :meth:`commit` renames it into place, :meth:`abort` removes it."""
+
+    def __init__(self, destination: str):
+        self._target = _open_temporary(destination)
+        self.destination = destination
+        self.rows_written = 0
+
+    def write(self, rows: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Write what follows the last row (trailers, the TIFF's last segments)."""
+
+    def commit(self) -> None:
+        target = self._target
+        try:
+            with _signals_held():
+                self._finish()
+                target.handle.close()
+                if target.path.exists():
+                    os.chmod(target.temporary, target.path.stat().st_mode & 0o777)
+                else:
+                    umask = os.umask(0)
+                    os.umask(umask)
+                    os.chmod(target.temporary, 0o666 & ~umask)
+                os.replace(target.temporary, target.path)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"cannot write {self.destination!r}: {exc.strerror or exc}") from None
+
+    def abort(self) -> None:
+        try:
+            self._target.handle.close()
+        except OSError:
+            pass
+        if os.path.exists(self._target.temporary):
+            os.unlink(self._target.temporary)
+
+
+class NpyRows(RowWriter):
+    """A ``.npy`` file written by rows: the header ``numpy.save`` writes, then the C-order values."""
+
+    def __init__(self, destination: str, shape: tuple[int, ...], dtype: Any):
+        super().__init__(destination)
+        from numpy.lib import format as npy_format
+
+        self.dtype = np.dtype(dtype)
+        header = {"descr": npy_format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": tuple(shape)}
+        npy_format._write_array_header(self._target.handle, header, None)  # noqa: SLF001 - exactly numpy.save's
+
+    def write(self, rows: np.ndarray) -> None:
+        self._target.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
+        self.rows_written += rows.shape[0]
+
+
+#: tifffile's own switch to BigTIFF in ``imwrite`` (the in-memory writer), so both paths write the same file.
+_BIGTIFF_BYTES = 2**32 - 2**25
+
+
+class TiffRowsWriter(RowWriter):
+    """A float32 TIFF whose tags tifffile writes first, then the rows at the data offset it reserved.
+
+    The layout is the one ``tifffile.imwrite`` gives the whole array (uncompressed, contiguous,
+    BigTIFF above 4 GiB), so the file is byte for byte the in-memory one; tifffile's own readers,
+    and :class:`TiffRows`, read it back by rows.
+    """
+
+    def __init__(self, destination: str, shape: tuple[int, ...]):
+        super().__init__(destination)
+        import tifffile
+
+        self.dtype = np.dtype(np.float32)
+        size = int(np.prod(shape)) * 4
+        handle = self._target.handle
+        with tifffile.TiffWriter(handle, bigtiff=size > _BIGTIFF_BYTES) as writer:
+            offset, _count = writer.write(
+                shape=tuple(shape),
+                dtype=self.dtype,
+                photometric="rgb" if len(shape) == 3 else "minisblack",
+                returnoffset=True,
+            )
+        handle.flush()
+        self._end = handle.tell()
+        handle.seek(offset)
+
+    def write(self, rows: np.ndarray) -> None:
+        self._target.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
+        self.rows_written += rows.shape[0]
+
+    def _finish(self) -> None:
+        self._target.handle.seek(self._end)
+
+
+class PngRows(RowWriter):
+    """A PNG written by rows (:class:`convcli.io.png.PngRowWriter`): the bytes :func:`png_bytes` writes."""
+
+    def __init__(self, destination: str, shape: tuple[int, ...], depth: int, compression: int):
+        super().__init__(destination)
+        from .png import PngRowWriter
+
+        self.dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
+        self._png = PngRowWriter(self._target.handle.write, shape, self.dtype, compression=compression)
+
+    def write(self, rows: np.ndarray) -> None:
+        self._png.write(np.asarray(rows, dtype=self.dtype))
+        self.rows_written += rows.shape[0]
+
+    def _finish(self) -> None:
+        self._png.close()
+
+
+def row_writer(destination: str, fmt: str, shape: tuple[int, ...], *, depth: int = 8, compression: int = 1,
+               dtype: Any = np.float32) -> RowWriter:
+    """The :class:`RowWriter` of ``fmt`` (``tiff``, ``png`` or ``npy``) for a result of ``shape``."""
+    check_stream_format(fmt)
+    if fmt == "npy":
+        return NpyRows(destination, shape, dtype)
+    if fmt == "tiff":
+        return TiffRowsWriter(destination, shape)
+    return PngRows(destination, shape, depth, compression)
+
+
+def check_stream_format(fmt: str) -> None:
+    if fmt not in STREAM_FORMATS:
+        raise OutputUsageError(
+            f"a streamed run writes {', '.join('.' + f for f in ('tif', 'png', 'npy'))}; {fmt.upper()} needs the "
+            "whole image in memory (use --no-stream, or one of those formats)"
+        )
