@@ -25,6 +25,7 @@ from .options import (
     read_settings,
     run_options,
     source_options,
+    stream_options,
 )
 from .params import KernelSpecType
 from .reports import Report, describe_geometry, output_report, uncovered_note, with_figure
@@ -44,6 +45,9 @@ class FilterOptions:
     chain: bool = False
     verbose: bool = False
     max_memory: int | None = None
+    #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
+    stream: bool | None = None
+    strip_rows: int | None = None
 
 
 def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
@@ -68,6 +72,8 @@ def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
         chain=chain,
         verbose=options["verbose"],
         max_memory=max_memory_bytes(options),
+        stream=options.get("stream"),
+        strip_rows=options.get("strip_rows"),
     )
 
 
@@ -132,6 +138,7 @@ def _memory_guard(source: str, outputs: list[tuple[str, list[Kernel]]], options:
 @conv_options
 @source_options
 @memory_option
+@stream_options
 @output_options
 @batch_options
 @figure_options
@@ -169,8 +176,17 @@ def filter_command(
 def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:
     """Filter one source with every output's kernels, write the results (and the figure); runs in a worker."""
     from ..api.arrays import filter_array
+    from ..limits import LimitError
 
-    loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item.source, outputs, options))
+    if options.stream:
+        return _stream_item(item, outputs, options)
+    try:
+        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item.source, outputs, options))
+    except LimitError:
+        # Too large for memory (or for the pixel limit of a format read whole): stream it when allowed and possible.
+        if options.stream is False or not _can_stream(item, options):
+            raise
+        return _stream_item(item, outputs, options)
     reports = []
     rows = []
     geometry = None
@@ -251,3 +267,120 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
         notes=notes,
         depth=options.run.write.depth,
     )
+
+
+# ---------------------------------------------------------------------------
+# Streamed runs (--stream, or automatically when the in-memory run would not fit)
+
+
+def _can_stream(item: Item, options: FilterOptions) -> bool:
+    """A file source read by rows (TIFF, .npy), outputs streamed formats can write, and no figure."""
+    from ..io import output_format
+    from ..io.strips import STREAM_FORMATS, streams_by_rows
+
+    if item.figure is not None or item.source == "-" or not streams_by_rows(item.source):
+        return False
+    return all(d != "-" and output_format(d, options.run.write.format) in STREAM_FORMATS for d in item.destinations)
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What a report needs of an input or a result it never holds: a shape (a zero-stride view, no memory)."""
+
+    source: Any
+    array: Any
+    kind: str
+    detail: str
+
+
+def _shape_only(shape: tuple[int, ...]) -> Any:
+    import numpy as np
+
+    return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.uint8), shape=shape, strides=(0,) * len(shape))
+
+
+def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:
+    """Filter one source strip by strip into each output (TIFF, PNG, npy): the bytes the in-memory run writes."""
+    from dataclasses import replace
+
+    from ..errors import OutputUsageError
+    from ..io import classify_source, output_format
+    from ..io.strips import check_stream_format, open_rows
+    from ..run.stream import stream_filter
+    from .reports import Progress
+    from .streams import Written
+
+    if item.figure is not None:
+        raise OutputUsageError("--figure needs the whole image in memory; drop it or use --no-stream")
+    read = options.read
+    reports = []
+    for (_label, applied), target in zip(outputs, item.destinations):
+        if target == "-":
+            raise OutputUsageError("a streamed run writes files, not stdout; give -o FILE.tif/.png/.npy")
+        fmt = output_format(target, options.run.write.format)
+        check_stream_format(fmt)
+        start = time.perf_counter()
+        reader = open_rows(
+            item.source,
+            frame=read.frame,
+            gray=read.gray,
+            normalize=read.normalize,
+            color=read.color,
+            max_pixels=read.max_pixels,
+            load_whole=lambda: load_item(item, replace(read, max_pixels=read.max_pixels), options.run),
+        )
+        progress = Progress(1) if not options.run.silent and _stderr_is_terminal() else None
+        shown = [0.0]
+
+        def on_rows(done: int, total: int, progress: Any = progress, shown: list[float] = shown) -> None:
+            now = time.perf_counter()
+            if progress is not None and (now - shown[0] > 0.2 or done == total):
+                progress.total = total
+                progress.update(done, 0)
+                shown[0] = now
+
+        try:
+            with reader:
+                done = stream_filter(
+                    reader,
+                    target,
+                    fmt,
+                    applied,
+                    options.settings,
+                    options.run.write,
+                    strip_rows=options.strip_rows,
+                    budget=options.max_memory,
+                    on_rows=on_rows,
+                )
+        finally:
+            if progress is not None:
+                progress.clear()
+        loaded = _Shown(classify_source(item.source), _shape_only(done.input_size), done.kind, done.detail)
+        result = _shape_only(done.shape)
+        written = Written(target, fmt, done.mapping)
+        filtered = _StreamedFilter(result, tuple(applied), done.plan.plans)
+        report = _report(loaded, filtered, written, options, time.perf_counter() - start)
+        passes = "two passes (the pixel range first)" if done.passes == 2 else "one pass"
+        strip = f"streamed in strips of {done.plan.unit_rows} rows, {passes}, estimated peak {_bytes(done.plan.estimate.total)}"
+        report.record["streamed"] = {"strip_rows": done.plan.unit_rows, "passes": done.passes}
+        reports.append(Report((report.lines[0], f"note: {strip}", *report.lines[1:]), report.record))
+    return reports
+
+
+@dataclass(frozen=True)
+class _StreamedFilter:
+    array: Any
+    kernels: tuple[Any, ...]
+    plans: tuple[Any, ...]
+
+
+def _bytes(count: int) -> str:
+    from ..limits import format_bytes
+
+    return format_bytes(count)
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    return sys.stderr.isatty()

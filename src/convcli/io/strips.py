@@ -324,7 +324,10 @@ class NpyRows(RowWriter):
 
         self.dtype = np.dtype(dtype)
         header = {"descr": npy_format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": tuple(shape)}
-        npy_format._write_array_header(self._target.handle, header, None)  # noqa: SLF001 - exactly numpy.save's
+        try:  # numpy.save's choice: version 1.0 unless the header does not fit its 2-byte length
+            npy_format.write_array_header_1_0(self._target.handle, header)
+        except ValueError:
+            npy_format.write_array_header_2_0(self._target.handle, header)
 
     def write(self, rows: np.ndarray) -> None:
         self._target.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
@@ -349,16 +352,17 @@ class TiffRowsWriter(RowWriter):
 
         self.dtype = np.dtype(np.float32)
         size = int(np.prod(shape)) * 4
-        handle = self._target.handle
-        with tifffile.TiffWriter(handle, bigtiff=size > _BIGTIFF_BYTES) as writer:
+        self._target.handle.close()
+        with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
             offset, _count = writer.write(
                 shape=tuple(shape),
                 dtype=self.dtype,
                 photometric="rgb" if len(shape) == 3 else "minisblack",
                 returnoffset=True,
             )
-        handle.flush()
-        self._end = handle.tell()
+        handle = open(self._target.temporary, "r+b")  # noqa: SIM115 - closed by commit or abort
+        self._target.handle = handle
+        self._end = handle.seek(0, os.SEEK_END)
         handle.seek(offset)
 
     def write(self, rows: np.ndarray) -> None:
@@ -404,3 +408,13 @@ def check_stream_format(fmt: str) -> None:
             f"a streamed run writes {', '.join('.' + f for f in ('tif', 'png', 'npy'))}; {fmt.upper()} needs the "
             "whole image in memory (use --no-stream, or one of those formats)"
         )
+
+
+def streams_by_rows(path: str) -> bool:
+    """Whether ``path`` is a file :func:`open_rows` reads by rows (TIFF, ``.npy``) rather than whole."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(8)
+    except OSError:
+        return False
+    return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+") or head.startswith(b"\x93NUMPY")
