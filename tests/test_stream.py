@@ -1,0 +1,262 @@
+"""Streamed filtering (``--stream``, :func:`convcli.run.stream.filter_file`) against the in-memory result.
+
+The reference is the in-memory path itself (``convcli filter --no-stream``, :func:`convcli.filter`), which
+the rest of the suite checks against SciPy and a naive loop: a streamed run must write the same file byte
+for byte, over every pad mode, strides, dilations, even and odd kernels, strip heights that do not divide
+the image and halos taller than a strip. Images are small; tiny strip heights exercise the halos.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import convcli
+from convcli.api.arrays import as_kernels, filter_array
+from convcli.api.arrays import geometry as make_geometry
+from convcli.api.settings import FilterSettings
+from convcli.io.png import PngRowWriter, png_bytes
+from convcli.io.strips import ArrayRows
+from convcli.run.stream import build_steps, filter_file, plan_stream
+
+from conftest import assert_error
+
+MODES = ["zeros", "constant", "reflect", "symmetric", "replicate", "circular"]
+RNG = np.random.default_rng(13)
+IMAGE = RNG.integers(0, 256, (61, 47), dtype=np.uint8)
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def _streamed_rows(array: np.ndarray, kernels, settings: FilterSettings, rows: int) -> np.ndarray:
+    plan = plan_stream(array.shape[:2], 1, array.dtype, kernels, settings, strip_rows=rows)
+    steps = build_steps(ArrayRows(array), plan, settings)
+    return np.concatenate([steps.read(a, min(steps.height, a + rows)) for a in range(0, steps.height, rows)])
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("kernel", "stride", "dilation", "padding"),
+    [
+        ("gaussian:5", 1, 1, "same"),  # separable, odd
+        ("0 1; 2 3", 1, 1, "same"),  # even: the extra padding at the bottom/right
+        ("3x3: 1,2,3,4,5,6,7,8,9", 2, 1, 3),  # strided, full rank
+        ("1 1 1; 1 1 1", (2, 1), (1, 2), (2, 3)),  # a box, strided and dilated
+        ("laplacian", 3, 2, 4),  # halo of 5 rows against strips of 1 to 4
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_strips_equal_the_in_memory_array(mode, kernel, stride, dilation, padding, dtype):
+    image = (IMAGE / 255).astype(dtype)
+    settings = FilterSettings(
+        make_geometry(stride=stride, dilation=dilation, padding=padding, pad_mode=mode, pad_value=0.25), bias=0.5
+    )
+    kernels = as_kernels(kernel)
+    expected = filter_array(image, kernels, settings).array
+    for rows in (1, 4, 7, 1000):  # 4 and 7 do not divide the output; 1000 is more than the image
+        np.testing.assert_array_equal(_streamed_rows(image, kernels, settings, rows), expected)
+
+
+def test_large_random_kernel_fft_and_chain():
+    # A 15x15 random kernel (FFT or OpenCV's DFT) and a chain of two steps, each with its own halo.
+    image = (RNG.random((150, 90))).astype(np.float32)
+    for kernel in ([RNG.random((15, 15))], ["gaussian:7", "laplacian"]):
+        for mode in ("reflect", "circular"):
+            settings = FilterSettings(make_geometry(padding="same", pad_mode=mode))
+            kernels = as_kernels(kernel)
+            expected = filter_array(image, kernels, settings).array
+            np.testing.assert_array_equal(_streamed_rows(image, kernels, settings, 9), expected)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    height=st.integers(3, 40),
+    width=st.integers(3, 30),
+    kh=st.integers(1, 6),
+    kw=st.integers(1, 6),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    pad=st.tuples(st.integers(0, 4), st.integers(0, 4)),
+    mode=st.sampled_from(MODES),
+    rows=st.integers(1, 9),
+    seed=st.integers(0, 2**16),
+)
+def test_hypothesis_geometry(height, width, kh, kw, stride, dilation, pad, mode, rows, seed):
+    rng = np.random.default_rng(seed)
+    image = rng.random((height, width)).astype(np.float32)
+    weights = rng.standard_normal((kh, kw))
+    if (height + 2 * pad[0] - dilation[0] * (kh - 1) - 1) < 0 or (width + 2 * pad[1] - dilation[1] * (kw - 1) - 1) < 0:
+        return
+    settings = FilterSettings(make_geometry(stride=stride, dilation=dilation, padding=pad, pad_mode=mode))
+    kernels = as_kernels(weights)
+    expected = filter_array(image, kernels, settings).array
+    np.testing.assert_array_equal(_streamed_rows(image, kernels, settings, rows), expected)
+
+
+# ---------------------------------------------------------------------------
+# Files: the bytes the in-memory run writes
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("stream-sources")
+    paths = {
+        "tiled": folder / "tiled.tif",
+        "striped": folder / "striped.tif",
+        "plain": folder / "plain.tif",
+        "npy": folder / "array.npy",
+        "png": folder / "image.png",
+        "rgb": folder / "rgb.tif",
+        "u16": folder / "u16.tif",
+    }
+    tifffile.imwrite(paths["tiled"], IMAGE, tile=(16, 16), compression="zlib")
+    tifffile.imwrite(paths["striped"], IMAGE, rowsperstrip=5, compression="zlib")
+    tifffile.imwrite(paths["plain"], IMAGE)
+    tifffile.imwrite(paths["rgb"], RNG.integers(0, 256, (33, 29, 3), dtype=np.uint8), photometric="rgb", tile=(16, 16))
+    tifffile.imwrite(paths["u16"], RNG.integers(0, 65536, (40, 21), dtype=np.uint16), rowsperstrip=3)
+    np.save(paths["npy"], RNG.standard_normal((45, 38)))
+    paths["png"].write_bytes(png_bytes(IMAGE))
+    return paths
+
+
+def _both(cli, tmp_path: Path, source: Path, suffix: str, *options: str) -> tuple[bytes, bytes]:
+    memory = tmp_path / f"memory{suffix}"
+    streamed = tmp_path / f"streamed{suffix}"
+    run = cli(["filter", source, *options, "-o", memory, "-q", "--no-stream"])
+    assert run.exit_code == 0, run
+    run = cli(["filter", source, *options, "-o", streamed, "-q", "--stream", "--strip-rows", "3"])
+    assert run.exit_code == 0, run
+    return memory.read_bytes(), streamed.read_bytes()
+
+
+@pytest.mark.parametrize("source", ["tiled", "striped", "plain", "npy", "png", "u16"])
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".npy"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("-k", "gaussian:7", "-p", "same", "--pad-mode", "reflect"),
+        ("-k", "sobel-x", "-s", "2", "-d", "2", "-p", "3", "--pad-mode", "circular", "--scale", "abs"),
+        ("-k", "0 1; 2 3", "-p", "same", "--pad-mode", "symmetric", "--scale", "minmax", "--depth", "16"),
+    ],
+)
+def test_files_are_byte_identical(cli, tmp_path, sources, source, suffix, options):
+    if suffix != ".png" and "--depth" in options:
+        options = options[: options.index("--depth")]
+    memory, streamed = _both(cli, tmp_path, sources[source], suffix, *options)
+    assert memory == streamed
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--color", "-k", "gaussian:5", "-p", "same", "--pad-mode", "replicate"),
+        ("--normalize", "max", "-k", "emboss", "--vmin", "-0.5", "--vmax", "0.5"),
+        ("--chain", "-k", "gaussian:5", "-k", "laplacian", "--pad-mode", "constant", "--pad-value", "0.5", "-p", "2"),
+    ],
+)
+def test_color_normalize_and_chains(cli, tmp_path, sources, options):
+    source = sources["rgb"] if "--color" in options else sources["tiled"]
+    for suffix in (".png", ".tif"):
+        memory, streamed = _both(cli, tmp_path, source, suffix, *options)
+        assert memory == streamed
+
+
+def test_python_api_filter_file(tmp_path, sources):
+    done = filter_file(str(sources["striped"]), str(tmp_path / "out.npy"), "gaussian:9", padding="same", strip_rows=2)
+    expected = convcli.filter(convcli.load(str(sources["striped"])), "gaussian:9", padding="same")
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+    assert done.shape == expected.shape and done.passes == 1
+    assert done.plan.estimate.total > 0
+
+
+def test_png_row_writer_is_png_bytes():
+    pixels = RNG.integers(0, 65536, (300, 211, 3), dtype=np.uint16)
+    chunks: list[bytes] = []
+    writer = PngRowWriter(chunks.append, pixels.shape, pixels.dtype, parts=3)
+    for start in range(0, 300, 7):
+        writer.write(pixels[start : start + 7])
+    writer.close()
+    assert b"".join(chunks) == png_bytes(pixels, parts=3)
+
+
+def test_auto_streams_what_memory_refuses(cli, tmp_path, sources):
+    # 1 MiB is below any in-memory estimate: the TIFF source is streamed instead of refused, the same bytes.
+    memory, streamed = tmp_path / "m.png", tmp_path / "s.png"
+    assert cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", memory, "-q"]).exit_code == 0
+    run = cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", streamed, "--max-memory", "1"])
+    assert run.exit_code == 0, run
+    assert "streamed in strips" in run.stderr
+    assert memory.read_bytes() == streamed.read_bytes()
+    refused = cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", tmp_path / "n.png", "--max-memory", "1",
+                   "--no-stream"])
+    assert_error(refused, 1, "needs about", "--max-memory")
+
+
+def test_stream_errors(cli, tmp_path, sources):
+    assert_error(cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", tmp_path / "x.jpg", "--stream"]), 2,
+                 "streamed run writes")
+    assert_error(cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", "-", "--stream"]), 2, "stdout")
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------------
+# Interrupted streamed writes
+
+
+def _start_streamed(source: Path, target: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "convcli", "filter", str(source), "-k", "gaussian:15", "-p", "same",
+         "--pad-mode", "reflect", "--method", "direct", "--precision", "float64", "--stream", "--strip-rows", "8",
+         "-o", str(target), "-q"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.fixture(scope="module")
+def slow_source(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("slow") / "big.tif"
+    tifffile.imwrite(path, RNG.integers(0, 256, (1500, 900), dtype=np.uint8), tile=(64, 64))
+    return path
+
+
+def _wait_for_part(folder: Path, process: subprocess.Popen, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while not any(p.name.endswith(".part") for p in folder.iterdir()):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    time.sleep(0.05)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_during_a_streamed_write_leaves_nothing(tmp_path, slow_source):
+    process = _start_streamed(slow_source, tmp_path / "out.png")
+    _wait_for_part(tmp_path, process)
+    process.send_signal(signal.SIGINT)
+    _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigkill_during_a_streamed_write_leaves_only_a_hidden_part(tmp_path, slow_source):
+    process = _start_streamed(slow_source, tmp_path / "out.png")
+    _wait_for_part(tmp_path, process)
+    process.kill()
+    process.communicate(timeout=60)
+    names = [p.name for p in tmp_path.iterdir()]
+    assert len(names) == 1 and names[0].startswith(".out.png.") and names[0].endswith(".part"), names
+    assert not (tmp_path / "out.png").exists()
