@@ -36,16 +36,19 @@ def make_input(path: Path, side: int) -> None:
         for _ in range((-(-side // 256)) ** 2):
             yield rng.integers(0, 256, (256, 256), dtype=np.uint8)
 
-    tifffile.imwrite(path, tiles(), shape=(side, side), dtype=np.uint8, tile=(256, 256), compression="zlib",
-                     bigtiff=True)
+    tifffile.imwrite(
+        path, tiles(), shape=(side, side), dtype=np.uint8, tile=(256, 256), compression="zlib", bigtiff=True
+    )
 
 
 def timed(command: list[str], env: dict | None = None) -> dict:
     run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, env=env)
     text = run.stderr
+
     def field(name: str) -> float:
         match = re.search(rf"{re.escape(name)}: ([0-9.:]+)", text)
         return float(match.group(1)) if match and ":" not in match.group(1) else 0.0
+
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([0-9:.]+)", text)
     seconds = 0.0
     if wall:
@@ -93,8 +96,24 @@ def main() -> None:
             kernel_file = OUT / f"{name}.npy"
             np.save(kernel_file, weights)
             target = OUT / "out.png"
-            base = [PYTHON, "-m", "convcli", "filter", str(source), "-k", str(kernel_file), "-p", "same",
-                    "--pad-mode", "replicate", "--scale", "clip", "-o", str(target), "-q"]
+            base = [
+                PYTHON,
+                "-m",
+                "convcli",
+                "filter",
+                str(source),
+                "-k",
+                str(kernel_file),
+                "-p",
+                "same",
+                "--pad-mode",
+                "replicate",
+                "--scale",
+                "clip",
+                "-o",
+                str(target),
+                "-q",
+            ]
             runs = {"convcli --stream": base + ["--stream"]}
             if side <= args.in_memory_up_to:
                 runs["convcli in memory"] = base + ["--no-stream", "--max-pixels", "0"]
@@ -102,24 +121,44 @@ def main() -> None:
                 mask = OUT / f"{name}.mat"
                 scale = 1.0
                 ints = np.rint(weights * 10000)
-                mask.write_text(f"{weights.shape[1]} {weights.shape[0]} {ints.sum():g} 0\n"
-                                + "\n".join(" ".join(f"{v:g}" for v in row) for row in ints) + "\n")
+                mask.write_text(
+                    f"{weights.shape[1]} {weights.shape[0]} {ints.sum():g} 0\n"
+                    + "\n".join(" ".join(f"{v:g}" for v in row) for row in ints)
+                    + "\n"
+                )
                 del scale
-                runs["vips conv"] = [vips, "conv", str(source), str(OUT / "vips.png"), str(mask), "--precision", "float"]
+                runs["vips conv"] = [
+                    vips,
+                    "conv",
+                    str(source),
+                    str(OUT / "vips.png"),
+                    str(mask),
+                    "--precision",
+                    "float",
+                ]
                 if name.startswith("gauss"):
                     g1 = weights.sum(axis=0) / np.sqrt(weights.sum())
                     row = np.rint(weights[weights.shape[0] // 2] / weights[weights.shape[0] // 2].sum() * 10000)
                     sep = OUT / f"{name}-sep.mat"
                     sep.write_text(f"{len(row)} 1 {row.sum():g} 0\n" + " ".join(f"{v:g}" for v in row) + "\n")
                     del g1
-                    runs["vips convsep"] = [vips, "convsep", str(source), str(OUT / "vips.png"), str(sep),
-                                            "--precision", "float"]
+                    runs["vips convsep"] = [
+                        vips,
+                        "convsep",
+                        str(source),
+                        str(OUT / "vips.png"),
+                        str(sep),
+                        "--precision",
+                        "float",
+                    ]
             for tool, command in runs.items():
                 result = timed(command, env)
                 rows.append((side, name, tool, result))
-                print(f"{side} {name:9} {tool:18} wall {result['wall']:7.1f} s  cpu {result['cpu']:7.1f} s  "
-                      f"peak {result['rss_mib']:7.0f} MiB {'' if result['ok'] else 'FAILED ' + result['error']}",
-                      flush=True)
+                print(
+                    f"{side} {name:9} {tool:18} wall {result['wall']:7.1f} s  cpu {result['cpu']:7.1f} s  "
+                    f"peak {result['rss_mib']:7.0f} MiB {'' if result['ok'] else 'FAILED ' + result['error']}",
+                    flush=True,
+                )
         source.unlink()
     for leftover in OUT.glob("*"):
         leftover.unlink()

@@ -22,14 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convcli
+from conftest import assert_error
 from convcli.api.arrays import as_kernels, filter_array
 from convcli.api.arrays import geometry as make_geometry
 from convcli.api.settings import FilterSettings
 from convcli.io.png import PngRowWriter, png_bytes
 from convcli.io.strips import ArrayRows
 from convcli.run.stream import build_steps, filter_file, plan_stream
-
-from conftest import assert_error
 
 MODES = ["zeros", "constant", "reflect", "symmetric", "replicate", "circular"]
 RNG = np.random.default_rng(13)
@@ -196,14 +195,18 @@ def test_auto_streams_what_memory_refuses(cli, tmp_path, sources):
     assert run.exit_code == 0, run
     assert "streamed in strips" in run.stderr
     assert memory.read_bytes() == streamed.read_bytes()
-    refused = cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", tmp_path / "n.png", "--max-memory", "1",
-                   "--no-stream"])
+    refused = cli(
+        ["filter", sources["tiled"], "-k", "gaussian:5", "-o", tmp_path / "n.png", "--max-memory", "1", "--no-stream"]
+    )
     assert_error(refused, 1, "needs about", "--max-memory")
 
 
 def test_stream_errors(cli, tmp_path, sources):
-    assert_error(cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", tmp_path / "x.jpg", "--stream"]), 2,
-                 "streamed run writes")
+    assert_error(
+        cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", tmp_path / "x.jpg", "--stream"]),
+        2,
+        "streamed run writes",
+    )
     assert_error(cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", "-", "--stream"]), 2, "stdout")
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
 
@@ -215,9 +218,29 @@ def test_stream_errors(cli, tmp_path, sources):
 def _start_streamed(source: Path, target: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     return subprocess.Popen(
-        [sys.executable, "-m", "convcli", "filter", str(source), "-k", "gaussian:15", "-p", "same",
-         "--pad-mode", "reflect", "--method", "direct", "--precision", "float64", "--stream", "--strip-rows", "8",
-         "-o", str(target), "-q"],
+        [
+            sys.executable,
+            "-m",
+            "convcli",
+            "filter",
+            str(source),
+            "-k",
+            "gaussian:15",
+            "-p",
+            "same",
+            "--pad-mode",
+            "reflect",
+            "--method",
+            "direct",
+            "--precision",
+            "float64",
+            "--stream",
+            "--strip-rows",
+            "8",
+            "-o",
+            str(target),
+            "-q",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

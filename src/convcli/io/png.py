@@ -190,7 +190,7 @@ class PngRowWriter:
             self._write(_chunk(b"IDAT", memoryview(self._pending)[:IDAT_BYTES]))
             del self._pending[:IDAT_BYTES]
         if final and self._pending:
-            self._write(_chunk(b"IDAT", self._pending))
+            self._write(_chunk(b"IDAT", bytes(self._pending)))
             self._pending = bytearray()
 
     def _feed(self, data: memoryview) -> None:
@@ -225,7 +225,7 @@ class PngRowWriter:
         np.subtract(flat[1:], flat[:-1], out=filtered[1:, 1:])
         self._previous = flat[-1].copy()
         self._rows += flat.shape[0]
-        self._feed(memoryview(filtered.reshape(-1)))
+        self._feed(filtered.reshape(-1).data)
 
     def close(self) -> None:
         """Finish the stream: the Adler-32 checksum, the last IDAT chunk and IEND."""

@@ -27,9 +27,10 @@ file beside the destination, renamed into place by :meth:`RowWriter.commit`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ class TiffRows(_Converted):
 
         self._file = tifffile.TiffFile(path)
         try:
-            page = self._file.pages[frame]
+            page: Any = self._file.pages[frame]
             self._page = page
             shape, axes = tuple(page.shape), str(page.axes)
             if axes not in ("YX", "YXS") or int(page.planarconfig) != 1:
@@ -147,7 +148,7 @@ class TiffRows(_Converted):
             self._samples = shape[2] if len(shape) == 3 else 1
             self._stored = np.dtype(page.dtype)
             # Uncompressed and contiguous (what convcli and most tools write by default): rows are read by offset.
-            contiguous = page.is_contiguous if int(page.compression) == 1 else None
+            contiguous: Any = page.is_contiguous if int(page.compression) == 1 else None
             self._contiguous = (contiguous[0], self._stored.newbyteorder(self._file.byteorder)) if contiguous else None
         except Exception:
             self._file.close()
@@ -156,7 +157,9 @@ class TiffRows(_Converted):
         bits = f"{self._stored.itemsize * 8}-bit" if self._stored.kind in "ui" else str(self._stored)
         layout = f"tiled {page.tilelength}x{page.tilewidth}" if page.is_tiled else f"striped {self._band} rows"
         detail = f"TIFF {shape[0]}x{shape[1]} {self._samples}-channel {bits}, {layout}"
-        super().__init__(self._stored_rows, shape, self._stored, gray=gray, normalize=normalize, color=color, detail=detail)
+        super().__init__(
+            self._stored_rows, shape, self._stored, gray=gray, normalize=normalize, color=color, detail=detail
+        )
         self.held_bytes = 2 * self._band * shape[1] * self._samples * self._stored.itemsize
 
     def _segment_band(self, band: int) -> np.ndarray:
@@ -307,10 +310,8 @@ class RowWriter:
             raise OutputError(f"cannot write {self.destination!r}: {exc.strerror or exc}") from None
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._target.handle.close()
-        except OSError:
-            pass
         if os.path.exists(self._target.temporary):
             os.unlink(self._target.temporary)
 
@@ -354,12 +355,13 @@ class TiffRowsWriter(RowWriter):
         size = int(np.prod(shape)) * 4
         self._target.handle.close()
         with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
-            offset, _count = writer.write(
+            written: Any = writer.write(
                 shape=tuple(shape),
                 dtype=self.dtype,
                 photometric="rgb" if len(shape) == 3 else "minisblack",
                 returnoffset=True,
             )
+            offset = written[0]
         handle = open(self._target.temporary, "r+b")  # noqa: SIM115 - closed by commit or abort
         self._target.handle = handle
         self._end = handle.seek(0, os.SEEK_END)
@@ -391,8 +393,9 @@ class PngRows(RowWriter):
         self._png.close()
 
 
-def row_writer(destination: str, fmt: str, shape: tuple[int, ...], *, depth: int = 8, compression: int = 1,
-               dtype: Any = np.float32) -> RowWriter:
+def row_writer(
+    destination: str, fmt: str, shape: tuple[int, ...], *, depth: int = 8, compression: int = 1, dtype: Any = np.float32
+) -> RowWriter:
     """The :class:`RowWriter` of ``fmt`` (``tiff``, ``png`` or ``npy``) for a result of ``shape``."""
     check_stream_format(fmt)
     if fmt == "npy":

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from ..api.arrays import as_kernels, geometry as make_geometry, plan_filter
+from ..api.arrays import as_kernels, plan_filter
+from ..api.arrays import geometry as make_geometry
 from ..api.settings import FilterSettings, ReadSettings, WriteSettings
 from ..engine import Plan
 from ..engine.borders import border_map
@@ -354,7 +355,9 @@ def build_steps(reader: Any, plan: StreamPlan, settings: FilterSettings) -> Any:
 # Running
 
 
-def _mapping_pass(rows: Any, height: int, unit: int, write: WriteSettings, on_rows: Callable[[int], None]) -> PixelMapping:
+def _mapping_pass(
+    rows: Any, height: int, unit: int, write: WriteSettings, on_rows: Callable[[int], None]
+) -> PixelMapping:
     """The range the in-memory :func:`to_pixels` would find, from a first pass over the result."""
     low, high = math.inf, -math.inf
     finite_low, finite_high = math.inf, -math.inf
@@ -460,8 +463,9 @@ def stream_filter(
     probe = np.empty((1, 1), dtype=reader.dtype)
     dtype = np.dtype(_working_dtype(probe, settings.precision))
     size = (reader.height, reader.width)
-    plan = plan_stream(size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget,
-                       held=reader.held_bytes)
+    plan = plan_stream(
+        size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
+    )
     height, width = plan.output_size
     shape: tuple[int, ...] = (height, width) + ((reader.channels,) if reader.channels > 1 else ())
     pixels = fmt == "png"
