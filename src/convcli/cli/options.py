@@ -376,7 +376,13 @@ def stream_options(function: F) -> F:
                 help="Read, filter and write in row strips (TIFF, PNG and .npy outputs; the same bytes as in "
                 "memory); --no-stream never does.",
             ),
-            click.option("--strip-rows", type=click.IntRange(min=1), default=None, hidden=True),
+            click.option(
+                "--strip-rows",
+                type=click.IntRange(min=1),
+                default=None,
+                hidden=True,
+                help="Output rows computed at a time by each step of a streamed run (default: from the memory budget).",
+            ),
         ],
         function,
     )
