@@ -164,5 +164,91 @@ def main() -> None:
         leftover.unlink()
 
 
+# ---------------------------------------------------------------------------
+# Estimates against measured peaks (python bench/huge.py --estimates)
+
+ESTIMATE_CASES = [
+    ("gray.tif", ["-k", "gaussian:15", "-p", "same"], "png"),
+    ("gray.tif", ["-k", "3x3: 1,-2,3,-4,5,-6,7,-8,9", "--pad-mode", "circular", "-p", "1"], "tif"),
+    ("gray.tif", ["-k", "gaussian:7", "-s", "2", "-p", "3"], "npy"),
+    ("gray.tif", ["--chain", "-k", "gaussian:5", "-k", "laplacian", "-p", "same"], "png"),
+    ("gray.png", ["-k", "sobel-x", "-p", "same", "--depth", "16"], "png"),
+    ("rgb.tif", ["--color", "-k", "gaussian:9", "-p", "same"], "png"),
+    ("array.npy", ["-k", "random15.npy", "-p", "same"], "npy"),
+    ("array.npy", ["-k", "random15.npy", "--method", "direct"], "tif"),
+]
+
+
+def _estimate(source: Path, args: list[str], target: Path) -> int:
+    """The estimate the CLI checks for this run (its memory guard, called with a recording check_memory)."""
+    import convcli.limits as limits
+    from convcli.cli import main
+
+    seen = []
+    original = limits.check_memory
+
+    def record(estimate, max_memory=None):  # type: ignore[no-untyped-def]
+        seen.append(estimate.total)
+
+    limits.check_memory = record
+    try:
+        from click.testing import CliRunner
+
+        CliRunner().invoke(
+            main, ["filter", str(source), *args, "-o", str(target), "-q", "--no-stream", "--max-pixels", "0"]
+        )
+    finally:
+        limits.check_memory = original
+    return max(seen) if seen else 0
+
+
+def estimates(sizes: list[int]) -> None:
+    import tifffile
+    from PIL import Image
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    os.chdir(OUT)
+    np.save(OUT / "random15.npy", KERNELS["random15"])
+    print("| size | source | options | output | estimate MiB | peak MiB | estimate / peak |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for side in sizes:
+        rng = np.random.default_rng(side)
+        gray = rng.integers(0, 256, (side, side), dtype=np.uint8)
+        tifffile.imwrite(OUT / "gray.tif", gray, tile=(256, 256), compression="zlib")
+        Image.fromarray(gray).save(OUT / "gray.png", compress_level=1)
+        tifffile.imwrite(OUT / "rgb.tif", rng.integers(0, 256, (side, side, 3), dtype=np.uint8), photometric="rgb")
+        np.save(OUT / "array.npy", rng.random((side, side)))
+        for name, args, suffix in ESTIMATE_CASES:
+            target = OUT / f"est.{suffix}"
+            estimate = _estimate(OUT / name, args, target)
+            command = [
+                PYTHON,
+                "-m",
+                "convcli",
+                "filter",
+                str(OUT / name),
+                *args,
+                "-o",
+                str(target),
+                "-q",
+                "--no-stream",
+                "--max-pixels",
+                "0",
+            ]
+            result = timed(command, env)
+            peak = result["rss_mib"]
+            ratio = estimate / 2**20 / peak if peak else float("nan")
+            print(
+                f"| {side} | {name} | `{' '.join(args)}` | {suffix} | {estimate / 2**20:.0f} | {peak:.0f} | {ratio:.2f} |",
+                flush=True,
+            )
+    for leftover in OUT.glob("*"):
+        leftover.unlink()
+
+
 if __name__ == "__main__":
-    main()
+    if "--estimates" in sys.argv:
+        estimates([int(v) for v in sys.argv[sys.argv.index("--estimates") + 1 :]] or [1500, 3000, 6000])
+    else:
+        main()

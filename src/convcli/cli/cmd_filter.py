@@ -91,11 +91,12 @@ def _labels(kernels: list[Kernel], chain: bool) -> list[tuple[str, list[Kernel]]
     return labels
 
 
-def _memory_guard(source: str, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> Any:
+def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> Any:
     """A check run from the source's header: refuse the run when its largest output would not fit in memory."""
 
     def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
         from ..api.arrays import plan_filter
+        from ..io import output_format
         from ..limits import check_memory, estimate_filter
 
         color = options.read.color and channels >= 3
@@ -103,9 +104,13 @@ def _memory_guard(source: str, outputs: list[tuple[str, list[Kernel]]], options:
         precision = options.settings.precision
         itemsize = 8 if precision == "float64" or (not image and precision == "auto") else 4
         shape = options.settings.geometry
-        for _label, applied in outputs:
-            plans = plan_filter((height, width), applied, options.settings)
-            what = f"filtering {source!r} ({height}x{width}) with {'+'.join(k.name for k in applied)}"
+        dtype = "float64" if itemsize == 8 else "float32"
+        for (_label, applied), target in zip(outputs, item.destinations):
+            plans = plan_filter((height, width), applied, options.settings, dtype)
+            what = f"filtering {item.source!r} ({height}x{width}) with {'+'.join(k.name for k in applied)}"
+            fmt = "png" if target == "-" else output_format(target, options.run.write.format)
+            # OpenCV pads a whole copy for the borders it lacks (see engine.opencv).
+            borders = shape.pad_mode == "circular" or (shape.pad_mode == "constant" and shape.pad_value != 0)
             estimate = estimate_filter(
                 (height, width),
                 3 if color else 1,
@@ -116,6 +121,10 @@ def _memory_guard(source: str, outputs: list[tuple[str, list[Kernel]]], options:
                 itemsize=itemsize,
                 decoded_bytes_per_pixel=decoded_bytes_per_pixel,
                 what=what,
+                fmt=fmt,
+                depth=options.run.write.depth,
+                padded_copy=borders and any(p.backend == "opencv" for p in plans),
+                backends=[p.backend for p in plans],
             )
             check_memory(estimate, options.max_memory)
 
@@ -177,14 +186,15 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: Fi
     """Filter one source with every output's kernels, write the results (and the figure); runs in a worker."""
     from ..api.arrays import filter_array
     from ..limits import LimitError
+    from .streaming import can_stream
 
     if options.stream:
         return _stream_item(item, outputs, options)
     try:
-        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item.source, outputs, options))
+        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, outputs, options))
     except LimitError:
         # Too large for memory (or for the pixel limit of a format read whole): stream it when allowed and possible.
-        if options.stream is False or not _can_stream(item, options):
+        if options.stream is False or not can_stream(item, options.run):
             raise
         return _stream_item(item, outputs, options)
     reports = []
@@ -273,114 +283,38 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
 # Streamed runs (--stream, or automatically when the in-memory run would not fit)
 
 
-def _can_stream(item: Item, options: FilterOptions) -> bool:
-    """A file source read by rows (TIFF, .npy), outputs streamed formats can write, and no figure."""
-    from ..io import output_format
-    from ..io.strips import STREAM_FORMATS, streams_by_rows
-
-    if item.figure is not None or item.source == "-" or not streams_by_rows(item.source):
-        return False
-    return all(d != "-" and output_format(d, options.run.write.format) in STREAM_FORMATS for d in item.destinations)
-
-
-@dataclass(frozen=True)
-class _Shown:
-    """What a report needs of an input or a result it never holds: a shape (a zero-stride view, no memory)."""
-
-    source: Any
-    array: Any
-    kind: str
-    detail: str
-
-
-def _shape_only(shape: tuple[int, ...]) -> Any:
-    import numpy as np
-
-    return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.uint8), shape=shape, strides=(0,) * len(shape))
-
-
 def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:
     """Filter one source strip by strip into each output (TIFF, PNG, npy): the bytes the in-memory run writes."""
-    from dataclasses import replace
+    from ..run.streamed import stream_filter
+    from .streaming import stream_one, streamed_note
 
-    from ..errors import OutputUsageError
-    from ..io import classify_source, output_format
-    from ..io.strips import check_stream_format, open_rows
-    from ..run.stream import stream_filter
-    from .reports import Progress
-    from .streams import Written
-
-    if item.figure is not None:
-        raise OutputUsageError("--figure needs the whole image in memory; drop it or use --no-stream")
-    read = options.read
     reports = []
     for (_label, applied), target in zip(outputs, item.destinations):
-        if target == "-":
-            raise OutputUsageError("a streamed run writes files, not stdout; give -o FILE.tif/.png/.npy")
-        fmt = output_format(target, options.run.write.format)
-        check_stream_format(fmt)
-        start = time.perf_counter()
-        reader = open_rows(
-            item.source,
-            frame=read.frame,
-            gray=read.gray,
-            normalize=read.normalize,
-            color=read.color,
-            max_pixels=read.max_pixels,
-            load_whole=lambda: load_item(item, replace(read, max_pixels=read.max_pixels), options.run),
-        )
-        progress = Progress(1) if not options.run.silent and _stderr_is_terminal() else None
-        shown = [0.0]
 
-        def on_rows(done: int, total: int, progress: Any = progress, shown: list[float] = shown) -> None:
-            now = time.perf_counter()
-            if progress is not None and (now - shown[0] > 0.2 or done == total):
-                progress.total = total
-                progress.update(done, 0)
-                shown[0] = now
+        def work(reader: Any, target: str, fmt: str, on_rows: Any, applied: list[Kernel] = applied) -> Any:
+            return stream_filter(
+                reader,
+                target,
+                fmt,
+                applied,
+                options.settings,
+                options.run.write,
+                strip_rows=options.strip_rows,
+                budget=options.max_memory,
+                on_rows=on_rows,
+            )
 
-        try:
-            with reader:
-                done = stream_filter(
-                    reader,
-                    target,
-                    fmt,
-                    applied,
-                    options.settings,
-                    options.run.write,
-                    strip_rows=options.strip_rows,
-                    budget=options.max_memory,
-                    on_rows=on_rows,
-                )
-        finally:
-            if progress is not None:
-                progress.clear()
-        loaded = _Shown(classify_source(item.source), _shape_only(done.input_size), done.kind, done.detail)
-        result = _shape_only(done.shape)
-        written = Written(target, fmt, done.mapping)
-        filtered = _StreamedFilter(result, tuple(applied), done.plan.plans)
-        report = _report(loaded, filtered, written, options, time.perf_counter() - start)
-        passes = "two passes (the pixel range first)" if done.passes == 2 else "one pass"
-        strip = f"streamed in strips of {done.plan.unit_rows} rows, {passes}, estimated peak {_bytes(done.plan.estimate.total)}"
-        report.record["streamed"] = {"strip_rows": done.plan.unit_rows, "passes": done.passes}
-        reports.append(Report((report.lines[0], f"note: {strip}", *report.lines[1:]), report.record))
+        loaded, result, written, done, seconds = stream_one(item, target, options.read, options.run, work)
+        report = _report(loaded, _StreamedFilter(result, tuple(applied), done.plan.plans), written, options, seconds)
+        report.record["streamed"] = {"strip_rows": done.rows, "passes": done.passes, "estimate": done.estimate.total}
+        reports.append(Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record))
     return reports
 
 
 @dataclass(frozen=True)
 class _StreamedFilter:
+    """What :func:`_report` reads of a streamed result: its stand-in array, the kernels and the plans."""
+
     array: Any
     kernels: tuple[Any, ...]
     plans: tuple[Any, ...]
-
-
-def _bytes(count: int) -> str:
-    from ..limits import format_bytes
-
-    return format_bytes(count)
-
-
-def _stderr_is_terminal() -> bool:
-    import sys
-
-    return sys.stderr.isatty()

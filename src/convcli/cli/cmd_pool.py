@@ -19,10 +19,13 @@ from .options import (
     RunOptions,
     batch_options,
     figure_options,
+    max_memory_bytes,
+    memory_option,
     output_options,
     read_settings,
     run_options,
     source_options,
+    stream_options,
 )
 from .params import PairType
 from .reports import Report, output_report, plural, with_figure
@@ -36,6 +39,10 @@ class PoolOptions:
     settings: PoolSettings
     read: ReadSettings
     run: RunOptions
+    max_memory: int | None = None
+    #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
+    stream: bool | None = None
+    strip_rows: int | None = None
 
 
 def _short(pair: tuple[int, int]) -> str:
@@ -84,6 +91,8 @@ def _short(pair: tuple[int, int]) -> str:
     "never counted.",
 )
 @source_options
+@memory_option
+@stream_options
 @output_options
 @batch_options
 @figure_options
@@ -126,6 +135,9 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
         ),
         read=read_settings(options),
         run=run_options(options),
+        max_memory=max_memory_bytes(options),
+        stream=options.get("stream"),
+        strip_rows=options.get("strip_rows"),
     )
     label = f"{op}{_short(record.settings.size)}"
     expanded, batch = gather_sources(sources, record.run)
@@ -136,9 +148,19 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
 def pool_item(item: Item, options: PoolOptions) -> list[Report]:
     """Pool one source, write the result (and the figure); runs in a worker."""
     from ..api.arrays import pool_array
+    from ..limits import LimitError
+    from .streaming import can_stream
 
+    if options.stream:
+        return _stream_item(item, options)
     start = time.perf_counter()
-    loaded = load_item(item, options.read, options.run)
+    try:
+        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item.source, options))
+    except LimitError:
+        # Too large for memory (or for the pixel limit of a format read whole): stream it when allowed and possible.
+        if options.stream is False or not can_stream(item, options.run):
+            raise
+        return _stream_item(item, options)
     result, geometry = pool_array(loaded.array, options.settings)
     written = write_result(result, item.destinations[0], options.run.write, stdout_format(loaded))
     report = _report(loaded, geometry, result, written, options, time.perf_counter() - start)
@@ -226,3 +248,67 @@ def _uncovered_note(geometry: Any) -> str | None:
         if ceiled.uncovered() == (0, 0):
             text += "; --ceil-mode adds windows that reach them"
     return text
+
+
+def _memory_guard(source: str, options: PoolOptions) -> Any:
+    """A check run from the source's header: refuse the in-memory pooling when it would not fit the budget."""
+
+    def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
+        from ..limits import check_memory, estimate_pool
+        from ..pool import pool_geometry
+
+        settings = options.settings
+        geometry = pool_geometry(
+            (height, width),
+            settings.size,
+            stride=settings.stride,
+            padding=settings.padding,
+            dilation=settings.dilation,
+            ceil_mode=settings.ceil_mode,
+        )
+        color = options.read.color and channels >= 3
+        estimate = estimate_pool(
+            (height, width),
+            geometry.output,
+            3 if color else 1,
+            decoded_bytes_per_pixel=decoded_bytes_per_pixel,
+            padded=(height + 2 * geometry.padding[0] + geometry.stride[0])
+            * (width + 2 * geometry.padding[1] + geometry.stride[1]),
+            what=f"pooling {source!r} ({height}x{width})",
+        )
+        check_memory(estimate, options.max_memory)
+
+    return check
+
+
+def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
+    """Pool one source strip by strip into its output (TIFF, PNG, npy): the bytes the in-memory run writes."""
+    from ..pool import pool_geometry
+    from ..run.streamed import stream_pool
+    from .streaming import stream_one, streamed_note
+
+    def work(reader: Any, target: str, fmt: str, on_rows: Any) -> Any:
+        return stream_pool(
+            reader,
+            target,
+            fmt,
+            options.settings,
+            options.run.write,
+            strip_rows=options.strip_rows,
+            budget=options.max_memory,
+            on_rows=on_rows,
+        )
+
+    loaded, result, written, done, seconds = stream_one(item, item.destinations[0], options.read, options.run, work)
+    settings = options.settings
+    geometry = pool_geometry(
+        done.input_size,
+        settings.size,
+        stride=settings.stride,
+        padding=settings.padding,
+        dilation=settings.dilation,
+        ceil_mode=settings.ceil_mode,
+    )
+    report = _report(loaded, geometry, result, written, options, seconds)
+    report.record["streamed"] = {"strip_rows": done.rows, "passes": done.passes, "estimate": done.estimate.total}
+    return [Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record)]

@@ -14,40 +14,37 @@ in-memory engine computes: the running-sum strips of ``box`` and the FFT's
 row tiles (stride 1). Steps cache the units they computed last, so halos are
 computed once.
 
-Floats become pixels with the in-memory mapping: when ``--scale`` needs the
-result's range (``minmax``, ``abs``, ``auto`` without ``--vmin/--vmax``) a
-first pass computes it, a second writes. Results are written by
-:mod:`convcli.io.strips` (TIFF, PNG, npy), to a temporary file renamed into
-place.
+Pooling streams the same way (:class:`PooledRows`): a block of the rows the
+windows read, padded with the op's fill (``-inf``, ``+inf`` or zeros) exactly
+as :func:`convcli.pool.pool2d` pads the whole image, reduced in the same
+order, and divided by the same window counts.
+
+:mod:`convcli.run.streamed` runs the steps into a file.
 """
 
 from __future__ import annotations
 
-import math
-import shutil
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..api.arrays import as_kernels, plan_filter
-from ..api.arrays import geometry as make_geometry
-from ..api.settings import FilterSettings, ReadSettings, WriteSettings
+from ..api.arrays import plan_filter
+from ..api.settings import FilterSettings, PoolSettings
 from ..engine import Plan
 from ..engine.borders import border_map
-from ..errors import OutputError, ParameterError
-from ..io.pixels import PixelMapping, to_pixels
-from ..io.strips import RowReader, open_rows, row_writer
+from ..errors import ParameterError
 from ..kernels import Kernel
-from ..limits import Estimate, LimitError, format_bytes
+from ..limits import Estimate
+from ..pool import PoolGeometry, pool_geometry
 from ..shapes import ConvGeometry
 
 #: Bytes of working buffers one strip of one step aims at, when no strip height is given.
 STRIP_BYTES = 24 << 20
+#: The interpreter with NumPy, SciPy, OpenCV and the codecs loaded (measured: 58 MiB).
+RUNTIME_BYTES = 60 << 20
 #: Units a step keeps (the next step's halo reaches back into the previous unit).
 _CACHED_UNITS = 3
 
@@ -208,10 +205,17 @@ class FilteredRows:
                 assert border is not None
                 call = _call(kernel, terms, plan.method, (left, top), border, (block.shape[0], whole.output[1]))
                 return np.ascontiguousarray(call(np.ascontiguousarray(block))[top : top + g.output[0]])
-            prepared = prepared_opencv(kernel, terms, plan.method, g, mode, value)
-            if prepared is None:
-                return correlate_opencv(block, kernel, terms, plan.method, g, mode, value)
-            return prepared(np.ascontiguousarray(block))
+            if g.stride != (1, 1) or g.dilation != (1, 1):
+                return correlate_opencv(block, kernel, terms, plan.method, g, mode, value)  # polyphase, as in memory
+            # In memory: a padded copy, then a 'valid' call anchored at (0, 0); the same on the block.
+            import cv2
+
+            from ..engine.borders import gather
+
+            rows, cols = g.padded
+            padded = np.empty((rows, cols), dtype=block.dtype)
+            gather(block, (0, 1, rows), (-g.padding[1][0], 1, cols), mode, value, padded)
+            return _call(kernel, terms, plan.method, (0, 0), cv2.BORDER_CONSTANT, g.output)(padded)
         out = np.empty(g.output, dtype=block.dtype)
         if plan.method == "direct":
             strips.correlate_direct(block, kernel, g, mode, value, out)
@@ -299,7 +303,7 @@ def stream_estimate(
     per output row); plus what the reader holds and the interpreter with
     NumPy, SciPy and the codecs loaded (a measured 60 MiB).
     """
-    parts: dict[str, int] = {"runtime": 60 << 20, "reader": held}
+    parts: dict[str, int] = {"runtime": RUNTIME_BYTES, "reader": held}
     for index, plan in enumerate(plans):
         g = plan.full or plan.geometry
         rows = min(unit_rows, g.output[0])
@@ -352,261 +356,87 @@ def build_steps(reader: Any, plan: StreamPlan, settings: FilterSettings) -> Any:
 
 
 # ---------------------------------------------------------------------------
-# Running
+# Pooling
 
 
-def _mapping_pass(
-    rows: Any, height: int, unit: int, write: WriteSettings, on_rows: Callable[[int], None]
-) -> PixelMapping:
-    """The range the in-memory :func:`to_pixels` would find, from a first pass over the result."""
-    low, high = math.inf, -math.inf
-    finite_low, finite_high = math.inf, -math.inf
-    for start in range(0, height, unit):
-        values = np.asarray(rows.read(start, min(height, start + unit)), dtype=np.float32)
-        if write.scale == "abs":
-            values = np.abs(values)
-        low, high = min(low, float(values.min())), max(high, float(values.max()))
-        if not (np.isfinite(low) and np.isfinite(high)):
-            finite = values[np.isfinite(values)]
-            if finite.size:
-                finite_low, finite_high = min(finite_low, float(finite.min())), max(finite_high, float(finite.max()))
-        else:
-            finite_low, finite_high = min(finite_low, low), max(finite_high, high)
-        on_rows(min(height, start + unit) - start)
-    if not (np.isfinite(low) and np.isfinite(high)):
-        low, high = (finite_low, finite_high) if np.isfinite(finite_low) else (0.0, 1.0)
-    return PixelMapping(low, high, 0, write.scale)
+class PooledRows:
+    """Output rows of :func:`convcli.pool.pool2d` on ``source``'s image, computed on demand (row-local: no units)."""
 
-
-def _resolved_scale(write: WriteSettings, data: PixelMapping | None) -> tuple[str, float | None, float | None]:
-    """The (scale, vmin, vmax) that, strip by strip, gives the pixels the whole-image mapping gives."""
-    scale, vmin, vmax = write.scale, write.vmin, write.vmax
-    if data is None:
-        return scale, vmin, vmax
-    chosen = scale
-    if scale == "auto":
-        chosen = "clip" if (vmin is not None or vmax is not None or (data.low >= 0 and data.high <= 1)) else "minmax"
-    if chosen == "clip":
-        low, high = 0.0, 1.0
-    elif chosen == "abs":
-        low, high = 0.0, data.high
-    else:
-        low, high = data.low, data.high
-    return chosen, low if vmin is None else vmin, high if vmax is None else vmax
-
-
-def needs_range(write: WriteSettings) -> bool:
-    """Whether the float-to-pixel mapping needs the result's range first (one more pass)."""
-    if write.scale == "clip":
-        return False
-    if write.scale == "auto":
-        return write.vmin is None and write.vmax is None
-    if write.scale == "abs":
-        return write.vmax is None
-    return write.vmin is None or write.vmax is None
-
-
-@dataclass(frozen=True)
-class Streamed:
-    """What :func:`stream_filter` did."""
-
-    destination: str
-    fmt: str
-    shape: tuple[int, ...]
-    mapping: PixelMapping | None
-    plan: StreamPlan
-    passes: int
-    detail: str
-    kind: str
-    input_size: tuple[int, int]
-
-
-def check_free_space(destination: str, needed: int) -> None:
-    """Refuse before starting when the destination's file system cannot hold the result."""
-    folder = Path(destination).parent if str(Path(destination).parent) else Path(".")
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return
-    if needed > free:
-        raise LimitError(
-            f"the result needs about {format_bytes(needed)} at {destination!r} but only {format_bytes(free)} is free "
-            "there; free some space or write elsewhere"
+    def __init__(self, source: Any, settings: PoolSettings, dtype: Any) -> None:
+        self.source = source
+        self.settings = settings
+        self.dtype = np.dtype(dtype)
+        self.geometry: PoolGeometry = pool_geometry(
+            (source.height, source.width),
+            settings.size,
+            stride=settings.stride,
+            padding=settings.padding,
+            dilation=settings.dilation,
+            ceil_mode=settings.ceil_mode,
         )
+        if settings.op == "mean" and self.geometry.dilation != (1, 1):
+            raise ParameterError("mean pooling has no dilation, as torch avg_pool2d")
+        self.height, self.width = self.geometry.output
+        self.channels = source.channels
+        self.fill = {"max": -np.inf, "min": np.inf, "mean": 0.0}[settings.op]
+        g = self.geometry
+        # Columns of the padded image pool2d reduces (_pad_for_windows): the padding, then up to the last window.
+        needed = g.stride[1] * (g.output[1] - 1) + g.span[1]
+        self.columns = (g.padding[1], max(0, needed - g.padding[1] - g.input[1]))
+        self.divisors: tuple[np.ndarray, np.ndarray] | None = None
+        if settings.op == "mean":
+            from ..pool import _mean_divisors
+
+            counts = [
+                _mean_divisors(
+                    g.input[a], g.kernel[a], g.stride[a], g.padding[a], g.output[a], settings.count_include_pad
+                )
+                for a in range(2)
+            ]
+            self.divisors = (counts[0], counts[1])
+
+    def _block(self, first: int, count: int) -> np.ndarray:
+        """Rows ``first .. first + count`` of the padded image (pool2d's padding: the fill outside the input)."""
+        g = self.geometry
+        top = g.padding[0]
+        left, right = self.columns
+        shape = (count, left + g.input[1] + right) + ((self.channels,) if self.channels > 1 else ())
+        block = np.full(shape, self.fill, dtype=self.dtype)
+        lo, hi = max(0, first - top), min(g.input[0], first - top + count)
+        if hi > lo:
+            block[lo - (first - top) : hi - (first - top), left : left + g.input[1]] = self.source.read(lo, hi)
+        return block
+
+    def _pool(self, block: np.ndarray, start: int, stop: int) -> np.ndarray:
+        from ..pool import _reduce_windows
+
+        op = self.settings.op
+        ufunc = {"max": np.maximum, "min": np.minimum, "mean": np.add}[op]
+        sub = replace(self.geometry, output=(stop - start, self.geometry.output[1]))
+        result = _reduce_windows(block, sub, ufunc)
+        if self.divisors is None:
+            return result
+        rows, cols = self.divisors
+        if rows.min() == rows.max() and cols.min() == cols.max():  # pool2d's one divisor, in place
+            result /= self.dtype.type(rows[0] * cols[0])
+            return result
+        return result / np.outer(rows[start:stop], cols).astype(self.dtype)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        g = self.geometry
+        sh = g.stride[0]
+        count = (stop - start - 1) * sh + g.span[0]
+        block = self._block(start * sh, count)
+        if block.ndim == 3:
+            planes = [np.ascontiguousarray(block[:, :, c]) for c in range(block.shape[2])]
+            return np.stack([self._pool(p, start, stop) for p in planes], axis=2)
+        return self._pool(block, start, stop)
 
 
-def output_bytes(shape: tuple[int, ...], fmt: str, depth: int) -> int:
-    """An upper bound of the written file's size (PNG: stored, uncompressed)."""
-    values = int(np.prod(shape))
-    return values * (4 if fmt == "tiff" else 8 if fmt == "npy" else depth // 8) + (1 << 16) + shape[0]
-
-
-def stream_filter(
-    reader: RowReader,
-    destination: str,
-    fmt: str,
-    kernels: Sequence[Kernel],
-    settings: FilterSettings,
-    write: WriteSettings,
-    *,
-    strip_rows: int | None = None,
-    budget: int | None = None,
-    on_rows: Callable[[int, int], None] | None = None,
-) -> Streamed:
-    """Filter ``reader``'s image strip by strip into ``destination`` (``tiff``, ``png`` or ``npy``), atomically.
-
-    ``on_rows(done, total)`` is told the output rows done (over both passes
-    when the pixel mapping needs the range first).
-    """
-    from ..api.arrays import _working_dtype
-
-    probe = np.empty((1, 1), dtype=reader.dtype)
-    dtype = np.dtype(_working_dtype(probe, settings.precision))
-    size = (reader.height, reader.width)
-    plan = plan_stream(
-        size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
-    )
-    height, width = plan.output_size
-    shape: tuple[int, ...] = (height, width) + ((reader.channels,) if reader.channels > 1 else ())
-    pixels = fmt == "png"
-    check_free_space(destination, output_bytes(shape, fmt, write.depth))
-    passes = 2 if pixels and needs_range(write) else 1
-    total = passes * height
-    done = [0]
-
-    def advance(count: int) -> None:
-        done[0] += count
-        if on_rows is not None:
-            on_rows(done[0], total)
-
-    unit = max(1, min(plan.unit_rows, height))
-    data = None
-    if passes == 2:
-        data = _mapping_pass(build_steps(reader, plan, settings), height, unit, write, advance)
-    scale, vmin, vmax = _resolved_scale(write, data)
-    steps = build_steps(reader, plan, settings)
-    writer = row_writer(destination, fmt, shape, depth=write.depth, compression=write.compression, dtype=dtype)
-    clipped = 0
-    low = high = 0.0
-    try:
-        for start in range(0, height, unit):
-            rows = steps.read(start, min(height, start + unit))
-            if pixels:
-                if write.depth not in (8, 16):
-                    raise ParameterError(f"depth {write.depth} is not 8 or 16")
-                values, mapping = to_pixels(rows, scale=scale, vmin=vmin, vmax=vmax, depth=write.depth)
-                clipped += mapping.clipped
-                low, high = mapping.low, mapping.high
-                writer.write(values)
-            else:
-                writer.write(rows)
-            advance(rows.shape[0])
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-    result = PixelMapping(low, high, clipped, scale) if pixels else None
-    return Streamed(destination, fmt, shape, result, plan, passes, reader.detail, reader.kind, size)
-
-
-# ---------------------------------------------------------------------------
-# The public form
-
-
-def filter_file(
-    source: str,
-    destination: str,
-    kernel: Any,
-    *,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    bias: float = 0.0,
-    pad_mode: str = "zeros",
-    pad_value: float = 0.0,
-    convolve: bool = False,
-    method: str = "auto",
-    precision: str = "auto",
-    format: str | None = None,  # noqa: A002 - the option's name
-    scale: str = "auto",
-    vmin: float | None = None,
-    vmax: float | None = None,
-    depth: int = 8,
-    compression: int = 1,
-    gray: str = "luma",
-    normalize: str = "dtype",
-    color: bool = False,
-    frame: int = 0,
-    strip_rows: int | None = None,
-    max_memory: int | None = None,
-) -> Streamed:
-    """Filter an image file into another without holding either in memory, as ``convcli filter --stream``.
-
-    The file is byte for byte what ``convcli.save(convcli.filter(convcli.load(source), kernel, ...),
-    destination)`` writes (see :mod:`convcli.run.stream` for how); the keyword arguments are those of
-    :func:`convcli.filter`, :func:`convcli.load` and :func:`convcli.save`.
-
-    Parameters
-    ----------
-    source : str
-        A TIFF/BigTIFF (tiled or striped; read by rows), a ``.npy`` (memory-mapped), or any other image
-        convcli reads (decoded whole, then streamed).
-    destination : str
-        ``.tif``/``.tiff`` (float32), ``.png`` (8 or 16 bits) or ``.npy``, written to a temporary
-        name and renamed into place.
-    strip_rows : int, optional
-        Output rows computed at a time per step; default from ``max_memory``.
-    max_memory : int, optional
-        Bytes the run may use (sets the strip height); default :data:`STRIP_BYTES` per step.
-
-    Returns
-    -------
-    Streamed
-        The destination, format, shape, pixel mapping, plan (with its memory estimate) and passes.
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, os, convcli
-    >>> folder = tempfile.mkdtemp()
-    >>> np.save(os.path.join(folder, "x.npy"), np.arange(9.0).reshape(3, 3))
-    >>> done = filter_file(os.path.join(folder, "x.npy"), os.path.join(folder, "y.npy"), "0 1; 2 3", strip_rows=1)
-    >>> np.load(os.path.join(folder, "y.npy"))
-    array([[19., 25.],
-           [37., 43.]])
-    """
-    from ..api.arrays import _finite
-    from ..api.files import load_settings
-    from ..io import check_output_path, output_format
-
-    settings = FilterSettings(
-        make_geometry(
-            stride=stride, padding=padding, dilation=dilation, pad_mode=pad_mode, pad_value=pad_value, convolve=convolve
-        ),
-        bias=_finite(bias, "bias"),
-        method=method,
-        precision=precision,
-    )
-    write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
-    read = ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)
-    fmt = output_format(destination, format)
-    check_output_path(destination)
-    reader = open_rows(
-        source,
-        frame=frame,
-        gray=gray,
-        normalize=normalize,
-        color=color,
-        max_pixels=read.max_pixels,
-        load_whole=lambda: load_settings(source, replace(read, max_pixels=None)),
-    )
-    with reader:
-        return stream_filter(
-            reader, destination, fmt, as_kernels(kernel), settings, write, strip_rows=strip_rows, budget=max_memory
-        )
-
-
-def elapsed(start: float) -> float:
-    return time.perf_counter() - start
-
-
-__all__ = ["FilteredRows", "StreamPlan", "Streamed", "filter_file", "plan_stream", "stream_filter", "OutputError"]
+def pool_estimate(reader: Any, steps: PooledRows, rows: int, held: int = 0) -> Estimate:
+    """Peak memory of a streamed pooling: the block of padded rows, its reduction buffer and the output rows."""
+    g = steps.geometry
+    item = steps.dtype.itemsize * steps.channels
+    block = ((rows - 1) * g.stride[0] + g.span[0]) * (g.input[1] + sum(steps.columns)) * item
+    parts = {"runtime": RUNTIME_BYTES, "reader": held, "block": block, "rows": 3 * rows * g.output[1] * item}
+    return Estimate("this streamed pooling", parts)
