@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import convcli
 from conftest import assert_error
 from convcli.api.arrays import as_kernels, filter_array
+from convcli.api.arrays import pool as pool_array_api
 from convcli.api.arrays import geometry as make_geometry
 from convcli.api.settings import FilterSettings
 from convcli.io.png import PngRowWriter, png_bytes
@@ -292,3 +293,99 @@ def test_sigkill_during_a_streamed_write_leaves_only_a_hidden_part(tmp_path, slo
     names = [p.name for p in tmp_path.iterdir()]
     assert len(names) == 1 and names[0].startswith(".out.png.") and names[0].endswith(".part"), names
     assert not (tmp_path / "out.png").exists()
+
+
+# ---------------------------------------------------------------------------
+# Pooling
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--op", "max", "--size", "2"),
+        ("--op", "min", "--size", "3", "-s", "2", "-p", "1", "-d", "2", "--ceil-mode"),
+        ("--op", "mean", "--size", "3x2", "-s", "2x1", "-p", "1", "--ceil-mode", "--no-count-include-pad"),
+        ("--op", "mean", "--size", "5", "-s", "3", "-p", "2"),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".png", ".tif", ".npy"])
+@pytest.mark.parametrize("source", ["tiled", "npy", "rgb"])
+def test_pool_files_are_byte_identical(cli, tmp_path, sources, options, suffix, source):
+    extra = ("--color",) if source == "rgb" else ()
+    memory, streamed = tmp_path / f"m{suffix}", tmp_path / f"s{suffix}"
+    run = cli(["pool", sources[source], *options, *extra, "-o", memory, "-q", "--no-stream"])
+    assert run.exit_code == 0, run
+    run = cli(["pool", sources[source], *options, *extra, "-o", streamed, "--stream", "--strip-rows", "2"])
+    assert run.exit_code == 0, run
+    assert "streamed in strips of 2 rows" in run.stderr
+    assert memory.read_bytes() == streamed.read_bytes()
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    height=st.integers(2, 30),
+    width=st.integers(2, 20),
+    size=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    op=st.sampled_from(["max", "min", "mean"]),
+    ceil_mode=st.booleans(),
+    include=st.booleans(),
+    rows=st.integers(1, 5),
+)
+def test_hypothesis_pooling(height, width, size, stride, padding, dilation, op, ceil_mode, include, rows):
+    from convcli.api.arrays import pool_settings
+    from convcli.errors import ConvcliError
+    from convcli.run.stream import PooledRows
+
+    image = np.random.default_rng(height * width).random((height, width))
+    if op == "mean":
+        dilation = (1, 1)
+    try:
+        record = pool_settings(
+            size, stride=stride, padding=padding, dilation=dilation, op=op, ceil_mode=ceil_mode, count_include_pad=include
+        )
+        expected = pool_array_api(
+            image, size, stride=stride, padding=padding, dilation=dilation, op=op, ceil_mode=ceil_mode,
+            count_include_pad=include,
+        )
+    except ConvcliError:
+        return
+    steps = PooledRows(ArrayRows(image), record, np.float64)
+    out = np.concatenate([steps.read(a, min(steps.height, a + rows)) for a in range(0, steps.height, rows)])
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_python_api_pool_file(tmp_path, sources):
+    from convcli.run.streamed import pool_file
+
+    done = pool_file(str(sources["npy"]), str(tmp_path / "p.npy"), 3, stride=2, padding=1, op="mean", strip_rows=1)
+    expected = pool_array_api(np.load(sources["npy"]), 3, stride=2, padding=1, op="mean")
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), expected)
+    assert done.shape == expected.shape
+
+
+def test_streamed_json_record_and_report(cli, tmp_path, sources):
+    import json
+
+    run = cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", tmp_path / "o.tif", "--stream", "--json"])
+    assert run.exit_code == 0, run
+    record = json.loads(run.stdout)
+    assert record["input"] == [61, 47] and record["output"] == [57, 43] and record["format"] == "tiff"
+    assert record["streamed"]["passes"] == 1 and record["streamed"]["estimate"] > 0
+    assert run.stderr == ""
+
+
+def test_free_space_is_checked_before_starting(tmp_path, sources, monkeypatch):
+    import shutil as shutil_module
+
+    from convcli.limits import LimitError
+
+    usage = shutil_module.disk_usage(tmp_path)
+    monkeypatch.setattr(
+        "convcli.run.streamed.shutil.disk_usage", lambda _path: usage._replace(free=100)
+    )
+    with pytest.raises(LimitError, match="only 100 B is free"):
+        filter_file(str(sources["tiled"]), str(tmp_path / "o.tif"), "gaussian:5")
+    assert list(tmp_path.iterdir()) == []
