@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,25 +42,57 @@ def make_input(path: Path, side: int) -> None:
     )
 
 
+def _tree_rss(root: int) -> int:
+    """Bytes resident in ``root`` and all its descendants now (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stream:
+                fields = stream.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
 def timed(command: list[str], env: dict | None = None) -> dict:
-    run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, env=env)
-    text = run.stderr
+    """Run ``command`` under ``/usr/bin/time -v``; wall, CPU (children included), peak RSS of the process tree."""
+    process = subprocess.Popen(
+        ["/usr/bin/time", "-v", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process.pid))
+        time.sleep(0.05)
+    stdout, text = process.communicate()
 
     def field(name: str) -> float:
-        match = re.search(rf"{re.escape(name)}: ([0-9.:]+)", text)
-        return float(match.group(1)) if match and ":" not in match.group(1) else 0.0
+        match = re.search(rf"{re.escape(name)}: ([0-9.]+)\n", text)
+        return float(match.group(1)) if match else 0.0
 
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([0-9:.]+)", text)
     seconds = 0.0
     if wall:
         for part in wall.group(1).split(":"):
             seconds = seconds * 60 + float(part)
+    largest = field("Maximum resident set size (kbytes)") / 1024
     return {
-        "ok": run.returncode == 0,
+        "ok": process.returncode == 0,
         "wall": seconds,
         "cpu": field("User time (seconds)") + field("System time (seconds)"),
-        "rss_mib": field("Maximum resident set size (kbytes)") / 1024,
-        "error": "" if run.returncode == 0 else (run.stdout + text).strip().splitlines()[0][:300],
+        # /usr/bin/time's maximum is per process; the sampled sum covers worker processes (dask).
+        "rss_mib": max(largest, peak / 2**20),
+        "stdout": stdout,
+        "error": "" if process.returncode == 0 else (stdout + text).strip().splitlines()[0][:300],
     }
 
 
@@ -82,11 +115,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[16000, 40000])
     parser.add_argument("--kernels", nargs="+", default=list(KERNELS))
     parser.add_argument("--in-memory-up-to", type=int, default=16000)
+    parser.add_argument("--dask-up-to", type=int, default=40000)
+    parser.add_argument("--tools", nargs="+", default=["stream", "memory", "vips", "dask"])
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    vips = shutil.which("vips")
-    rows = []
+    vips = shutil.which("vips") if "vips" in args.tools else None
+    try:
+        import dask_image  # noqa: F401
+
+        dask = "dask" in args.tools
+    except ImportError:
+        dask = False
+    print("| size | kernel | tool | wall s | CPU s | peak RSS MiB | note |")
+    print("| --- | --- | --- | --- | --- | --- | --- |", flush=True)
     for side in args.sizes:
         source = OUT / f"in{side}.tif"
         if not source.exists():
@@ -95,70 +137,49 @@ def main() -> None:
             weights = KERNELS[name]
             kernel_file = OUT / f"{name}.npy"
             np.save(kernel_file, weights)
-            target = OUT / "out.png"
-            base = [
-                PYTHON,
-                "-m",
-                "convcli",
-                "filter",
-                str(source),
-                "-k",
-                str(kernel_file),
-                "-p",
-                "same",
-                "--pad-mode",
-                "replicate",
-                "--scale",
-                "clip",
-                "-o",
-                str(target),
-                "-q",
-            ]
-            runs = {"convcli --stream": base + ["--stream"]}
-            if side <= args.in_memory_up_to:
-                runs["convcli in memory"] = base + ["--no-stream", "--max-pixels", "0"]
+            runs: dict[str, tuple[list[str], Path | None]] = {}
+
+            def convcli(target: Path, *extra: str) -> list[str]:
+                return [PYTHON, "-m", "convcli", "filter", str(source), "-k", str(kernel_file), "-p", "same",
+                        "--pad-mode", "replicate", "--scale", "clip", "-o", str(target), "-q", *extra]
+
+            if "stream" in args.tools:
+                runs["convcli --stream"] = (convcli(OUT / "stream.png", "--stream", "--json"), OUT / "stream.png")
+            if "memory" in args.tools and side <= args.in_memory_up_to:
+                runs["convcli in memory"] = (convcli(OUT / "memory.png", "--no-stream", "--max-pixels", "0"),
+                                             OUT / "memory.png")
             if vips:
-                mask = OUT / f"{name}.mat"
-                scale = 1.0
                 ints = np.rint(weights * 10000)
-                mask.write_text(
-                    f"{weights.shape[1]} {weights.shape[0]} {ints.sum():g} 0\n"
-                    + "\n".join(" ".join(f"{v:g}" for v in row) for row in ints)
-                    + "\n"
-                )
-                del scale
-                runs["vips conv"] = [
-                    vips,
-                    "conv",
-                    str(source),
-                    str(OUT / "vips.png"),
-                    str(mask),
-                    "--precision",
-                    "float",
-                ]
+                mask = OUT / f"{name}.mat"
+                mask.write_text(f"{weights.shape[1]} {weights.shape[0]} {ints.sum():g} 0\n"
+                                + "\n".join(" ".join(f"{v:g}" for v in row) for row in ints) + "\n")
+                runs["vips conv"] = ([vips, "conv", str(source), str(OUT / "vips.png"), str(mask)], None)
                 if name.startswith("gauss"):
-                    g1 = weights.sum(axis=0) / np.sqrt(weights.sum())
-                    row = np.rint(weights[weights.shape[0] // 2] / weights[weights.shape[0] // 2].sum() * 10000)
+                    middle = weights[weights.shape[0] // 2]
+                    row = np.rint(middle / middle.sum() * 10000)
                     sep = OUT / f"{name}-sep.mat"
                     sep.write_text(f"{len(row)} 1 {row.sum():g} 0\n" + " ".join(f"{v:g}" for v in row) + "\n")
-                    del g1
-                    runs["vips convsep"] = [
-                        vips,
-                        "convsep",
-                        str(source),
-                        str(OUT / "vips.png"),
-                        str(sep),
-                        "--precision",
-                        "float",
-                    ]
-            for tool, command in runs.items():
+                    runs["vips convsep"] = ([vips, "convsep", str(source), str(OUT / "vips.png"), str(sep)], None)
+            if dask and side <= args.dask_up_to:
+                script = str(ROOT / "bench" / "dask_filter.py")
+                runs["dask-image (2 workers)"] = ([PYTHON, script, str(source), str(kernel_file), str(OUT / "dask.npy")],
+                                                  None)
+            for tool, (command, _target) in runs.items():
                 result = timed(command, env)
-                rows.append((side, name, tool, result))
-                print(
-                    f"{side} {name:9} {tool:18} wall {result['wall']:7.1f} s  cpu {result['cpu']:7.1f} s  "
-                    f"peak {result['rss_mib']:7.0f} MiB {'' if result['ok'] else 'FAILED ' + result['error']}",
-                    flush=True,
-                )
+                note = "" if result["ok"] else "FAILED " + result["error"]
+                if tool == "convcli --stream" and result["ok"]:
+                    import json
+
+                    record = json.loads(result["stdout"])
+                    estimate = record["streamed"]["estimate"] / 2**20
+                    note = f"estimate {estimate:.0f} MiB ({estimate / result['rss_mib']:.2f}x the peak)"
+                if tool == "convcli in memory" and result["ok"]:
+                    same = (OUT / "stream.png").read_bytes() == (OUT / "memory.png").read_bytes()
+                    note = "the same bytes as --stream" if same else "DIFFERENT bytes from --stream"
+                print(f"| {side} | {name} | {tool} | {result['wall']:.1f} | {result['cpu']:.1f} | "
+                      f"{result['rss_mib']:.0f} | {note} |", flush=True)
+            for produced in ("stream.png", "memory.png", "vips.png", "dask.npy"):
+                (OUT / produced).unlink(missing_ok=True)
         source.unlink()
     for leftover in OUT.glob("*"):
         leftover.unlink()

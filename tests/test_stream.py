@@ -389,3 +389,38 @@ def test_free_space_is_checked_before_starting(tmp_path, sources, monkeypatch):
     with pytest.raises(LimitError, match="only 100 B is free"):
         filter_file(str(sources["tiled"]), str(tmp_path / "o.tif"), "gaussian:5")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["rgb.png", "gray16.png", "rgb16.png", "photo.jpg", "palette.gif", "rgba.webp", "bw.bmp"])
+@pytest.mark.parametrize("options", [(), ("--gray", "mean"), ("--color",), ("--normalize", "max")])
+def test_images_decoded_whole_keep_their_stored_pixels_and_the_numbers(cli, tmp_path, name, options):
+    # PNG, JPEG, GIF, WebP, BMP: the stored pixels are kept (not a float copy), converted strip by strip.
+    from PIL import Image
+
+    from convcli.io.strips import open_rows
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / name
+    rgb = rng.integers(0, 256, (37, 23, 3), dtype=np.uint8)
+    if name == "gray16.png":
+        Image.fromarray(rng.integers(0, 65536, (37, 23), dtype=np.uint16)).save(path)
+    elif name == "rgb16.png":
+        import png
+
+        png.from_array(rng.integers(0, 65536, (37, 23 * 3), dtype=np.uint16).tolist(), "RGB;16").save(str(path))
+    elif name == "palette.gif":
+        Image.fromarray(rgb).convert("P").save(path)
+    elif name == "rgba.webp":
+        Image.fromarray(np.dstack([rgb, rgb[:, :, :1]])).save(path, lossless=True)
+    elif name == "bw.bmp":
+        Image.fromarray(rgb[:, :, 0] > 128).save(path)
+    else:
+        Image.fromarray(rgb).save(path)
+    with open_rows(str(path)) as reader:
+        assert not isinstance(reader, ArrayRows)  # not the float array of a whole decode
+        assert reader.held_bytes in (37 * 23 * n * b for n in (1, 3, 4) for b in (1, 2))  # the stored samples
+    memory, streamed = tmp_path / "m.npy", tmp_path / "s.npy"
+    assert cli(["filter", path, *options, "-k", "gaussian:3", "-o", memory, "-q", "--no-stream"]).exit_code == 0
+    run = cli(["filter", path, *options, "-k", "gaussian:3", "-o", streamed, "-q", "--stream", "--strip-rows", "4"])
+    assert run.exit_code == 0, run
+    assert memory.read_bytes() == streamed.read_bytes()

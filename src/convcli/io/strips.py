@@ -249,12 +249,67 @@ def open_rows(
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         if array.ndim == 2 and np.issubdtype(array.dtype, np.floating) and array.size:
             return ArrayRows(array, f"NPY {array.shape[0]}x{array.shape[1]} {array.dtype}", "array", held=0)
+    if head[:4] in (b"\x89PNG", b"GIF8") or head[:3] == b"\xff\xd8\xff" or head[:2] == b"BM" or head[:4] == b"RIFF":
+        stored = _stored_pixels(path, frame=frame, gray=gray, color=color, max_pixels=max_pixels)
+        if stored is not None:
+            pixels, detail = stored
+            reader = _Converted(
+                lambda start, stop: pixels[start:stop],
+                pixels.shape,
+                pixels.dtype,
+                gray=gray,
+                normalize=normalize,
+                color=color,
+                detail=detail,
+            )
+            reader.held_bytes = pixels.nbytes
+            return reader
     if load_whole is None:
         raise DecodeError(f"{path!r} cannot be read by rows")
     loaded = load_whole()
     array = loaded.array
     check_pixels(array.shape[0], array.shape[1], max_pixels, repr(path))
     return ArrayRows(array, loaded.detail, loaded.kind)
+
+
+def _stored_pixels(
+    path: str, *, frame: int, gray: str, color: bool, max_pixels: int | None
+) -> tuple[np.ndarray, str] | None:
+    """The stored 8/16-bit pixels of an image Pillow (or pypng) decodes whole, as :func:`convcli.io.decode` gets them.
+
+    Only the pixels are kept (1 or 2 bytes per sample), never a float copy; :class:`_Converted` turns
+    them into floats band by band. ``None`` for anything :func:`convcli.io.decode` treats otherwise.
+    """
+    import warnings
+
+    from .decode import _decode_pillow, _decode_png16_color, _png_header, sniff
+    from .sources import read_path_bytes
+
+    data = read_path_bytes(path)
+    what = repr(path)
+    kind = sniff(data)
+    if kind in (None, "NPY", "TIFF"):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        header = _png_header(data)
+        if header and header[2] == 16 and header[3] in (2, 4, 6):
+            check_pixels(header[0], header[1], max_pixels, what)
+            pixels, mode = _decode_png16_color(data, what)
+            fmt, notes = "PNG", []
+        else:
+            luma = gray == "luma" and not color
+            pixels, fmt, mode, notes = _decode_pillow(data, what, frame, max_pixels, None, jpeg_luma=luma)
+    del data
+    if pixels.ndim not in (2, 3) or pixels.size == 0 or (pixels.ndim == 3 and pixels.shape[2] > 4):
+        return None
+    if pixels.dtype.kind not in "bui":
+        return None  # float images: decoded whole, as in memory
+    bits = f"{pixels.dtype.itemsize * 8}-bit"
+    detail = f"{fmt} {pixels.shape[0]}x{pixels.shape[1]} {mode} {bits}"
+    if notes:
+        detail += f", frame {frame}"
+    return pixels, detail
 
 
 # ---------------------------------------------------------------------------
