@@ -56,12 +56,15 @@ def main() -> None:
         page = tif.pages[0]
         height, width = page.shape[:2]
         tile_h = page.tilelength
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(
-        cluster
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster),
     ):
         bands = [
             da.from_delayed(
-                dask.delayed(read_band)(source, band), shape=(min(tile_h, height - band * tile_h), width), dtype=np.float32
+                dask.delayed(read_band)(source, band),
+                shape=(min(tile_h, height - band * tile_h), width),
+                dtype=np.float32,
             )
             for band in range(-(-height // tile_h))
         ]

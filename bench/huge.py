@@ -7,7 +7,9 @@ and deletes them afterwards::
 
 Each tool runs in its own child under ``/usr/bin/time -v`` (wall seconds, user + system CPU seconds,
 maximum resident set size). Inputs: 8-bit tiled (256x256, deflate) BigTIFF of uniform noise. Kernels:
-3x3 and 15x15 Gaussians, a random 15x15. Tools that are not installed are skipped.
+3x3 and 15x15 Gaussians, a random 15x15. Outputs: 8-bit PNG stored without compression (``--compression 0``,
+``[compression=0]``: noise does not compress, and the codec should not decide the comparison), borders replicated.
+Tools that are not installed are skipped.
 """
 
 from __future__ import annotations
@@ -140,30 +142,59 @@ def main() -> None:
             runs: dict[str, tuple[list[str], Path | None]] = {}
 
             def convcli(target: Path, *extra: str) -> list[str]:
-                return [PYTHON, "-m", "convcli", "filter", str(source), "-k", str(kernel_file), "-p", "same",
-                        "--pad-mode", "replicate", "--scale", "clip", "-o", str(target), "-q", *extra]
+                return [
+                    PYTHON,
+                    "-m",
+                    "convcli",
+                    "filter",
+                    str(source),
+                    "-k",
+                    str(kernel_file),
+                    "-p",
+                    "same",
+                    "--pad-mode",
+                    "replicate",
+                    "--scale",
+                    "clip",
+                    "--compression",
+                    "0",
+                    "-o",
+                    str(target),
+                    "-q",
+                    *extra,
+                ]
 
             if "stream" in args.tools:
                 runs["convcli --stream"] = (convcli(OUT / "stream.png", "--stream", "--json"), OUT / "stream.png")
             if "memory" in args.tools and side <= args.in_memory_up_to:
-                runs["convcli in memory"] = (convcli(OUT / "memory.png", "--no-stream", "--max-pixels", "0"),
-                                             OUT / "memory.png")
+                runs["convcli in memory"] = (
+                    convcli(OUT / "memory.png", "--no-stream", "--max-pixels", "0"),
+                    OUT / "memory.png",
+                )
             if vips:
                 ints = np.rint(weights * 10000)
                 mask = OUT / f"{name}.mat"
-                mask.write_text(f"{weights.shape[1]} {weights.shape[0]} {ints.sum():g} 0\n"
-                                + "\n".join(" ".join(f"{v:g}" for v in row) for row in ints) + "\n")
-                runs["vips conv"] = ([vips, "conv", str(source), str(OUT / "vips.png"), str(mask)], None)
+                mask.write_text(
+                    f"{weights.shape[1]} {weights.shape[0]} {ints.sum():g} 0\n"
+                    + "\n".join(" ".join(f"{v:g}" for v in row) for row in ints)
+                    + "\n"
+                )
+                runs["vips conv"] = ([vips, "conv", str(source), str(OUT / "vips.png[compression=0]"), str(mask)], None)
                 if name.startswith("gauss"):
                     middle = weights[weights.shape[0] // 2]
                     row = np.rint(middle / middle.sum() * 10000)
                     sep = OUT / f"{name}-sep.mat"
                     sep.write_text(f"{len(row)} 1 {row.sum():g} 0\n" + " ".join(f"{v:g}" for v in row) + "\n")
-                    runs["vips convsep"] = ([vips, "convsep", str(source), str(OUT / "vips.png"), str(sep)], None)
+                    runs["vips convsep"] = (
+                        [vips, "convsep", str(source), str(OUT / "vips.png[compression=0]"), str(sep)],
+                        None,
+                    )
             if dask and side <= args.dask_up_to:
                 script = str(ROOT / "bench" / "dask_filter.py")
-                runs["dask-image (2 workers)"] = ([PYTHON, script, str(source), str(kernel_file), str(OUT / "dask.npy")],
-                                                  None)
+                runs["dask-image (2 workers)"] = (
+                    [PYTHON, script, str(source), str(kernel_file), str(OUT / "dask.npy")],
+                    None,
+                )
             for tool, (command, _target) in runs.items():
                 result = timed(command, env)
                 note = "" if result["ok"] else "FAILED " + result["error"]
@@ -176,8 +207,11 @@ def main() -> None:
                 if tool == "convcli in memory" and result["ok"]:
                     same = (OUT / "stream.png").read_bytes() == (OUT / "memory.png").read_bytes()
                     note = "the same bytes as --stream" if same else "DIFFERENT bytes from --stream"
-                print(f"| {side} | {name} | {tool} | {result['wall']:.1f} | {result['cpu']:.1f} | "
-                      f"{result['rss_mib']:.0f} | {note} |", flush=True)
+                print(
+                    f"| {side} | {name} | {tool} | {result['wall']:.1f} | {result['cpu']:.1f} | "
+                    f"{result['rss_mib']:.0f} | {note} |",
+                    flush=True,
+                )
             for produced in ("stream.png", "memory.png", "vips.png", "dask.npy"):
                 (OUT / produced).unlink(missing_ok=True)
         source.unlink()

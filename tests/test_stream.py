@@ -8,6 +8,7 @@ the image and halos taller than a strip. Images are small; tiny strip heights ex
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -24,8 +25,8 @@ from hypothesis import strategies as st
 import convcli
 from conftest import assert_error
 from convcli.api.arrays import as_kernels, filter_array
-from convcli.api.arrays import pool as pool_array_api
 from convcli.api.arrays import geometry as make_geometry
+from convcli.api.arrays import pool as pool_array_api
 from convcli.api.settings import FilterSettings
 from convcli.io.png import PngRowWriter, png_bytes
 from convcli.io.strips import ArrayRows
@@ -197,18 +198,23 @@ def test_png_row_writer_is_png_bytes():
     assert b"".join(chunks) == png_bytes(pixels, parts=3)
 
 
-def test_auto_streams_what_memory_refuses(cli, tmp_path, sources):
-    # 1 MiB is below any in-memory estimate: the TIFF source is streamed instead of refused, the same bytes.
+def test_auto_streams_what_memory_refuses(cli, tmp_path):
+    # 90 MiB is below the in-memory estimate of a 2000x2000 run (about 110 MiB) but above the streamed one:
+    # the run streams instead of being refused, and writes the same bytes.
+    source = tmp_path / "big.tif"
+    tifffile.imwrite(source, RNG.integers(0, 256, (2000, 2000), dtype=np.uint8), tile=(256, 256), compression="zlib")
     memory, streamed = tmp_path / "m.png", tmp_path / "s.png"
-    assert cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", memory, "-q"]).exit_code == 0
-    run = cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", streamed, "--max-memory", "1"])
+    assert cli(["filter", source, "-k", "gaussian:5", "-o", memory, "-q"]).exit_code == 0
+    run = cli(["filter", source, "-k", "gaussian:5", "-o", streamed, "--max-memory", "90"])
     assert run.exit_code == 0, run
     assert "streamed in strips" in run.stderr
     assert memory.read_bytes() == streamed.read_bytes()
-    refused = cli(
-        ["filter", sources["tiled"], "-k", "gaussian:5", "-o", tmp_path / "n.png", "--max-memory", "1", "--no-stream"]
-    )
+    refused = cli(["filter", source, "-k", "gaussian:5", "-o", tmp_path / "n.png", "--max-memory", "90", "--no-stream"])
     assert_error(refused, 1, "needs about", "--max-memory")
+    # Below the interpreter's own footprint nothing fits, streamed or not: one line, exit 1, no file.
+    tiny = cli(["filter", source, "-k", "gaussian:5", "-o", tmp_path / "t.png", "--max-memory", "1"])
+    assert_error(tiny, 1, "even streamed, needs about")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif", "m.png", "s.png"]
 
 
 def test_stream_errors(cli, tmp_path, sources):
@@ -344,10 +350,22 @@ def test_hypothesis_pooling(height, width, size, stride, padding, dilation, op, 
         dilation = (1, 1)
     try:
         record = pool_settings(
-            size, stride=stride, padding=padding, dilation=dilation, op=op, ceil_mode=ceil_mode, count_include_pad=include
+            size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            op=op,
+            ceil_mode=ceil_mode,
+            count_include_pad=include,
         )
         expected = pool_array_api(
-            image, size, stride=stride, padding=padding, dilation=dilation, op=op, ceil_mode=ceil_mode,
+            image,
+            size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            op=op,
+            ceil_mode=ceil_mode,
             count_include_pad=include,
         )
     except ConvcliError:
@@ -383,15 +401,15 @@ def test_free_space_is_checked_before_starting(tmp_path, sources, monkeypatch):
     from convcli.limits import LimitError
 
     usage = shutil_module.disk_usage(tmp_path)
-    monkeypatch.setattr(
-        "convcli.run.streamed.shutil.disk_usage", lambda _path: usage._replace(free=100)
-    )
+    monkeypatch.setattr("convcli.run.streamed.shutil.disk_usage", lambda _path: usage._replace(free=100))
     with pytest.raises(LimitError, match="only 100 B is free"):
         filter_file(str(sources["tiled"]), str(tmp_path / "o.tif"), "gaussian:5")
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["rgb.png", "gray16.png", "rgb16.png", "photo.jpg", "palette.gif", "rgba.webp", "bw.bmp"])
+@pytest.mark.parametrize(
+    "name", ["rgb.png", "gray16.png", "rgb16.png", "photo.jpg", "palette.gif", "rgba.webp", "bw.bmp"]
+)
 @pytest.mark.parametrize("options", [(), ("--gray", "mean"), ("--color",), ("--normalize", "max")])
 def test_images_decoded_whole_keep_their_stored_pixels_and_the_numbers(cli, tmp_path, name, options):
     # PNG, JPEG, GIF, WebP, BMP: the stored pixels are kept (not a float copy), converted strip by strip.
@@ -424,3 +442,27 @@ def test_images_decoded_whole_keep_their_stored_pixels_and_the_numbers(cli, tmp_
     run = cli(["filter", path, *options, "-k", "gaussian:3", "-o", streamed, "-q", "--stream", "--strip-rows", "4"])
     assert run.exit_code == 0, run
     assert memory.read_bytes() == streamed.read_bytes()
+
+
+@pytest.mark.parametrize("level", [0, 1, 9])
+@pytest.mark.parametrize(("shape", "dtype"), [((65535, 1), np.uint8), ((131, 250), np.uint8), ((40, 33, 4), np.uint16)])
+@pytest.mark.parametrize("parts", [1, 3])
+def test_png_row_writer_matches_at_every_level(level, shape, dtype, parts):
+    # zlib's stored blocks (level 0) follow its input calls, so convcli writes level 0 itself: the same either way.
+    import zlib
+
+    pixels = RNG.integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    chunks: list[bytes] = []
+    writer = PngRowWriter(chunks.append, pixels.shape, pixels.dtype, compression=level, parts=parts)
+    for start in range(0, shape[0], 11):
+        writer.write(pixels[start : start + 11])
+    writer.close()
+    whole = png_bytes(pixels, compression=level, parts=parts)
+    assert b"".join(chunks) == whole
+    from PIL import Image
+
+    with Image.open(io.BytesIO(whole)) as image:
+        decoded = np.asarray(image)
+    if dtype == np.uint8:
+        np.testing.assert_array_equal(decoded.reshape(shape), pixels)
+    assert zlib.crc32(whole) == zlib.crc32(b"".join(chunks))

@@ -47,6 +47,10 @@ class LimitError(ConvcliError):
     """An input or an operation is larger than a limit (pixels, memory, download): exit 1."""
 
 
+class MemoryLimitError(LimitError):
+    """An operation's memory estimate is above the budget (a streamed run may still fit): exit 1."""
+
+
 def format_bytes(count: int | float) -> str:
     """Bytes in binary units, one decimal when below 10.
 
@@ -168,7 +172,7 @@ def check_memory(estimate: Estimate, max_memory: int | None = None) -> None:
     if budget is None or estimate.total <= budget:
         return
     fft = estimate.parts.get("FFT buffers", 0) == max(estimate.parts.values())
-    raise LimitError(
+    raise MemoryLimitError(
         f"{estimate.what} needs about {format_bytes(estimate.total)} of memory ({estimate.describe()}) but only "
         f"{format_bytes(budget)} is {source}; use a smaller input, padding or kernel{', --method direct' if fft else ''}"
         ", or raise --max-memory (MiB) if you know better"

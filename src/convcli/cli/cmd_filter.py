@@ -192,9 +192,9 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: Fi
         return _stream_item(item, outputs, options)
     try:
         loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, outputs, options))
-    except LimitError:
-        # Too large for memory (or for the pixel limit of a format read whole): stream it when allowed and possible.
-        if options.stream is False or not can_stream(item, options.run):
+    except LimitError as error:
+        # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
+        if options.stream is False or not can_stream(item, options.run, error):
             raise
         return _stream_item(item, outputs, options)
     reports = []

@@ -39,12 +39,19 @@ def shape_only(shape: tuple[int, ...]) -> Any:
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.uint8), shape=shape, strides=(0,) * len(shape))
 
 
-def can_stream(item: Item, run: RunOptions) -> bool:
-    """A TIFF or ``.npy`` file read by rows, outputs a streamed run writes (files: TIFF, PNG, npy), no figure."""
+def can_stream(item: Item, run: RunOptions, error: Exception) -> bool:
+    """Whether a run refused by ``error`` may stream instead: outputs a streamed run writes (TIFF, PNG, npy files),
+    no figure, and a file source: any image when the memory estimate refused it, only a TIFF or ``.npy`` (read by
+    rows, not decoded whole) when the pixel limit did (the decompression-bomb guard stays for whole decodes)."""
+    import os
+
     from ..io import output_format
     from ..io.strips import STREAM_FORMATS, streams_by_rows
+    from ..limits import MemoryLimitError
 
-    if item.figure is not None or item.source == "-" or not streams_by_rows(item.source):
+    if item.figure is not None or item.source == "-" or not os.path.isfile(item.source):
+        return False
+    if not isinstance(error, MemoryLimitError) and not streams_by_rows(item.source):
         return False
     return all(d != "-" and output_format(d, run.write.format) in STREAM_FORMATS for d in item.destinations)
 

@@ -71,6 +71,27 @@ def _zlib_header(level: int) -> bytes:
     return bytes((cmf, flg))
 
 
+#: Bytes per stored deflate block at level 0 (the format's largest).
+STORED_BLOCK = 65535
+
+
+def stored_blocks(data: bytes | memoryview, final: bool) -> bytes:
+    """Raw deflate of ``data`` at level 0: stored blocks of :data:`STORED_BLOCK` bytes (the last one shorter).
+
+    Written here rather than by zlib, whose stored blocks follow the sizes of its input calls, so that
+    a PNG written row by row (:class:`PngRowWriter`) is byte for byte the one written whole. ``final``
+    marks the last block as the end of the stream.
+    """
+    view = memoryview(data)
+    out = bytearray()
+    for start in range(0, max(1, len(view)), STORED_BLOCK):
+        block = view[start : start + STORED_BLOCK]
+        last = final and start + STORED_BLOCK >= len(view)
+        out += struct.pack("<BHH", 1 if last else 0, len(block), 0xFFFF ^ len(block))
+        out += block
+    return bytes(out)
+
+
 def compress_parts(data: np.ndarray, level: int, parts: int) -> bytes:
     """One zlib stream of the bytes ``data`` (1-D uint8), deflated in ``parts`` pieces on threads.
 
@@ -86,6 +107,9 @@ def compress_parts(data: np.ndarray, level: int, parts: int) -> bytes:
     def deflate(index: int) -> None:
         if index == parts:
             checksum[0] = zlib.adler32(view)
+            return
+        if level == 0:
+            pieces[index] = stored_blocks(view[cuts[index] : cuts[index + 1]], index == parts - 1)
             return
         compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
         body = compressor.compress(view[cuts[index] : cuts[index + 1]])
@@ -178,6 +202,7 @@ class PngRowWriter:
         self._part = 0
         self._position = 0
         self._compressor = zlib.compressobj(level=compression, wbits=-15)
+        self._stored = bytearray()
         self._adler = 1
         self._previous: np.ndarray | None = None
         self._pending = bytearray(_zlib_header(compression))
@@ -198,12 +223,22 @@ class PngRowWriter:
         while len(data):
             end = self._cuts[self._part + 1]
             take = min(len(data), end - self._position)
-            self._pending += self._compressor.compress(data[:take])
+            if self._level == 0:  # stored blocks from the part's start, as stored_blocks cuts them
+                self._stored += data[:take]
+                while len(self._stored) > STORED_BLOCK:
+                    self._pending += stored_blocks(memoryview(self._stored)[:STORED_BLOCK], False)
+                    del self._stored[:STORED_BLOCK]
+            else:
+                self._pending += self._compressor.compress(data[:take])
             self._position += take
             data = data[take:]
             if self._position == end:
                 last = self._part == len(self._cuts) - 2
-                self._pending += self._compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+                if self._level == 0:
+                    self._pending += stored_blocks(self._stored, last)
+                    self._stored = bytearray()
+                else:
+                    self._pending += self._compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
                 if not last:
                     self._part += 1
                     self._compressor = zlib.compressobj(self._level, zlib.DEFLATED, -15)

@@ -318,7 +318,8 @@ def stream_estimate(
 
 def choose_unit_rows(plans: Sequence[Plan], itemsize: int, channels: int, budget: int | None = None) -> int:
     """Strip height: about :data:`STRIP_BYTES` of buffers per step (less under a small budget), at least 8 rows."""
-    target = STRIP_BYTES if budget is None else max(1 << 20, min(STRIP_BYTES, budget // (8 * max(1, len(plans)))))
+    room = STRIP_BYTES if budget is None else (budget - RUNTIME_BYTES) // (4 * max(1, len(plans)))
+    target = max(1 << 20, min(STRIP_BYTES, room))
     widest = max((p.full or p.geometry).padded[1] for p in plans)
     rows = target // max(1, 8 * widest * itemsize * channels)
     return int(max(8, min(4096, rows)))

@@ -24,7 +24,7 @@ from ..errors import ParameterError
 from ..io.pixels import PixelMapping, to_pixels
 from ..io.strips import RowReader, open_rows, row_writer
 from ..kernels import Kernel
-from ..limits import Estimate, LimitError, format_bytes
+from ..limits import Estimate, LimitError, check_memory, format_bytes
 from .stream import PooledRows, StreamPlan, build_steps, choose_unit_rows, plan_stream, pool_estimate
 
 
@@ -221,6 +221,7 @@ def stream_filter(
     plan = plan_stream(
         size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
     )
+    check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
         lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows
     )
@@ -245,12 +246,13 @@ def stream_pool(
     steps = PooledRows(reader, settings, dtype)
     if strip_rows is None:
         padded = reader.width + sum(steps.columns)
-        target = 8 << 20 if budget is None else max(1 << 20, min(8 << 20, budget // 8))
+        target = 8 << 20 if budget is None else max(1 << 20, min(8 << 20, (budget - (60 << 20)) // 4))
         strip_rows = int(
             max(8, min(4096, target // max(1, padded * dtype.itemsize * reader.channels * steps.geometry.stride[0])))
         )
     rows = strip_rows
     estimate = pool_estimate(reader, steps, rows, reader.held_bytes)
+    check_memory(replace(estimate, what="this pooling, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
         lambda: PooledRows(reader, settings, dtype), destination, fmt, write, rows, on_rows=on_rows
     )
@@ -272,7 +274,7 @@ def _reader(source: str, read: ReadSettings) -> RowReader:
         normalize=read.normalize,
         color=read.color,
         max_pixels=read.max_pixels,
-        load_whole=lambda: load_settings(source, replace(read, max_pixels=None)),
+        load_whole=lambda: load_settings(source, read),
     )
 
 
