@@ -141,28 +141,11 @@ def main() -> None:
             np.save(kernel_file, weights)
             runs: dict[str, tuple[list[str], Path | None]] = {}
 
-            def convcli(target: Path, *extra: str) -> list[str]:
-                return [
-                    PYTHON,
-                    "-m",
-                    "convcli",
-                    "filter",
-                    str(source),
-                    "-k",
-                    str(kernel_file),
-                    "-p",
-                    "same",
-                    "--pad-mode",
-                    "replicate",
-                    "--scale",
-                    "clip",
-                    "--compression",
-                    "0",
-                    "-o",
-                    str(target),
-                    "-q",
-                    *extra,
-                ]
+            common = [PYTHON, "-m", "convcli", "filter", str(source), "-k", str(kernel_file), "-p", "same"]
+            common += ["--pad-mode", "replicate", "--scale", "clip", "--compression", "0", "-q"]
+
+            def convcli(target: Path, *extra: str, common: list[str] = common) -> list[str]:
+                return [*common, "-o", str(target), *extra]
 
             if "stream" in args.tools:
                 runs["convcli --stream"] = (convcli(OUT / "stream.png", "--stream", "--json"), OUT / "stream.png")

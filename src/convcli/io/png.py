@@ -75,7 +75,7 @@ def _zlib_header(level: int) -> bytes:
 STORED_BLOCK = 65535
 
 
-def stored_blocks(data: bytes | memoryview, final: bool) -> bytes:
+def stored_blocks(data: bytes | bytearray | memoryview, final: bool) -> bytes:
     """Raw deflate of ``data`` at level 0: stored blocks of :data:`STORED_BLOCK` bytes (the last one shorter).
 
     Written here rather than by zlib, whose stored blocks follow the sizes of its input calls, so that

@@ -253,7 +253,7 @@ def open_rows(
         stored = _stored_pixels(path, frame=frame, gray=gray, color=color, max_pixels=max_pixels)
         if stored is not None:
             pixels, detail = stored
-            reader = _Converted(
+            converted = _Converted(
                 lambda start, stop: pixels[start:stop],
                 pixels.shape,
                 pixels.dtype,
@@ -262,8 +262,8 @@ def open_rows(
                 color=color,
                 detail=detail,
             )
-            reader.held_bytes = pixels.nbytes
-            return reader
+            converted.held_bytes = pixels.nbytes
+            return converted
     if load_whole is None:
         raise DecodeError(f"{path!r} cannot be read by rows")
     loaded = load_whole()
@@ -296,7 +296,7 @@ def _stored_pixels(
         if header and header[2] == 16 and header[3] in (2, 4, 6):
             check_pixels(header[0], header[1], max_pixels, what)
             pixels, mode = _decode_png16_color(data, what)
-            fmt, notes = "PNG", []
+            fmt, notes = "PNG", list[str]()
         else:
             luma = gray == "luma" and not color
             pixels, fmt, mode, notes = _decode_pillow(data, what, frame, max_pixels, None, jpeg_luma=luma)
