@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--in-memory-up-to", type=int, default=16000)
     parser.add_argument("--dask-up-to", type=int, default=40000)
     parser.add_argument("--tools", nargs="+", default=["stream", "memory", "vips", "dask"])
+    parser.add_argument("--keep-input", action="store_true", help="keep bench/out/in<size>.tif for another run")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -190,6 +191,9 @@ def main() -> None:
                 if tool == "convcli in memory" and result["ok"]:
                     same = (OUT / "stream.png").read_bytes() == (OUT / "memory.png").read_bytes()
                     note = "the same bytes as --stream" if same else "DIFFERENT bytes from --stream"
+                    options = ["-k", str(kernel_file), "-p", "same", "--pad-mode", "replicate", "--compression", "0"]
+                    estimate = _estimate(source, [*options, "--scale", "clip"], OUT / "memory.png") / 2**20
+                    note += f"; estimate {estimate:.0f} MiB ({estimate / result['rss_mib']:.2f}x the peak)"
                 print(
                     f"| {side} | {name} | {tool} | {result['wall']:.1f} | {result['cpu']:.1f} | "
                     f"{result['rss_mib']:.0f} | {note} |",
@@ -197,9 +201,11 @@ def main() -> None:
                 )
             for produced in ("stream.png", "memory.png", "vips.png", "dask.npy"):
                 (OUT / produced).unlink(missing_ok=True)
-        source.unlink()
+        if not args.keep_input:
+            source.unlink()
     for leftover in OUT.glob("*"):
-        leftover.unlink()
+        if not (args.keep_input and leftover.name.startswith("in")):
+            leftover.unlink()
 
 
 # ---------------------------------------------------------------------------
@@ -225,8 +231,12 @@ def _estimate(source: Path, args: list[str], target: Path) -> int:
     seen = []
     original = limits.check_memory
 
+    class Seen(Exception):
+        pass
+
     def record(estimate, max_memory=None):  # type: ignore[no-untyped-def]
         seen.append(estimate.total)
+        raise Seen  # the estimate is known from the header: stop before decoding
 
     limits.check_memory = record
     try:

@@ -466,3 +466,44 @@ def test_png_row_writer_matches_at_every_level(level, shape, dtype, parts):
     if dtype == np.uint8:
         np.testing.assert_array_equal(decoded.reshape(shape), pixels)
     assert zlib.crc32(whole) == zlib.crc32(b"".join(chunks))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+def test_progress_bar_on_a_terminal_only(tmp_path, slow_source):
+    import pty
+
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    command = [
+        sys.executable,
+        "-m",
+        "convcli",
+        "filter",
+        str(slow_source),
+        "-k",
+        "gaussian:5",
+        "--stream",
+        "--strip-rows",
+        "16",
+        "--scale",
+        "minmax",
+    ]
+    main, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [*command, "-o", str(tmp_path / "tty.png")], env=env, stdout=subprocess.DEVNULL, stderr=secondary
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            data = os.read(main, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        shown += data
+    process.wait(timeout=60)
+    os.close(main)
+    assert process.returncode == 0
+    assert b"\r[" in shown and b"/2992" in shown  # rows done of both passes (1496 output rows, minmax: two)
+    piped = subprocess.run([*command, "-o", str(tmp_path / "pipe.png")], env=env, capture_output=True, check=True)
+    assert b"\r" not in piped.stderr and b"streamed in strips" in piped.stderr
