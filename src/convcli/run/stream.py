@@ -37,23 +37,14 @@ from ..engine import Plan
 from ..engine.borders import border_map
 from ..errors import ParameterError
 from ..kernels import Kernel
-from ..limits import Estimate
+from ..limits import RUNTIME_BYTES, Estimate
 from ..pool import PoolGeometry, pool_geometry
 from ..shapes import ConvGeometry
 
 #: Bytes of working buffers one strip of one step aims at, when no strip height is given.
 STRIP_BYTES = 24 << 20
-#: The interpreter with NumPy, SciPy, OpenCV and the codecs loaded (measured: 58 MiB).
-RUNTIME_BYTES = 60 << 20
 #: Units a step keeps (the next step's halo reaches back into the previous unit).
 _CACHED_UNITS = 3
-
-
-def _row_local(plan: Plan) -> bool:
-    """Whether the plan's numbers at a row are independent of where a block of rows starts."""
-    if plan.backend == "opencv":
-        return plan.method != "fft"
-    return plan.method in ("direct", "separable")
 
 
 class FilteredRows:
@@ -131,16 +122,25 @@ class FilteredRows:
         def inner(count: int) -> int:
             return 1 if -(-count // tile) * col_tiles >= threads else threads
 
-        per_unit = max(1, -(-threads // col_tiles), unit_rows // tile) * tile
-        starts = list(range(0, rows, per_unit))
-        units = [(start, min(rows, start + per_unit)) for start in starts]
-        while len(units) > 1 and inner(units[-1][1] - units[-1][0]) != inner(rows):
-            last = units.pop()
-            units[-1] = (units[-1][0], last[1])
-        for start, stop in units:
-            if _tile(stop - start, g.kernel[0]) != (tile, length) or inner(stop - start) != inner(rows):
-                return None
-        return units
+        def fits(count: int) -> bool:
+            return _tile(count, g.kernel[0]) == (tile, length) and inner(count) == inner(rows)
+
+        # The in-memory tiling cut into blocks of whole tiles, each planned by _tile exactly as the whole image:
+        # the last block holds q tiles and the partial one, the others m tiles (a block small enough for one
+        # transform would be planned as one tile, so small m and q may not do).
+        rest = rows % tile
+        first = max(1, unit_rows // tile)
+        for q in range(0 if rest else 1, 17):
+            last = q * tile + rest
+            if last > rows or not fits(last):
+                continue
+            tiles = (rows - last) // tile
+            for m in range(first, first + 16):
+                sizes = [m * tile] * (tiles // m) + ([tiles % m * tile] if tiles % m else []) + [last]
+                if all(fits(size) for size in sizes[:-1]):
+                    starts = np.cumsum([0, *sizes])
+                    return [(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+        return None
 
     # -- computing -----------------------------------------------------------
 
