@@ -36,6 +36,7 @@ PART_BYTES = 1 << 20
 IDAT_BYTES = 1 << 20
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_IDAT_CRC = zlib.crc32(b"IDAT")
 
 
 def _chunk(kind: bytes, data: bytes | memoryview) -> bytes:
@@ -210,12 +211,20 @@ class PngRowWriter:
         header = struct.pack(">IIBBBBB", width, height, dtype.itemsize * 8, COLOR_TYPES[channels], 0, 0, 0)
         write(_SIGNATURE + _chunk(b"IHDR", header))
 
+    def _idat(self, data: memoryview) -> None:
+        """One IDAT chunk, written in three pieces (one copy of the data, none joined)."""
+        self._write(struct.pack(">I", len(data)) + b"IDAT")
+        self._write(bytes(data))
+        self._write(struct.pack(">I", zlib.crc32(data, _IDAT_CRC)))
+
     def _emit(self, final: bool = False) -> None:
         while len(self._pending) >= IDAT_BYTES:
-            self._write(_chunk(b"IDAT", memoryview(self._pending)[:IDAT_BYTES]))
+            with memoryview(self._pending) as view:
+                self._idat(view[:IDAT_BYTES])
             del self._pending[:IDAT_BYTES]
         if final and self._pending:
-            self._write(_chunk(b"IDAT", bytes(self._pending)))
+            with memoryview(self._pending) as view:
+                self._idat(view)
             self._pending = bytearray()
 
     def _feed(self, data: memoryview) -> None:

@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import DecodeError, OutputError, OutputUsageError
 from ..limits import check_pixels
 from .atomic import _signals_held
-from .decode import _pixel_range, normalize, to_gray
+from .decode import LUMA_WEIGHTS, _pixel_range, normalize, to_gray
 
 #: Formats a streamed run writes by rows.
 STREAM_FORMATS = ("tiff", "png", "npy")
@@ -116,6 +116,33 @@ class _Converted(RowReader):
             return pixels[:, :, :3].astype(np.float32)
         return to_gray(pixels, self._gray)
 
+    def _buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A float32 buffer of ``shape`` reused from read to read (grown when a read asks for more rows)."""
+        held = getattr(self, name, None)
+        if held is None or held.shape[0] < shape[0] or held.shape[1:] != shape[1:]:
+            held = np.empty(shape, dtype=np.float32)
+            setattr(self, name, held)
+        return held[: shape[0]]
+
+    def _values_into(self, pixels: np.ndarray) -> np.ndarray:
+        """:meth:`_values` (that is, :func:`to_gray` or the colour planes) written into a reused buffer."""
+        rows, width = pixels.shape[0], pixels.shape[1]
+        if self._color:
+            out = self._buffer("_float", (rows, width, 3))
+            np.copyto(out, pixels[:, :, :3], casting="unsafe")
+            return out
+        out = self._buffer("_float", (rows, width))
+        if pixels.ndim == 2 or pixels.shape[2] <= 2:
+            np.copyto(out, pixels if pixels.ndim == 2 else pixels[:, :, 0], casting="unsafe")
+            return out
+        rgb = self._buffer("_rgb", (rows, width, 3))
+        np.copyto(rgb, pixels[:, :, :3], casting="unsafe")
+        if self._gray == "mean":
+            np.mean(rgb, axis=2, dtype=np.float32, out=out)
+        else:
+            np.matmul(rgb, np.asarray(LUMA_WEIGHTS, dtype=np.float32), out=out)
+        return out
+
     def _peak(self) -> float | None:
         """The image's maximum value (``--normalize max``): one pass over the pixels before the first row."""
         peak = 0.0
@@ -125,7 +152,8 @@ class _Converted(RowReader):
         return peak if peak > 0 else None
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        values = self._values(self._pixels(start, stop))
+        """Rows ``[start, stop)`` as float32, in a buffer the next read reuses (use or copy them first)."""
+        values = self._values_into(self._pixels(start, stop))
         return normalize(values, self._divisor, self._method, overwrite=True)
 
 
@@ -153,7 +181,12 @@ class TiffRows(_Converted):
         except Exception:
             self._file.close()
             raise
-        self._cached: tuple[int, np.ndarray] | None = None
+        # Two reused band buffers (a read may span two bands), and which band each holds.
+        self._bands = [np.empty((self._band, shape[1], self._samples), dtype=self._stored) for _ in range(2)]
+        self._holds = [-1, -1]
+        self._ages = [0, 0]
+        self._clock = 0
+        self._joined = np.empty((0, shape[1], self._samples), dtype=self._stored)
         bits = f"{self._stored.itemsize * 8}-bit" if self._stored.kind in "ui" else str(self._stored)
         layout = f"tiled {page.tilelength}x{page.tilewidth}" if page.is_tiled else f"striped {self._band} rows"
         detail = f"TIFF {shape[0]}x{shape[1]} {self._samples}-channel {bits}, {layout}"
@@ -162,15 +195,27 @@ class TiffRows(_Converted):
         )
         self.held_bytes = 2 * self._band * shape[1] * self._samples * self._stored.itemsize
 
-    def _segment_band(self, band: int) -> np.ndarray:
-        """Decoded rows of band ``band`` (a strip, or a row of tiles), cached while the rows are read."""
-        if self._cached is not None and self._cached[0] == band:
-            return self._cached[1]
+    def _segment_band(self, band: int, busy: set[int]) -> np.ndarray:
+        """Decoded rows of band ``band`` (a strip, or a row of tiles), into a reused buffer none of ``busy`` uses."""
+        rows = min(self._band, self.height - band * self._band)
+        if band in self._holds:
+            slot = self._holds.index(band)
+            busy.add(slot)
+            self._ages[slot] = self._clock
+            return self._bands[slot][:rows]
+        free = [slot for slot in range(len(self._bands)) if slot not in busy]
+        if not free:  # a read taller than the buffers hold: one more band buffer
+            self._bands.append(np.empty_like(self._bands[0]))
+            self._holds.append(-1)
+            self._ages.append(0)
+            free = [len(self._bands) - 1]
+        # The buffer read longest ago: the halo of the next read comes from the band read last.
+        slot = min(free, key=lambda index: self._ages[index])
+        busy.add(slot)
+        self._ages[slot] = self._clock
         page = self._page
-        height, width = self.height, self.width
-        top = band * self._band
-        rows = min(self._band, height - top)
-        out = np.empty((rows, width, self._samples), dtype=self._stored)
+        width = self.width
+        out = self._bands[slot][:rows]
         handle = self._file.filehandle
         for column in range(self._across):
             index = band * self._across + column
@@ -183,7 +228,7 @@ class TiffRows(_Converted):
             block = segment[0]  # (length, width, samples)
             stop_col = min(width, left + block.shape[1])
             out[:, left:stop_col] = block[:rows, : stop_col - left]
-        self._cached = (band, out)
+        self._holds[slot] = band
         return out
 
     def _stored_rows(self, start: int, stop: int) -> np.ndarray:
@@ -198,11 +243,19 @@ class TiffRows(_Converted):
             return pixels.reshape(shape)
         first, last = start // self._band, (stop - 1) // self._band
         parts = []
+        busy: set[int] = set()
+        self._clock += 1
         for band in range(first, last + 1):
             top = band * self._band
-            block = self._segment_band(band)
+            block = self._segment_band(band, busy)
             parts.append(block[max(start, top) - top : min(stop, top + block.shape[0]) - top])
-        pixels = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(parts) == 1:
+            pixels = parts[0]
+        else:
+            pixels = self._joined[: stop - start] if self._joined.shape[0] >= stop - start else None
+            pixels = np.concatenate(parts, out=pixels) if pixels is not None else np.concatenate(parts)
+            if pixels.shape[0] > self._joined.shape[0]:
+                self._joined = pixels
         return pixels[:, :, 0] if self._samples == 1 else pixels
 
     def close(self) -> None:
