@@ -252,10 +252,9 @@ class TiffRows(_Converted):
         if len(parts) == 1:
             pixels = parts[0]
         else:
-            pixels = self._joined[: stop - start] if self._joined.shape[0] >= stop - start else None
-            pixels = np.concatenate(parts, out=pixels) if pixels is not None else np.concatenate(parts)
-            if pixels.shape[0] > self._joined.shape[0]:
-                self._joined = pixels
+            if self._joined.shape[0] < stop - start:  # grown once to the tallest read, then reused
+                self._joined = np.empty((stop - start,) + self._joined.shape[1:], dtype=self._stored)
+            pixels = np.concatenate(parts, out=self._joined[: stop - start])
         return pixels[:, :, 0] if self._samples == 1 else pixels
 
     def close(self) -> None:
