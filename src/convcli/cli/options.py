@@ -373,7 +373,7 @@ def stream_options(function: F) -> F:
                 "--stream/--no-stream",
                 default=None,
                 show_default="stream when the in-memory run would not fit --max-memory",
-                help="Read, filter and write in row strips (TIFF, PNG and .npy outputs; the same bytes as in "
+                help="Read, compute and write in row strips (TIFF, PNG and .npy outputs; the same bytes as in "
                 "memory); --no-stream never does.",
             ),
             click.option(
