@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..api.settings import ReadSettings
@@ -93,7 +93,7 @@ def stream_one(
         normalize=read.normalize,
         color=read.color,
         max_pixels=read.max_pixels,
-        load_whole=lambda: load_item(item, replace(read), run),
+        load_whole=lambda: load_item(item, read, run),
     )
     progress = Progress(1) if not run.silent and sys.stderr.isatty() else None
     shown = [0.0]
