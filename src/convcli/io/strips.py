@@ -7,19 +7,24 @@ by :func:`~convcli.io.decode.normalize`), so a streamed run sees the same
 numbers as an in-memory one:
 
 * TIFF / BigTIFF, tiled or striped, any compression tifffile decodes: only the
-  strips or tiles under the rows asked for are read and decoded (one band of
-  segments is kept);
+  strips or tiles under the rows asked for are read and decoded, into band
+  buffers that are reused (uncompressed contiguous pages: rows read by offset);
 * ``.npy``: a read-only memory map;
-* every other source (PNG, JPEG, WebP, GIF, BMP, stdin, URLs): decoded whole
-  by :func:`convcli.io.load_source`, then handed out by rows.
+* PNG, JPEG, WebP, GIF, BMP files: decoded whole by the same decoders as
+  :func:`convcli.io.decode`, keeping only the stored 8/16-bit samples;
+* anything else (stdin, URLs, text, float images): decoded whole by the
+  caller's loader, then handed out by rows.
+
+Image readers convert into a float buffer they reuse: a read's rows are
+valid until the next read.
 
 Writers take float rows (or, for pixel formats, the rows after the
 :func:`~convcli.io.pixels.to_pixels` mapping) in order and write a temporary
 file beside the destination, renamed into place by :meth:`RowWriter.commit`
 (SIGINT and SIGTERM held for the rename, as :func:`~convcli.io.write_atomic`):
 
-* TIFF: float32, striped (or tiled with ``tile``), BigTIFF when the data
-  passes 2 GiB;
+* TIFF: float32, uncompressed, in the layout ``tifffile.imwrite`` gives the
+  whole array (BigTIFF above 4 GiB), byte for byte the in-memory file;
 * PNG: the project's writer, row by row (:class:`convcli.io.png.PngRowWriter`),
   byte for byte the file :func:`~convcli.io.png.png_bytes` writes;
 * ``.npy``: the header, then the rows (byte for byte ``numpy.save``).
