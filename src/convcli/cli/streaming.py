@@ -95,7 +95,11 @@ def stream_one(
         max_pixels=read.max_pixels,
         load_whole=lambda: load_item(item, read, run),
     )
-    progress = Progress(1) if not run.silent and sys.stderr.isatty() else None
+    import multiprocessing
+
+    # On a terminal, and not in a batch's worker processes (their bars would overwrite each other).
+    shown_here = multiprocessing.parent_process() is None
+    progress = Progress(1) if not run.silent and shown_here and sys.stderr.isatty() else None
     shown = [0.0]
 
     def on_rows(done: int, total: int) -> None:
