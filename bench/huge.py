@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))  # the estimates below are this checkout's, as the timed children run it
 OUT = ROOT / "bench" / "out"
 PYTHON = sys.executable
 

@@ -267,8 +267,8 @@ def encode_work(values: int, fmt: str, itemsize: int, depth: int = 8) -> dict[st
     if fmt == "tiff":
         # tifffile's file in a BytesIO (grown by copies) and getvalue()'s bytes: about three files (measured).
         return {"float32 copy": float32, "encoded file": 3 * values * 4}
-    if fmt == "npy":
-        return {"encoded file": 2 * values * itemsize}
+    if fmt == "npy":  # numpy.save into a BytesIO, whose getvalue() hands over its buffer (measured: one file)
+        return {"encoded file": values * itemsize + (1 << 16)}
     if fmt in ("txt", "csv"):
         return {"encoded file": values * 48}
     pixel = depth // 8
@@ -295,6 +295,7 @@ def estimate_filter(
     depth: int = 8,
     padded_copy: bool = False,
     backends: Sequence[str] | None = None,
+    subsampled: Sequence[bool] | None = None,
 ) -> Estimate:
     """Peak memory of filtering an ``input_size`` image with kernels applied one after another.
 
@@ -318,6 +319,10 @@ def estimate_filter(
         constant, padding wider than the kernel).
     backends : sequence of str, optional
         Each step's backend (``numpy`` or ``opencv``, :class:`convcli.engine.Plan`).
+    subsampled : sequence of bool, optional
+        Whether each step computes every output at stride 1 and keeps every
+        s-th (``Plan.full``): its work is that of the stride-1 correlation plus
+        the kept outputs.
 
     The peak is the runtime plus the largest of three moments: decoding (the
     file, its pixels and the float input), filtering (the float input, each
@@ -337,18 +342,22 @@ def estimate_filter(
     previous = 0
     for index, (kernel_size, method) in enumerate(steps):
         backend = backends[index] if backends is not None else "numpy"
+        geometry = conv_geometry(size, kernel_size, stride, padding, dilation)
+        out_bytes = geometry.output[0] * geometry.output[1] * itemsize
+        full = subsampled is not None and subsampled[index]
+        (top, _), (left, _) = geometry.padding
         work = correlation_work(
             size,
             kernel_size,
             method,
-            stride=stride,
-            padding=padding,
+            stride=(1, 1) if full else stride,
+            padding=(top, left) if full else padding,
             dilation=dilation,
             itemsize=itemsize,
             backend=backend,
         )
-        geometry = conv_geometry(size, kernel_size, stride, padding, dilation)
-        out_bytes = geometry.output[0] * geometry.output[1] * itemsize
+        if full:  # every output at stride 1, then the kept ones copied out
+            work["all outputs"] = work.pop("output")
         # Every channel's output is kept, then np.stack copies them.
         work["output"] = out_bytes * (2 * channels if channels > 1 else 1)
         if padded_copy:

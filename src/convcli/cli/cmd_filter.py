@@ -125,6 +125,7 @@ def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: 
                 depth=options.run.write.depth,
                 padded_copy=borders and any(p.backend == "opencv" for p in plans),
                 backends=[p.backend for p in plans],
+                subsampled=[p.full is not None for p in plans],
             )
             check_memory(estimate, options.max_memory)
 
