@@ -221,10 +221,20 @@ ESTIMATE_CASES = [
     ("rgb.tif", ["--color", "-k", "gaussian:9", "-p", "same"], "png"),
     ("array.npy", ["-k", "random15.npy", "-p", "same"], "npy"),
     ("array.npy", ["-k", "random15.npy", "--method", "direct"], "tif"),
+    ("gray.tif", ["pool", "--op", "max", "--size", "2"], "png"),
+    ("array.npy", ["pool", "--op", "mean", "--size", "3", "-s", "1", "-p", "1"], "npy"),
 ]
 
 
 def _estimate(source: Path, args: list[str], target: Path) -> int:
+    """The estimate the CLI checks for ``filter`` (or ``pool`` when ``args`` starts with it) on ``source``."""
+    command = "filter"
+    if args and args[0] == "pool":
+        command, args = "pool", args[1:]
+    return _estimate_of(command, source, args, target)
+
+
+def _estimate_of(command_name: str, source: Path, args: list[str], target: Path) -> int:
     """The estimate the CLI checks for this run (its memory guard, called with a recording check_memory)."""
     import convcli.limits as limits
     from convcli.cli import main
@@ -244,7 +254,7 @@ def _estimate(source: Path, args: list[str], target: Path) -> int:
         from click.testing import CliRunner
 
         CliRunner().invoke(
-            main, ["filter", str(source), *args, "-o", str(target), "-q", "--no-stream", "--max-pixels", "0"]
+            main, [command_name, str(source), *args, "-o", str(target), "-q", "--no-stream", "--max-pixels", "0"]
         )
     finally:
         limits.check_memory = original
@@ -271,13 +281,14 @@ def estimates(sizes: list[int]) -> None:
         for name, args, suffix in ESTIMATE_CASES:
             target = OUT / f"est.{suffix}"
             estimate = _estimate(OUT / name, args, target)
+            verb, rest = ("pool", args[1:]) if args[0] == "pool" else ("filter", args)
             command = [
                 PYTHON,
                 "-m",
                 "convcli",
-                "filter",
+                verb,
                 str(OUT / name),
-                *args,
+                *rest,
                 "-o",
                 str(target),
                 "-q",

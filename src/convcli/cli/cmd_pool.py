@@ -155,7 +155,7 @@ def pool_item(item: Item, options: PoolOptions) -> list[Report]:
         return _stream_item(item, options)
     start = time.perf_counter()
     try:
-        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item.source, options))
+        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, options))
     except LimitError as error:
         # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
         if options.stream is False or not can_stream(item, options.run, error):
@@ -250,10 +250,11 @@ def _uncovered_note(geometry: Any) -> str | None:
     return text
 
 
-def _memory_guard(source: str, options: PoolOptions) -> Any:
+def _memory_guard(item: Item, options: PoolOptions) -> Any:
     """A check run from the source's header: refuse the in-memory pooling when it would not fit the budget."""
 
     def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
+        from ..io import output_format
         from ..limits import check_memory, estimate_pool
         from ..pool import pool_geometry
 
@@ -267,6 +268,8 @@ def _memory_guard(source: str, options: PoolOptions) -> Any:
             ceil_mode=settings.ceil_mode,
         )
         color = options.read.color and channels >= 3
+        target = item.destinations[0]
+        image = decoded_bytes_per_pixel > 0
         estimate = estimate_pool(
             (height, width),
             geometry.output,
@@ -274,7 +277,10 @@ def _memory_guard(source: str, options: PoolOptions) -> Any:
             decoded_bytes_per_pixel=decoded_bytes_per_pixel,
             padded=(height + 2 * geometry.padding[0] + geometry.stride[0])
             * (width + 2 * geometry.padding[1] + geometry.stride[1]),
-            what=f"pooling {source!r} ({height}x{width})",
+            itemsize=4 if image else 8,
+            fmt="png" if target == "-" else output_format(target, options.run.write.format),
+            depth=options.run.write.depth,
+            what=f"pooling {item.source!r} ({height}x{width})",
         )
         check_memory(estimate, options.max_memory)
 
