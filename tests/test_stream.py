@@ -507,3 +507,31 @@ def test_progress_bar_on_a_terminal_only(tmp_path, slow_source):
     assert b"\r[" in shown and b"/2992" in shown  # rows done of both passes (1496 output rows, minmax: two)
     piped = subprocess.run([*command, "-o", str(tmp_path / "pipe.png")], env=env, capture_output=True, check=True)
     assert b"\r" not in piped.stderr and b"streamed in strips" in piped.stderr
+
+
+def test_a_png_too_big_for_memory_streams_only_when_its_pixels_fit(cli, tmp_path):
+    # A PNG is decoded whole: refused by the memory estimate, it streams when its stored pixels and a
+    # streamed run fit the budget (3000x3000: 9 MB of pixels, about 180 MiB in memory, 140 allowed) ...
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    source = tmp_path / "big.png"
+    Image.fromarray(RNG.integers(0, 256, (3000, 3000), dtype=np.uint8)).save(source, compress_level=1)
+    memory, streamed = tmp_path / "m.png", tmp_path / "s.png"
+    assert cli(["filter", source, "-k", "gaussian:5", "-o", memory, "-q"]).exit_code == 0
+    run = cli(["filter", source, "-k", "gaussian:5", "-o", streamed, "--max-memory", "140"])
+    assert run.exit_code == 0, run
+    assert "streamed in strips" in run.stderr
+    assert memory.read_bytes() == streamed.read_bytes()
+    # ... and never when they do not: a header claiming 100000x100000 is refused before any decoding.
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + b"IHDR" + header + struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + b"\0\0\0\0IEND\xaeB`\x82")
+    refused = cli(
+        ["filter", bomb, "-k", "gaussian:5", "-o", tmp_path / "b.png", "--max-pixels", "0", "--max-memory", "140"]
+    )
+    assert_error(refused, 1, "needs about", "GiB of memory")
+    assert not (tmp_path / "b.png").exists()

@@ -48,7 +48,13 @@ class LimitError(ConvcliError):
 
 
 class MemoryLimitError(LimitError):
-    """An operation's memory estimate is above the budget (a streamed run may still fit): exit 1."""
+    """An operation's memory estimate is above the budget: exit 1.
+
+    ``streamable`` is set by the command line's guard when a streamed run of the same source could
+    still fit (it then streams instead of failing).
+    """
+
+    streamable: bool = False
 
 
 def format_bytes(count: int | float) -> str:

@@ -98,6 +98,7 @@ def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: 
         from ..api.arrays import plan_filter
         from ..io import output_format
         from ..limits import check_memory, estimate_filter
+        from .streaming import guarded
 
         color = options.read.color and channels >= 3
         image = decoded_bytes_per_pixel > 0
@@ -127,7 +128,13 @@ def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: 
                 backends=[p.backend for p in plans],
                 subsampled=[p.full is not None for p in plans],
             )
-            check_memory(estimate, options.max_memory)
+            guarded(
+                functools.partial(check_memory, estimate, options.max_memory),
+                item,
+                height * width,
+                decoded_bytes_per_pixel,
+                options.max_memory,
+            )
 
     return check
 

@@ -257,6 +257,7 @@ def _memory_guard(item: Item, options: PoolOptions) -> Any:
         from ..io import output_format
         from ..limits import check_memory, estimate_pool
         from ..pool import pool_geometry
+        from .streaming import guarded
 
         settings = options.settings
         geometry = pool_geometry(
@@ -282,7 +283,13 @@ def _memory_guard(item: Item, options: PoolOptions) -> Any:
             depth=options.run.write.depth,
             what=f"pooling {item.source!r} ({height}x{width})",
         )
-        check_memory(estimate, options.max_memory)
+        guarded(
+            lambda: check_memory(estimate, options.max_memory),
+            item,
+            height * width,
+            decoded_bytes_per_pixel,
+            options.max_memory,
+        )
 
     return check
 

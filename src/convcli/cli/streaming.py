@@ -39,6 +39,35 @@ def shape_only(shape: tuple[int, ...]) -> Any:
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.uint8), shape=shape, strides=(0,) * len(shape))
 
 
+def guarded(
+    check: Callable[[], None], item: Item, pixels: int, decoded_bytes_per_pixel: int, budget: int | None
+) -> None:
+    """Run a memory ``check``; when it refuses, say on the error whether a streamed run could still fit.
+
+    TIFF and ``.npy`` files are read by rows: they may stream (the streamed run checks its own,
+    small, estimate). Other images are decoded whole, keeping their stored pixels (about half the
+    decoder's bytes per pixel): they may stream only when those pixels and a streamed run fit the
+    budget, so a decompression bomb is never decoded.
+    """
+    import os
+
+    from ..io.strips import streams_by_rows
+    from ..limits import RUNTIME_BYTES, MemoryLimitError, memory_budget
+
+    try:
+        check()
+    except MemoryLimitError as error:
+        room = memory_budget(budget)[0]
+        if item.source == "-" or not os.path.isfile(item.source):
+            error.streamable = False
+        elif streams_by_rows(item.source):
+            error.streamable = True
+        else:
+            stored = pixels * max(1, decoded_bytes_per_pixel // 2)
+            error.streamable = room is None or stored + RUNTIME_BYTES + (48 << 20) <= room
+        raise
+
+
 def can_stream(item: Item, run: RunOptions, error: Exception) -> bool:
     """Whether a run refused by ``error`` may stream instead: outputs a streamed run writes (TIFF, PNG, npy files),
     no figure, and a file source: any image when the memory estimate refused it, only a TIFF or ``.npy`` (read by
@@ -51,7 +80,10 @@ def can_stream(item: Item, run: RunOptions, error: Exception) -> bool:
 
     if item.figure is not None or item.source == "-" or not os.path.isfile(item.source):
         return False
-    if not isinstance(error, MemoryLimitError) and not streams_by_rows(item.source):
+    if isinstance(error, MemoryLimitError):
+        if not getattr(error, "streamable", False):
+            return False
+    elif not streams_by_rows(item.source):
         return False
     return all(d != "-" and output_format(d, run.write.format) in STREAM_FORMATS for d in item.destinations)
 
