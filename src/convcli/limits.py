@@ -197,6 +197,8 @@ CHUNK_BUFFERS = 48 << 20
 FFT_TILE = 1152
 #: The interpreter with NumPy, SciPy, OpenCV and the codecs loaded (measured 55 to 62 MiB).
 RUNTIME_BYTES = 60 << 20
+#: The interpreter with NumPy and the codecs, no OpenCV (``pool``: measured 36 to 50 MiB).
+POOL_RUNTIME_BYTES = 44 << 20
 
 
 def correlation_work(
@@ -386,21 +388,28 @@ def estimate_pool(
     *,
     itemsize: int = 4,
     decoded_bytes_per_pixel: int = 0,
-    padded: int | None = None,
+    padded: int = 0,
+    divided: bool = False,
     fmt: str = "png",
     depth: int = 8,
     what: str = "this pooling",
 ) -> Estimate:
-    """Peak memory of pooling: the float input, the padded copy pool2d reduces, the output and the encoding."""
+    """Peak memory of pooling: the runtime and the float input, plus the largest of three moments.
+
+    Decoding (the file and its pixels), pooling (the padded copy :func:`convcli.pool.pool2d` makes when
+    the windows reach past the input, ``padded`` elements per channel, 0 when none; the output; and
+    with ``divided`` the divisor matrix and the divided copy of a mean with uneven window counts) and
+    encoding (the output and :func:`encode_work`). Checked by ``bench/huge.py --estimates``.
+    """
     pixels = input_size[0] * input_size[1]
     values = output_size[0] * output_size[1] * channels
-    padded_bytes = (padded if padded is not None else pixels) * itemsize * channels
-    decoding = pixels * (decoded_bytes_per_pixel or 2 * itemsize) + pixels * channels * 4
-    pooling = padded_bytes + 2 * values * itemsize
-    encoding = values * itemsize + sum(encode_work(values, fmt, itemsize, depth).values())
-    largest = max(decoding, pooling, encoding)
-    name = "encoding" if largest == encoding else "pooling" if largest == pooling else "decoded image"
-    parts = {"runtime": RUNTIME_BYTES, "input": pixels * channels * itemsize, name: largest}
+    moments = {
+        "decoded image": pixels * (decoded_bytes_per_pixel or itemsize),
+        "pooling": (padded * channels + values * (3 if divided else 1)) * itemsize + (1 << 20),
+        "encoding": values * itemsize + sum(encode_work(values, fmt, itemsize, depth).values()),
+    }
+    name = max(moments, key=lambda key: moments[key])
+    parts = {"runtime": POOL_RUNTIME_BYTES, "input": pixels * channels * itemsize, name: moments[name]}
     return Estimate(what, parts)
 
 

@@ -271,13 +271,18 @@ def _memory_guard(item: Item, options: PoolOptions) -> Any:
         color = options.read.color and channels >= 3
         target = item.destinations[0]
         image = decoded_bytes_per_pixel > 0
+        # pool2d pads a copy when the windows reach past the input (padding, or a ceil_mode window).
+        needed = [geometry.stride[a] * (geometry.output[a] - 1) + geometry.span[a] for a in range(2)]
+        pads = [(geometry.padding[a], max(0, needed[a] - geometry.padding[a] - (height, width)[a])) for a in range(2)]
+        padded = 0 if pads == [(0, 0), (0, 0)] else (height + sum(pads[0])) * (width + sum(pads[1]))
+        uneven = settings.op == "mean" and (not settings.count_include_pad or geometry.ceil_mode)
         estimate = estimate_pool(
             (height, width),
             geometry.output,
             3 if color else 1,
             decoded_bytes_per_pixel=decoded_bytes_per_pixel,
-            padded=(height + 2 * geometry.padding[0] + geometry.stride[0])
-            * (width + 2 * geometry.padding[1] + geometry.stride[1]),
+            padded=padded,
+            divided=uneven,
             itemsize=4 if image else 8,
             fmt="png" if target == "-" else output_format(target, options.run.write.format),
             depth=options.run.write.depth,

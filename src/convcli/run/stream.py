@@ -37,7 +37,7 @@ from ..engine import Plan
 from ..engine.borders import border_map
 from ..errors import ParameterError
 from ..kernels import Kernel
-from ..limits import RUNTIME_BYTES, Estimate
+from ..limits import POOL_RUNTIME_BYTES, RUNTIME_BYTES, Estimate
 from ..pool import PoolGeometry, pool_geometry
 from ..shapes import ConvGeometry
 
@@ -443,5 +443,5 @@ def pool_estimate(reader: Any, steps: PooledRows, rows: int, held: int = 0) -> E
     g = steps.geometry
     item = steps.dtype.itemsize * steps.channels
     block = ((rows - 1) * g.stride[0] + g.span[0]) * (g.input[1] + sum(steps.columns)) * item
-    parts = {"runtime": RUNTIME_BYTES, "reader": held, "block": block, "rows": 3 * rows * g.output[1] * item}
+    parts = {"runtime": POOL_RUNTIME_BYTES, "reader": held, "block": block, "rows": 3 * rows * g.output[1] * item}
     return Estimate("this streamed pooling", parts)
