@@ -26,6 +26,8 @@ Names are imported lazily, on first use, so ``import convcli`` stays light
 ``animate(image, kernel)``            the sliding window frame by frame (GIF, APNG, MP4)
 ``effective_receptive_field(...)``    the weight with which each input pixel reaches an output
 ``frequency_response(kernel)``        the kernel's gain at each spatial frequency
+``filter_file(src, dst, kernel)``      filter a huge image file in row strips, in bounded memory
+``pool_file(src, dst, size)``          pool a huge image file the same way
 ===================================== ========================================================
 """
 
@@ -53,6 +55,9 @@ _LAZY: dict[str, str] = {
     "figure": "convcli.api.teaching:figure",
     "animate": "convcli.api.animation:animate",
     "effective_receptive_field": "convcli.api.teaching:effective_receptive_field",
+    "filter_file": "convcli.run.streamed:filter_file",
+    "pool_file": "convcli.run.streamed:pool_file",
+    "Streamed": "convcli.run.streamed:Streamed",
     "frequency_response": "convcli.api.teaching:frequency_response",
     "ConvcliError": "convcli.errors:ConvcliError",
     "ParameterError": "convcli.errors:ParameterError",

@@ -50,6 +50,16 @@ class LimitError(ConvcliError):
     """An input or an operation is larger than a limit (pixels, memory, download): exit 1."""
 
 
+class MemoryLimitError(LimitError):
+    """An operation's memory estimate is above the budget: exit 1.
+
+    ``streamable`` is set by the command line's guard when a streamed run of the same source could
+    still fit (it then streams instead of failing).
+    """
+
+    streamable: bool = False
+
+
 def format_bytes(count: int | float) -> str:
     """Bytes in binary units, one decimal when below 10.
 
@@ -171,7 +181,7 @@ def check_memory(estimate: Estimate, max_memory: int | None = None) -> None:
     if budget is None or estimate.total <= budget:
         return
     fft = estimate.parts.get("FFT buffers", 0) == max(estimate.parts.values())
-    raise LimitError(
+    raise MemoryLimitError(
         f"{estimate.what} needs about {format_bytes(estimate.total)} of memory ({estimate.describe()}) but only "
         f"{format_bytes(budget)} is {source}; use a smaller input, padding or kernel{', --method direct' if fft else ''}"
         ", or raise --max-memory (MiB) if you know better"
@@ -183,6 +193,17 @@ def _fft_length(n: int) -> int:
     return n + (n + 3) // 4
 
 
+#: Bytes of gathered rows and scratch the engine's row chunks hold at once, at most (chunks of about 4 MiB of
+#: buffers, two per thread in flight; measured on 2 cores: 9 to 30 MiB whatever the image size).
+CHUNK_BUFFERS = 48 << 20
+#: The engine's largest FFT transform per axis (engine.fft._MAX_TILE) and tiles in flight per thread.
+FFT_TILE = 1152
+#: The interpreter with NumPy, SciPy, OpenCV and the codecs loaded (measured 55 to 62 MiB).
+RUNTIME_BYTES = 60 << 20
+#: The interpreter with NumPy and the codecs, no OpenCV (``pool``: measured 36 to 50 MiB).
+POOL_RUNTIME_BYTES = 44 << 20
+
+
 def correlation_work(
     input_size: tuple[int, int],
     kernel_size: tuple[int, int],
@@ -192,40 +213,82 @@ def correlation_work(
     padding: PaddingSpec = (0, 0),
     dilation: tuple[int, int] = (1, 1),
     itemsize: int = 8,
+    workers: int | None = None,
+    backend: str = "numpy",
 ) -> dict[str, int]:
-    """Bytes one 2-D correlation allocates besides its input, for ``method`` (direct, separable, fft).
+    """Bytes one 2-D correlation allocates besides its input, for ``method`` (direct, separable, box, fft).
 
-    Follows :mod:`convcli.engine`: a padded copy (none without padding), the
-    output, and a scratch array of the output's size (direct); the
-    row pass of ``oh x padded width`` twice (separable); SciPy's
-    ``fftconvolve`` on the padded input: the zero-padded real input, two
-    half-spectra and their product (complex, twice the item size) and the
-    full real result, on the FFT grid (separable needs no FFT).
-    ``auto`` is costed as ``fft`` (the largest).
+    Follows :mod:`convcli.engine`: the output; the padded rows each chunk
+    gathers and its scratch (direct, separable, box), which for a small
+    image are the whole padded input and an output's worth, and for a large
+    one at most :data:`CHUNK_BUFFERS`; the FFT's tiles (a window, its
+    spectrum and the product, complex, at most :data:`FFT_TILE` per axis) per
+    thread. ``auto`` is costed as ``fft`` (the largest). ``backend='opencv'``:
+    the output, a cropped copy of it when OpenCV's full-size result is cut,
+    and with a stride or dilation the polyphase components and their results.
 
     >>> parts = correlation_work((100, 100), (3, 3), "direct", itemsize=4)
     >>> parts["output"], parts["scratch"], parts["padded copy"], parts["temporaries"]
     (38416, 38416, 0, 1048576)
     """
+    threads = workers or os.cpu_count() or 1
     geometry = conv_geometry(input_size, kernel_size, stride, padding, dilation)
     padded_h, padded_w = geometry.padded
     out_h, out_w = geometry.output
+    output = out_h * out_w * itemsize
     padded_bytes = 0 if geometry.padded == geometry.input else padded_h * padded_w * itemsize
     # NumPy's ufunc buffers and small copies (kernels, views made contiguous): a fixed allowance.
-    parts = {"padded copy": padded_bytes, "output": out_h * out_w * itemsize, "temporaries": 1 << 20}
+    if backend == "opencv":
+        plain = geometry.stride == (1, 1) and geometry.dilation == (1, 1)
+        cropped = output if geometry.output != geometry.input else 0
+        phases = 0 if plain else 2 * padded_h * padded_w * itemsize // (geometry.stride[0] * geometry.stride[1])
+        return {"output": output, "cropped copy": cropped, "phases": phases, "temporaries": 1 << 20}
+    parts = {"padded copy": min(padded_bytes, CHUNK_BUFFERS // 2), "output": output, "temporaries": 1 << 20}
     if method in ("direct", "box"):
-        parts["scratch"] = out_h * out_w * itemsize
+        parts["scratch"] = min(output, CHUNK_BUFFERS // 2)
     elif method == "separable":
-        parts["scratch"] = 2 * out_h * padded_w * itemsize + out_h * out_w * itemsize
+        parts["scratch"] = min(2 * out_h * padded_w * itemsize + output, CHUNK_BUFFERS)
     else:
         span_h, span_w = geometry.span
-        grid_h = _fft_length(padded_h + span_h - 1)
-        grid_w = _fft_length(padded_w + span_w - 1)
+        grid_h = min(_fft_length(padded_h + span_h - 1), max(FFT_TILE, 2 * span_h))
+        grid_w = min(_fft_length(padded_w + span_w - 1), max(FFT_TILE, 2 * span_w))
         half = grid_h * (grid_w // 2 + 1) * 2 * itemsize
         full = grid_h * grid_w * itemsize
+        tiles = (
+            1
+            if (grid_h, grid_w) == (_fft_length(padded_h + span_h - 1), _fft_length(padded_w + span_w - 1))
+            else threads
+        )
         valid = (padded_h - span_h + 1) * (padded_w - span_w + 1) * itemsize
-        parts["FFT buffers"] = 2 * full + 3 * half + valid
+        # Per tile in flight: the window, its spectrum, the product and the result (engine.fft's tile()).
+        parts["FFT buffers"] = tiles * (2 * full + 2 * half) + (valid if tiles == 1 else 0)
     return parts
+
+
+def encode_work(values: int, fmt: str, itemsize: int, depth: int = 8) -> dict[str, int]:
+    """Bytes the encoding of ``values`` result values allocates (:func:`convcli.io.encode`), by format.
+
+    Image formats: a float32 copy when the result is float64, the scaled
+    float32 values, and the pixels; then PNG's filtered rows and its zlib
+    stream, joined twice (counted at the filtered size: noise does not
+    compress). TIFF: a float32 copy when needed, the file built in memory and
+    its copy as bytes. npy: the file in memory and its copy.
+    """
+    float32 = values * 4 if itemsize != 4 else 0
+    if fmt == "tiff":
+        # tifffile's file in a BytesIO (grown by copies) and getvalue()'s bytes: about three files (measured).
+        return {"float32 copy": float32, "encoded file": 3 * values * 4}
+    if fmt == "npy":  # numpy.save into a BytesIO, whose getvalue() hands over its buffer (measured: one file)
+        return {"encoded file": values * itemsize + (1 << 16)}
+    if fmt in ("txt", "csv"):
+        return {"encoded file": values * 48}
+    pixel = depth // 8
+    scaled = values * 4 + values * pixel
+    if fmt != "png":
+        return {"float32 copy": float32, "scaled values": scaled + 2 * values * 3}  # Pillow's RGB/L copies
+    filtered = values * pixel + values // 64
+    big_endian = values * pixel if depth == 16 else 0  # 16-bit samples are copied big-endian first
+    return {"float32 copy": float32, "scaled values": max(scaled, values * pixel + big_endian + 4 * filtered)}
 
 
 def estimate_filter(
@@ -239,6 +302,11 @@ def estimate_filter(
     itemsize: int = 4,
     decoded_bytes_per_pixel: int = 0,
     what: str = "this filter run",
+    fmt: str = "png",
+    depth: int = 8,
+    padded_copy: bool = False,
+    backends: Sequence[str] | None = None,
+    subsampled: Sequence[bool] | None = None,
 ) -> Estimate:
     """Peak memory of filtering an ``input_size`` image with kernels applied one after another.
 
@@ -253,37 +321,98 @@ def estimate_filter(
     itemsize : int
         Bytes per computed value: 4 for float32, 8 for float64.
     decoded_bytes_per_pixel : int
-        Bytes per pixel of the decoded image before conversion to floats (0
-        when already counted, e.g. a raw array).
+        Bytes per pixel of the file and its decoded pixels while it is decoded
+        (0 for a raw array: its file and the array, twice ``itemsize``).
+    fmt, depth : str, int
+        The output format and bits per pixel (:func:`encode_work`).
+    padded_copy : bool
+        The OpenCV backend pads a whole copy first (circular borders, a non-zero
+        constant, padding wider than the kernel).
+    backends : sequence of str, optional
+        Each step's backend (``numpy`` or ``opencv``, :class:`convcli.engine.Plan`).
+    subsampled : sequence of bool, optional
+        Whether each step computes every output at stride 1 and keeps every
+        s-th (``Plan.full``): its work is that of the stride-1 correlation plus
+        the kept outputs.
 
-    The peak counts the decoded pixels and the float input (kept for the whole
-    run), the largest step's work (padded copy, output, scratch or FFT
-    buffers, per channel, plus the stacked outputs), and the encoding of the
-    result (a float32 copy, masks, scaled values and the encoded bytes, about
-    18 bytes per output value).
+    The peak is the runtime plus the largest of three moments: decoding (the
+    file, its pixels and the float input), filtering (the float input, each
+    step's input and output and its work, per channel, plus the stacked
+    outputs) and encoding (the float input, the result and
+    :func:`encode_work`). Measured against ``/usr/bin/time`` peaks with
+    ``bench/huge.py --estimates``: within 1.25x.
     """
     pixels = input_size[0] * input_size[1]
-    parts = {
-        "decoded image": pixels * decoded_bytes_per_pixel,
-        "input": pixels * channels * itemsize,
+    float_input = pixels * channels * itemsize
+    # Decoding: the file and its pixels (a raw array: its file), and the colour conversion's float32 copies.
+    decoding = {
+        "decoded image": pixels * (decoded_bytes_per_pixel or itemsize) + (pixels * channels * 4 if channels > 1 else 0)
     }
     size = input_size
-    worst: dict[str, int] = {}
-    worst_total = -1
-    for kernel_size, method in steps:
-        work = correlation_work(
-            size, kernel_size, method, stride=stride, padding=padding, dilation=dilation, itemsize=itemsize
-        )
+    filtering: dict[str, int] = {}
+    previous = 0
+    for index, (kernel_size, method) in enumerate(steps):
+        backend = backends[index] if backends is not None else "numpy"
         geometry = conv_geometry(size, kernel_size, stride, padding, dilation)
         out_bytes = geometry.output[0] * geometry.output[1] * itemsize
+        full = subsampled is not None and subsampled[index]
+        (top, _), (left, _) = geometry.padding
+        work = correlation_work(
+            size,
+            kernel_size,
+            method,
+            stride=(1, 1) if full else stride,
+            padding=(top, left) if full else padding,
+            dilation=dilation,
+            itemsize=itemsize,
+            backend=backend,
+        )
+        if full:  # every output at stride 1, then the kept ones copied out
+            work["all outputs"] = work.pop("output")
         # Every channel's output is kept, then np.stack copies them.
         work["output"] = out_bytes * (2 * channels if channels > 1 else 1)
-        total = sum(work.values())
-        if total > worst_total:
-            worst, worst_total = work, total
+        if padded_copy:
+            work["padded copy"] = geometry.padded[0] * geometry.padded[1] * itemsize
+        work["step input"] = previous
+        if sum(work.values()) > sum(filtering.values()):
+            filtering = work
+        previous = out_bytes * channels
         size = geometry.output
-    parts.update(worst)
-    parts["encoding"] = size[0] * size[1] * channels * 18
+    values = size[0] * size[1] * channels
+    encoding = {"result": previous, "encoding": sum(encode_work(values, fmt, itemsize, depth).values())}
+    largest = max((decoding, filtering, encoding), key=lambda moment: sum(moment.values()))
+    return Estimate(what, {"runtime": RUNTIME_BYTES, "input": float_input, **largest})
+
+
+def estimate_pool(
+    input_size: tuple[int, int],
+    output_size: tuple[int, int],
+    channels: int = 1,
+    *,
+    itemsize: int = 4,
+    decoded_bytes_per_pixel: int = 0,
+    padded: int = 0,
+    divided: bool = False,
+    fmt: str = "png",
+    depth: int = 8,
+    what: str = "this pooling",
+) -> Estimate:
+    """Peak memory of pooling: the runtime and the float input, plus the largest of three moments.
+
+    Decoding (the file and its pixels), pooling (the padded copy :func:`convcli.pooling.pool2d` makes when
+    the windows reach past the input, ``padded`` elements per channel, 0 when none; the output; and
+    with ``divided`` the divisor matrix and the divided copy of a mean with uneven window counts) and
+    encoding (the output and :func:`encode_work`). Checked by ``bench/huge.py --estimates``.
+    """
+    pixels = input_size[0] * input_size[1]
+    values = output_size[0] * output_size[1] * channels
+    moments = {
+        "decoded image": pixels * (decoded_bytes_per_pixel or itemsize),
+        "pooling": (padded * channels + values * (3 if divided else 1)) * itemsize + (1 << 20),
+        "encoding": values * itemsize + sum(encode_work(values, fmt, itemsize, depth).values()),
+    }
+    name = max(moments, key=lambda key: moments[key])
+    parts = {"runtime": POOL_RUNTIME_BYTES, "input": pixels * channels * itemsize, name: moments[name]}
     return Estimate(what, parts)
 
 

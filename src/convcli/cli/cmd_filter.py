@@ -25,6 +25,7 @@ from .options import (
     read_settings,
     run_options,
     source_options,
+    stream_options,
 )
 from .params import KernelSpecType
 from .reports import Report, output_report, uncovered_note, with_figure
@@ -44,6 +45,9 @@ class FilterOptions:
     chain: bool = False
     verbose: bool = False
     max_memory: int | None = None
+    #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
+    stream: bool | None = None
+    strip_rows: int | None = None
 
 
 def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
@@ -60,6 +64,8 @@ def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
         chain=chain,
         verbose=options["verbose"],
         max_memory=max_memory_bytes(options),
+        stream=options.get("stream"),
+        strip_rows=options.get("strip_rows"),
     )
 
 
@@ -77,21 +83,27 @@ def _labels(kernels: list[Kernel], chain: bool) -> list[tuple[str, list[Kernel]]
     return labels
 
 
-def _memory_guard(source: str, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> Any:
+def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> Any:
     """A check run from the source's header: refuse the run when its largest output would not fit in memory."""
 
     def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
         from ..api.arrays import plan_filter
+        from ..io import output_format
         from ..limits import check_memory, estimate_filter
+        from .streaming import guarded
 
         color = options.read.color and channels >= 3
         image = decoded_bytes_per_pixel > 0
         precision = options.settings.precision
         itemsize = 8 if precision == "float64" or (not image and precision == "auto") else 4
         shape = options.settings.geometry
-        for _label, applied in outputs:
-            plans = plan_filter((height, width), applied, options.settings)
-            what = f"filtering {source!r} ({height}x{width}) with {'+'.join(k.name for k in applied)}"
+        dtype = "float64" if itemsize == 8 else "float32"
+        for (_label, applied), target in zip(outputs, item.destinations):
+            plans = plan_filter((height, width), applied, options.settings, dtype)
+            what = f"filtering {item.source!r} ({height}x{width}) with {'+'.join(k.name for k in applied)}"
+            fmt = "png" if target == "-" else output_format(target, options.run.write.format)
+            # OpenCV pads a whole copy for the borders it lacks (see engine.opencv).
+            borders = shape.pad_mode == "circular" or (shape.pad_mode == "constant" and shape.pad_value != 0)
             estimate = estimate_filter(
                 (height, width),
                 3 if color else 1,
@@ -102,8 +114,19 @@ def _memory_guard(source: str, outputs: list[tuple[str, list[Kernel]]], options:
                 itemsize=itemsize,
                 decoded_bytes_per_pixel=decoded_bytes_per_pixel,
                 what=what,
+                fmt=fmt,
+                depth=options.run.write.depth,
+                padded_copy=borders and any(p.backend == "opencv" for p in plans),
+                backends=[p.backend for p in plans],
+                subsampled=[p.full is not None for p in plans],
             )
-            check_memory(estimate, options.max_memory)
+            guarded(
+                functools.partial(check_memory, estimate, options.max_memory),
+                item,
+                height * width,
+                decoded_bytes_per_pixel,
+                options.max_memory,
+            )
 
     return check
 
@@ -124,6 +147,7 @@ def _memory_guard(source: str, outputs: list[tuple[str, list[Kernel]]], options:
 @conv_options
 @source_options
 @memory_option
+@stream_options
 @output_options
 @batch_options
 @figure_options
@@ -160,8 +184,18 @@ def filter_command(
 def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:
     """Filter one source with every output's kernels, write the results (and the figure); runs in a worker."""
     from ..api.arrays import filter_array
+    from ..limits import LimitError
+    from .streaming import can_stream
 
-    loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item.source, outputs, options))
+    if options.stream:
+        return _stream_item(item, outputs, options)
+    try:
+        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, outputs, options))
+    except LimitError as error:
+        # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
+        if options.stream is False or not can_stream(item, options.run, error):
+            raise
+        return _stream_item(item, outputs, options)
     reports = []
     rows = []
     geometries = []
@@ -232,3 +266,44 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
         notes=notes,
         depth=options.run.write.depth,
     )
+
+
+# ---------------------------------------------------------------------------
+# Streamed runs (--stream, or automatically when the in-memory run would not fit)
+
+
+def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:
+    """Filter one source strip by strip into each output (TIFF, PNG, npy): the bytes the in-memory run writes."""
+    from ..run.streamed import stream_filter
+    from .streaming import stream_one, streamed_note
+
+    reports = []
+    for (_label, applied), target in zip(outputs, item.destinations):
+
+        def work(reader: Any, target: str, fmt: str, on_rows: Any, applied: list[Kernel] = applied) -> Any:
+            return stream_filter(
+                reader,
+                target,
+                fmt,
+                applied,
+                options.settings,
+                options.run.write,
+                strip_rows=options.strip_rows,
+                budget=options.max_memory,
+                on_rows=on_rows,
+            )
+
+        loaded, result, written, done, seconds = stream_one(item, target, options.read, options.run, work)
+        report = _report(loaded, _StreamedFilter(result, tuple(applied), done.plan.plans), written, options, seconds)
+        report.record["streamed"] = {"strip_rows": done.rows, "passes": done.passes, "estimate": done.estimate.total}
+        reports.append(Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record))
+    return reports
+
+
+@dataclass(frozen=True)
+class _StreamedFilter:
+    """What :func:`_report` reads of a streamed result: its stand-in array, the kernels and the plans."""
+
+    array: Any
+    kernels: tuple[Any, ...]
+    plans: tuple[Any, ...]

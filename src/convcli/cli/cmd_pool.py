@@ -19,10 +19,13 @@ from .options import (
     RunOptions,
     batch_options,
     figure_options,
+    max_memory_bytes,
+    memory_option,
     output_options,
     read_settings,
     run_options,
     source_options,
+    stream_options,
 )
 from .params import PairType
 from .reports import Report, output_report, plural, with_figure
@@ -36,6 +39,10 @@ class PoolOptions:
     settings: PoolSettings
     read: ReadSettings
     run: RunOptions
+    max_memory: int | None = None
+    #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
+    stream: bool | None = None
+    strip_rows: int | None = None
 
 
 def _short(pair: tuple[int, int]) -> str:
@@ -84,6 +91,8 @@ def _short(pair: tuple[int, int]) -> str:
     "never counted.",
 )
 @source_options
+@memory_option
+@stream_options
 @output_options
 @batch_options
 @figure_options
@@ -126,6 +135,9 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
         ),
         read=read_settings(options),
         run=run_options(options),
+        max_memory=max_memory_bytes(options),
+        stream=options.get("stream"),
+        strip_rows=options.get("strip_rows"),
     )
     label = f"{op}{_short(record.settings.size)}"
     run_command(ctx, sources, [label], functools.partial(pool_item, options=record), record.run, one_per_source=True)
@@ -134,9 +146,19 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
 def pool_item(item: Item, options: PoolOptions) -> list[Report]:
     """Pool one source, write the result (and the figure); runs in a worker."""
     from ..api.arrays import pool_array
+    from ..limits import LimitError
+    from .streaming import can_stream
 
+    if options.stream:
+        return _stream_item(item, options)
     start = time.perf_counter()
-    loaded = load_item(item, options.read, options.run)
+    try:
+        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, options))
+    except LimitError as error:
+        # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
+        if options.stream is False or not can_stream(item, options.run, error):
+            raise
+        return _stream_item(item, options)
     result, geometry = pool_array(loaded.array, options.settings)
     written = write_result(result, item.destinations[0], options.run.write, stdout_format(loaded))
     report = _report(loaded, geometry, result, written, options, time.perf_counter() - start)
@@ -236,3 +258,85 @@ def _uncovered_note(geometry: Any) -> str | None:
         if ceiled.uncovered() == (0, 0):
             text += "; --ceil-mode adds windows that reach them"
     return text
+
+
+def _memory_guard(item: Item, options: PoolOptions) -> Any:
+    """A check run from the source's header: refuse the in-memory pooling when it would not fit the budget."""
+
+    def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
+        from ..io import output_format
+        from ..limits import check_memory, estimate_pool
+        from ..pooling import pool_geometry
+        from .streaming import guarded
+
+        settings = options.settings
+        geometry = pool_geometry(
+            (height, width),
+            settings.size,
+            stride=settings.stride,
+            padding=settings.padding,
+            dilation=settings.dilation,
+            ceil_mode=settings.ceil_mode,
+        )
+        color = options.read.color and channels >= 3
+        target = item.destinations[0]
+        image = decoded_bytes_per_pixel > 0
+        # pool2d pads a copy when the windows reach past the input (padding, or a ceil_mode window).
+        needed = [geometry.stride[a] * (geometry.output[a] - 1) + geometry.span[a] for a in range(2)]
+        pads = [(geometry.padding[a], max(0, needed[a] - geometry.padding[a] - (height, width)[a])) for a in range(2)]
+        padded = 0 if pads == [(0, 0), (0, 0)] else (height + sum(pads[0])) * (width + sum(pads[1]))
+        uneven = settings.op == "mean" and (not settings.count_include_pad or geometry.ceil_mode)
+        estimate = estimate_pool(
+            (height, width),
+            geometry.output,
+            3 if color else 1,
+            decoded_bytes_per_pixel=decoded_bytes_per_pixel,
+            padded=padded,
+            divided=uneven,
+            itemsize=4 if image else 8,
+            fmt="png" if target == "-" else output_format(target, options.run.write.format),
+            depth=options.run.write.depth,
+            what=f"pooling {item.source!r} ({height}x{width})",
+        )
+        guarded(
+            lambda: check_memory(estimate, options.max_memory),
+            item,
+            height * width,
+            decoded_bytes_per_pixel,
+            options.max_memory,
+        )
+
+    return check
+
+
+def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
+    """Pool one source strip by strip into its output (TIFF, PNG, npy): the bytes the in-memory run writes."""
+    from ..pooling import pool_geometry
+    from ..run.streamed import stream_pool
+    from .streaming import stream_one, streamed_note
+
+    def work(reader: Any, target: str, fmt: str, on_rows: Any) -> Any:
+        return stream_pool(
+            reader,
+            target,
+            fmt,
+            options.settings,
+            options.run.write,
+            strip_rows=options.strip_rows,
+            budget=options.max_memory,
+            on_rows=on_rows,
+        )
+
+    loaded, result, written, done, seconds = stream_one(item, item.destinations[0], options.read, options.run, work)
+    settings = options.settings
+    geometry = pool_geometry(
+        done.input_size,
+        settings.size,
+        stride=settings.stride,
+        padding=settings.padding,
+        dilation=settings.dilation,
+        ceil_mode=settings.ceil_mode,
+    )
+    report = _report(loaded, geometry, result, written, options, seconds)
+    report.record["streamed"] = {"strip_rows": done.rows, "passes": done.passes, "estimate": done.estimate.total}
+    return [Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record)]

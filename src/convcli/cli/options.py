@@ -401,3 +401,26 @@ def max_memory_bytes(options: dict[str, Any]) -> int | None:
     """``--max-memory`` in bytes, or ``None`` (use the memory available)."""
     value = options.get("max_memory")
     return None if value is None else int(value) * 1024 * 1024
+
+
+def stream_options(function: F) -> F:
+    """``--stream/--no-stream`` and the strip height: huge images in bounded memory (filter)."""
+    return _apply(
+        [
+            click.option(
+                "--stream/--no-stream",
+                default=None,
+                show_default="stream when the in-memory run would not fit --max-memory",
+                help="Read, compute and write in row strips (TIFF, PNG and .npy outputs; the same bytes as in "
+                "memory); --no-stream never does.",
+            ),
+            click.option(
+                "--strip-rows",
+                type=click.IntRange(min=1),
+                default=None,
+                hidden=True,
+                help="Output rows computed at a time by each step of a streamed run (default: from the memory budget).",
+            ),
+        ],
+        function,
+    )

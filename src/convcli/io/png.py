@@ -36,6 +36,7 @@ PART_BYTES = 1 << 20
 IDAT_BYTES = 1 << 20
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_IDAT_CRC = zlib.crc32(b"IDAT")
 
 
 def _chunk(kind: bytes, data: bytes | memoryview) -> bytes:
@@ -71,6 +72,27 @@ def _zlib_header(level: int) -> bytes:
     return bytes((cmf, flg))
 
 
+#: Bytes per stored deflate block at level 0 (the format's largest).
+STORED_BLOCK = 65535
+
+
+def stored_blocks(data: bytes | bytearray | memoryview, final: bool) -> bytes:
+    """Raw deflate of ``data`` at level 0: stored blocks of :data:`STORED_BLOCK` bytes (the last one shorter).
+
+    Written here rather than by zlib, whose stored blocks follow the sizes of its input calls, so that
+    a PNG written row by row (:class:`PngRowWriter`) is byte for byte the one written whole. ``final``
+    marks the last block as the end of the stream.
+    """
+    view = memoryview(data)
+    out = bytearray()
+    for start in range(0, max(1, len(view)), STORED_BLOCK):
+        block = view[start : start + STORED_BLOCK]
+        last = final and start + STORED_BLOCK >= len(view)
+        out += struct.pack("<BHH", 1 if last else 0, len(block), 0xFFFF ^ len(block))
+        out += block
+    return bytes(out)
+
+
 def compress_parts(data: np.ndarray, level: int, parts: int) -> bytes:
     """One zlib stream of the bytes ``data`` (1-D uint8), deflated in ``parts`` pieces on threads.
 
@@ -86,6 +108,9 @@ def compress_parts(data: np.ndarray, level: int, parts: int) -> bytes:
     def deflate(index: int) -> None:
         if index == parts:
             checksum[0] = zlib.adler32(view)
+            return
+        if level == 0:
+            pieces[index] = stored_blocks(view[cuts[index] : cuts[index + 1]], index == parts - 1)
             return
         compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
         body = compressor.compress(view[cuts[index] : cuts[index + 1]])
@@ -146,3 +171,110 @@ def png_bytes(pixels: np.ndarray, *, compression: int = 1, parts: int | None = N
     chunks += [_chunk(b"IDAT", view[start : start + IDAT_BYTES]) for start in range(0, len(stream), IDAT_BYTES)]
     chunks.append(_chunk(b"IEND", b""))
     return _SIGNATURE + b"".join(chunks)
+
+
+class PngRowWriter:
+    """:func:`png_bytes` by rows: the same bytes, written through ``write`` as the rows come.
+
+    The filtered data is cut into the same :func:`default_parts` as the whole
+    image would be (their sizes are known from the shape), each part deflated
+    by its own compressor, so the file is byte for byte the in-memory one.
+    Memory: one part's pending compressed output (IDAT chunks leave as soon as
+    they fill) and the last row (for the Up filter).
+    """
+
+    def __init__(self, write, shape: tuple[int, ...], dtype, *, compression: int = 1, parts: int | None = None):  # type: ignore[no-untyped-def]
+        dtype = np.dtype(dtype)
+        if dtype not in (np.uint8, np.uint16):
+            raise ParameterError(f"PNG pixels must be uint8 or uint16, not {dtype}")
+        height, width = shape[0], shape[1]
+        channels = shape[2] if len(shape) == 3 else 1
+        if channels not in COLOR_TYPES or height < 1 or width < 1:
+            raise ParameterError(f"PNG pixels must be (H, W) or (H, W, 1-4) with H, W >= 1, not {tuple(shape)}")
+        if not 0 <= compression <= 9:
+            raise ParameterError(f"PNG compression {compression} is not a zlib level; use 0 (none) to 9 (smallest)")
+        self._write = write
+        self._level = compression
+        self._height = height
+        size = height * (1 + width * channels * dtype.itemsize)
+        count = default_parts(size) if parts is None else parts
+        count = max(1, min(count, size))
+        self._cuts = [size * index // count for index in range(count + 1)]
+        self._part = 0
+        self._position = 0
+        self._compressor = zlib.compressobj(level=compression, wbits=-15)
+        self._stored = bytearray()
+        self._adler = 1
+        self._previous: np.ndarray | None = None
+        self._pending = bytearray(_zlib_header(compression))
+        self._rows = 0
+        header = struct.pack(">IIBBBBB", width, height, dtype.itemsize * 8, COLOR_TYPES[channels], 0, 0, 0)
+        write(_SIGNATURE + _chunk(b"IHDR", header))
+
+    def _idat(self, data: memoryview) -> None:
+        """One IDAT chunk, written in three pieces (one copy of the data, none joined)."""
+        self._write(struct.pack(">I", len(data)) + b"IDAT")
+        self._write(bytes(data))
+        self._write(struct.pack(">I", zlib.crc32(data, _IDAT_CRC)))
+
+    def _emit(self, final: bool = False) -> None:
+        while len(self._pending) >= IDAT_BYTES:
+            with memoryview(self._pending) as view:
+                self._idat(view[:IDAT_BYTES])
+            del self._pending[:IDAT_BYTES]
+        if final and self._pending:
+            with memoryview(self._pending) as view:
+                self._idat(view)
+            self._pending = bytearray()
+
+    def _feed(self, data: memoryview) -> None:
+        self._adler = zlib.adler32(data, self._adler)
+        while len(data):
+            end = self._cuts[self._part + 1]
+            take = min(len(data), end - self._position)
+            if self._level == 0:  # stored blocks from the part's start, as stored_blocks cuts them
+                self._stored += data[:take]
+                while len(self._stored) > STORED_BLOCK:
+                    self._pending += stored_blocks(memoryview(self._stored)[:STORED_BLOCK], False)
+                    del self._stored[:STORED_BLOCK]
+            else:
+                self._pending += self._compressor.compress(data[:take])
+            self._position += take
+            data = data[take:]
+            if self._position == end:
+                last = self._part == len(self._cuts) - 2
+                if self._level == 0:
+                    self._pending += stored_blocks(self._stored, last)
+                    self._stored = bytearray()
+                else:
+                    self._pending += self._compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+                if not last:
+                    self._part += 1
+                    self._compressor = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+            self._emit()
+
+    def write(self, rows: np.ndarray) -> None:
+        """Append ``rows`` (``(n, W)`` or ``(n, W, C)`` of the writer's dtype)."""
+        rows = np.asarray(rows)
+        if rows.ndim == 2:
+            rows = rows[:, :, np.newaxis]
+        raw = np.ascontiguousarray(rows, dtype=">u2" if rows.dtype == np.uint16 else np.uint8)
+        flat = raw.view(np.uint8).reshape(raw.shape[0], -1)
+        filtered = np.empty((flat.shape[0], flat.shape[1] + 1), dtype=np.uint8)
+        filtered[:, 0] = 2
+        if self._previous is None:
+            filtered[0, 1:] = flat[0]
+        else:
+            np.subtract(flat[0], self._previous, out=filtered[0, 1:])
+        np.subtract(flat[1:], flat[:-1], out=filtered[1:, 1:])
+        self._previous = flat[-1].copy()
+        self._rows += flat.shape[0]
+        self._feed(filtered.reshape(-1).data)
+
+    def close(self) -> None:
+        """Finish the stream: the Adler-32 checksum, the last IDAT chunk and IEND."""
+        if self._rows != self._height:
+            raise ParameterError(f"PNG writer got {self._rows} rows of {self._height}")
+        self._pending += struct.pack(">I", self._adler)
+        self._emit(final=True)
+        self._write(_chunk(b"IEND", b""))

@@ -120,7 +120,11 @@ def aliasing_note(kernel: Any, stride: Pair, name: str = "this kernel") -> str |
     'note: stride 2x2 after identity aliases: it keeps 50% of its'
     """
     shares = aliasing_share(kernel, stride)
-    axes = [(label, share) for label, share in zip(("down the rows", "across the columns"), shares) if share > ALIASING_SHARE]
+    axes = [
+        (label, share)
+        for label, share in zip(("down the rows", "across the columns"), shares)
+        if share > ALIASING_SHARE
+    ]
     if not axes:
         return None
     worst = max(share for _, share in axes)

@@ -1,0 +1,447 @@
+"""Streamed filtering: huge images read, filtered and written in row strips, bit for bit the in-memory result.
+
+Every step of a chain is a :class:`FilteredRows`: asked for output rows
+``[a, b)``, it reads the input rows their windows need (the halo: kernel
+extent, dilation and stride included, however tall against a strip), maps
+rows above and below the image through the border mode
+(:func:`convcli.engine.borders.border_map`: real rows inside, the border only
+at the true image edges) and runs the **same method, backend and geometry
+as the in-memory plan of the whole image** on that block, with the column
+padding unchanged and no row padding. Methods whose numbers do not depend on
+where a block starts (direct taps, separable passes, OpenCV's filters)
+work on strips of any height; the others compute exactly the row units the
+in-memory engine computes: the running-sum strips of ``box`` and the FFT's
+row tiles (stride 1). Steps cache the units they computed last, so halos are
+computed once.
+
+Pooling streams the same way (:class:`PooledRows`): a block of the rows the
+windows read, padded with the op's fill (``-inf``, ``+inf`` or zeros) exactly
+as :func:`convcli.pooling.pool2d` pads the whole image, reduced in the same
+order, and divided by the same window counts.
+
+:mod:`convcli.run.streamed` runs the steps into a file.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..api.arrays import plan_filter
+from ..api.settings import FilterSettings, PoolSettings
+from ..engine import Plan
+from ..engine.borders import border_map
+from ..errors import ParameterError
+from ..kernels import Kernel
+from ..limits import POOL_RUNTIME_BYTES, RUNTIME_BYTES, Estimate
+from ..pooling import PoolGeometry, pool_geometry
+from ..shapes import ConvGeometry
+
+#: Bytes of working buffers one strip of one step aims at, when no strip height is given.
+STRIP_BYTES = 24 << 20
+#: Units a step keeps (the next step's halo reaches back into the previous unit).
+_CACHED_UNITS = 3
+
+
+class FilteredRows:
+    """Output rows of one correlation step, computed on demand from the rows of ``source``.
+
+    ``source`` has ``height``, ``width``, ``channels`` and ``read(start, stop)``.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        kernel: Kernel,
+        plan: Plan,
+        settings: FilterSettings,
+        dtype: Any,
+        unit_rows: int,
+    ) -> None:
+        shape = settings.geometry
+        self.source = source
+        self.weights = np.asarray(kernel.weights[::-1, ::-1] if shape.convolve else kernel.weights, dtype=np.float64)
+        self.plan = plan
+        self.mode = shape.pad_mode
+        self.value = shape.pad_value
+        self.bias = settings.bias
+        self.dtype = np.dtype(dtype)
+        self.geometry = plan.geometry
+        #: What the engine computes: the kept outputs, or every output at stride 1 when the plan subsamples.
+        self.compute = plan.full or plan.geometry
+        self.height, self.width = plan.geometry.output
+        self.channels = source.channels
+        self.units = self._units(unit_rows)
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    # -- units ---------------------------------------------------------------
+
+    def _units(self, unit_rows: int) -> list[tuple[int, int]]:
+        """Row ranges of the computed geometry, computed one at a time (as the in-memory engine cuts them when it matters)."""
+        rows = self.compute.output[0]
+        plan = self.plan
+        if plan.backend == "numpy" and plan.method == "box":
+            from ..engine.strips import _strips
+
+            g = self.compute
+            width = (g.output[1] - 1) * g.stride[1] + g.dilation[1] * (g.kernel[1] - 1) + 1
+            least = 4 * g.dilation[0] * (g.kernel[0] - 1) // g.stride[0] + 4
+            # Each running-sum strip starts its sums afresh: compute exactly the in-memory strips, one per unit.
+            return _strips(g, 8 * 4 * width * g.stride[0], least)
+        if plan.backend == "numpy" and plan.method == "fft":
+            units = self._fft_units(unit_rows)
+            # None: one tile covers the rows, or strided/dilated classes interleave them: one block, as in memory.
+            return units if units is not None else [(0, rows)]
+        unit = max(1, unit_rows)
+        return [(start, min(rows, start + unit)) for start in range(0, rows, unit)]
+
+    def _fft_units(self, unit_rows: int) -> list[tuple[int, int]] | None:
+        """Blocks of whole FFT row tiles that give the in-memory numbers (stride and dilation 1), or None.
+
+        Each block must get the same tiles (:func:`convcli.engine.fft._tile`) and run its transforms on
+        as many threads as the whole image did (pocketfft's threads group its SIMD lanes differently).
+        """
+        from ..engine.fft import _tile
+        from ..parallel import workers
+
+        g = self.compute
+        if g.stride != (1, 1) or g.dilation != (1, 1):
+            return None
+        rows, cols = g.output
+        tile, length = _tile(rows, g.kernel[0])
+        if tile >= rows:
+            return None
+        col_tile = _tile(cols, g.kernel[1])[0]
+        col_tiles = -(-cols // col_tile)
+        threads = workers()
+
+        def inner(count: int) -> int:
+            return 1 if -(-count // tile) * col_tiles >= threads else threads
+
+        def fits(count: int) -> bool:
+            return _tile(count, g.kernel[0]) == (tile, length) and inner(count) == inner(rows)
+
+        # The in-memory tiling cut into blocks of whole tiles, each planned by _tile exactly as the whole image:
+        # the last block holds q tiles and the partial one, the others m tiles (a block small enough for one
+        # transform would be planned as one tile, so small m and q may not do).
+        rest = rows % tile
+        first = max(1, unit_rows // tile)
+        for q in range(0 if rest else 1, 17):
+            last = q * tile + rest
+            if last > rows or not fits(last):
+                continue
+            tiles = (rows - last) // tile
+            for m in range(first, first + 16):
+                sizes = [m * tile] * (tiles // m) + ([tiles % m * tile] if tiles % m else []) + [last]
+                if all(fits(size) for size in sizes[:-1]):
+                    starts = np.cumsum([0, *sizes])
+                    return [(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+        return None
+
+    # -- computing -----------------------------------------------------------
+
+    def _input_rows(self, first: int, count: int) -> np.ndarray:
+        """Padded-input rows ``first .. first + count`` (padded coordinates) as real rows or border rows."""
+        top = self.compute.padding[0][0]
+        height = self.source.height
+        index = np.arange(first - top, first - top + count)
+        inside = index[0] >= 0 and index[-1] < height
+        if inside:
+            block = self.source.read(int(index[0]), int(index[-1]) + 1)
+            return block.astype(self.dtype, copy=False)
+        mapped = border_map(index, height, self.mode)
+        real = mapped[mapped >= 0]
+        shape = (count, self.source.width) + ((self.channels,) if self.channels > 1 else ())
+        block = np.empty(shape, dtype=self.dtype)
+        fill = 0.0 if self.mode == "zeros" else self.value
+        block[mapped < 0] = fill
+        if real.size:
+            # Contiguous runs of source rows (circular borders read the other end of the image).
+            order = np.unique(real)
+            cuts = np.flatnonzero(np.diff(order) != 1) + 1
+            for run in np.split(order, cuts):
+                rows = self.source.read(int(run[0]), int(run[-1]) + 1).astype(self.dtype, copy=False)
+                where = (mapped >= run[0]) & (mapped <= run[-1])
+                block[where] = rows[mapped[where] - run[0]]
+        return block
+
+    def _unit(self, start: int, stop: int) -> np.ndarray:
+        """Computed-geometry rows ``[start, stop)``: the engine's method on this block of rows."""
+        g = self.compute
+        sh, dh, kh = g.stride[0], g.dilation[0], g.kernel[0]
+        count = (stop - start - 1) * sh + dh * (kh - 1) + 1
+        block = self._input_rows(start * sh, count)
+        strip = ConvGeometry(
+            input=(count, g.input[1]),
+            kernel=g.kernel,
+            stride=g.stride,
+            padding=((0, 0), g.padding[1]),
+            dilation=g.dilation,
+            output=(stop - start, g.output[1]),
+        )
+        if block.ndim == 3:
+            return np.stack([self._run(np.ascontiguousarray(block[:, :, c]), strip) for c in range(block.shape[2])], 2)
+        return self._run(block, strip)
+
+    def _run(self, block: np.ndarray, g: ConvGeometry) -> np.ndarray:
+        """The dispatch of :func:`convcli.engine.correlate2d` for one block, with the whole image's plan."""
+        from ..engine import strips
+
+        plan, kernel, mode, value = self.plan, self.weights, self.mode, self.value
+        if plan.backend == "opencv":
+            from ..engine.opencv import _border, _call, correlate_opencv, prepared_opencv
+
+            terms = list(plan.terms)
+            whole = self.compute
+            if prepared_opencv(kernel, terms, plan.method, whole, mode, value) is not None:
+                # In memory OpenCV ran on the whole image with its anchor at (left, top): run the same call (its
+                # code path, IPP or not, follows the anchor) and keep the rows whose windows lie in the block.
+                (top, _), (left, _) = whole.padding
+                border = _border(mode, value)
+                assert border is not None
+                call = _call(kernel, terms, plan.method, (left, top), border, (block.shape[0], whole.output[1]))
+                return np.ascontiguousarray(call(np.ascontiguousarray(block))[top : top + g.output[0]])
+            if g.stride != (1, 1) or g.dilation != (1, 1):
+                return correlate_opencv(block, kernel, terms, plan.method, g, mode, value)  # polyphase, as in memory
+            # In memory: a padded copy, then a 'valid' call anchored at (0, 0); the same on the block.
+            import cv2
+
+            from ..engine.borders import gather
+
+            rows, cols = g.padded
+            padded = np.empty((rows, cols), dtype=block.dtype)
+            gather(block, (0, 1, rows), (-g.padding[1][0], 1, cols), mode, value, padded)
+            return _call(kernel, terms, plan.method, (0, 0), cv2.BORDER_CONSTANT, g.output)(padded)
+        out = np.empty(g.output, dtype=block.dtype)
+        if plan.method == "direct":
+            strips.correlate_direct(block, kernel, g, mode, value, out)
+        elif plan.method == "separable":
+            strips.correlate_separable(block, list(plan.terms), g, mode, value, out)
+        elif plan.method == "box":
+            _box(block, float(kernel.flat[0]), g, mode, value, out)
+        else:
+            from ..engine.fft import correlate_fft
+
+            correlate_fft(block, kernel, g, mode, value, out)
+        return out
+
+    def _computed(self, index: int) -> np.ndarray:
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        result = self._unit(*self.units[index])
+        self._cache[index] = result
+        while len(self._cache) > _CACHED_UNITS:
+            self._cache.popitem(last=False)
+        return result
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Output rows ``[start, stop)``, bias added, in the step's dtype."""
+        sh, sw = self.geometry.stride
+        subsample = self.plan.full is not None
+        first, last = (start * sh, (stop - 1) * sh + 1) if subsample else (start, stop)
+        parts = []
+        for index, (u0, u1) in enumerate(self.units):
+            if u1 <= first or u0 >= last:
+                continue
+            unit = self._computed(index)
+            parts.append(unit[max(first, u0) - u0 : min(last, u1) - u0])
+        rows = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if subsample:
+            rows = rows[::sh, : (self.width - 1) * sw + 1 : sw]
+        if self.bias:  # as correlate2d adds it; a new array, the cached unit is left as it is
+            return np.add(rows, self.dtype.type(self.bias), dtype=self.dtype)
+        return np.ascontiguousarray(rows, dtype=self.dtype)  # a view of the cached unit when it can be
+
+
+def _box(block: np.ndarray, weight: float, g: ConvGeometry, mode: str, value: float, out: np.ndarray) -> None:
+    """:func:`convcli.engine.strips.correlate_box` on a block that is exactly its strips (the same running sums)."""
+    from ..engine.strips import _read_slab, window_sums
+
+    (sh, sw), (dh, dw), (kh, kw), ow = g.stride, g.dilation, g.kernel, g.output[1]
+    slab = _read_slab(block, g, 0, g.output[0], mode, value)
+    down = window_sums(slab, 0, kh, dh, sh, g.output[0])
+    across = window_sums(down, 1, kw, dw, sw, ow)
+    np.multiply(across, weight, out=out, casting="unsafe")
+
+
+# ---------------------------------------------------------------------------
+# Planning a streamed run
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What a streamed filter run will do: the steps' plans, the strip height and its memory estimate."""
+
+    kernels: tuple[Kernel, ...]
+    plans: tuple[Plan, ...]
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    channels: int
+    dtype: np.dtype
+    unit_rows: int
+    estimate: Estimate
+
+
+def _itemsize(dtype: Any) -> int:
+    return int(np.dtype(dtype).itemsize)
+
+
+def stream_estimate(
+    input_size: tuple[int, int], channels: int, plans: Sequence[Plan], itemsize: int, unit_rows: int, held: int = 0
+) -> Estimate:
+    """Peak memory of a streamed run: per step, its cached units and one block of input rows with the engine's copies.
+
+    Per step: ``_CACHED_UNITS`` units of output rows, the block of input rows
+    a unit reads (the unit plus the halo, at the padded width) and the
+    engine's buffers on it (a gathered copy and about three rows of scratch
+    per output row); the writing of a strip; plus what the reader holds and
+    the interpreter with NumPy, SciPy and the codecs loaded (a measured
+    60 MiB). Checked against measured peaks by ``bench/huge.py``.
+    """
+    parts: dict[str, int] = {"runtime": RUNTIME_BYTES, "reader": held}
+    for index, plan in enumerate(plans):
+        g = plan.full or plan.geometry
+        rows = min(unit_rows, g.output[0])
+        halo = (rows - 1) * g.stride[0] + g.dilation[0] * (g.kernel[0] - 1) + 1
+        padded_width = g.padded[1]
+        block = halo * g.input[1] * itemsize * channels
+        engine = 2 * halo * padded_width * itemsize + 4 * rows * g.output[1] * itemsize
+        cached = _CACHED_UNITS * rows * g.output[1] * itemsize * channels
+        parts[f"step {index + 1}"] = block + engine + cached
+    # Writing a strip: the float32 copy to_pixels scales, the pixels, PNG's filtered rows and pending IDAT bytes.
+    last = plans[-1].geometry
+    rows = min(unit_rows, last.output[0])
+    parts["writing"] = rows * last.output[1] * channels * (4 + 2) + (1 << 20)
+    return Estimate("this streamed run", parts)
+
+
+def choose_unit_rows(plans: Sequence[Plan], itemsize: int, channels: int, budget: int | None = None) -> int:
+    """Strip height: about :data:`STRIP_BYTES` of buffers per step (less under a small budget), at least 8 rows."""
+    room = STRIP_BYTES if budget is None else (budget - RUNTIME_BYTES) // (4 * max(1, len(plans)))
+    target = max(1 << 20, min(STRIP_BYTES, room))
+    widest = max((p.full or p.geometry).padded[1] for p in plans)
+    rows = target // max(1, 8 * widest * itemsize * channels)
+    return int(max(8, min(4096, rows)))
+
+
+def plan_stream(
+    input_size: tuple[int, int],
+    channels: int,
+    dtype: Any,
+    kernels: Sequence[Kernel],
+    settings: FilterSettings,
+    *,
+    strip_rows: int | None = None,
+    budget: int | None = None,
+    held: int = 0,
+) -> StreamPlan:
+    """The plans of the whole image (so the numbers are the in-memory ones) and a strip height that fits ``budget``."""
+    plans = plan_filter(input_size, kernels, settings, dtype)
+    itemsize = _itemsize(dtype)
+    rows = strip_rows if strip_rows is not None else choose_unit_rows(plans, itemsize, channels, budget)
+    if rows < 1:
+        raise ParameterError(f"strip height {rows} must be at least 1 row")
+    estimate = stream_estimate(input_size, channels, plans, itemsize, rows, held)
+    return StreamPlan(
+        tuple(kernels), tuple(plans), input_size, plans[-1].geometry.output, channels, np.dtype(dtype), rows, estimate
+    )
+
+
+def build_steps(reader: Any, plan: StreamPlan, settings: FilterSettings) -> Any:
+    """The chain of :class:`FilteredRows` over ``reader``; the last one gives the result's rows."""
+    rows: Any = reader
+    for kernel, step in zip(plan.kernels, plan.plans):
+        rows = FilteredRows(rows, kernel, step, settings, plan.dtype, plan.unit_rows)
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Pooling
+
+
+class PooledRows:
+    """Output rows of :func:`convcli.pooling.pool2d` on ``source``'s image, computed on demand (row-local: no units)."""
+
+    def __init__(self, source: Any, settings: PoolSettings, dtype: Any) -> None:
+        self.source = source
+        self.settings = settings
+        self.dtype = np.dtype(dtype)
+        self.geometry: PoolGeometry = pool_geometry(
+            (source.height, source.width),
+            settings.size,
+            stride=settings.stride,
+            padding=settings.padding,
+            dilation=settings.dilation,
+            ceil_mode=settings.ceil_mode,
+        )
+        if settings.op == "mean" and self.geometry.dilation != (1, 1):
+            raise ParameterError("mean pooling has no dilation, as torch avg_pool2d")
+        self.height, self.width = self.geometry.output
+        self.channels = source.channels
+        self.fill = {"max": -np.inf, "min": np.inf, "mean": 0.0}[settings.op]
+        g = self.geometry
+        # Columns of the padded image pool2d reduces (_pad_for_windows): the padding, then up to the last window.
+        needed = g.stride[1] * (g.output[1] - 1) + g.span[1]
+        self.columns = (g.padding[1], max(0, needed - g.padding[1] - g.input[1]))
+        self.divisors: tuple[np.ndarray, np.ndarray] | None = None
+        if settings.op == "mean":
+            from ..pooling import _mean_divisors
+
+            counts = [
+                _mean_divisors(
+                    g.input[a], g.kernel[a], g.stride[a], g.padding[a], g.output[a], settings.count_include_pad
+                )
+                for a in range(2)
+            ]
+            self.divisors = (counts[0], counts[1])
+
+    def _block(self, first: int, count: int) -> np.ndarray:
+        """Rows ``first .. first + count`` of the padded image (pool2d's padding: the fill outside the input)."""
+        g = self.geometry
+        top = g.padding[0]
+        left, right = self.columns
+        shape = (count, left + g.input[1] + right) + ((self.channels,) if self.channels > 1 else ())
+        block = np.full(shape, self.fill, dtype=self.dtype)
+        lo, hi = max(0, first - top), min(g.input[0], first - top + count)
+        if hi > lo:
+            block[lo - (first - top) : hi - (first - top), left : left + g.input[1]] = self.source.read(lo, hi)
+        return block
+
+    def _pool(self, block: np.ndarray, start: int, stop: int) -> np.ndarray:
+        from ..pooling import _reduce_windows
+
+        op = self.settings.op
+        ufunc = {"max": np.maximum, "min": np.minimum, "mean": np.add}[op]
+        sub = replace(self.geometry, output=(stop - start, self.geometry.output[1]))
+        result = _reduce_windows(block, sub, ufunc)
+        if self.divisors is None:
+            return result
+        rows, cols = self.divisors
+        if rows.min() == rows.max() and cols.min() == cols.max():  # pool2d's one divisor, in place
+            result /= self.dtype.type(rows[0] * cols[0])
+            return result
+        return result / np.outer(rows[start:stop], cols).astype(self.dtype)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        g = self.geometry
+        sh = g.stride[0]
+        count = (stop - start - 1) * sh + g.span[0]
+        block = self._block(start * sh, count)
+        if block.ndim == 3:
+            planes = [np.ascontiguousarray(block[:, :, c]) for c in range(block.shape[2])]
+            return np.stack([self._pool(p, start, stop) for p in planes], axis=2)
+        return self._pool(block, start, stop)
+
+
+def pool_estimate(reader: Any, steps: PooledRows, rows: int, held: int = 0) -> Estimate:
+    """Peak memory of a streamed pooling: the block of padded rows, its reduction buffer and the output rows."""
+    g = steps.geometry
+    item = steps.dtype.itemsize * steps.channels
+    block = ((rows - 1) * g.stride[0] + g.span[0]) * (g.input[1] + sum(steps.columns)) * item
+    parts = {"runtime": POOL_RUNTIME_BYTES, "reader": held, "block": block, "rows": 3 * rows * g.output[1] * item}
+    return Estimate("this streamed pooling", parts)

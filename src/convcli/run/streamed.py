@@ -1,0 +1,424 @@
+"""Running streamed steps into a file: the pixel range pass, the row writers, the free-space check, the public API.
+
+:func:`filter_file` and :func:`pool_file` are the streamed forms of
+``convcli.save(convcli.filter(convcli.load(src), ...), dst)`` and of
+:func:`convcli.pool`: the same bytes, in bounded memory (see
+:mod:`convcli.run.stream` for how the steps stay bit-identical).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..api.arrays import as_kernels
+from ..api.arrays import geometry as make_geometry
+from ..api.settings import FilterSettings, PoolSettings, ReadSettings, WriteSettings
+from ..errors import ParameterError
+from ..io.pixels import PixelMapping, to_pixels
+from ..io.strips import RowReader, open_rows, row_writer
+from ..kernels import Kernel
+from ..limits import Estimate, LimitError, check_memory, format_bytes
+from .stream import PooledRows, StreamPlan, build_steps, choose_unit_rows, plan_stream, pool_estimate
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """What a streamed run did.
+
+    Attributes
+    ----------
+    destination, fmt : str
+    shape : tuple of int
+        The result's shape (``(H, W)`` or ``(H, W, C)``).
+    mapping : PixelMapping or None
+        Floats to pixels (image formats), as :func:`convcli.io.to_pixels` reports it.
+    rows : int
+        Output rows computed at a time.
+    passes : int
+        2 when the pixel mapping needed the result's range first.
+    estimate : Estimate
+        The memory estimate of the run (:func:`convcli.run.stream.stream_estimate`).
+    detail, kind : str
+        What was read (``"TIFF 16000x16000 1-channel 8-bit, tiled 256x256"``) and ``image``/``array``.
+    input_size : (int, int)
+    plan : StreamPlan or None
+        The filter steps' plans (``None`` for pooling).
+    """
+
+    destination: str
+    fmt: str
+    shape: tuple[int, ...]
+    mapping: PixelMapping | None
+    rows: int
+    passes: int
+    estimate: Estimate
+    detail: str
+    kind: str
+    input_size: tuple[int, int]
+    plan: StreamPlan | None = None
+
+
+def needs_range(write: WriteSettings) -> bool:
+    """Whether the float-to-pixel mapping needs the result's range first (one more pass)."""
+    if write.scale == "clip":
+        return False
+    if write.scale == "auto":
+        return write.vmin is None and write.vmax is None
+    if write.scale == "abs":
+        return write.vmax is None
+    return write.vmin is None or write.vmax is None
+
+
+def _range_pass(rows: Any, unit: int, write: WriteSettings, advance: Callable[[int], None]) -> PixelMapping:
+    """The extremes :func:`to_pixels` would find in the whole result (of the finite values when some are not)."""
+    height = rows.height
+    low, high = math.inf, -math.inf
+    finite_low, finite_high = math.inf, -math.inf
+    for start in range(0, height, unit):
+        values = np.asarray(rows.read(start, min(height, start + unit)), dtype=np.float32)
+        if write.scale == "abs":
+            values = np.abs(values)
+        part_low, part_high = float(values.min()), float(values.max())
+        low, high = min(low, part_low), max(high, part_high)
+        if np.isfinite(part_low) and np.isfinite(part_high):
+            finite_low, finite_high = min(finite_low, part_low), max(finite_high, part_high)
+        else:
+            finite = values[np.isfinite(values)]
+            if finite.size:
+                finite_low, finite_high = min(finite_low, float(finite.min())), max(finite_high, float(finite.max()))
+        advance(min(height, start + unit) - start)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        low, high = (finite_low, finite_high) if np.isfinite(finite_low) else (0.0, 1.0)
+    return PixelMapping(low, high, 0, write.scale)
+
+
+def _resolved_scale(write: WriteSettings, data: PixelMapping | None) -> tuple[str, float | None, float | None]:
+    """The ``(scale, vmin, vmax)`` that, strip by strip, gives the pixels the whole-image mapping gives."""
+    scale, vmin, vmax = write.scale, write.vmin, write.vmax
+    if data is None:
+        return scale, vmin, vmax
+    chosen = scale
+    if scale == "auto":
+        chosen = "clip" if (vmin is not None or vmax is not None or (data.low >= 0 and data.high <= 1)) else "minmax"
+    if chosen == "clip":
+        low, high = 0.0, 1.0
+    elif chosen == "abs":
+        low, high = 0.0, data.high
+    else:
+        low, high = data.low, data.high
+    return chosen, low if vmin is None else vmin, high if vmax is None else vmax
+
+
+def output_bytes(shape: tuple[int, ...], fmt: str, depth: int, itemsize: int = 8) -> int:
+    """An upper bound of the written file's size (PNG: as if stored uncompressed)."""
+    values = int(np.prod(shape))
+    per_value = 4 if fmt == "tiff" else itemsize if fmt == "npy" else depth // 8
+    return values * per_value + shape[0] + (1 << 16)
+
+
+def check_free_space(destination: str, needed: int) -> None:
+    """Refuse before the first row when the destination's file system cannot hold the result."""
+    folder = Path(destination).parent if str(Path(destination).parent) else Path(".")
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if needed > free:
+        raise LimitError(
+            f"the result needs up to {format_bytes(needed)} at {destination!r} but only {format_bytes(free)} is free "
+            "there; free some space or write elsewhere"
+        )
+
+
+def stream_rows(
+    make_steps: Callable[[], Any],
+    destination: str,
+    fmt: str,
+    write: WriteSettings,
+    rows: int,
+    *,
+    on_rows: Callable[[int, int], None] | None = None,
+) -> tuple[tuple[int, ...], PixelMapping | None, int]:
+    """Write the rows of ``make_steps()`` (a fresh chain per pass) into ``destination``, atomically.
+
+    Returns the result's shape, the pixel mapping (image formats) and the passes made.
+    """
+    steps = make_steps()
+    height, width, channels = steps.height, steps.width, steps.channels
+    shape: tuple[int, ...] = (height, width) + ((channels,) if channels > 1 else ())
+    pixels = fmt == "png"
+    if pixels and write.depth not in (8, 16):
+        raise ParameterError(f"depth {write.depth} is not 8 or 16")
+    check_free_space(destination, output_bytes(shape, fmt, write.depth, steps.dtype.itemsize))
+    passes = 2 if pixels and needs_range(write) else 1
+    total = passes * height
+    done = [0]
+
+    def advance(count: int) -> None:
+        done[0] += count
+        if on_rows is not None:
+            on_rows(done[0], total)
+
+    unit = max(1, min(rows, height))
+    data = None
+    if passes == 2:
+        data = _range_pass(steps, unit, write, advance)
+        steps = make_steps()  # the first pass's caches are dropped
+    scale, vmin, vmax = _resolved_scale(write, data)
+    writer = row_writer(destination, fmt, shape, depth=write.depth, compression=write.compression, dtype=steps.dtype)
+    clipped = 0
+    low = high = 0.0
+    try:
+        for start in range(0, height, unit):
+            block = steps.read(start, min(height, start + unit))
+            if pixels:
+                values, mapping = to_pixels(block, scale=scale, vmin=vmin, vmax=vmax, depth=write.depth)
+                clipped += mapping.clipped
+                low, high = mapping.low, mapping.high
+                writer.write(values)
+            else:
+                writer.write(block)
+            advance(block.shape[0])
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return shape, (PixelMapping(low, high, clipped, scale) if pixels else None), passes
+
+
+def _working_dtype(reader: RowReader, precision: str) -> np.dtype:
+    from ..api.arrays import _working_dtype as working
+
+    return np.dtype(working(np.empty((1, 1), dtype=reader.dtype), precision))
+
+
+def stream_filter(
+    reader: RowReader,
+    destination: str,
+    fmt: str,
+    kernels: Sequence[Kernel],
+    settings: FilterSettings,
+    write: WriteSettings,
+    *,
+    strip_rows: int | None = None,
+    budget: int | None = None,
+    on_rows: Callable[[int, int], None] | None = None,
+) -> Streamed:
+    """Filter ``reader``'s image strip by strip into ``destination`` (``tiff``, ``png`` or ``npy``).
+
+    ``on_rows(done, total)`` is told the output rows done (over both passes
+    when the pixel mapping needs the range first).
+    """
+    dtype = _working_dtype(reader, settings.precision)
+    size = (reader.height, reader.width)
+    plan = plan_stream(
+        size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
+    )
+    check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
+    shape, mapping, passes = stream_rows(
+        lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows
+    )
+    return Streamed(
+        destination, fmt, shape, mapping, plan.unit_rows, passes, plan.estimate, reader.detail, reader.kind, size, plan
+    )
+
+
+def stream_pool(
+    reader: RowReader,
+    destination: str,
+    fmt: str,
+    settings: PoolSettings,
+    write: WriteSettings,
+    *,
+    strip_rows: int | None = None,
+    budget: int | None = None,
+    on_rows: Callable[[int, int], None] | None = None,
+) -> Streamed:
+    """Pool ``reader``'s image strip by strip into ``destination`` (the bytes of the in-memory run)."""
+    dtype = np.dtype(np.float32 if reader.dtype == np.float32 else np.float64)
+    steps = PooledRows(reader, settings, dtype)
+    if strip_rows is None:
+        padded = reader.width + sum(steps.columns)
+        target = 8 << 20 if budget is None else max(1 << 20, min(8 << 20, (budget - (60 << 20)) // 4))
+        strip_rows = int(
+            max(8, min(4096, target // max(1, padded * dtype.itemsize * reader.channels * steps.geometry.stride[0])))
+        )
+    rows = strip_rows
+    estimate = pool_estimate(reader, steps, rows, reader.held_bytes)
+    check_memory(replace(estimate, what="this pooling, even streamed,"), budget)
+    shape, mapping, passes = stream_rows(
+        lambda: PooledRows(reader, settings, dtype), destination, fmt, write, rows, on_rows=on_rows
+    )
+    size = (reader.height, reader.width)
+    return Streamed(destination, fmt, shape, mapping, rows, passes, estimate, reader.detail, reader.kind, size)
+
+
+# ---------------------------------------------------------------------------
+# The public forms
+
+
+def _reader(source: str, read: ReadSettings) -> RowReader:
+    from ..api.files import load_settings
+
+    return open_rows(
+        source,
+        frame=read.frame,
+        gray=read.gray,
+        normalize=read.normalize,
+        color=read.color,
+        max_pixels=read.max_pixels,
+        load_whole=lambda: load_settings(source, read),
+    )
+
+
+def _destination(destination: str, format: str | None) -> str:  # noqa: A002 - the option's name
+    from ..io import check_output_path, output_format
+
+    fmt = output_format(destination, format)
+    check_output_path(destination)
+    return fmt
+
+
+def filter_file(
+    source: str,
+    destination: str,
+    kernel: Any,
+    *,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    bias: float = 0.0,
+    pad_mode: str = "zeros",
+    pad_value: float = 0.0,
+    convolve: bool = False,
+    method: str = "auto",
+    precision: str = "auto",
+    format: str | None = None,  # noqa: A002 - the option's name
+    scale: str = "auto",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    depth: int = 8,
+    compression: int = 1,
+    gray: str = "luma",
+    normalize: str = "dtype",
+    color: bool = False,
+    frame: int = 0,
+    strip_rows: int | None = None,
+    max_memory: int | None = None,
+) -> Streamed:
+    """Filter an image file into another without holding either whole, as ``convcli filter --stream``.
+
+    The file is byte for byte what ``convcli.save(convcli.filter(convcli.load(source), kernel, ...),
+    destination)`` writes; the keyword arguments are those of :func:`convcli.filter`,
+    :func:`convcli.load` and :func:`convcli.save`. Cross-correlation (the kernel not flipped) unless
+    ``convolve``; borders by ``pad_mode`` at the image's true edges only.
+
+    Parameters
+    ----------
+    source : str
+        A TIFF/BigTIFF (tiled or striped; read by segments), a ``.npy`` (memory-mapped), or any other
+        source convcli reads (decoded whole, then streamed).
+    destination : str
+        ``.tif``/``.tiff`` (float32), ``.png`` (8 or 16 bits) or ``.npy``, written to a temporary name
+        and renamed into place.
+    strip_rows : int, optional
+        Output rows computed at a time by each step; default from ``max_memory``.
+    max_memory : int, optional
+        Bytes the run may use (sets the strip height).
+
+    Returns
+    -------
+    Streamed
+        The destination, format, shape, pixel mapping, strip height, passes and memory estimate.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> np.save(os.path.join(folder, "x.npy"), np.arange(9.0).reshape(3, 3))
+    >>> done = filter_file(os.path.join(folder, "x.npy"), os.path.join(folder, "y.npy"), "0 1; 2 3", strip_rows=1)
+    >>> np.load(os.path.join(folder, "y.npy"))
+    array([[19., 25.],
+           [37., 43.]])
+    """
+    from ..api.arrays import _finite
+
+    settings = FilterSettings(
+        make_geometry(
+            stride=stride, padding=padding, dilation=dilation, pad_mode=pad_mode, pad_value=pad_value, convolve=convolve
+        ),
+        bias=_finite(bias, "bias"),
+        method=method,
+        precision=precision,
+    )
+    write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
+    fmt = _destination(destination, format)
+    with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
+        return stream_filter(
+            reader, destination, fmt, as_kernels(kernel), settings, write, strip_rows=strip_rows, budget=max_memory
+        )
+
+
+def pool_file(
+    source: str,
+    destination: str,
+    size: Any = 2,
+    *,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    op: str = "max",
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    format: str | None = None,  # noqa: A002 - the option's name
+    scale: str = "auto",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    depth: int = 8,
+    compression: int = 1,
+    gray: str = "luma",
+    normalize: str = "dtype",
+    color: bool = False,
+    frame: int = 0,
+    strip_rows: int | None = None,
+    max_memory: int | None = None,
+) -> Streamed:
+    """Pool an image file into another without holding either whole, as ``convcli pool --stream``.
+
+    Byte for byte ``convcli.save(convcli.pool(convcli.load(source), size, ...), destination)``;
+    the keyword arguments are those of :func:`convcli.pool`, :func:`convcli.load`,
+    :func:`convcli.save` and :func:`filter_file`.
+
+    >>> import numpy as np, os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> np.save(os.path.join(folder, "x.npy"), np.arange(16.0).reshape(4, 4))
+    >>> _ = pool_file(os.path.join(folder, "x.npy"), os.path.join(folder, "y.npy"), 2, strip_rows=1)
+    >>> np.load(os.path.join(folder, "y.npy"))
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+    from ..api.arrays import pool_settings
+
+    settings = pool_settings(
+        size,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        op=op,
+        ceil_mode=ceil_mode,
+        count_include_pad=count_include_pad,
+    )
+    write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
+    fmt = _destination(destination, format)
+    with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
+        return stream_pool(reader, destination, fmt, settings, write, strip_rows=strip_rows, budget=max_memory)
+
+
+__all__ = ["Streamed", "filter_file", "pool_file", "stream_filter", "stream_pool", "stream_rows", "choose_unit_rows"]
