@@ -733,8 +733,8 @@ def test_figure_without_matplotlib(monkeypatch):
     with pytest.raises(OutputError) as info:
         convcli.figure(np.ones((4, 4)), "diff-x")
     assert str(info.value) == (
-        "convcli.figure needs matplotlib, which is not installed; pip install 'convcli[plot]' "
-        "(or pip install matplotlib), or drop convcli.figure"
+        "convcli.figure needs matplotlib, which is not installed; pip install 'convcli[plot]' (in a source "
+        "checkout: pip install -e '.[plot]'; or just pip install matplotlib), or drop convcli.figure"
     )
 
 

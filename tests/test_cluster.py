@@ -181,8 +181,8 @@ def test_parse_scheduler_and_chunks():
     assert parse_scheduler("10.1.2.3:8786").address == "tcp://10.1.2.3:8786"
     with pytest.raises(ParameterError):
         parse_scheduler("local:999")
-    # at least 16 items per task (Dask's ~2.5 ms per task stays near 0.2 ms per item), ~8 tasks per worker
-    assert chunk_size(1000, 2) == 63 and chunk_size(10, 4) == 16
+    # about 8 tasks per worker: large batches get large tasks (Dask's ~2.5 ms per task spread thin)
+    assert chunk_size(1000, 2) == 63 and chunk_size(10, 4) == 1 and chunk_size(100_000, 2) == 6250
 
 
 class FakeClient:
@@ -210,3 +210,16 @@ def test_a_worker_that_cannot_see_the_output_folder_stops_the_run_before_work(tm
     assert _check_worker(str(tmp_path), ["."]) is None
     assert "does not exist there" in _check_worker(str(tmp_path), ["missing"])
     assert "working folder" in _check_worker(str(tmp_path / "nowhere"), ["."])
+
+
+def test_the_temporary_files_of_a_killed_worker_are_removed(tmp_path):
+    from convcli.run.cluster import remove_stale_parts
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a-k.png").write_bytes(b"whole")
+    (out / ".a-k.png.x1y2.part").write_bytes(b"half")
+    (out / ".other.png.x1y2.part").write_bytes(b"not ours")
+    items = [Item(1, "a.png", (str(out / "a-k.png"),))]
+    assert remove_stale_parts(items) == 1
+    assert sorted(p.name for p in out.iterdir()) == [".other.png.x1y2.part", "a-k.png"]

@@ -220,7 +220,11 @@ def error_cases(samples, tmp_path, base):
         (["filter", f"{base}/slow.png", "-k", "vertical", "-o", out, "--timeout", "0.3"], 1, "no answer within 0.3 s"),
         (["filter", "ftp://example.invalid/x.png", "-k", "vertical", "-o", out], 1, "scheme is not supported"),
         (["filter", "-", "-k", "vertical", "-o", out], 1, "standard input is empty"),
-        (["filter", cam, "-k", str(tmp_path / "ragged.txt"), "-o", out], 2, "row 2 has 1 values but row 1 has 2"),
+        (
+            ["filter", cam, "-k", str(tmp_path / "ragged.txt"), "-o", out],
+            2,
+            "row 2 (line 2) has 1 values but row 1 (line 1) has 2",
+        ),
         (["filter", cam, "-k", str(tmp_path / "empty.txt"), "-o", out], 2, "has no numbers"),
         (["filter", cam, "-k", str(tmp_path / "nan.txt"), "-o", out], 2, "'nan' is not a finite number"),
         (["filter", cam, "-k", str(tmp_path / "words.txt"), "-o", out], 2, "'a' is not a number"),

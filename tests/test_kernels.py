@@ -126,7 +126,7 @@ def test_kernel_files(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("1 2 3\n4 5\n", "line 2: row 2 has 2 values but row 1 has 3"),
+        ("1 2 3\n4 5\n", r"row 2 \(line 2\) has 2 values but row 1 \(line 1\) has 3"),
         ("# only a comment\n", "has no numbers"),
         ("1 nan\n", "line 1: 'nan' is not a finite number"),
         ("1 inf\n", "'inf' is not a finite number"),

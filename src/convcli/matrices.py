@@ -134,9 +134,13 @@ def parse_matrix(
                 raise error(f"{what}, line {line_number}: {token!r} is not a finite number")
             values.append(value)
         if rows and len(values) != len(rows[0]):
+            where = (
+                f"row {len(rows) + 1} (line {line_number})" if line_number != row_lines[0] else f"row {len(rows) + 1}"
+            )
+            first = f"row 1 (line {row_lines[0]})" if line_number != row_lines[0] else "row 1"
             raise error(
-                f"{what}, line {line_number}: row {len(rows) + 1} has {len(values)} values but row 1 has "
-                f"{len(rows[0])} (line {row_lines[0]}); every row needs the same number"
+                f"{what}: {where} has {len(values)} values but {first} has {len(rows[0])}; every row needs the "
+                "same number"
             )
         rows.append(values)
         row_lines.append(line_number)

@@ -164,7 +164,7 @@ def show_command(spec: Any, as_json: bool, flip: bool, freq: bool, figure: str |
             f"row [{' '.join(format_number(v) for v in factors[1])}]"
         )
     click.echo(
-        f"{spec.spec}: {format_pair(spec.shape)}{', flipped' if flip else ''}, sum {format_number(total)}, "
+        f"{spec.spec}: {format_pair(spec.shape)}{', flipped' if flip else ''}, sum {format_number(float(f'{total:.12g}'))}, "
         f"separable {separable}; {spec.description}",
         err=True,
     )

@@ -59,7 +59,13 @@ def _short(pair: tuple[int, int]) -> str:
     help="max = largest value per window (padding -inf), mean = average (padding zeros), "
     "min = smallest (padding +inf).",
 )
-@click.option("--size", type=PairType("pool size"), default="2", help="Window size, N or HxW (rows x columns).")
+@click.option(
+    "-k",
+    "--size",
+    type=PairType("pool size"),
+    default="2",
+    help="Window size, N or HxW (rows x columns); -k as filter's.",
+)
 @click.option(
     "-s", "--stride", type=PairType("stride"), default=None, show_default="the size", help="Step between windows."
 )

@@ -85,6 +85,17 @@ def parse_kernel_spec(spec: str) -> Kernel:
     if method is not None and not Path(text).is_file():
         kernel = normalize_kernel(parse_kernel_spec(base), method)
         return Kernel(kernel.name, kernel.weights, spec, kernel.description, kernel.offset)
+    if text.startswith("[") and text.endswith("]"):  # NumPy / JSON nested lists: [[0, 1], [2, 3]]
+        import json
+
+        try:
+            values = json.loads(text)
+        except ValueError:
+            raise KernelError(
+                f"kernel {text!r} looks like a nested list but is not one; write it as [[0, 1], [2, 3]] (rows in "
+                "brackets, values separated by commas) or as '0 1; 2 3'"
+            ) from None
+        return Kernel("custom", as_kernel_array(values, f"kernel {text!r}"), spec, "nested list")
     if _INLINE_RE.match(text) and re.search(r"\d", text):
         weights = as_kernel_array(parse_matrix(text, f"kernel {text!r}", error=KernelError), f"kernel {text!r}")
         return Kernel("custom", weights, spec, "inline matrix")
@@ -119,7 +130,12 @@ def parse_kernel_spec(spec: str) -> Kernel:
             return _file_kernel(path, spec, f"kernel file {path.name}")
     names = [entry.name for entry in catalogue()] + [p.stem for p in kernel_files()]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "run 'convcli kernels' to list them"
+    hint = (
+        f"did you mean {', '.join(repr(c) for c in close)}?"
+        if close
+        else "give a name ('convcli kernels' lists them, e.g. gaussian:7), rows as '0 1; 2 3', a nested list "
+        "[[0, 1], [2, 3]], an ImageMagick string '2x2: 0,1,2,3', or a kernel file"
+    )
     raise UnknownKernelError(f"unknown kernel {text!r}: not a name, a matrix or a file; {hint}")
 
 

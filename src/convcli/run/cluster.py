@@ -30,8 +30,8 @@ from .batch import Item, Outcome, _call
 
 #: Seconds to reach a scheduler before giving up.
 CONNECT_TIMEOUT = 10.0
-#: Items per task at least: Dask's 2-3 ms per task spread over them stays near 0.2 ms per item.
-MIN_CHUNK = 16
+#: Tasks per worker: enough to keep every worker busy to the end when items take unequal times.
+TASKS_PER_WORKER = 8
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 
 
@@ -75,12 +75,15 @@ def parse_scheduler(text: str) -> Scheduler:
 
 
 def chunk_size(items: int, workers: int) -> int:
-    """Items per task: at least :data:`MIN_CHUNK`, and about eight tasks per worker so work stays balanced.
+    """Items per task: about :data:`TASKS_PER_WORKER` tasks per worker.
 
-    >>> chunk_size(100_000, 2), chunk_size(40, 2), chunk_size(3, 8)
-    (6250, 16, 16)
+    Dask spends 2-3 ms on a task; a large batch (where that would add up) gets large tasks (1,000 sources
+    on 2 workers: 63 per task, 0.04 ms each), a small one enough tasks to keep both workers busy.
+
+    >>> chunk_size(100_000, 2), chunk_size(1_000, 2), chunk_size(96, 2), chunk_size(3, 8)
+    (6250, 63, 6, 1)
     """
-    return max(MIN_CHUNK, -(-items // max(1, 8 * workers)))
+    return max(1, -(-items // max(1, TASKS_PER_WORKER * workers)))
 
 
 class Cluster:
@@ -229,6 +232,30 @@ def run_items_on_cluster(
         raise
     finally:
         del futures
+        remove_stale_parts(items)
+
+
+def remove_stale_parts(items: Sequence[Item]) -> int:
+    """Remove the hidden ``.NAME.*.part`` files a killed worker left beside the run's outputs; returns how many.
+
+    A worker killed while writing (SIGKILL, a lost machine) cannot remove its temporary file; Dask runs
+    its task again elsewhere and that run writes the output whole, so the leftover is only litter.
+    """
+    import glob
+
+    removed = 0
+    for item in items:
+        for path in (*item.destinations, item.figure):
+            if not path or path == "-":
+                continue
+            folder, name = os.path.split(path)
+            for stale in glob.glob(os.path.join(glob.escape(folder or "."), f".{glob.escape(name)}.*.part")):
+                try:
+                    os.unlink(stale)
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
 
 
 def wait_for_workers(cluster: Cluster, count: int, timeout: float = 30.0) -> None:

@@ -34,8 +34,8 @@ def require_matplotlib(option: str = "--figure") -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise OutputError(
-            f"{option} needs matplotlib, which is not installed; pip install 'convcli[plot]' "
-            f"(or pip install matplotlib), or drop {option}"
+            f"{option} needs matplotlib, which is not installed; pip install 'convcli[plot]' (in a source "
+            f"checkout: pip install -e '.[plot]'; or just pip install matplotlib), or drop {option}"
         ) from None
 
 
