@@ -46,3 +46,33 @@ def test_kernel_sums_read_as_people_write_them():
     for spec in ("gaussian:5", "gaussian:7:1.3", "blur:7"):
         run = run_cli(["kernels", "show", spec])
         assert run.exit_code == 0 and ", sum 1," in run.stderr, run
+
+
+def test_stdin_in_and_no_output_name_writes_to_stdout(tmp_path, monkeypatch):
+    """`cat x.png | convcli filter - -k vertical > out.png` writes out.png, and no stray stdin-vertical.png."""
+    import io
+
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    run = run_cli(["filter", "-", "-k", "vertical"], input=(SAMPLES / "camera.png").read_bytes())
+    assert run.exit_code == 0 and run.stdout_bytes.startswith(b"\x89PNG"), run
+    with Image.open(io.BytesIO(run.stdout_bytes)) as image:
+        assert image.size == (510, 510)
+    assert "-> stdout" in run.stderr and not list(tmp_path.iterdir())
+    text = run_cli(["pool", "-", "-k", "2"], input="0 1\n2 3\n")
+    assert text.exit_code == 0 and text.stdout == "3\n", text
+    # two outputs cannot share stdout: they get their names, as before
+    two = run_cli(["filter", "-", "-k", "vertical", "-k", "horizontal"], input=(SAMPLES / "camera.png").read_bytes())
+    assert two.exit_code == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "stdin-horizontal.png",
+        "stdin-vertical.png",
+    ]
+    as_json = run_cli(["filter", "-", "-k", "1", "--json"], input="0 1\n2 3\n")
+    assert as_json.exit_code == 0 and as_json.stdout.startswith("{"), as_json
+
+
+def test_stdin_to_a_terminal_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setattr("convcli.cli.streams.stdout_is_terminal", lambda: True)
+    run = run_cli(["filter", "-", "-k", "vertical"], input=(SAMPLES / "camera.png").read_bytes())
+    assert_error(run, 2, "refusing to write PNG bytes to a terminal")

@@ -124,6 +124,10 @@ def plan_items(
         for label in labels:
             if output is not None:
                 target = output
+            elif source == "-" and not batch and template is None and len(labels) == 1 and not run.as_json:
+                # Read from a pipe, written to the pipe: `cat x.png | convcli filter - -k v > out.png` works, and
+                # no stray stdin-<kernel>.png appears in the current folder (a terminal gets a clear refusal).
+                target = "-"
             else:
                 target = output_name(template or "{stem}-{kernel}.{ext}", stem=stem, kernel=label, ext=ext, index=index)
                 if outdir is not None:
