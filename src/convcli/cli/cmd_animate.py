@@ -16,7 +16,7 @@ import click
 
 from ..api.settings import ReadSettings
 from ..errors import OutputUsageError
-from .options import read_settings, source_options
+from .options import geometry_settings, read_settings, source_options
 from .params import KernelSpecType
 from .reports import emit_json, message
 from .streams import binary_stream, load, stdout_is_terminal
@@ -242,17 +242,7 @@ def filter_animation_command(ctx: click.Context, source: str, kernel: Any, **opt
     from ..api.arrays import FilterSettings, geometry
 
     run = _options(options)
-    settings = FilterSettings(
-        geometry(
-            stride=options["stride"],
-            padding=options["padding"],
-            dilation=options["dilation"],
-            pad_mode=options["pad_mode"],
-            pad_value=options["pad_value"],
-            convolve=options["convolve"],
-        ),
-        bias=options["bias"],
-    )
+    settings = FilterSettings(geometry(**vars(geometry_settings(options))), bias=options["bias"])
     image, stem, what = _load(source, run)
     _finish(animate_filter(image, kernel, settings, frames=_limit(run, image)), stem, what, run)
 

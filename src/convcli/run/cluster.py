@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -256,12 +255,3 @@ def remove_stale_parts(items: Sequence[Item]) -> int:
                 except OSError:
                     pass
     return removed
-
-
-def wait_for_workers(cluster: Cluster, count: int, timeout: float = 30.0) -> None:
-    """Block until ``count`` workers are connected (a fresh LocalCluster, a scaled cluster)."""
-    deadline = time.monotonic() + timeout
-    while cluster.workers() < count:
-        if time.monotonic() > deadline:
-            raise ClusterError(f"only {cluster.workers()} of {count} workers joined within {timeout:g} s")
-        time.sleep(0.05)

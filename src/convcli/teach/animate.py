@@ -36,7 +36,7 @@ import numpy as np
 
 from ..engine import pad2d
 from ..matrices import format_number
-from ..shapes import ConvGeometry, Pair
+from ..shapes import ConvGeometry, Pair, transpose_output_length
 from .explain import format_sum
 
 #: Number grids up to this many rows and columns (input and output) are drawn with their values.
@@ -348,13 +348,22 @@ def upsample_animation(
     True
     """
     values = np.asarray(image, dtype=np.float64)
-    (sh, sw), (dh, dw), (ph, pw) = geometry.stride, geometry.dilation, geometry.padding
+    (sh, sw), (ph, pw) = geometry.stride, geometry.padding
     kh, kw = geometry.kernel
-    full = (
-        (geometry.input[0] - 1) * sh + dh * (kh - 1) + 1 + geometry.output_padding[0],
-        (geometry.input[1] - 1) * sw + dw * (kw - 1) + 1 + geometry.output_padding[1],
+    # the full, uncropped result: the transposed size with no padding cut
+    canvas = np.zeros(
+        tuple(
+            transpose_output_length(
+                geometry.input[a],
+                geometry.kernel[a],
+                geometry.stride[a],
+                0,
+                geometry.dilation[a],
+                geometry.output_padding[a],
+            )
+            for a in range(2)
+        )
     )
-    canvas = np.zeros(full)
     frames = []
     columns = geometry.input[1]
     count = geometry.input[0] * columns

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..engine import correlate2d
 from ..errors import ParameterError
-from ..shapes import Pair, format_pair
+from ..shapes import Pair, format_pair, transpose_output_length
 from ..transpose import conv_transpose2d
 from .layers import Layer, layer_output, resolved_padding, run_stack
 
@@ -95,11 +95,15 @@ def _pool_divisors(layer: Layer, size: Pair, output: Pair) -> np.ndarray:
 def _transpose_adjoint(gradient: np.ndarray, layer: Layer, kernel: np.ndarray, size: Pair) -> np.ndarray:
     """The gradient at a transposed layer's input: a strided correlation over the uncropped result."""
     (top, _), (left, _) = resolved_padding(layer)
-    full_shape = tuple(
-        (size[a] - 1) * layer.stride[a] + layer.dilation[a] * (layer.kernel[a] - 1) + 1 + layer.output_padding[a]
-        for a in range(2)
+    # the uncropped result: the transposed size with no padding cut
+    full = np.zeros(
+        tuple(
+            transpose_output_length(
+                size[a], layer.kernel[a], layer.stride[a], 0, layer.dilation[a], layer.output_padding[a]
+            )
+            for a in range(2)
+        )
     )
-    full = np.zeros(full_shape)
     full[top : top + gradient.shape[0], left : left + gradient.shape[1]] = gradient
     result = correlate2d(full, kernel, stride=layer.stride, dilation=layer.dilation, method="direct")
     return result[: size[0], : size[1]]
