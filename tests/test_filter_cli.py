@@ -250,7 +250,7 @@ def error_cases(samples, tmp_path, base):
         (["filter", cam, "-k", "vertical", "-o", str(tmp_path / "o.xyz")], 2, "cannot tell the format"),
         (["filter", cam, "-k", "vertical", "-o", "-", "--json"], 2, "both write to stdout"),
         (["filter", cam], 2, "Missing option '-k'"),
-        (["filter", cam, "-k", "vertical", "--bogus"], 2, "No such option '--bogus'"),
+        (["filter", cam, "-k", "vertical", "--bogus"], 2, "no such option '--bogus'"),
         (["filtr", cam], 2, "did you mean 'filter'"),
     ]
 

@@ -19,6 +19,7 @@ from ..errors import OutputUsageError
 from .options import geometry_settings, read_settings, source_options
 from .params import KernelSpecType
 from .reports import emit_json, message
+from .sections import SectionedGroup
 from .streams import binary_stream, load, stdout_is_terminal
 
 #: An inline grid given instead of a SOURCE: digits, signs, dots, spaces, commas and semicolons.
@@ -196,7 +197,7 @@ def _limit(run: AnimateOptions, image: Any) -> int | None:
     return None if small else 60
 
 
-@click.group("animate", context_settings={"show_default": True})
+@click.group("animate", cls=SectionedGroup, context_settings={"show_default": True})
 def animate_group() -> None:
     """Animate filter, pool or upsample step by step: a GIF (or APNG, MP4) of the window sliding.
 

@@ -12,6 +12,7 @@ import click
 from ..api.settings import Geometry, ReadSettings
 from .options import geometry_options, geometry_settings
 from .params import KernelSpecType
+from .sections import SectionedCommand
 from .streams import load
 
 
@@ -49,7 +50,7 @@ class ExplainOptions:
         )
 
 
-@click.command("explain", context_settings={"show_default": True})
+@click.command("explain", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("source", metavar="SOURCE")
 @click.option(
     "-k",

@@ -29,6 +29,7 @@ from .options import (
 )
 from .params import KernelSpecType
 from .reports import Report, output_report, uncovered_note, with_figure
+from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: 
     return check
 
 
-@click.command("filter", context_settings={"show_default": True})
+@click.command("filter", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option(
     "-k",

@@ -9,6 +9,7 @@ import click
 from ..shapes import format_pair
 from .params import KernelSpecType, remembered_inputs
 from .reports import emit_json
+from .sections import SectionedGroup
 
 
 def _default_shape(entry: Any) -> str:
@@ -30,7 +31,7 @@ def _file_description(path: Any) -> str:
     return f"kernel file {path.name}"
 
 
-@click.group("kernels", invoke_without_command=True, context_settings={"show_default": True})
+@click.group("kernels", cls=SectionedGroup, invoke_without_command=True, context_settings={"show_default": True})
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON on stdout.")
 @click.pass_context
 def kernels_group(ctx: click.Context, as_json: bool) -> None:

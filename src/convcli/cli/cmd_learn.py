@@ -14,6 +14,7 @@ from ..shapes import Pair, format_pair
 from .options import geometry_options, geometry_settings, read_settings, source_options
 from .params import FiniteFloatRange, PairType
 from .reports import emit_json, message
+from .sections import SectionedCommand
 from .streams import check_outputs, load
 
 KERNEL_SUFFIXES = (".txt", ".csv", ".npy", ".mat")
@@ -140,7 +141,7 @@ class LearnOptions:
         )
 
 
-@click.command("learn", context_settings={"show_default": True})
+@click.command("learn", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("input_source", metavar="INPUT", required=False)
 @click.argument("target_source", metavar="TARGET", required=False)
 @click.option(

@@ -29,6 +29,7 @@ from .options import (
 )
 from .params import PairType
 from .reports import Report, output_report, plural, with_figure
+from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
 
@@ -50,7 +51,7 @@ def _short(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
 
 
-@click.command("pool", context_settings={"show_default": True})
+@click.command("pool", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option(
     "--op",

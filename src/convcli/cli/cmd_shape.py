@@ -15,6 +15,7 @@ from ..shapes import PaddingSpec, Pair, format_pair
 from ..teach.layers import Layer
 from .params import PaddingType, PairType
 from .reports import emit_json, message
+from .sections import SectionedCommand
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class ShapeOptions:
         return [name for name, present in given if present]
 
 
-@click.command("shape", context_settings={"show_default": True})
+@click.command("shape", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("layer_specs", nargs=-1, metavar="[LAYER]...")
 @click.option("-i", "--input", "input_size", type=PairType("input size"), required=True, help="Input size, N or HxW.")
 @click.option(

@@ -26,6 +26,7 @@ from .options import (
 )
 from .params import FiniteFloat, KernelSpecType, PairType
 from .reports import Report, output_report, with_figure
+from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _short(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
 
 
-@click.command("upsample", context_settings={"show_default": True})
+@click.command("upsample", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option(
     "-k",

@@ -1,0 +1,89 @@
+"""What a newcomer trips over (issue 18), the rest of it, tried through the CLI as a user meets it."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from conftest import SAMPLES, assert_error, run_cli
+
+from convcli.cli import main
+from convcli.cli.sections import SECTION_OF, SECTIONS
+
+
+def _commands() -> list[tuple[str, click.Command]]:
+    """Every command and subcommand of ``convcli``, with its path."""
+    found: list[tuple[str, click.Command]] = []
+
+    def walk(command: click.Command, path: str) -> None:
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                walk(sub, f"{path} {name}")
+
+    walk(main, "convcli")
+    return found
+
+
+# ---------------------------------------------------------------------------
+# Help in sections
+
+
+def test_every_option_of_every_command_is_in_a_help_section():
+    missing = [
+        f"{path} {param.name}"
+        for path, command in _commands()
+        for param in command.params
+        if isinstance(param, click.Option) and param.name not in SECTION_OF
+    ]
+    assert not missing, f"add these options to convcli.cli.sections.SECTIONS: {missing}"
+    assert sum(len(names) for names in SECTIONS.values()) == len(SECTION_OF), "an option is in two sections"
+    for name in ("origin", "same_extra"):  # coming from the geometry work: already placed
+        assert SECTION_OF[name] == "Geometry"
+
+
+def test_filter_help_shows_examples_first_and_options_in_sections():
+    run = run_cli(["filter", "--help"])
+    assert run.exit_code == 0, run
+    text = run.stdout
+    assert "\nOptions:" not in text
+    order = ["Examples:", "SOURCE is an image", "\nOperation:", "\nGeometry:", "\nOutputs:", "\nBatch:", "\nOther:"]
+    positions = [text.index(marker) for marker in order]
+    assert positions == sorted(positions), text
+    geometry = text[text.index("\nGeometry:") : text.index("\nSources:")]
+    assert "--stride" in geometry and "--pad-mode" in geometry and "--outdir" not in geometry
+    assert "--strip-rows" not in text  # hidden stays hidden
+
+
+@pytest.mark.parametrize("path", [["pool"], ["upsample"], ["learn"], ["kernels"], ["kernels", "show"], ["animate"]])
+def test_other_commands_have_sectioned_help(path):
+    run = run_cli([*path, "--help"])
+    assert run.exit_code == 0 and "\nOptions:" not in run.stdout and "\nOther:" in run.stdout, run
+
+
+# ---------------------------------------------------------------------------
+# Did you mean
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["filter", SAMPLES / "x.txt", "--kernal", "1"], "no such option '--kernal'; did you mean '--kernel'?"),
+        (["pool", SAMPLES / "x.txt", "--strid", "2"], "did you mean '--stride'"),
+        (["fliter", "x"], "no such command 'fliter'; did you mean 'filter'?"),
+        (["kernels", "shwo", "sobel-x"], "no such command 'shwo'; did you mean 'show'?"),
+        (["animate", "filtr"], "no such command 'filtr'; did you mean 'filter'?"),
+    ],
+)
+def test_an_unknown_option_or_command_gets_a_suggestion(args, expected):
+    assert_error(run_cli(args), 2, expected)
+
+
+def test_no_suggestion_when_nothing_is_close_and_hidden_options_are_not_suggested():
+    run = run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "--zzzz"])
+    assert_error(run, 2, "no such option '--zzzz' (see 'convcli filter --help')")
+    run = run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "--strip-row", "2"])
+    assert_error(run, 2, "no such option '--strip-row'")
+    assert "--strip-rows" not in run.stderr
