@@ -702,7 +702,7 @@ def test_figure_convolve_padding_and_chain(tmp_path):
         padding=1,
         pad_mode="reflect",
         name="edges",
-        detail="text matrix 6x8",
+        detail="text matrix",
     )
     save_figure(figure, tmp_path / "api.png")
     assert (tmp_path / "api.png").read_bytes() == (tmp_path / "cli.png").read_bytes()

@@ -138,9 +138,9 @@ def test_json_report(samples, tmp_path):
     )
     assert run.exit_code == 0, run
     record = json.loads(run.stdout)
-    assert record["input"] == [3, 3] and record["output"] == [2, 2]
+    assert record["input"] == {"height": 3, "width": 3} and record["output"] == {"height": 2, "width": 2}
     assert record["stride"] == [2, 2] and record["padding"] == [[1, 1], [1, 1]]
-    assert record["kernels"][0]["shape"] == [2, 2]
+    assert record["kernels"][0]["shape"] == {"height": 2, "width": 2}
     assert run.stderr == ""
 
 

@@ -487,7 +487,7 @@ def figure(
         as ``filter --vmin/--vmax/--scale``.
     name, detail : str
         The input's name in the title and how it was read (``filter`` gives
-        the file's stem and e.g. ``PNG 512x512 L 8-bit``).
+        the file's stem and e.g. ``PNG L 8-bit``; the size, height first, is added).
 
     Returns
     -------
@@ -521,7 +521,7 @@ def figure(
     return build_comparison_figure(
         array,
         [filter_row(kernels, output, bool(convolve))],
-        input_title=f"input {array.shape[0]}x{array.shape[1]}" + (f" ({detail})" if detail else ""),
+        input_title=f"input {array.shape[0]}x{array.shape[1]} (HxW" + (f", {detail})" if detail else ")"),
         title=title,
         cmap=cmap,
         vmin=vmin,

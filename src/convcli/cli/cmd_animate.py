@@ -135,9 +135,13 @@ def _load(source: str, run: AnimateOptions) -> tuple[Any, str, str]:
         from ..matrices import parse_matrix
 
         grid = parse_matrix(source, f"inline grid {source!r}")
-        return grid, "grid", f"inline grid {grid.shape[0]}x{grid.shape[1]}"
+        return grid, "grid", f"inline grid {grid.shape[0]}x{grid.shape[1]} (HxW)"
     loaded = load(source, run.read, quiet=run.quiet or run.as_json)
-    return loaded.array, loaded.source.stem, f"{loaded.source.display} ({loaded.detail})"
+    return (
+        loaded.array,
+        loaded.source.stem,
+        f"{loaded.source.display} {loaded.array.shape[0]}x{loaded.array.shape[1]} (HxW, {loaded.detail})",
+    )
 
 
 def _finish(animation: Any, stem: str, what: str, run: AnimateOptions) -> None:

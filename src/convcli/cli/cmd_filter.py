@@ -28,7 +28,7 @@ from .options import (
     stream_options,
 )
 from .params import KernelSpecType
-from .reports import Report, output_report, uncovered_note, with_figure
+from .reports import Report, output_report, size_record, uncovered_note, with_figure
 from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
@@ -218,7 +218,7 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: Fi
             item.figure,
             loaded.array,
             rows,
-            input_title=f"input {format_pair(loaded.array.shape[:2])} ({loaded.detail})",
+            input_title=f"input {format_pair(loaded.array.shape[:2])} (HxW, {loaded.detail})",
             title=f"{loaded.source.stem}: {geometries[0].describe()}"
             + (", convolution (kernel flipped)" if shape.convolve else ", correlation")
             + (f", pad mode {shape.pad_mode}" if shape.pad_mode != "zeros" else ""),
@@ -255,7 +255,7 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
         operation=f"* {steps}",
         fields={
             "kernels": [
-                {"spec": k.spec, "name": k.name, "shape": list(k.shape), "method": p.method}
+                {"spec": k.spec, "name": k.name, "shape": size_record(k.shape), "method": p.method}
                 for k, p in zip(done.kernels, done.plans)
             ],
             "convolve": shape.convolve,

@@ -28,7 +28,7 @@ from .options import (
     stream_options,
 )
 from .params import PairType
-from .reports import Report, output_report, plural, with_figure
+from .reports import Report, output_report, plural, size_record, with_figure
 from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
@@ -188,7 +188,7 @@ def pool_item(item: Item, options: PoolOptions) -> list[Report]:
                     cell_text=None if op == "mean" else op,
                 )
             ],
-            input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
+            input_title=f"input {format_pair(geometry.input)} (HxW, {loaded.detail})",
             title=f"{loaded.source.stem}: {op} pool {format_pair(size)}, {_describe(geometry, options.settings)}",
             cmap=options.run.cmap,
             vmin=options.run.write.vmin,
@@ -216,11 +216,11 @@ def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: Pool
         result,
         written,
         seconds,
-        operation=f"{format_pair(geometry.input)} -> {settings.op} pool {format_pair(geometry.kernel)} "
+        operation=f"-> {settings.op} pool {format_pair(geometry.kernel)} "
         f"({_describe(geometry, settings)}) -> {format_pair(geometry.output)}",
         fields={
             "op": settings.op,
-            "size": list(geometry.kernel),
+            "size": size_record(geometry.kernel),
             "stride": list(geometry.stride),
             "padding": list(geometry.padding),
             "dilation": list(geometry.dilation),

@@ -25,7 +25,7 @@ from .options import (
     source_options,
 )
 from .params import FiniteFloat, KernelSpecType, PairType
-from .reports import Report, output_report, with_figure
+from .reports import Report, output_report, size_record, with_figure
 from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
@@ -170,7 +170,7 @@ def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
                     f"output {format_pair(geometry.output)}",
                 )
             ],
-            input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
+            input_title=f"input {format_pair(geometry.input)} (HxW, {loaded.detail})",
             title=f"{loaded.source.stem}: transposed convolution, {_details(geometry)}",
             cmap=options.run.cmap,
             vmin=options.run.write.vmin,
@@ -195,10 +195,10 @@ def _report(
         result,
         written,
         seconds,
-        operation=f"{format_pair(geometry.input)} -> transposed {kernel.name} {format_pair(kernel.shape)} "
+        operation=f"-> transposed {kernel.name} {format_pair(kernel.shape)} "
         f"({_details(geometry)}) -> {format_pair(geometry.output)}",
         fields={
-            "kernel": {"spec": kernel.spec, "name": kernel.name, "shape": list(kernel.shape)},
+            "kernel": {"spec": kernel.spec, "name": kernel.name, "shape": size_record(kernel.shape)},
             "stride": list(geometry.stride),
             "padding": list(geometry.padding),
             "output_padding": list(geometry.output_padding),

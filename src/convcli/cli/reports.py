@@ -90,6 +90,25 @@ def uncovered_note(geometry: Any) -> str | None:
     )
 
 
+def size_record(shape: Sequence[int]) -> dict[str, int]:
+    """A size in --json: ``{"height": rows, "width": columns}`` (never a bare pair to read the wrong way round).
+
+    >>> size_record((300, 451))
+    {'height': 300, 'width': 451}
+    """
+    return {"height": int(shape[0]), "width": int(shape[1])}
+
+
+def labelled_size(shape: Sequence[int]) -> str:
+    """A size as every report line starts it: ``300x451 (HxW)``, height (rows) first as NumPy and PyTorch write
+    shapes; later sizes on the same line are in the same order, unlabelled.
+
+    >>> labelled_size((300, 451))
+    '300x451 (HxW)'
+    """
+    return f"{int(shape[0])}x{int(shape[1])} (HxW)"
+
+
 def pixel_summary(mapping: Any, depth: int | str) -> str:
     """`` [low, high] -> 0..255 (minmax)`` for the report line; empty for raw outputs (no mapping)."""
     if mapping is None:
@@ -190,7 +209,8 @@ def output_report(
 ) -> Report:
     """One output's report, the same shape for filter, pool and upsample.
 
-    The line reads ``SOURCE (what was read) OPERATION -> DESTINATION [low, high] -> 0..255 (scale)``,
+    The line reads ``SOURCE HxW (HxW, what was read) OPERATION -> DESTINATION [low, high] -> 0..255 (scale)``
+    (every size height first: ``photo.png 300x451 (HxW, PNG RGB 8-bit)`` is 451 pixels wide),
     followed by the ``notes`` that are not ``None`` and the clipping note; the
     JSON record holds ``source``, ``input`` and ``read_as``, then the
     command's ``fields``, then ``output``, ``path``, ``format``, ``scale``,
@@ -200,16 +220,17 @@ def output_report(
     where = "stdout" if written.destination == "-" else written.destination
     record = {
         "source": loaded.source.text,
-        "input": [int(loaded.array.shape[0]), int(loaded.array.shape[1])],
+        "input": size_record(loaded.array.shape),
         "read_as": loaded.detail,
         **fields,
-        "output": [int(result.shape[0]), int(result.shape[1])],
+        "output": size_record(result.shape),
         "path": where,
         "format": written.fmt,
         **mapping_record(mapping),
         "seconds": round(seconds, 4),
     }
-    line = f"{loaded.source.display} ({loaded.detail}) {operation} -> {where}{pixel_summary(mapping, depth)}"
+    shape = loaded.array.shape
+    line = f"{loaded.source.display} {shape[0]}x{shape[1]} (HxW, {loaded.detail}) {operation} -> {where}{pixel_summary(mapping, depth)}"
     lines = [line, *(note for note in notes if note), clipped_note(mapping, result.size)]
     return Report(tuple(line for line in lines if line), record)
 

@@ -103,7 +103,9 @@ def _format_sections(command: click.Command, ctx: click.Context, formatter: clic
     for title, records in grouped.items():
         if records:
             with formatter.section(title):
-                formatter.write_dl(records, col_max=width, col_spacing=2 + width - min(width, max(len(t) for t, _ in records)))
+                formatter.write_dl(
+                    records, col_max=width, col_spacing=2 + width - min(width, max(len(t) for t, _ in records))
+                )
 
 
 def suggest_command(name: str, group: click.Group, ctx: click.Context) -> str:

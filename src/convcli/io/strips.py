@@ -194,7 +194,7 @@ class TiffRows(_Converted):
         self._joined = np.empty((0, shape[1], self._samples), dtype=self._stored)
         bits = f"{self._stored.itemsize * 8}-bit" if self._stored.kind in "ui" else str(self._stored)
         layout = f"tiled {page.tilelength}x{page.tilewidth}" if page.is_tiled else f"striped {self._band} rows"
-        detail = f"TIFF {shape[0]}x{shape[1]} {self._samples}-channel {bits}, {layout}"
+        detail = f"TIFF {self._samples}-channel {bits}, {layout}"
         super().__init__(
             self._stored_rows, shape, self._stored, gray=gray, normalize=normalize, color=color, detail=detail
         )
@@ -305,7 +305,7 @@ def open_rows(
         check_npy_file(path, repr(path), DecodeError)
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         if array.ndim == 2 and np.issubdtype(array.dtype, np.floating) and array.size:
-            return ArrayRows(array, f"NPY {array.shape[0]}x{array.shape[1]} {array.dtype}", "array", held=0)
+            return ArrayRows(array, f"NPY {array.dtype}", "array", held=0)
     if head[:4] in (b"\x89PNG", b"GIF8") or head[:3] == b"\xff\xd8\xff" or head[:2] == b"BM" or head[:4] == b"RIFF":
         stored = _stored_pixels(path, frame=frame, gray=gray, color=color, max_pixels=max_pixels)
         if stored is not None:
@@ -363,7 +363,7 @@ def _stored_pixels(
     if pixels.dtype.kind not in "bui":
         return None  # float images: decoded whole, as in memory
     bits = f"{pixels.dtype.itemsize * 8}-bit"
-    detail = f"{fmt} {pixels.shape[0]}x{pixels.shape[1]} {mode} {bits}"
+    detail = f"{fmt} {mode} {bits}"
     if notes:
         detail += f", frame {frame}"
     return pixels, detail
