@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 import pytest
-from conftest import SAMPLES, assert_error, run_cli
 
+from conftest import SAMPLES, assert_error, run_cli
 from convcli.cli import main
 from convcli.cli.sections import SECTION_OF, SECTIONS
 
