@@ -87,3 +87,65 @@ def test_no_suggestion_when_nothing_is_close_and_hidden_options_are_not_suggeste
     run = run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "--strip-row", "2"])
     assert_error(run, 2, "no such option '--strip-row'")
     assert "--strip-rows" not in run.stderr
+
+
+# ---------------------------------------------------------------------------
+# A folder as a source
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """photos/{camera.png, b.jpg, notes.txt, .hidden.png, sub/camera.png, .git/x.png}."""
+    import shutil
+
+    from PIL import Image
+
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    (root / ".git").mkdir()
+    shutil.copy(SAMPLES / "camera.png", root / "camera.png")
+    Image.open(SAMPLES / "coffee.png").convert("RGB").save(root / "b.JPG", quality=90)
+    shutil.copy(SAMPLES / "chelsea.png", root / "sub" / "camera.png")  # same name as the top one
+    shutil.copy(SAMPLES / "x.txt", root / "notes.txt")
+    (root / ".hidden.png").write_bytes(b"not an image")
+    (root / ".git" / "x.png").write_bytes(b"not an image")
+    return root
+
+
+def _outputs(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_folder_gives_its_images_sorted(photos, tmp_path):
+    out = tmp_path / "out"
+    run = run_cli(["filter", photos, "-k", "vertical", "--outdir", out])
+    assert run.exit_code == 0, run
+    assert _outputs(out) == ["b-vertical.png", "camera-vertical.png"]  # not notes.txt, not hidden, not sub/
+    lines = run.stderr.splitlines()
+    assert lines[0].startswith(f"{photos / 'b.JPG'} 400x600 (HxW, JPEG") and str(photos / "camera.png") in lines[1]
+    assert lines[-1].startswith("2 sources: 2 done, 0 failed")
+    from PIL import Image
+
+    with Image.open(out / "b-vertical.png") as image:
+        assert image.size == (598, 398)  # W x H of a 400x600 (HxW) photo, 3x3 valid
+
+
+def test_recursive_keeps_each_subfolder_so_same_names_do_not_clash(photos, tmp_path):
+    out = tmp_path / "out"
+    run = run_cli(["filter", photos, "-k", "vertical", "--outdir", out, "--recursive"])
+    assert run.exit_code == 0, run
+    assert _outputs(out) == ["b-vertical.png", "camera-vertical.png", "sub/camera-vertical.png"]
+    for tool in (["pool", "-k", "2"], ["upsample", "-k", "nearest", "-s", "2"]):
+        done = run_cli([tool[0], photos, *tool[1:], "-o", f"{tmp_path / tool[0]}/", "--recursive"])  # -o DIR/
+        assert done.exit_code == 0, done
+        assert len(_outputs(tmp_path / tool[0])) == 3 and any("sub/" in p for p in _outputs(tmp_path / tool[0]))
+
+
+def test_an_empty_folder_and_a_stray_recursive_are_one_line_errors(tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "deeper").mkdir(parents=True)
+    (empty / "readme.txt").write_text("no images here\n")
+    assert_error(run_cli(["filter", empty, "-k", "1"]), 1, "holds no image", "--recursive looks in its subfolders")
+    assert_error(run_cli(["filter", empty, "-k", "1", "--recursive"]), 1, "holds no image")
+    assert_error(run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "--recursive"]), 2, "no source is a folder")
+    assert_error(run_cli(["explain", empty, "-k", "1"]), 1, "is a folder; give an image file")

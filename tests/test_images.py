@@ -172,7 +172,7 @@ def test_files_are_decoded_by_content(tmp_path):
         load_source(str(tmp_path / "cut.png"))
     with pytest.raises(SourceError, match="does not exist"):
         load_source(str(tmp_path / "missing.png"))
-    with pytest.raises(SourceError, match="is a directory"):
+    with pytest.raises(SourceError, match="is a folder"):
         load_source(str(tmp_path))
 
 

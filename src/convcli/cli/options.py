@@ -226,6 +226,12 @@ def batch_options(function: F) -> F:
     return _apply(
         [
             click.option(
+                "--recursive",
+                is_flag=True,
+                help="A folder SOURCE also lists its subfolders (each output keeps its subfolder under --outdir). "
+                "A folder gives its images (.png .jpg .jpeg .bmp .gif .tif .tiff .webp, sorted; hidden files skipped).",
+            ),
+            click.option(
                 "--from",
                 "from_file",
                 metavar="FILE|-",
@@ -362,6 +368,7 @@ class RunOptions:
     cmap: str | None = None
     scheduler: str | None = None
     scheduler_timeout: float = 10.0
+    recursive: bool = False
 
     @property
     def silent(self) -> bool:
@@ -385,6 +392,7 @@ def run_options(options: dict[str, Any]) -> RunOptions:
         cmap=options.get("cmap"),
         scheduler=_checked_scheduler(options.get("scheduler")),
         scheduler_timeout=options.get("scheduler_timeout", 10.0),
+        recursive=options.get("recursive", False),
     )
 
 
