@@ -542,7 +542,7 @@ def test_learn_infers_the_size_and_says_so(targets):
     result = ok(["learn", EDGES, targets["edges"], "--solver", "lstsq"])
     fit = convcli.learn(loaded(EDGES), loaded(targets["edges"]), solver="lstsq")
     assert result.stderr == (
-        "kernel size 1x2 (from the input 6x8 and target 6x7; --size to choose another)\n" + str(fit) + "\n"
+        "kernel size 1x2 (from the input 6x8 (HxW) and target 6x7; --size to choose another)\n" + str(fit) + "\n"
     )
     assert kernel_size_for(loaded(EDGES), loaded(targets["edges"])) == (1, 2)
 

@@ -149,3 +149,91 @@ def test_an_empty_folder_and_a_stray_recursive_are_one_line_errors(tmp_path):
     assert_error(run_cli(["filter", empty, "-k", "1", "--recursive"]), 1, "holds no image")
     assert_error(run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "--recursive"]), 2, "no source is a folder")
     assert_error(run_cli(["explain", empty, "-k", "1"]), 1, "is a folder; give an image file")
+
+
+# ---------------------------------------------------------------------------
+# Signed results: a robust, symmetric default
+
+
+def _png(path):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def test_a_signed_edge_map_is_mapped_symmetric_at_the_99_5th_percentile(tmp_path):
+    import numpy as np
+
+    raw = tmp_path / "edges.npy"
+    assert run_cli(["filter", SAMPLES / "chelsea.png", "-k", "vertical", "-o", raw]).exit_code == 0
+    values = np.load(raw).astype(np.float32)
+    run = run_cli(["filter", SAMPLES / "chelsea.png", "-k", "vertical", "-o", tmp_path / "edges.png"])
+    assert run.exit_code == 0, run
+    bound = float(np.sort(np.abs(values).ravel())[int(np.ceil(0.995 * values.size)) - 1])
+    assert f"[{-bound:.4g}, {bound:.4g}] -> 0..255 (percentile:99.5, " in run.stderr and "saturated)" in run.stderr
+    expected = np.rint(np.clip((values + bound) * np.float32(255 / (2 * bound)), 0, 255)).astype(np.uint8)
+    np.testing.assert_array_equal(_png(tmp_path / "edges.png"), expected)
+    assert np.count_nonzero(expected == 255) + np.count_nonzero(expected == 0) < 0.02 * values.size
+    # minmax (the old default) is still there, and flat: most pixels within a few levels of mid-grey
+    run = run_cli(["filter", SAMPLES / "chelsea.png", "-k", "vertical", "--scale", "minmax", "-o", tmp_path / "m.png"])
+    assert run.exit_code == 0 and "(minmax)" in run.stderr, run
+    spread = lambda pixels: np.percentile(np.abs(pixels.astype(int) - 128), 90)  # noqa: E731
+    assert spread(_png(tmp_path / "m.png")) < spread(expected) / 2
+
+
+def test_an_image_like_signed_result_keeps_minmax_and_percentile_takes_a_value(tmp_path):
+    run = run_cli(["filter", SAMPLES / "chelsea.png", "-k", "sharpen", "-o", tmp_path / "s.png"])
+    assert run.exit_code == 0 and "(minmax)" in run.stderr, run  # 1% negative: not an edge map
+    run = run_cli(
+        ["filter", SAMPLES / "chelsea.png", "-k", "sharpen", "--scale", "percentile:99", "-o", tmp_path / "p.png"]
+    )
+    assert run.exit_code == 0 and "(percentile:99, " in run.stderr, run
+    assert_error(
+        run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "--scale", "percentile:40", "-o", tmp_path / "x.png"]),
+        2,
+        "the percentile must be above 50 and at most 100",
+    )
+    assert_error(run_cli(["filter", SAMPLES / "x.txt", "-k", "1", "--scale", "median"]), 2, "unknown scale 'median'")
+
+
+@pytest.mark.parametrize("scale", ["auto", "percentile", "percentile:97.5"])
+@pytest.mark.parametrize("kernel", ["vertical", "sharpen"])
+def test_streamed_runs_write_the_bytes_of_the_in_memory_run(tmp_path, scale, kernel):
+    memory, streamed = tmp_path / "m.png", tmp_path / "s.png"
+    base = ["filter", SAMPLES / "coffee.png", "-k", kernel, "--scale", scale, "-q"]
+    assert run_cli([*base, "-o", memory, "--no-stream"]).exit_code == 0
+    run = run_cli([*base, "-o", streamed, "--stream", "--strip-rows", "7"])
+    assert run.exit_code == 0, run
+    assert memory.read_bytes() == streamed.read_bytes()
+
+
+def test_a_scan_by_strips_chooses_the_ends_of_the_whole_array():
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    from convcli.io.pixels import RangeScan, _ArrayStats, choose_ends
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        values=hnp.arrays(
+            np.float32,
+            st.integers(1, 400),
+            elements=st.one_of(st.floats(-5, 5, width=32), st.sampled_from([0.0, np.nan, np.inf])),
+        ),
+        strip=st.integers(1, 50),
+        scale=st.sampled_from(["auto", "minmax", "percentile", "percentile:90", "percentile:100", "abs"]),
+    )
+    def check(values, strip, scale):
+        method = scale.partition(":")[0]
+        percentile = float(scale.partition(":")[2] or 99.5)
+        data = np.abs(values) if method == "abs" else values
+        scan = RangeScan(values.size, percentile, absolute=method == "abs")
+        for start in range(0, values.size, strip):
+            scan.add(values[start : start + strip])
+        assert choose_ends(scan, scale, None, None) == choose_ends(_ArrayStats(data), scale, None, None)
+
+    check()

@@ -13,7 +13,7 @@ from ..errors import OutputError, OutputUsageError, ParameterError
 from ..shapes import Pair, format_pair
 from .options import geometry_options, geometry_settings, read_settings, source_options
 from .params import FiniteFloatRange, PairType
-from .reports import emit_json, message, size_record
+from .reports import emit_json, message
 from .sections import SectionedCommand
 from .streams import check_outputs, load
 
@@ -322,7 +322,6 @@ def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
     if settings.as_json:
         record = result.to_dict()
         record.update(input_source=input_source, target_source=target_source, output=settings.output)
-        record.update({key: size_record(record[key]) for key in ("size", "input", "target")})
         emit_json(record)
     for line in str(result).splitlines():  # a line at a time: message() escapes line breaks (file names)
         message(line, quiet)

@@ -142,6 +142,25 @@ def conv_options(function: F) -> F:
     return geometry_options()(function)
 
 
+class ScaleType(click.ParamType):
+    """``--scale``: auto, minmax, abs, clip, percentile or percentile:P (50 < P <= 100)."""
+
+    name = "scale"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "auto|minmax|abs|clip|percentile[:P]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..errors import ParameterError
+        from ..io.pixels import parse_scale
+
+        try:
+            parse_scale(str(value))
+        except ParameterError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
 def output_options(function: F) -> F:
     """Where and how results are written."""
     return _apply(
@@ -163,11 +182,12 @@ def output_options(function: F) -> F:
             ),
             click.option(
                 "--scale",
-                type=click.Choice(["auto", "minmax", "abs", "clip"]),
+                type=ScaleType(),
                 default="auto",
                 help="Floats to pixels: clip = [vmin, vmax] (default [0, 1]) to black..white; minmax = the "
-                "output's min..max; abs = 0..max|v|; auto = clip when values lie in [0, 1] or "
-                "--vmin/--vmax is given, else minmax.",
+                "output's min..max; abs = 0..max|v|; percentile[:P] (P = 99.5) = robust ends, the most extreme "
+                "(100 - P)% saturate, a signed edge map symmetric about 0 (mid-grey); auto = clip when values lie "
+                "in [0, 1] or --vmin/--vmax is given, percentile:99.5 for a signed edge map, else minmax.",
             ),
             click.option("--vmin", type=FiniteFloat(), help="Value shown black (fixes the low end of any --scale)."),
             click.option("--vmax", type=FiniteFloat(), help="Value shown white (fixes the high end of any --scale)."),

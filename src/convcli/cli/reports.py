@@ -109,11 +109,15 @@ def labelled_size(shape: Sequence[int]) -> str:
     return f"{int(shape[0])}x{int(shape[1])} (HxW)"
 
 
-def pixel_summary(mapping: Any, depth: int | str) -> str:
-    """`` [low, high] -> 0..255 (minmax)`` for the report line; empty for raw outputs (no mapping)."""
+def pixel_summary(mapping: Any, depth: int | str, total: int = 0) -> str:
+    """`` [low, high] -> 0..255 (minmax)`` for the report line; empty for raw outputs (no mapping). A percentile
+    mapping says how much it saturated: ``(percentile:99.5, 0.5% saturated)``."""
     if mapping is None:
         return ""
-    return f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(depth)) - 1} ({mapping.scale})"
+    how = mapping.scale
+    if mapping.scale.startswith("percentile") and mapping.clipped:
+        how += f", {percent(mapping.clipped, total) if total else plural(mapping.clipped, 'value')} saturated"
+    return f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(depth)) - 1} ({how})"
 
 
 def mapping_record(mapping: Any) -> dict[str, Any]:
@@ -125,7 +129,8 @@ def mapping_record(mapping: Any) -> dict[str, Any]:
 
 
 def clipped_note(mapping: Any, total: int) -> str | None:
-    if mapping is None or not mapping.clipped:
+    """A note when values were clipped (not for percentile, whose point is to saturate the extreme few)."""
+    if mapping is None or not mapping.clipped or mapping.scale.startswith("percentile"):
         return None
     return (
         f"note: {plural(mapping.clipped, 'value')} ({percent(mapping.clipped, max(total, 1))}) fell outside [{mapping.low:g}, {mapping.high:g}] "
@@ -230,7 +235,7 @@ def output_report(
         "seconds": round(seconds, 4),
     }
     shape = loaded.array.shape
-    line = f"{loaded.source.display} {shape[0]}x{shape[1]} (HxW, {loaded.detail}) {operation} -> {where}{pixel_summary(mapping, depth)}"
+    line = f"{loaded.source.display} {shape[0]}x{shape[1]} (HxW, {loaded.detail}) {operation} -> {where}{pixel_summary(mapping, depth, int(result.size))}"
     lines = [line, *(note for note in notes if note), clipped_note(mapping, result.size)]
     return Report(tuple(line for line in lines if line), record)
 
