@@ -91,9 +91,9 @@ def _limits(
     finite = values[np.isfinite(values)]
     signed = finite.size > 0 and float(finite.min()) < 0
     _, mapping = to_pixels(values, scale=scale, vmin=vmin, vmax=vmax)
-    if cmap is None and signed and vmin is None and vmax is None and mapping.scale.startswith("percentile"):
-        if mapping.low == -mapping.high:  # the same ends as the written image, 0 in the middle
-            return DIVERGING, mapping.low, mapping.high
+    free = cmap is None and signed and vmin is None and vmax is None
+    if free and mapping.scale.startswith("percentile") and mapping.low == -mapping.high:
+        return DIVERGING, mapping.low, mapping.high  # the ends of the written image, 0 in the middle
     if cmap is None and signed and vmin is None and vmax is None and scale in ("auto", "minmax"):
         bound = float(np.abs(finite).max()) or 1.0
         return DIVERGING, -bound, bound
