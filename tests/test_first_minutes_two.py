@@ -237,3 +237,66 @@ def test_a_scan_by_strips_chooses_the_ends_of_the_whole_array():
         assert choose_ends(scan, scale, None, None) == choose_ends(_ArrayStats(data), scale, None, None)
 
     check()
+
+
+# ---------------------------------------------------------------------------
+# Zero padding under a blur: a hint, once
+
+
+def test_a_blur_with_zero_padding_on_photos_hints_at_replicate_once(tmp_path):
+    import numpy as np
+
+    run = run_cli(
+        [
+            "filter",
+            SAMPLES / "camera.png",
+            SAMPLES / "coffee.png",
+            "-k",
+            "gaussian:7",
+            "-p",
+            "same",
+            "--outdir",
+            tmp_path,
+        ]
+    )
+    assert run.exit_code == 0, run
+    hints = [line for line in run.stderr.splitlines() if line.startswith("hint:")]
+    assert hints == [
+        "hint: zero padding is black, so this gaussian-7 blur fades to dark along the borders; "
+        "--pad-mode replicate (or reflect) keeps them as bright as the image"
+    ]
+    # the frame it warns about is real: the top row is darker than with replicate padding
+    zeros = _png(tmp_path / "camera-gaussian-7.png").astype(float)
+    run = run_cli(
+        [
+            "filter",
+            SAMPLES / "camera.png",
+            "-k",
+            "gaussian:7",
+            "-p",
+            "same",
+            "--pad-mode",
+            "replicate",
+            "-o",
+            tmp_path / "r.png",
+        ]
+    )
+    assert run.exit_code == 0 and "hint:" not in run.stderr, run
+    replicated = _png(tmp_path / "r.png").astype(float)
+    assert zeros[0].mean() < 0.8 * replicated[0].mean() and np.array_equal(
+        zeros[100:-100, 100:-100], replicated[100:-100, 100:-100]
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [SAMPLES / "random.npy", "-k", "gaussian:7", "-p", "same"],  # a raw array: zeros may be meant
+        [SAMPLES / "camera.png", "-k", "vertical", "-p", "same"],  # not a smoothing kernel
+        [SAMPLES / "camera.png", "-k", "gaussian:7"],  # no padding
+        [SAMPLES / "camera.png", "-k", "blur", "-p", "1", "--pad-mode", "reflect"],
+    ],
+)
+def test_no_padding_hint_where_zeros_do_no_harm(tmp_path, args):
+    run = run_cli(["filter", *args, "-o", tmp_path / ("out.npy" if str(args[0]).endswith(".npy") else "out.png")])
+    assert run.exit_code == 0 and "hint:" not in run.stderr, run

@@ -39,7 +39,7 @@ from ..run.batch import (
 )
 from .options import RunOptions
 from .params import remembered_inputs
-from .reports import Progress, Report, emit_json, message, plural
+from .reports import HINT, Progress, Report, emit_json, message, plural
 from .streams import binary_stream, check_outputs, load
 
 # ---------------------------------------------------------------------------
@@ -241,12 +241,18 @@ def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def _show(reports: Sequence[Report], run: RunOptions) -> None:
+def _show(reports: Sequence[Report], run: RunOptions, hints: set[str] | None = None) -> None:
+    """Print reports (JSON records, or their lines); a ``hint:`` line only the first time in ``hints``."""
+    hints = set() if hints is None else hints
     for report in reports:
         if run.as_json:
             emit_json(report.record)
         else:
             for line in report.lines:
+                if line.startswith(HINT):
+                    if line in hints:
+                        continue
+                    hints.add(line)
                 message(line, run.quiet)
 
 
@@ -259,9 +265,10 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
     the exit code is 1.
     """
     quiet = run.quiet
+    hints: set[str] = set()
     if not plan.batch:
         for item in plan.items:
-            _show(worker(item), run)
+            _show(worker(item), run, hints)
         return
     total = len(plan.items)
     if run.jobs is not None and run.jobs > max_jobs() and total > max_jobs():
@@ -284,7 +291,7 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
                 fail_fast=run.fail_fast,
                 on_done=progress.update if progress else None,
             )
-        done, failed = _report_outcomes(ctx, outcomes, run, progress, total)
+        done, failed = _report_outcomes(ctx, outcomes, run, progress, total, hints)
     if total > 1:
         skipped = total - done - failed
         summary = f"{plural(total, 'source')}: {done} done, {failed} failed in {time.perf_counter() - start:.2f} s"
@@ -296,7 +303,12 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
 
 
 def _report_outcomes(
-    ctx: click.Context, outcomes: Iterable[Outcome], run: RunOptions, progress: Progress | None, total: int
+    ctx: click.Context,
+    outcomes: Iterable[Outcome],
+    run: RunOptions,
+    progress: Progress | None,
+    total: int,
+    hints: set[str] | None = None,
 ) -> tuple[int, int]:
     """Print each outcome in input order (a failure as one error line); returns (done, failed)."""
     done = failed = 0
@@ -306,7 +318,7 @@ def _report_outcomes(
                 progress.clear()
             if outcome.ok:
                 done += 1
-                _show(outcome.value, run)
+                _show(outcome.value, run, hints)
             else:
                 failed += 1
                 text = outcome.error or "failed"

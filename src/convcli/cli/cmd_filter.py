@@ -28,7 +28,7 @@ from .options import (
     stream_options,
 )
 from .params import KernelSpecType
-from .reports import Report, output_report, size_record, uncovered_note, with_figure
+from .reports import Report, output_report, size_record, uncovered_note, with_figure, zero_padding_hint
 from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
@@ -238,7 +238,7 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
         f"{k.name} {format_pair(k.shape)}{flipped} ({p.geometry.describe()}) -> {format_pair(p.geometry.output)}"
         for k, p in zip(done.kernels, done.plans)
     )
-    notes: list[str | None] = []
+    notes: list[str | None] = [zero_padding_hint(loaded.kind, done.kernels, done.plans, shape.pad_mode)]
     for kernel, plan in zip(done.kernels, done.plans):
         notes.append(uncovered_note(plan.geometry))
         if plan.geometry.stride != (1, 1):

@@ -109,6 +109,26 @@ def labelled_size(shape: Sequence[int]) -> str:
     return f"{int(shape[0])}x{int(shape[1])} (HxW)"
 
 
+#: Report lines starting with this are said once per run, however many sources and outputs share them.
+HINT = "hint: "
+
+
+def zero_padding_hint(kind: str, kernels: Sequence[Any], plans: Sequence[Any], pad_mode: str) -> str | None:
+    """A hint toward ``--pad-mode replicate`` when a smoothing kernel (weights >= 0, sum > 0) meets zero padding on an
+    image: the zeros are black, so a 'same' blur gets a dark frame. Raw arrays get no hint (zeros may be meant)."""
+    if kind != "image" or pad_mode != "zeros":
+        return None
+    for kernel, plan in zip(kernels, plans):
+        padded = any(side > 0 for pair in plan.geometry.padding for side in pair)
+        weights = kernel.weights
+        if padded and float(weights.min()) >= 0 and float(weights.sum()) > 0:
+            return (
+                f"{HINT}zero padding is black, so this {kernel.name} blur fades to dark along the borders; "
+                "--pad-mode replicate (or reflect) keeps them as bright as the image"
+            )
+    return None
+
+
 def pixel_summary(mapping: Any, depth: int | str, total: int = 0) -> str:
     """`` [low, high] -> 0..255 (minmax)`` for the report line; empty for raw outputs (no mapping). A percentile
     mapping says how much it saturated: ``(percentile:99.5, 0.5% saturated)``."""
