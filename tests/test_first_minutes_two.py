@@ -300,3 +300,43 @@ def test_a_blur_with_zero_padding_on_photos_hints_at_replicate_once(tmp_path):
 def test_no_padding_hint_where_zeros_do_no_harm(tmp_path, args):
     run = run_cli(["filter", *args, "-o", tmp_path / ("out.npy" if str(args[0]).endswith(".npy") else "out.png")])
     assert run.exit_code == 0 and "hint:" not in run.stderr, run
+
+
+# ---------------------------------------------------------------------------
+# learn on a PNG pair, and the default learning rate on a photo
+
+
+def test_learn_on_a_png_target_says_it_was_stretched_and_how_to_avoid_it(tmp_path):
+    import json
+
+    png, raw = tmp_path / "t.png", tmp_path / "t.npy"
+    for target in (png, raw):
+        assert run_cli(["filter", SAMPLES / "edges.txt", "-k", "diff-x", "-o", target, "-q"]).exit_code == 0
+    run = run_cli(["learn", SAMPLES / "edges.txt", png, "--solver", "lstsq", "--json"])
+    assert run.exit_code == 0, run
+    learned = json.loads(run.stdout)["kernel"]
+    assert abs(learned[0][0] - 1) > 0.1  # the stretched target does not give 1 -1 back
+    run = run_cli(["learn", SAMPLES / "edges.txt", png, "--solver", "lstsq"])
+    note = [line for line in run.stderr.splitlines() if line.startswith("note: TARGET")]
+    assert (
+        len(note) == 1 and "span exactly 0..255" in note[0] and "-o target.npy" in note[0] and "--scale clip" in note[0]
+    )
+    run = run_cli(["learn", SAMPLES / "edges.txt", raw, "--solver", "lstsq", "--json"])
+    assert run.exit_code == 0 and "note: TARGET" not in run.stderr, run
+    assert [[round(v, 9) for v in row] for row in json.loads(run.stdout)["kernel"]] == [[1.0, -1.0]]
+
+
+def test_the_default_learning_rate_is_lowered_on_a_photo_and_a_given_one_is_refused(tmp_path):
+    import json
+
+    target = tmp_path / "blur.npy"
+    assert run_cli(["filter", SAMPLES / "camera.png", "-k", "blur", "-o", target, "-q"]).exit_code == 0
+    run = run_cli(["learn", SAMPLES / "camera.png", target, "--size", "3", "--seed", "0", "--json"])
+    assert run.exit_code == 0, run
+    record = json.loads(run.stdout)
+    assert record["lr"] < 1e-4 and record["history"][-1] < record["history"][0] / 2  # converging, not diverging
+    assert record["warnings"][0].startswith("note: the default --lr 0.03 would diverge on this input")
+    assert f"using --lr {record['lr']:.2g}" in record["warnings"][0]
+    assert_error(
+        run_cli(["learn", SAMPLES / "camera.png", target, "--size", "3", "--lr", "0.03"]), 2, "above the stable limit"
+    )

@@ -250,7 +250,9 @@ def learn(
         ``lstsq``: the exact least-squares kernel (``numpy.linalg.lstsq`` on
         the im2col design matrix), with its rank.
     epochs, lr, optimizer, seed : gd only
-        Steps (default 10), learning rate (0.03), ``'sgd'``, ``'momentum'``
+        Steps (default 10), learning rate (0.03, lowered to the fastest stable
+        rate, with a note in ``result.warnings``, when it would diverge on
+        this input: the loss is a sum over pixels), ``'sgd'``, ``'momentum'``
         (0.9) or ``'adam'`` (0.9, 0.999) as PyTorch, and the seed of the random
         start (uniform in ``±1/sqrt(kh*kw)`` as PyTorch's ``Conv2d``); ``None``
         draws a fresh seed, recorded in ``result.seed``.
@@ -277,7 +279,7 @@ def learn(
     ------
     ParameterError
         A bad solver or optimizer, gd-only options with ``solver='lstsq'``, a
-        learning rate above the stable limit (the message suggests one).
+        given learning rate above the stable limit (the message suggests one).
     ShapeError
         The target does not have the geometry's output size.
 
@@ -336,6 +338,7 @@ def learn(
             size,
             epochs=DEFAULT_EPOCHS if epochs is None else epochs,
             lr=DEFAULT_LR if lr is None else lr,
+            lower_lr=lr is None,
             optimizer=DEFAULT_OPTIMIZER if optimizer is None else optimizer,
             seed=seed,
             learn_bias=bool(learn_bias),

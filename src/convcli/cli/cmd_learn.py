@@ -114,7 +114,7 @@ class LearnOptions:
     solver: str
     optimizer: str
     epochs: int
-    lr: float
+    lr: float | None
     seed: int | None
     every: int | None
     output: str | None
@@ -186,9 +186,10 @@ class LearnOptions:
 @click.option(
     "--lr",
     type=FiniteFloatRange(min=0, min_open=True),
-    default=0.03,
-    help="Learning rate. The loss is a sum over pixels, so big images need a small rate "
-    "(the error message says how small).",
+    default=None,
+    show_default="0.03, lowered (with a note) when it would diverge on this input",
+    help="Learning rate. The loss is a sum over pixels, so big images need a small rate; a --lr you give that "
+    "would diverge is refused with the stable limit.",
 )
 @click.option(
     "--seed",
@@ -293,7 +294,12 @@ def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
 
     quiet = settings.silent
     image = load(input_source, settings.read, quiet=quiet).array
-    target = load(target_source, settings.read, quiet=quiet).array
+    loaded_target = load(target_source, settings.read, quiet=quiet)
+    target = loaded_target.array
+    if loaded_target.kind == "image":
+        from ..teach.learn import image_target_note
+
+        message(image_target_note(loaded_target.source.display, loaded_target.detail, target), quiet)
     geometry = settings.geometry
     size = settings.size
     if size is None:
