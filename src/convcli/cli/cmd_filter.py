@@ -164,8 +164,9 @@ def filter_command(
     values in [0, 1] (see --gray, --normalize). The kernel is applied by
     cross-correlation (not flipped, as torch conv2d) unless --convolve.
 
-    Many sources (quoted globs such as 'photos/**/*.png' are expanded by
-    convcli, --from lists more) run as a batch: --outdir/--name place the
+    Many sources (a folder gives its images, --recursive its subfolders' ones too;
+    quoted globs such as 'photos/**/*.png' are expanded by convcli, --from
+    lists more) run as a batch: --outdir/--name place the
     outputs, --jobs runs them in parallel, a failing source is reported and
     the others still run (exit 1), and a summary line ends the run.
 
