@@ -82,11 +82,21 @@ def nearest_rank(count: int, percentile: float) -> int:
 class ValueStats(Protocol):
     """What :func:`choose_ends` reads of the (finite) values."""
 
-    low: float  #: the finite extremes (0 and 1 when no value is finite)
-    high: float
-    all_finite: bool
-    negative: int  #: finite values below / above 0
-    positive: int
+    @property
+    def low(self) -> float:
+        """The finite extremes (0 and 1 when no value is finite)."""
+        ...
+
+    @property
+    def high(self) -> float: ...
+
+    @property
+    def negative(self) -> int:
+        """How many finite values are below (:attr:`positive`: above) 0."""
+        ...
+
+    @property
+    def positive(self) -> int: ...
 
     def order(self, which: str, percentile: float) -> float:
         """``which`` = ``low``/``high``: the (100 - P)-th / P-th percentile of the values; ``abs``: the P-th of |x|."""
@@ -158,11 +168,11 @@ class _ArrayStats:
         self.low, self.high = low, high
 
     @functools.cached_property
-    def negative(self) -> int:  # type: ignore[override]
+    def negative(self) -> int:
         return int(np.count_nonzero(self.finite < 0)) if self.low < 0 else 0
 
     @functools.cached_property
-    def positive(self) -> int:  # type: ignore[override]
+    def positive(self) -> int:
         return int(np.count_nonzero(self.finite > 0)) if self.high > 0 else 0
 
     def order(self, which: str, percentile: float) -> float:
@@ -229,12 +239,12 @@ class RangeScan:
         return joined
 
     @property
-    def low(self) -> float:  # type: ignore[override]
+    def low(self) -> float:
         """The finite extremes so far (0 and 1 while there is no finite value, as :func:`to_pixels`)."""
         return self._low if self.count else 0.0
 
     @property
-    def high(self) -> float:  # type: ignore[override]
+    def high(self) -> float:
         return self._high if self.count else 1.0
 
     def order(self, which: str, percentile: float) -> float:
