@@ -30,7 +30,10 @@ import cogtools  # noqa: E402  (docs/cogtools.py: the generator of the docs' exa
 
 
 def env_with_bin() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """This Python's bin first on PATH, and this checkout's src first on PYTHONPATH (absolute: the commands run in
+    other folders, where a relative ``PYTHONPATH=src`` would find another checkout's convcli)."""
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": path}
 
 
 def convcli_executable() -> str:
