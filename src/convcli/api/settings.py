@@ -83,8 +83,8 @@ class WriteSettings:
     ----------
     format : str or None
         Output format; ``None`` takes it from the destination's suffix.
-    scale : {'auto', 'minmax', 'abs', 'clip'}
-        Floats to pixels (image formats only).
+    scale : {'auto', 'minmax', 'abs', 'clip', 'percentile', 'percentile:P'}
+        Floats to pixels (image formats only; see :func:`convcli.io.to_pixels`).
     vmin, vmax : float or None
         Values shown black and white.
     depth : {8, 16}
