@@ -9,7 +9,13 @@ Conventions
 * A 2-D size is ``(H, W)``: rows first, as NumPy and PyTorch index. On the
   command line it is written ``N`` (both axes) or ``HxW``.
 * Padding is given per axis as ``(before, after)`` after resolution; the user
-  gives ``N``, ``HxW``, ``same`` or ``valid``.
+  gives ``N``, ``HxW``, ``same``, ``valid``, four sides ``TOP,BOTTOM,LEFT,RIGHT``
+  or PyTorch ``F.pad``'s order ``torch:LEFT,RIGHT,TOP,BOTTOM``
+  (:func:`parse_padding`). Resolved, it is ``((top, bottom), (left, right))``
+  (:func:`resolve_padding`), which also applies an ``origin`` (SciPy
+  ndimage's: the window moves up/left by ``origin``, one row of padding moving
+  from the bottom to the top per step) and, for ``same`` with an even total,
+  which side takes the extra row/column (``same_extra``).
 * Every formula is PyTorch's (``torch.nn.Conv2d``, ``ConvTranspose2d``,
   ``MaxPool2d``/``AvgPool2d``), written with explicit integer arithmetic.
 """
@@ -23,7 +29,12 @@ from dataclasses import dataclass
 from .errors import ParameterError, ShapeError
 
 Pair = tuple[int, int]
-PaddingSpec = str | Pair
+#: Padding per side, resolved: ``((top, bottom), (left, right))``.
+Sides = tuple[tuple[int, int], tuple[int, int]]
+#: What a padding can be before resolution: ``'same'``/``'valid'``, ``(H, W)`` (each side) or :data:`Sides`.
+PaddingSpec = str | Pair | Sides
+#: Where padding ``'same'`` puts the extra row/column of an even total: PyTorch's side first (the default).
+SAME_EXTRA = ("bottom-right", "top-left")
 
 _PAIR_RE = re.compile(r"^\s*(-?\d+)\s*(?:[xX×,]\s*(-?\d+)\s*)?$")
 
@@ -71,6 +82,117 @@ def parse_pair(text: str | int | tuple[int, int] | list[int], what: str = "size"
 def format_pair(pair: Pair) -> str:
     """Write ``(H, W)`` as ``HxW`` (``N`` when both are equal is not used: always explicit)."""
     return f"{pair[0]}x{pair[1]}"
+
+
+_SIDES_RE = re.compile(r"^\s*(-?\d+)\s*[,/]\s*(-?\d+)\s*[,/]\s*(-?\d+)\s*[,/]\s*(-?\d+)\s*$")
+PADDING_FORMS = "N, HxW, TOP,BOTTOM,LEFT,RIGHT or torch:LEFT,RIGHT,TOP,BOTTOM"
+
+
+def sides_of(top: int, bottom: int, left: int, right: int) -> Pair | Sides:
+    """Four sides as the canonical spec: ``(H, W)`` when each axis is even, else ``((top, bottom), (left, right))``.
+
+    >>> sides_of(1, 1, 2, 2), sides_of(0, 1, 2, 2)
+    ((1, 2), ((0, 1), (2, 2)))
+    """
+    if top == bottom and left == right:
+        return (top, left)
+    return ((top, bottom), (left, right))
+
+
+def parse_padding(text: object, what: str = "padding", named: bool = True) -> PaddingSpec:
+    """A padding as the user writes it, checked and in canonical form (:func:`sides_of`).
+
+    Accepts ``N``, ``HxW`` (each side of the axis), ``same``/``valid`` (when
+    ``named``), four sides ``TOP,BOTTOM,LEFT,RIGHT`` (``/`` also separates), PyTorch
+    ``F.pad``'s order ``torch:LEFT,RIGHT,TOP,BOTTOM``, an int, a pair, four ints
+    ``(top, bottom, left, right)`` or ``((top, bottom), (left, right))``.
+
+    Examples
+    --------
+    >>> parse_padding("2"), parse_padding("1x0"), parse_padding("same")
+    ((2, 2), (1, 0), 'same')
+    >>> parse_padding("0,1,2,3")
+    ((0, 1), (2, 3))
+    >>> parse_padding("torch:2,3,0,1")
+    ((0, 1), (2, 3))
+    >>> parse_padding("1,1,0,0")
+    (1, 0)
+    """
+    forms = ("same, valid, " if named else "") + PADDING_FORMS
+    if isinstance(text, (tuple, list)):
+        items = list(text)
+        if len(items) == 2 and all(isinstance(v, (tuple, list)) for v in items):
+            items = [*items[0], *items[1]]
+            if len(items) != 4:
+                raise ParameterError(f"{what} {text!r} must be ((top, bottom), (left, right))")
+        values = [_integer(v) for v in items]
+        if None in values or len(values) not in (2, 4):
+            raise ParameterError(f"{what} {text!r} is not {forms}: give 1, 2 or 4 whole numbers")
+        numbers = [int(v) for v in values]  # type: ignore[arg-type]
+        if len(numbers) == 2:
+            numbers = [numbers[0], numbers[0], numbers[1], numbers[1]]
+    elif _integer(text) is not None:
+        numbers = [int(text)] * 4  # type: ignore[call-overload]
+    else:
+        raw = str(text).strip()
+        lowered = raw.lower()
+        if lowered in ("same", "valid"):
+            if not named:
+                raise ParameterError(f"{what} {lowered!r} is only for convolution; give {PADDING_FORMS}")
+            return lowered
+        torch_order = lowered.startswith("torch:")
+        body = raw[len("torch:") :] if torch_order else raw
+        match = _SIDES_RE.match(body)
+        if match:
+            numbers = [int(group) for group in match.groups()]
+            if torch_order:  # F.pad's (left, right, top, bottom)
+                numbers = [numbers[2], numbers[3], numbers[0], numbers[1]]
+        elif torch_order:
+            count = len([part for part in re.split(r"[,/]", body) if part.strip()])
+            raise ParameterError(
+                f"{what} {raw!r} has {count} value{'s' if count != 1 else ''}; torch: takes four, "
+                "LEFT,RIGHT,TOP,BOTTOM as torch.nn.functional.pad"
+            )
+        else:
+            count = len([part for part in re.split(r"[,/xX×]", raw) if part.strip()])
+            if count not in (1, 2):
+                raise ParameterError(
+                    f"{what} {raw!r} has {count} values; give {forms} (four values are top, bottom, left, right)"
+                )
+            try:
+                pair = parse_pair(raw, what, minimum=0)
+            except ParameterError:
+                raise ParameterError(f"{what} {raw!r} is not {forms} (e.g. 1, 1x2 or 0,1,0,1)") from None
+            numbers = [pair[0], pair[0], pair[1], pair[1]]
+    if min(numbers) < 0:
+        even = numbers[0] == numbers[1] and numbers[2] == numbers[3]
+        shown = format_pair((numbers[0], numbers[2])) if even else f"{','.join(map(str, numbers))} (top,bottom,left,right)"
+        raise ParameterError(f"{what} {shown} must be at least 0 on each side")
+    return sides_of(*numbers)
+
+
+def padding_sides(padding: Pair | Sides) -> Sides:
+    """A numeric padding spec as ``((top, bottom), (left, right))``.
+
+    >>> padding_sides((1, 2)), padding_sides(((0, 1), (2, 2)))
+    (((1, 1), (2, 2)), ((0, 1), (2, 2)))
+    """
+    first, second = padding
+    if isinstance(first, (tuple, list)) and isinstance(second, (tuple, list)):
+        return ((int(first[0]), int(first[1])), (int(second[0]), int(second[1])))
+    return ((int(first), int(first)), (int(second), int(second)))  # type: ignore[arg-type]
+
+
+def format_padding(padding: PaddingSpec) -> str:
+    """``1x1`` when each axis is even, else ``top,bottom x left,right``: ``0,1x0,1``; names as they are.
+
+    >>> format_padding((1, 2)), format_padding(((0, 1), (2, 2))), format_padding("same")
+    ('1x2', '0,1x2,2', 'same')
+    """
+    if isinstance(padding, str):
+        return padding
+    (t, b), (left, r) = padding_sides(padding)
+    return f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
 
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
@@ -122,16 +244,52 @@ def trailing_unread(length: int, kernel: int, stride: int, pad_before: int, outp
     return max(0, pad_before + length - 1 - last_read)
 
 
-def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
-    """PyTorch's ``padding='same'`` split: total ``d*(k-1)``, the odd extra after.
+def same_padding(kernel: int, dilation: int = 1, extra: str = "bottom-right") -> tuple[int, int]:
+    """Padding ``'same'`` along one axis: total ``d*(k-1)``; an odd total puts the extra row at ``extra``.
+
+    ``bottom-right`` is PyTorch's split; ``top-left`` is SciPy ndimage's,
+    ImageMagick's and libvips' placement of an even kernel (its centre is at
+    index ``k // 2``).
 
     >>> same_padding(3)
     (1, 1)
-    >>> same_padding(2)
-    (0, 1)
+    >>> same_padding(2), same_padding(2, extra="top-left")
+    ((0, 1), (1, 0))
     """
     total = dilation * (kernel - 1)
-    return total // 2, total - total // 2
+    if extra not in SAME_EXTRA:
+        raise ParameterError(f"same extra {extra!r} is not one of {', '.join(SAME_EXTRA)}")
+    small = total // 2
+    return (small, total - small) if extra == "bottom-right" else (total - small, small)
+
+
+def origin_range(padding: tuple[int, int]) -> tuple[int, int]:
+    """The origins one axis takes with this ``(before, after)`` padding: ``-before .. after``.
+
+    An origin ``o`` moves the window ``o`` rows up (left): the padding becomes
+    ``(before + o, after - o)``, so both must stay at least 0. With padding
+    ``'same'`` and the top-left placement this is SciPy's rule
+    ``-(k // 2) <= o <= (k - 1) // 2``.
+
+    >>> origin_range((1, 1)), origin_range((2, 1))
+    ((-1, 1), (-2, 1))
+    """
+    return (-padding[0], padding[1])
+
+
+def _apply_origin(pads: Sides, origin: Pair, padding: PaddingSpec, kernel: Pair, dilation: Pair) -> Sides:
+    if origin == (0, 0):
+        return pads
+    ranges = [origin_range(pads[a]) for a in range(2)]
+    if all(ranges[a][0] <= origin[a] <= ranges[a][1] for a in range(2)):
+        return tuple((pads[a][0] + origin[a], pads[a][1] - origin[a]) for a in range(2))  # type: ignore[return-value]
+    span = format_pair((effective_kernel(kernel[0], dilation[0]), effective_kernel(kernel[1], dilation[1])))
+    named = f"padding {padding!r}" if isinstance(padding, str) else "padding"
+    raise ShapeError(
+        f"origin {origin[0]},{origin[1]} is out of range for the {span} kernel with {named} {format_padding(pads)}: "
+        f"rows take {ranges[0][0]}..{ranges[0][1]}, columns {ranges[1][0]}..{ranges[1][1]} (an origin moves the "
+        "window within the padding; pad more to move it further)"
+    )
 
 
 @dataclass(frozen=True)
@@ -214,27 +372,54 @@ class ConvGeometry:
 
 
 def resolve_padding(
-    padding: PaddingSpec, kernel: Pair, dilation: Pair = (1, 1), stride: Pair = (1, 1)
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Turn ``N``/``HxW``/``'same'``/``'valid'`` into ``((top, bottom), (left, right))``.
+    padding: PaddingSpec,
+    kernel: Pair,
+    dilation: Pair = (1, 1),
+    stride: Pair = (1, 1),
+    *,
+    origin: Pair = (0, 0),
+    same_extra: str = "bottom-right",
+) -> Sides:
+    """Turn a padding spec into ``((top, bottom), (left, right))``, with the origin applied.
 
     ``same`` follows PyTorch: only with stride 1; total padding ``d*(k-1)``
-    per axis with the odd extra row/column at the bottom/right.
+    per axis with the odd extra row/column at the bottom/right, or at the
+    top/left with ``same_extra='top-left'`` (SciPy ndimage, ImageMagick,
+    libvips). ``origin`` ``(oy, ox)`` then moves the window ``oy`` rows up and
+    ``ox`` columns left (SciPy ndimage's ``origin``): the padding becomes
+    ``(top + oy, bottom - oy)``; the output size never changes, and an origin
+    that would need a negative side is refused with the valid range
+    (:func:`origin_range`).
+
+    Examples
+    --------
+    >>> resolve_padding("same", (2, 2))
+    ((0, 1), (0, 1))
+    >>> resolve_padding("same", (2, 2), same_extra="top-left")
+    ((1, 0), (1, 0))
+    >>> resolve_padding("same", (3, 3), origin=(1, -1))
+    ((2, 0), (0, 2))
+    >>> resolve_padding("0,1,2,3", (3, 3))
+    ((0, 1), (2, 3))
     """
     if isinstance(padding, str):
-        name = padding.strip().lower()
-        if name == "valid":
-            return ((0, 0), (0, 0))
-        if name == "same":
+        spec = parse_padding(padding)
+        if spec == "valid":
+            pads: Sides = ((0, 0), (0, 0))
+        elif spec == "same":
             if stride != (1, 1):
                 raise ShapeError(
                     f"padding 'same' needs stride 1 (got {format_pair(stride)}), as in PyTorch; give the padding as N or HxW"
                 )
-            return (same_padding(kernel[0], dilation[0]), same_padding(kernel[1], dilation[1]))
-        pair = parse_pair(name, "padding", minimum=0)
+            pads = (
+                same_padding(kernel[0], dilation[0], same_extra),
+                same_padding(kernel[1], dilation[1], same_extra),
+            )
+        else:
+            pads = padding_sides(spec)  # type: ignore[arg-type]
     else:
-        pair = parse_pair(padding, "padding", minimum=0)
-    return ((pair[0], pair[0]), (pair[1], pair[1]))
+        pads = padding_sides(parse_padding(padding, named=False))  # type: ignore[arg-type]
+    return _apply_origin(pads, origin, padding, kernel, dilation)
 
 
 def conv_geometry(
@@ -243,8 +428,15 @@ def conv_geometry(
     stride: Pair = (1, 1),
     padding: PaddingSpec = (0, 0),
     dilation: Pair = (1, 1),
+    *,
+    origin: Pair = (0, 0),
+    same_extra: str = "bottom-right",
 ) -> ConvGeometry:
     """Resolve the geometry of a 2-D convolution (PyTorch ``conv2d`` semantics).
+
+    ``padding`` is any :func:`resolve_padding` spec (per side included);
+    ``origin`` and ``same_extra`` move the padding between the sides, never
+    the output size.
 
     Examples
     --------
@@ -252,11 +444,13 @@ def conv_geometry(
     (2, 2)
     >>> conv_geometry((5, 5), (3, 3), stride=(3, 3)).uncovered()
     (2, 2)
+    >>> conv_geometry((5, 5), (3, 3), stride=(2, 2), padding=((0, 1), (1, 0))).output
+    (2, 2)
     """
     for name, pair in (("stride", stride), ("dilation", dilation), ("kernel size", kernel), ("input size", input_size)):
         if min(pair) < 1:
             raise ParameterError(f"{name} {format_pair(pair)} must be at least 1 on each axis")
-    pads = resolve_padding(padding, kernel, dilation, stride)
+    pads = resolve_padding(padding, kernel, dilation, stride, origin=origin, same_extra=same_extra)
     output = tuple(
         conv_output_length(input_size[a], kernel[a], stride[a], pads[a][0], pads[a][1], dilation[a]) for a in range(2)
     )
@@ -271,11 +465,20 @@ def conv_geometry(
 
 
 def transpose_output_length(
-    length: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, output_padding: int = 0
+    length: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    output_padding: int = 0,
+    pad_after: int | None = None,
 ) -> int:
     """Output length of a transposed convolution along one axis (PyTorch ``ConvTranspose2d``).
 
-    ``out = (n - 1)*s - 2p + d*(k-1) + output_padding + 1``.
+    ``out = (n - 1)*s - 2p + d*(k-1) + output_padding + 1``. With ``pad_after``
+    (an uneven crop, which PyTorch has no argument for) ``padding`` rows are cut
+    from the top and ``pad_after`` from the bottom: ``- (p_before + p_after)``
+    in place of ``- 2p``, the adjoint of a convolution padded that way.
 
     Raises
     ------
@@ -285,24 +488,34 @@ def transpose_output_length(
 
     >>> transpose_output_length(4, 3, stride=2, padding=1, output_padding=1)
     8
+    >>> transpose_output_length(4, 3, stride=2, padding=1, pad_after=0)
+    8
     """
-    if output_padding < 0 or padding < 0:
+    after = padding if pad_after is None else pad_after
+    if output_padding < 0 or padding < 0 or after < 0:
         raise ShapeError("padding and output padding must be at least 0")
     if output_padding >= stride and output_padding >= dilation:
         raise ShapeError(
             f"output padding {output_padding} must be smaller than the stride ({stride}) or the dilation ({dilation})"
         )
-    out = (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    out = (length - 1) * stride - padding - after + dilation * (kernel - 1) + output_padding + 1
     if out < 1:
+        cut = padding if after == padding else f"{padding},{after}"
         raise ShapeError(
-            f"transposed convolution of size {length} with kernel {kernel}, stride {stride}, padding {padding} "
+            f"transposed convolution of size {length} with kernel {kernel}, stride {stride}, padding {cut} "
             f"gives output size {out}; reduce the padding"
         )
     return out
 
 
 def pool_output_length(
-    length: int, kernel: int, stride: int | None = None, padding: int = 0, dilation: int = 1, ceil_mode: bool = False
+    length: int,
+    kernel: int,
+    stride: int | None = None,
+    padding: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+    pad_after: int | None = None,
 ) -> int:
     """Output length of max/avg pooling along one axis (PyTorch ``MaxPool2d``/``AvgPool2d``).
 
@@ -310,6 +523,11 @@ def pool_output_length(
     the last window must start inside the input or the left padding, so it is
     dropped when ``(out-1)*s >= n + p``; one ceil_mode window may then be longer
     than the padded input (as in PyTorch). The stride defaults to the kernel size.
+
+    With ``pad_after`` (uneven padding, which PyTorch's pooling has no argument
+    for) ``padding`` is the top/left side: ``p_before + p_after`` replaces
+    ``2p``, each side is at most half the kernel, and a ceil-mode window must
+    start inside the input or the top/left padding (``n + p_before``).
 
     Raises
     ------
@@ -326,21 +544,26 @@ def pool_output_length(
     1
     >>> pool_output_length(4, 6, 3, ceil_mode=True)  # window larger than the input: PyTorch still gives 1
     1
+    >>> pool_output_length(5, 2, 2, padding=0, pad_after=1)
+    3
     """
     stride = kernel if stride is None else stride
-    if padding > kernel // 2:
+    after = padding if pad_after is None else pad_after
+    if max(padding, after) > kernel // 2:
+        shown = padding if after == padding else f"{padding},{after}"
         raise ShapeError(
-            f"pooling padding {padding} is more than half the kernel size {kernel}; use padding <= {kernel // 2}"
+            f"pooling padding {shown} is more than half the kernel size {kernel}; use padding <= {kernel // 2} "
+            "on each side"
         )
     span = effective_kernel(kernel, dilation)
-    numerator = length + 2 * padding - span
+    numerator = length + padding + after - span
     # Python's // rounds towards minus infinity, like PyTorch's div_rtn.
     out = (numerator + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= length + padding:
         out -= 1
     if out < 1:
         raise ShapeError(
-            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
+            f"pooling window {span} is larger than the padded input {length + padding + after}; use a smaller window"
             + ("" if ceil_mode else " (or --ceil-mode, which PyTorch accepts)")
         )
     return out
@@ -403,9 +626,12 @@ def output_size(
     stride : int, (H, W) or None
         Step between windows, at least 1. ``None`` is the kernel size for
         ``op='pool'`` (PyTorch's default there) and 1 otherwise.
-    padding : int, (H, W), 'same' or 'valid'
+    padding : int, (H, W), 'same', 'valid' or per side
         Rows/columns added on *each* side. ``'same'`` (conv only, stride 1)
         pads ``d*(k-1)`` in total, the odd extra after; ``'valid'`` is 0.
+        Per side: ``"TOP,BOTTOM,LEFT,RIGHT"``, ``"torch:LEFT,RIGHT,TOP,BOTTOM"``,
+        four ints ``(top, bottom, left, right)`` or ``((top, bottom), (left, right))``
+        (pool: each side at most half the kernel; transpose: cut from each side).
     dilation : int or (H, W)
         Spacing between kernel taps, at least 1.
     op : {'conv', 'pool', 'transpose'}
@@ -426,7 +652,7 @@ def output_size(
     Notes
     -----
     Per axis, with input ``n``, kernel ``k``, stride ``s``, padding ``p``
-    (``p_before + p_after`` in place of ``2p`` for an uneven ``'same'``),
+    (``p_before + p_after`` in place of ``2p`` for uneven padding),
     dilation ``d``:
 
     * conv: ``floor((n + 2p - d*(k-1) - 1) / s) + 1``
@@ -458,6 +684,8 @@ def output_size(
     8
     >>> output_size(6, 2, padding="same")
     6
+    >>> output_size((5, 5), 3, stride=2, padding="0,1,1,0")
+    (2, 2)
     """
     if op not in _OPS:
         raise ParameterError(f"op {op!r} is not one of {', '.join(_OPS)}")
@@ -490,19 +718,27 @@ def output_size(
             )
         pad_spec: PaddingSpec = padding
     else:
-        pad_spec = as_pair(padding, "padding", 0)
+        pad_spec = parse_padding(padding, named=False)
+        if single and isinstance(pad_spec[0], tuple):
+            raise ParameterError(
+                f"padding {format_padding(pad_spec)} gives each side but input {input!r} is one length; give input as (H, W)"
+            )
     if op == "conv":
         out = conv_geometry(size, kernel_pair, stride_pair, pad_spec, dilation_pair).output
     else:
         pads = resolve_padding(pad_spec, kernel_pair, dilation_pair, stride_pair)
         if op == "pool":
             rows, cols = (
-                pool_output_length(size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], ceil_mode)
+                pool_output_length(
+                    size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], ceil_mode, pads[a][1]
+                )
                 for a in range(2)
             )
         else:
             rows, cols = (
-                transpose_output_length(size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], extra[a])
+                transpose_output_length(
+                    size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], extra[a], pads[a][1]
+                )
                 for a in range(2)
             )
         out = (rows, cols)
