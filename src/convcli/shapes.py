@@ -159,15 +159,15 @@ def parse_padding(text: object, what: str = "padding", named: bool = True) -> Pa
                 raise ParameterError(
                     f"{what} {raw!r} has {count} values; give {forms} (four values are top, bottom, left, right)"
                 )
-            try:
-                pair = parse_pair(raw, what, minimum=0)
-            except ParameterError:
-                raise ParameterError(f"{what} {raw!r} is not {forms} (e.g. 1, 1x2 or 0,1,0,1)") from None
+            if not _PAIR_RE.match(raw):
+                raise ParameterError(f"{what} {raw!r} is not {forms} (e.g. 1, 1x2 or 0,1,0,1)")
+            pair = parse_pair(raw, what, minimum=-(1 << 62))
             numbers = [pair[0], pair[0], pair[1], pair[1]]
     if min(numbers) < 0:
-        even = numbers[0] == numbers[1] and numbers[2] == numbers[3]
-        shown = format_pair((numbers[0], numbers[2])) if even else f"{','.join(map(str, numbers))} (top,bottom,left,right)"
-        raise ParameterError(f"{what} {shown} must be at least 0 on each side")
+        if numbers[0] == numbers[1] and numbers[2] == numbers[3]:
+            raise ParameterError(f"{what} {format_pair((numbers[0], numbers[2]))} must be at least 0 on each axis")
+        shown = ",".join(map(str, numbers))
+        raise ParameterError(f"{what} {shown} (top,bottom,left,right) must be at least 0 on each side")
     return sides_of(*numbers)
 
 
@@ -550,10 +550,9 @@ def pool_output_length(
     stride = kernel if stride is None else stride
     after = padding if pad_after is None else pad_after
     if max(padding, after) > kernel // 2:
-        shown = padding if after == padding else f"{padding},{after}"
+        shown, side = (padding, "") if after == padding else (f"{padding},{after}", " on each side")
         raise ShapeError(
-            f"pooling padding {shown} is more than half the kernel size {kernel}; use padding <= {kernel // 2} "
-            "on each side"
+            f"pooling padding {shown} is more than half the kernel size {kernel}; use padding <= {kernel // 2}{side}"
         )
     span = effective_kernel(kernel, dilation)
     numerator = length + padding + after - span

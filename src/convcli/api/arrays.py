@@ -596,11 +596,6 @@ def upsample_settings(
 ) -> UpsampleSettings:
     """A checked :class:`UpsampleSettings`; ``padding=None`` or ``'auto'`` is resolved per kernel (:func:`upsample_padding`)."""
     auto = padding is None or (isinstance(padding, str) and padding.strip().lower() == "auto")
-    if auto and output_padding not in (0, (0, 0), None):
-        raise ParameterError(
-            "output padding goes with an explicit padding (PyTorch's meaning); give the padding too, or drop the "
-            "output padding and let the padding be chosen"
-        )
     settings = UpsampleSettings(
         stride=_pair(stride, "stride"),
         padding="auto" if auto else _padding(padding, named=False),
@@ -635,6 +630,12 @@ def upsample_padding(kernel: Kernel, settings: UpsampleSettings) -> tuple[Any, P
         return settings.padding, settings.output_padding
     if not is_factor_kernel(kernel):
         return (0, 0), settings.output_padding
+    if settings.output_padding != (0, 0):
+        raise ParameterError(
+            f"output padding {format_pair(settings.output_padding)} goes with an explicit padding for -k "
+            f"{kernel.spec} (PyTorch's meaning); give the padding too (--padding), or drop the output padding and "
+            "let the padding be chosen"
+        )
     padding, extra = factor_padding(kernel.shape, settings.stride, settings.dilation)
     return padding, (extra if settings.output_size is None else (0, 0))
 

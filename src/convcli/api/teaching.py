@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError
-from ..shapes import PaddingSpec, Pair, as_pair
+from ..shapes import PaddingSpec, Pair, as_pair, parse_padding
 from ..teach.fields import ReceptiveField
 from ..teach.layers import Layer, parse_layer, parse_layer_file, run_stack
 
@@ -38,6 +38,8 @@ IntOrPair = int | Pair
 def _padding(padding: IntOrPair | str) -> PaddingSpec:
     if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
         return padding.strip().lower()
+    if isinstance(padding, tuple) and len(padding) == 2 and isinstance(padding[0], tuple):
+        return parse_padding(padding)  # per side, ((top, bottom), (left, right)), as the command line gives it
     return as_pair(padding, "padding", 0)
 
 
