@@ -66,7 +66,9 @@ class OriginType(click.ParamType):
         text = str(value).strip()
         count = len([part for part in text.replace("x", ",").split(",") if part.strip()])
         if count > 2:
-            self.fail(f"origin {text!r} has {count} values; give Y,X (rows, columns, e.g. 1,0) or N for both", param, ctx)
+            self.fail(
+                f"origin {text!r} has {count} values; give Y,X (rows, columns, e.g. 1,0) or N for both", param, ctx
+            )
         try:
             return parse_pair(text, "origin", minimum=-(1 << 62))
         except ParameterError:

@@ -185,7 +185,11 @@ def parse_layer(text: str) -> Layer:
     values: dict[str, object] = {}
     items: list[str] = []
     for part in filter(None, (part.strip() for part in match.group(2).split(","))):
-        if re.fullmatch(r"-?\d+", part) and items and _KEYS.get(items[-1].partition("=")[0].strip().lower()) == "padding":
+        if (
+            re.fullmatch(r"-?\d+", part)
+            and items
+            and _KEYS.get(items[-1].partition("=")[0].strip().lower()) == "padding"
+        ):
             items[-1] += f",{part}"  # p=1,2,0,1: the four sides of the padding
         else:
             items.append(part)
@@ -358,9 +362,7 @@ def _tail_cover_conv(size: int, kernel: int, stride: int, pads: tuple[int, int],
     return f"padding {geometry.covering_padding()[0]}"
 
 
-def _tail_cover_pool(
-    size: int, kernel: int, stride: int, pads: tuple[int, int], dilation: int, ceil_mode: bool
-) -> str:
+def _tail_cover_pool(size: int, kernel: int, stride: int, pads: tuple[int, int], dilation: int, ceil_mode: bool) -> str:
     """The smallest change (more bottom/right padding, ceil mode) that lets a window reach the last row."""
     before, pad = pads
     options = [(pad, True)] if not ceil_mode else []
