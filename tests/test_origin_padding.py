@@ -16,14 +16,14 @@ import subprocess
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-from conftest import assert_error, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import border_index
 
 import convcli
+from conftest import assert_error, run_cli
 from convcli.errors import ParameterError, ShapeError
 from convcli.shapes import output_size, parse_padding, resolve_padding
+from reference import border_index
 
 # convcli's border names and SciPy ndimage's modes for the same border (SciPy's 'reflect' is convcli's 'symmetric').
 NDIMAGE_MODES = {

@@ -607,7 +607,7 @@ def output_size(
     kernel: int | Pair,
     *,
     stride: int | Pair | None = 1,
-    padding: int | Pair | str = 0,
+    padding: int | Pair | str | Sides | tuple[int, int, int, int] = 0,
     dilation: int | Pair = 1,
     op: str = "conv",
     ceil_mode: bool = False,

@@ -36,8 +36,8 @@ from .shapes import (
     Pair,
     Sides,
     effective_kernel,
-    format_pair,
     format_padding,
+    format_pair,
     padding_sides,
     parse_padding,
     parse_pair,
@@ -157,7 +157,7 @@ def factor_padding(kernel: Pair, stride: Pair, dilation: Pair = (1, 1)) -> tuple
         elif cut % 2 == 0:
             cuts.append((cut // 2, cut // 2))
             extras.append(0)
-        elif 1 < max(stride[axis], dilation[axis]):
+        elif max(stride[axis], dilation[axis]) > 1:
             cuts.append(((cut + 1) // 2, (cut + 1) // 2))
             extras.append(1)
         else:

@@ -22,7 +22,7 @@ from ..errors import ParameterError
 from ..kernels import Kernel, parse_kernel_spec, resolve_kernel
 from ..limits import LimitError, check_geometry
 from ..pooling import POOL_OPS, PoolGeometry, pool2d, pool_geometry
-from ..shapes import SAME_EXTRA, PaddingSpec, Pair, format_pair, padding_sides, parse_padding, parse_pair
+from ..shapes import SAME_EXTRA, Pair, format_pair, padding_sides, parse_padding, parse_pair
 from ..transpose import TransposeGeometry, conv_transpose2d, factor_padding, output_padding_for, transpose_geometry
 from .settings import FilterSettings, Geometry, PoolSettings, UpsampleSettings
 
