@@ -187,7 +187,7 @@ def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
 
 
 def _chosen(options: UpsampleOptions) -> str | None:
-    """The note saying which padding was chosen for a named kernel given no --padding (issue 18), else None."""
+    """The note saying which padding was chosen for a named kernel given no --padding (issue 18); None when it is 0."""
     from ..api.arrays import is_factor_kernel, upsample_padding
     from ..shapes import format_padding
 
@@ -195,6 +195,8 @@ def _chosen(options: UpsampleOptions) -> str | None:
     if settings.padding != "auto" or not is_factor_kernel(kernel):
         return None
     padding, extra = upsample_padding(kernel, settings)
+    if padding == (0, 0) and extra == (0, 0):  # PyTorch's own default already does it (nearest): nothing to say
+        return None
     added = f", output padding {format_pair(extra)}" if extra != (0, 0) else ""
     factor = _short(settings.stride)
     sized = "the --output-size" if settings.output_size is not None else f"exactly {factor} times the input size"
@@ -221,6 +223,8 @@ def _report(
     seconds: float,
     chosen: str | None = None,
 ) -> Report:
+    from ..api.arrays import is_factor_kernel
+
     return output_report(
         loaded,
         result,
@@ -236,7 +240,7 @@ def _report(
             "output_padding": list(geometry.output_padding),
             "dilation": list(geometry.dilation),
             "bias": options.settings.bias,
-            "padding_chosen": chosen is not None,
+            "padding_chosen": options.settings.padding == "auto" and is_factor_kernel(kernel),
         },
         notes=[chosen],
         depth=options.run.write.depth,
