@@ -91,7 +91,7 @@ def _flat(padding: Any) -> Any:
     if isinstance(padding, str):
         return padding
     (t, b), (left, r) = padding_sides(padding)
-    return (t, b, left, r)
+    return (t, left) if (t, left) == (b, r) else (t, b, left, r)
 
 
 def _origin(value: Any) -> Pair:
