@@ -597,3 +597,22 @@ def test_upsample_cli_output_size_uses_the_chosen_padding(tmp_path):
     assert run.exit_code == 0, run
     record = json.loads(run.stdout)
     assert record["output"] == [7, 6] and record["padding"] == [1, 1] and record["output_padding"] == [1, 0]
+
+
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        ("filter", ["-k", "gaussian:5", "--padding", "same", "--origin", "1,-1"]),
+        ("filter", ["-k", "vertical", "--padding", "0,3,2,1", "--stride", "2"]),
+        ("filter", ["-k", "1 2; 3 4", "--padding", "same", "--same-extra", "top-left"]),
+        ("pool", ["--op", "mean", "--size", "3", "--padding", "1,0,0,1", "--ceil-mode"]),
+        ("pool", ["--op", "max", "--size", "2", "--padding", "0,1,1,0"]),
+    ],
+)
+def test_streamed_runs_place_the_window_as_in_memory(tmp_path, command, args):
+    source = tmp_path / "in.npy"
+    np.save(source, np.random.default_rng(20).uniform(size=(90, 40)).astype(np.float32))
+    whole = run_cli([command, source, *args, "-o", tmp_path / "whole.npy"])
+    streamed = run_cli([command, source, *args, "--stream", "--strip-rows", "8", "-o", tmp_path / "strips.npy"])
+    assert whole.exit_code == 0 and streamed.exit_code == 0, (whole, streamed)
+    np.testing.assert_array_equal(np.load(tmp_path / "strips.npy"), np.load(tmp_path / "whole.npy"))
