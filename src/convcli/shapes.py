@@ -252,7 +252,7 @@ def resolve_padding(
     ((0, 1), (2, 3))
     """
     if isinstance(padding, str):
-        spec = parse_padding(padding)
+        spec = padding if padding in ("same", "valid") else parse_padding(padding)
         if spec == "valid":
             pads: Sides = ((0, 0), (0, 0))
         elif spec == "same":
@@ -266,9 +266,25 @@ def resolve_padding(
             )
         else:
             pads = padding_sides(spec)  # type: ignore[arg-type]
+    elif _plain_pair(padding):  # the common case, checked without the parser (planning a small filter is hot)
+        pads = ((padding[0], padding[0]), (padding[1], padding[1]))  # type: ignore[index]
+    elif isinstance(padding, tuple) and len(padding) == 2 and all(map(_plain_pair, padding)):
+        pads = padding  # type: ignore[assignment]
     else:
         pads = padding_sides(parse_padding(padding, named=False))  # type: ignore[arg-type]
     return _apply_origin(pads, origin, padding, kernel, dilation)
+
+
+def _plain_pair(value: object) -> bool:
+    """A tuple of two non-negative Python ints."""
+    return (
+        type(value) is tuple
+        and len(value) == 2
+        and type(value[0]) is int
+        and type(value[1]) is int
+        and value[0] >= 0
+        and value[1] >= 0
+    )
 
 
 def conv_geometry(
