@@ -267,7 +267,7 @@ def resolve_padding(
         else:
             pads = padding_sides(spec)  # type: ignore[arg-type]
     elif _plain_pair(padding):  # the common case, checked without the parser (planning a small filter is hot)
-        pads = ((padding[0], padding[0]), (padding[1], padding[1]))  # type: ignore[index]
+        pads = ((padding[0], padding[0]), (padding[1], padding[1]))  # type: ignore[index,assignment]
     elif isinstance(padding, tuple) and len(padding) == 2 and all(map(_plain_pair, padding)):
         pads = padding  # type: ignore[assignment]
     else:
