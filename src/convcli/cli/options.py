@@ -85,7 +85,7 @@ CONVOLVE_HELP = (
 PADDING_HELP = (
     "Rows/columns added on each side: N, HxW, or four sides TOP,BOTTOM,LEFT,RIGHT (e.g. 0,1,0,1; "
     "torch:LEFT,RIGHT,TOP,BOTTOM is F.pad's order); 'same' keeps the size (stride 1; an odd extra goes "
-    "bottom/right as PyTorch, see --same-extra), 'valid' is 0."
+    "bottom/right as PyTorch), 'valid' is 0."
 )
 
 
