@@ -155,7 +155,14 @@ def geometry(
 
 
 def check_placement(shape: Geometry, kernels: Sequence[Kernel]) -> None:
-    """Refuse, before any work, an origin that some kernel's padding cannot hold (the message gives the range)."""
+    """Refuse, before any work, an origin that some kernel's padding cannot hold (the message gives the range).
+
+    >>> check_placement(geometry(padding="same", origin=(1, 0)), as_kernels("gaussian:3"))
+    >>> check_placement(geometry(padding=1, origin=(2, 0)), as_kernels("gaussian:3"))
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ShapeError: origin 2,0 is out of range for the 3x3 kernel with padding 1x1: rows take -1..1, columns -1..1 (an origin moves the window within the padding; pad more to move it further)
+    """
     for kernel in kernels:
         shape.sides(kernel.shape)
 
@@ -611,7 +618,11 @@ def upsample_settings(
 
 
 def is_factor_kernel(kernel: Kernel) -> bool:
-    """True for a named upsampling kernel (``bilinear``, ``bilinear:F``, ``nearest``, ``nearest:F``)."""
+    """True for a named upsampling kernel (``bilinear``, ``bilinear:F``, ``nearest``, ``nearest:F``).
+
+    >>> is_factor_kernel(resolve_kernel("bilinear:3")), is_factor_kernel(resolve_kernel("gaussian:3"))
+    (True, False)
+    """
     return kernel.spec.strip().lower().split(":", 1)[0] in FACTOR_KERNELS
 
 
