@@ -69,7 +69,14 @@ def test_bilinear_doubles_a_photo(workdir):
 def test_bare_kernel_name_takes_the_factor_from_the_stride(workdir):
     record = json.loads(run(["upsample", SAMPLES / "x.txt", "-k", "bilinear", "--stride", "3", "--json"]).stdout)
     assert record["kernel"] == {"spec": "bilinear:3", "name": "bilinear-3", "shape": {"height": 5, "width": 5}}
+    # No --padding with a named kernel: padding 1 is chosen, exactly 3 times the size (issue 18).
+    assert record["output"] == {"height": 3 * 3, "width": 3 * 3}
+    assert record["padding"] == [1, 1] and record["padding_chosen"]
+    record = json.loads(
+        run(["upsample", SAMPLES / "x.txt", "-k", "bilinear", "--stride", "3", "--padding", "0", "--json"]).stdout
+    )
     assert record["output"] == {"height": (3 - 1) * 3 + 4 + 1, "width": (3 - 1) * 3 + 4 + 1}
+    assert not record["padding_chosen"]
     record = json.loads(run(["upsample", SAMPLES / "x.txt", "-k", "nearest", "--stride", "2x3", "--json"]).stdout)
     assert record["kernel"]["shape"] == {"height": 2, "width": 3}
     np.testing.assert_array_equal(np.loadtxt(workdir / "x-up2x3.txt"), np.repeat(np.repeat(X, 2, 0), 3, 1))
@@ -162,7 +169,7 @@ def test_stdin_to_stdout():
 def test_help():
     result = run(["upsample", "--help"])
     assert "Upsample images (or number grids) by transposed convolution" in result.stdout
-    assert "convcli upsample samples/camera.png -k bilinear --stride 2 --padding 1" in result.stdout
+    assert "convcli upsample samples/camera.png -k bilinear --stride 2" in result.stdout
     for option in (
         "--kernel",
         "--stride",
@@ -186,7 +193,7 @@ def test_help():
     ("args", "code", "text"),
     [
         (
-            ["-k", "bilinear", "--output-size", "7x6"],
+            ["-k", "bilinear", "--padding", "0", "--output-size", "7x6"],
             2,
             "output size 7x6 cannot be reached from 3x3 with kernel 4x4, stride 2x2, padding 0x0, dilation 1x1: "
             "reachable heights 8..9, widths 8..9",

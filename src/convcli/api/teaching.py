@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError
-from ..shapes import PaddingSpec, Pair, as_pair
+from ..shapes import PaddingSpec, Pair, Sides, as_pair, parse_padding
 from ..teach.fields import ReceptiveField
 from ..teach.layers import Layer, parse_layer, parse_layer_file, run_stack
 
@@ -35,9 +35,11 @@ IntOrPair = int | Pair
 # Argument checks shared by the functions
 
 
-def _padding(padding: IntOrPair | str) -> PaddingSpec:
+def _padding(padding: IntOrPair | str | Sides) -> PaddingSpec:
     if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
         return padding.strip().lower()
+    if isinstance(padding, tuple) and len(padding) == 2 and isinstance(padding[0], tuple):
+        return parse_padding(padding)  # per side, ((top, bottom), (left, right)), as the command line gives it
     return as_pair(padding, "padding", 0)
 
 
@@ -75,7 +77,7 @@ def explain(
     kernel: Any,
     *,
     stride: IntOrPair = 1,
-    padding: IntOrPair | str = 0,
+    padding: IntOrPair | str | Sides = 0,
     dilation: IntOrPair = 1,
     convolve: bool = False,
     pad_mode: str = "zeros",
@@ -177,7 +179,7 @@ def kernel_size_for(
     target: Any,
     *,
     stride: IntOrPair = 1,
-    padding: IntOrPair | str = 0,
+    padding: IntOrPair | str | Sides = 0,
     dilation: IntOrPair = 1,
 ) -> Pair:
     """The one kernel size that turns ``input`` into ``target``'s size with this geometry.
@@ -223,7 +225,7 @@ def learn(
     optimizer: str | None = None,
     seed: int | None = None,
     stride: IntOrPair = 1,
-    padding: IntOrPair | str = 0,
+    padding: IntOrPair | str | Sides = 0,
     dilation: IntOrPair = 1,
     pad_mode: str = "zeros",
     pad_value: float = 0.0,
@@ -460,7 +462,7 @@ def figure(
     kernel: Any,
     *,
     stride: IntOrPair = 1,
-    padding: IntOrPair | str = 0,
+    padding: IntOrPair | str | Sides = 0,
     dilation: IntOrPair = 1,
     pad_mode: str = "zeros",
     pad_value: float = 0.0,

@@ -100,7 +100,7 @@ def explain_command(source: str, kernel: Any, **options: Any) -> None:
     explanation = explain(
         loaded.array,
         kernel,
-        **asdict(settings.geometry),
+        **{key: value for key, value in asdict(settings.geometry).items() if key not in ("origin", "same_extra")},
         matrix=settings.matrix,
         name="stdin" if source == "-" else source,
     )

@@ -177,7 +177,10 @@ def filter_command(
       convcli filter 'samples/*.png' -k vertical -k horizontal --outdir out/ --figure 'out/{stem}.fig.png'
       cat samples/camera.png | convcli filter - -k gaussian:7 -o - | convcli filter - -k vertical -o e.png
     """
+    from ..api.arrays import check_placement
+
     record = filter_options(options, chain)
+    check_placement(record.settings.geometry, kernels)  # an origin out of range: exit 2 before any work
     outputs = _labels(list(kernels), chain)
     worker = functools.partial(filter_item, outputs=outputs, options=record)
     run_command(ctx, sources, [label for label, _ in outputs], worker, record.run)

@@ -27,7 +27,7 @@ from .options import (
     source_options,
     stream_options,
 )
-from .params import PairType
+from .params import PaddingType, PairType
 from .reports import Report, output_report, plural, size_record, with_figure
 from .sections import SectionedCommand
 from .streams import stdout_format, write_result
@@ -73,9 +73,12 @@ def _short(pair: tuple[int, int]) -> str:
 @click.option(
     "-p",
     "--padding",
-    type=PairType("padding", minimum=0),
+    type=PaddingType(named=False),
     default="0",
-    help="Rows/columns added on each side; at most half the size (PyTorch's rule).",
+    help="Rows/columns added on each side, at most half the size (PyTorch's rule): N, HxW, or four sides "
+    "TOP,BOTTOM,LEFT,RIGHT (torch:LEFT,RIGHT,TOP,BOTTOM in F.pad's order), as if the input were padded so "
+    "(with -inf, +inf or 0) and pooled without padding; a --ceil-mode window must start inside the input or "
+    "the top/left padding.",
 )
 @click.option(
     "-d",
@@ -199,12 +202,12 @@ def pool_item(item: Item, options: PoolOptions) -> list[Report]:
 
 
 def _describe(geometry: Any, settings: PoolSettings) -> str:
-    parts = [f"stride {format_pair(geometry.stride)}", f"padding {format_pair(geometry.padding)}"]
+    parts = [f"stride {format_pair(geometry.stride)}", f"padding {geometry.padding_text()}"]
     if settings.op != "mean":
         parts.append(f"dilation {format_pair(geometry.dilation)}")
     if geometry.ceil_mode:
         parts.append("ceil mode")
-    if settings.op == "mean" and (geometry.padding != (0, 0) or geometry.ceil_mode):
+    if settings.op == "mean" and (geometry.sides != ((0, 0), (0, 0)) or geometry.ceil_mode):
         parts.append("padding counted" if settings.count_include_pad else "padding not counted")
     return ", ".join(parts)
 
@@ -223,6 +226,7 @@ def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: Pool
             "size": size_record(geometry.kernel),
             "stride": list(geometry.stride),
             "padding": list(geometry.padding),
+            "padding_sides": [list(side) for side in geometry.sides],
             "dilation": list(geometry.dilation),
             "ceil_mode": geometry.ceil_mode,
             "count_include_pad": settings.count_include_pad if settings.op == "mean" else None,

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from ..api.settings import Geometry, ReadSettings, WriteSettings
-from .params import ColormapType, FiniteFloat, FiniteFloatRange, PaddingType, PadModeType, PairType
+from .params import ColormapType, FiniteFloat, FiniteFloatRange, OriginType, PaddingType, PadModeType, PairType
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +82,39 @@ CONVOLVE_HELP = (
 )
 
 
+PADDING_HELP = (
+    "Rows/columns added on each side: N, HxW, or four sides TOP,BOTTOM,LEFT,RIGHT (e.g. 0,1,0,1; "
+    "torch:LEFT,RIGHT,TOP,BOTTOM is F.pad's order); 'same' keeps the size (stride 1; an odd extra goes "
+    "bottom/right as PyTorch), 'valid' is 0."
+)
+
+
+def placement_options(function: F) -> F:
+    """--origin and --same-extra: where the window sits over each output pixel (filter)."""
+    return _apply(
+        [
+            click.option(
+                "--origin",
+                type=OriginType(),
+                default="0,0",
+                help="Move the window Y rows up and X columns left of each output pixel (SciPy ndimage's origin; "
+                "negative: down/right): one row of padding moves from the bottom to the top per step, the size "
+                "stays. Range per axis: -TOP..BOTTOM of the padding (with --padding same --same-extra top-left: "
+                "-(k//2)..(k-1)//2, as SciPy).",
+            ),
+            click.option(
+                "--same-extra",
+                type=click.Choice(["bottom-right", "top-left"]),
+                default=None,
+                show_default="bottom-right, as PyTorch",
+                help="With --padding same and an even kernel: the side that gets the extra row/column; top-left "
+                "is SciPy ndimage's, ImageMagick's and libvips' placement (kernel centre at k//2).",
+            ),
+        ],
+        function,
+    )
+
+
 def geometry_options(convolve_help: str = CONVOLVE_HELP) -> Callable[[F], F]:
     """Stride, padding, dilation, borders and flip: how a kernel meets the input (filter, explain, learn)."""
 
@@ -94,8 +127,7 @@ def geometry_options(convolve_help: str = CONVOLVE_HELP) -> Callable[[F], F]:
                     "--padding",
                     type=PaddingType(),
                     default="0",
-                    help="Rows/columns added on each side; 'same' keeps the size (stride 1; an odd extra "
-                    "goes bottom/right, as PyTorch), 'valid' is 0.",
+                    help=PADDING_HELP,
                 ),
                 click.option(
                     "-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps."
@@ -139,7 +171,7 @@ def conv_options(function: F) -> F:
         ],
         function,
     )
-    return geometry_options()(function)
+    return geometry_options()(placement_options(function))
 
 
 class ScaleType(click.ParamType):
@@ -347,7 +379,18 @@ def read_settings(options: dict[str, Any]) -> ReadSettings:
 
 
 def geometry_settings(options: dict[str, Any]) -> Geometry:
-    """The :class:`~convcli.api.settings.Geometry` of :func:`geometry_options`."""
+    """The :class:`~convcli.api.settings.Geometry` of :func:`geometry_options` (and :func:`placement_options`).
+
+    ``--same-extra`` without ``--padding same`` is refused (exit 2).
+    """
+    from ..errors import ParameterError
+
+    same_extra = options.get("same_extra")
+    if same_extra is not None and options["padding"] != "same":
+        raise ParameterError(
+            f"--same-extra {same_extra} places the extra row/column of --padding same (even kernels); "
+            "add --padding same or drop --same-extra"
+        )
     return Geometry(
         stride=options["stride"],
         padding=options["padding"],
@@ -355,6 +398,8 @@ def geometry_settings(options: dict[str, Any]) -> Geometry:
         pad_mode=options["pad_mode"],
         pad_value=options["pad_value"],
         convolve=options["convolve"],
+        origin=options.get("origin", (0, 0)),
+        same_extra=same_extra or "bottom-right",
     )
 
 
