@@ -23,7 +23,8 @@ def predicted(op: str, size: tuple[int, int], options: list[str]) -> tuple[int, 
     run = run_cli(["shape", "--op", op, "--input", f"{size[0]}x{size[1]}", *options, "--json"])
     if run.exit_code != 0:
         return refused(run)
-    return tuple(json.loads(run.stdout)["output"])
+    output = json.loads(run.stdout)["output"]
+    return (output["height"], output["width"])
 
 
 def written(command: list[str], tmp_path, size: tuple[int, int]) -> tuple[int, int] | tuple[str, int]:

@@ -386,7 +386,7 @@ def test_shape_reports_torch_output_shapes_for_sides(op, args, sides, stride, ke
     else:
         full = torch.nn.functional.conv_transpose2d(x, torch.zeros(1, 1, kernel, kernel), stride=stride)
         out = full[..., top : full.shape[2] - bottom, left : full.shape[3] - right]
-    assert record["output"] == list(out.shape[2:])
+    assert record["output"] == {"height": out.shape[2], "width": out.shape[3]}
     text = run_cli(
         ["shape", "--op", op, "--input", "9x11", "--kernel", kernel, "--padding", ",".join(map(str, sides)), *args]
     )
@@ -399,7 +399,7 @@ def test_shape_stack_takes_sides_in_layer_specs_and_the_receptive_field_follows(
     assert run.exit_code == 0, run
     record = json.loads(run.stdout)
     (layer,) = record["layers"]
-    assert layer["padding"] == [[2, 0], [0, 2]] and record["output"] == [8, 8]
+    assert layer["padding"] == [[2, 0], [0, 2]] and record["output"] == {"height": 8, "width": 8}
     # Output (0, 0) reads rows -2..0 (two padding rows above) and columns 0..2: centre (-1, 1).
     assert layer["field_start"] == [-2, 0] and layer["centre"] == [-1, 1]
     text = run_cli(["shape", "--input", "8", "conv:k=3,p=2,0,0,2"]).stdout

@@ -96,13 +96,13 @@ def test_json_single_and_stack(tmp_path):
     record = json.loads(
         run(["shape", "--input", "612x530", "--kernel", "7", "--padding", "3", "--stride", "2", "--json"]).stdout
     )
-    assert record["output"] == [306, 265]  # (612 + 6 - 7)//2 + 1, (530 + 6 - 7)//2 + 1
+    assert record["output"] == {"height": 306, "width": 265}  # (612 + 6 - 7)//2 + 1, (530 + 6 - 7)//2 + 1
     assert record["padding"] == [[3, 3], [3, 3]]
     net = tmp_path / "net.txt"
     net.write_text("# stem\nconv:k=7,s=2,p=3  # 7x7/2\n\npool:k=3,s=2,p=1\n", encoding="utf-8")
     record = json.loads(run(["shape", "--input", "224", "--layers", str(net), "--json"]).stdout)
-    assert record["output"] == [56, 56]
-    assert [layer["receptive_field"] for layer in record["layers"]] == [[7, 7], [11, 11]]
+    assert record["output"] == {"height": 56, "width": 56}
+    assert [layer["receptive_field"] for layer in record["layers"]] == [{"height": 7, "width": 7}, {"height": 11, "width": 11}]
     assert [layer["jump"] for layer in record["layers"]] == [[2, 2], [4, 4]]
     assert [layer["centre"] for layer in record["layers"]] == [[0, 0], [0, 0]]
 
@@ -219,7 +219,7 @@ def test_shape_predicts_the_engine_array_size(n, k, s, p, d):
         assert result.exit_code == 2, result.stdout
         return
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["output"] == list(actual)
+    assert json.loads(result.stdout)["output"] == {"height": actual[0], "width": actual[1]}
 
 
 @settings(max_examples=8, deadline=None)
@@ -238,4 +238,4 @@ def test_shape_predicts_what_filter_writes(tmp_path_factory, n, k, s, p):
         main, ["filter", str(source), "-k", kernel, "--stride", str(s), "--padding", str(p), "-o", str(target), "-q"]
     )
     assert result.exit_code == 0, result.stderr
-    assert list(np.load(target).shape) == json.loads(predicted.stdout)["output"]
+    assert list(np.load(target).shape) == list(json.loads(predicted.stdout)["output"].values())

@@ -209,3 +209,12 @@ def as_pair(value: object, name: str, minimum: int) -> Pair:
     if number is None:
         raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
     return parse_pair(number, name, minimum)
+
+
+def size_record(shape: tuple[int, ...] | list[int]) -> dict[str, int]:
+    """A size in JSON: ``{"height": rows, "width": columns}`` (never a bare pair to read the wrong way round).
+
+    >>> size_record((300, 451))
+    {'height': 300, 'width': 451}
+    """
+    return {"height": int(shape[0]), "width": int(shape[1])}

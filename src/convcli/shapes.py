@@ -41,6 +41,7 @@ from .pairs import (  # noqa: F401
     parse_padding,
     parse_pair,
     sides_of,
+    size_record,
 )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..shapes import format_pair
+from ..shapes import format_pair, size_record  # noqa: F401  (size_record: re-exported for the commands)
 
 
 def _redact(text: str) -> str:
@@ -89,14 +89,6 @@ def uncovered_note(geometry: Any) -> str | None:
         f"--padding {format_pair(cover)} would reach them"
     )
 
-
-def size_record(shape: Sequence[int]) -> dict[str, int]:
-    """A size in --json: ``{"height": rows, "width": columns}`` (never a bare pair to read the wrong way round).
-
-    >>> size_record((300, 451))
-    {'height': 300, 'width': 451}
-    """
-    return {"height": int(shape[0]), "width": int(shape[1])}
 
 
 def labelled_size(shape: Sequence[int]) -> str:

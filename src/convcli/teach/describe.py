@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..shapes import Pair, format_pair
+from ..shapes import Pair, format_pair, size_record
 from .fields import padding_text
 from .layers import AxisReport, Layer, layer_report, resolved_padding
 
@@ -172,14 +172,14 @@ class LayerDescription:
         layer, reports = self.layer, self.reports
         record: dict[str, Any] = {
             "op": layer.op,
-            "input": list(self.input),
-            "kernel": list(layer.kernel),
+            "input": size_record(self.input),
+            "kernel": size_record(layer.kernel),
             "stride": list(layer.stride),
             "padding": [list(p) for p in resolved_padding(layer)],
             "dilation": list(layer.dilation),
             "ceil_mode": layer.ceil_mode,
             "output_padding": list(layer.output_padding),
-            "output": list(self.output),
+            "output": size_record(self.output),
             "formula": [r.formula for r in reports],
             "unread": [list(r.unread) for r in reports],
             "padding_windows": [list(r.padding_windows) for r in reports],

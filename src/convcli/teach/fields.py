@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ..shapes import Pair, format_pair
+from ..shapes import Pair, format_pair, size_record
 from .layers import StackRow, format_fraction
 
 NOTE_FIELD = (
@@ -128,21 +128,21 @@ class ReceptiveField:
     def to_dict(self) -> dict[str, Any]:
         """The ``convcli shape --json`` record of the stack."""
         return {
-            "input": None if self.input is None else list(self.input),
-            "output": None if self.output is None else list(self.output),
+            "input": None if self.input is None else size_record(self.input),
+            "output": None if self.output is None else size_record(self.output),
             "layers": [
                 {
                     "spec": row.layer.spec,
                     "op": row.layer.op,
-                    "input": None if row.input is None else list(row.input),
-                    "kernel": list(row.layer.kernel),
+                    "input": None if row.input is None else size_record(row.input),
+                    "kernel": size_record(row.layer.kernel),
                     "stride": list(row.layer.stride),
                     "padding": [list(p) for p in row.padding],
                     "dilation": list(row.layer.dilation),
                     "ceil_mode": row.layer.ceil_mode,
                     "output_padding": list(row.layer.output_padding),
-                    "output": None if row.output is None else list(row.output),
-                    "receptive_field": list(row.field),
+                    "output": None if row.output is None else size_record(row.output),
+                    "receptive_field": size_record(row.field),
                     "jump": [_number(j) for j in row.jump],
                     "field_start": list(row.start),
                     "centre": [_number(c) for c in row.centre],
