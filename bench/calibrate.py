@@ -23,7 +23,7 @@ os.environ["CONVCLI_NO_OPENCV"] = "1"
 import numpy as np  # noqa: E402
 
 from convcli.engine import correlate2d  # noqa: E402
-from convcli.engine.plan import _analysis, _costs  # noqa: E402
+from convcli.engine.plan import _analysis, _costs, separable_rtol  # noqa: E402
 from convcli.shapes import conv_geometry  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def main() -> None:
         for k in map(int, args.ks.split(",")):
             for kind in args.kinds.split(","):
                 kernel = kernel_of(kind, k)
-                terms = _analysis(kernel.tobytes(), kernel.shape)
+                terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(np.float32))
                 for stride in map(int, args.strides.split(",")):
                     geometry = conv_geometry((size, size), kernel.shape, (stride, stride), (k // 2, k // 2), (1, 1))
                     costs = {m: c for (m, b), c in _costs(geometry, kernel, terms, False).items() if b == "numpy"}

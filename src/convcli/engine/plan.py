@@ -86,31 +86,63 @@ class Plan:
     full: ConvGeometry | None = field(default=None, repr=False, compare=False)
 
 
-def separable_terms(kernel: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The kernel as a sum of ``outer(column, row)`` terms, as few as its singular values allow.
+#: Relative residual ``||K - K_r||_F / ||K||_F`` a rank-``r`` split may leave, by the precision the work runs at.
+#: float32: 2**-20 (about 9.5e-7), 16 units of float32 rounding (u = 2**-24): casting the weights to float32
+#: already moves the kernel by up to u in that norm, and the rounding of the two 1-D passes and the input's own
+#: float32 rounding put the result several u from the exact correlation, so dropping a term this small is no
+#: change a float32 result can tell apart (a 15x15 Gaussian written with 12 significant digits leaves about
+#: 1e-12 and is rank 1). float64: 1e-13, the SVD's own rounding on kernels of a few thousand taps per side.
+SEPARABLE_RTOL = {"float32": 2.0**-20, "float64": 1e-13}
 
-    Rank 1 uses :func:`rank1_factors` (exact for integer kernels); otherwise the
-    SVD, keeping singular values above ``1e-13`` of the largest (so the sum
-    equals the kernel to float64 rounding).
+
+def separable_rtol(dtype: Any) -> float:
+    """The rank tolerance of :func:`separable_terms` for work in ``dtype`` (float32, or float64 for the rest).
+
+    >>> separable_rtol(np.float32) == 2.0**-20, separable_rtol(np.float64)
+    (True, 1e-13)
+    """
+    return SEPARABLE_RTOL["float32" if np.dtype(dtype) == np.float32 else "float64"]
+
+
+def separable_terms(kernel: np.ndarray, rtol: float = SEPARABLE_RTOL["float64"]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The kernel as a sum of ``outer(column, row)`` terms, as few as ``rtol`` allows.
+
+    A rank-1 kernel is split by :func:`rank1_factors` when its factors are
+    within ``rtol`` (exact for integer kernels such as Sobel). Otherwise the SVD, keeping the fewest
+    leading terms whose residual ``||K - sum||_F`` (the root of the sum of
+    the dropped squared singular values) is at most ``rtol * ||K||_F``; see
+    :data:`SEPARABLE_RTOL` for the tolerance per precision.
 
     >>> len(separable_terms(np.ones((5, 5)))), len(separable_terms(np.eye(3)))
     (1, 3)
+
+    A 15x15 Gaussian as a text file holds it, 12 significant digits: rank 1
+    at float32's tolerance, not at float64's.
+
+    >>> line = np.exp(-((np.arange(15) - 7) ** 2) / 15.0)
+    >>> written = np.vectorize(lambda v: float(f"{v:.12g}"))(np.outer(line, line) / line.sum() ** 2)
+    >>> len(separable_terms(written, rtol=separable_rtol(np.float32))), len(separable_terms(written)) > 1
+    (1, True)
     """
     kernel = np.asarray(kernel, dtype=np.float64)
-    factors = rank1_factors(kernel)
-    if factors is not None:
-        return [factors]
     if not np.any(kernel):
         return []
+    norm = float(np.linalg.norm(kernel))
+    factors = rank1_factors(kernel)
+    if factors is not None and np.linalg.norm(np.outer(*factors) - kernel) <= rtol * norm:
+        return [factors]
     u, s, vt = np.linalg.svd(kernel)
-    rank = int(np.sum(s > s[0] * 1e-13))
+    # dropped[r] = ||K - K_r||_F: the root of the sum of the squared singular values after the first r.
+    tail = np.sqrt(np.cumsum((s * s)[::-1])[::-1])
+    dropped = np.append(tail, 0.0)
+    rank = int(np.argmax(dropped <= rtol * norm))
     return [(u[:, i] * np.sqrt(s[i]), vt[i] * np.sqrt(s[i])) for i in range(rank)]
 
 
 @lru_cache(maxsize=64)
-def _analysis(data: bytes, shape: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _analysis(data: bytes, shape: tuple[int, int], rtol: float = SEPARABLE_RTOL["float64"]) -> list:
     """:func:`separable_terms` cached by the kernel's bytes (planning a small filter must cost microseconds)."""
-    return separable_terms(np.frombuffer(data, dtype=np.float64).reshape(shape))
+    return separable_terms(np.frombuffer(data, dtype=np.float64).reshape(shape), rtol)
 
 
 def is_box(kernel: np.ndarray) -> bool:
@@ -263,7 +295,7 @@ def _plan(
     opencv = backend != "numpy" and np.dtype(dtype) == np.float32 and opencv_available()
     if backend == "opencv" and np.dtype(dtype) == np.float32 and not opencv:
         raise ParameterError("backend 'opencv' needs opencv-python-headless: pip install 'convcli[fast]'")
-    terms = _analysis(kernel.tobytes(), kernel.shape)
+    terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(dtype))
     if method == "separable" and not _worth_separating(kernel, terms):
         raise ParameterError(
             "method 'separable' needs a rank-1 kernel, or a sum of a few rank-1 terms with fewer taps in all than "
