@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import KernelError, ParameterError
 from ..kernels.weights import rank1_factors
 from ..shapes import ConvGeometry, PaddingSpec, conv_geometry
+from . import calibration
 from .strips import direct_cost, separable_cost
 
 Pair = tuple[int, int]
@@ -36,7 +37,10 @@ _NP_STRIDED_GATHER = 1.5
 # Strided passes cost more per kept output as the stride grows (more polyphase components, shorter arrays per
 # NumPy call): a factor 1 + (sh*sw - 1) / this (1024 and 2048, random 3x3-15x15, strides 2 and 4).
 _NP_STRIDED_DIRECT = 50.0
-_NP_STRIDED_SEPARABLE = 16.0
+# The separable method's strided passes: a flat x1.3 at strides 2 and 4 (the Intel Xeon, bench/calibrate.py, two
+# runs: against direct, separable measured 1.08x its estimate at stride 2 and 0.7x at stride 4 with the former
+# 1 + (sh*sw - 1)/16, so the penalty hardly grows with the stride).
+_NP_STRIDED_SEPARABLE = 1.3
 # Strided FFT: its polyphase tiles cost this share of the stride-1 transform plus a part that shrinks with the
 # kept outputs: 0.35 + this / (sh*sw), about 0.65 at stride 2 and 0.43 at stride 4 (1024 and 2048, measured).
 _FFT_STRIDED = 1.2
@@ -157,14 +161,33 @@ def is_box(kernel: np.ndarray) -> bool:
 
 
 def opencv_available() -> bool:
-    """OpenCV importable and not switched off by ``CONVCLI_NO_OPENCV=1``."""
+    """OpenCV installed and not switched off by ``CONVCLI_NO_OPENCV=1``.
+
+    Looked up without importing it (``import cv2`` takes tens of milliseconds):
+    the import happens when a plan runs on OpenCV.
+    """
     if os.environ.get("CONVCLI_NO_OPENCV", "") not in ("", "0"):
         return False
+    return _opencv_installed()
+
+
+@lru_cache(maxsize=1)
+def _opencv_installed() -> bool:
+    import sys
+
+    if "cv2" in sys.modules:
+        return True
+    from importlib.util import find_spec
+
     try:
-        import cv2  # noqa: F401
-    except ImportError:
+        return find_spec("cv2") is not None
+    except (ImportError, ValueError):
         return False
-    return True
+
+
+#: ``auto`` leaves OpenCV out below this many outputs unless cv2 is already imported: importing it costs more
+#: (40-120 ms) than it can save on a small image (a 451x300 photo's 3x3 filter takes about 1 ms either way).
+CV_MIN_OUTPUTS = 1 << 19
 
 
 def _worth_separating(kernel: np.ndarray, terms: list) -> bool:
@@ -175,8 +198,25 @@ def _worth_separating(kernel: np.ndarray, terms: list) -> bool:
     return 1 < rank <= MAX_SEPARABLE_TERMS and rank * sum(kernel.shape) < kernel.size
 
 
-def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool) -> dict[tuple[str, str], float]:
-    """Estimated nanoseconds of each (method, backend) that can run this correlation."""
+def _costs(
+    geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool, raw: bool = False
+) -> dict[tuple[str, str], float]:
+    """Estimated nanoseconds of each (method, backend) that can run this correlation.
+
+    The NumPy FFT's estimate comes from this machine's measured tile costs
+    (:mod:`convcli.engine.calibration`) unless ``raw`` or the calibration is off.
+    """
+    costs = _model_costs(geometry, kernel, terms, opencv)
+    if not raw:
+        from .fft import estimate_ns
+
+        measured = estimate_ns(geometry, calibration.fft_table(geometry.output[0] * geometry.output[1]))
+        if measured is not None:
+            costs[("fft", "numpy")] = measured
+    return costs
+
+
+def _model_costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool) -> dict[tuple[str, str], float]:
     (kh, kw), (sh, sw) = kernel.shape, geometry.stride
     outputs = geometry.output[0] * geometry.output[1]
     inputs = geometry.padded[0] * geometry.padded[1]
@@ -196,7 +236,7 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     )
     if separable:
         costs[("separable", "numpy")] = (
-            outputs * separable_cost(terms, geometry)[0] * (1 + extra_phases / _NP_STRIDED_SEPARABLE) + gather
+            outputs * separable_cost(terms, geometry)[0] * (_NP_STRIDED_SEPARABLE if strided else 1.0) + gather
         )
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw
@@ -263,6 +303,7 @@ def plan_correlation(
             np.dtype(dtype).str,  # type: ignore[call-overload]
             backend,
             opencv_available() if backend != "numpy" else False,
+            calibration.token(),
         )
         hash(key)
     except TypeError:
@@ -272,7 +313,7 @@ def plan_correlation(
 
 @lru_cache(maxsize=256)
 def _cached_plan(key: tuple) -> Plan:
-    input_size, data, shape, stride, padding, dilation, method, dtype, backend, _ = key
+    input_size, data, shape, stride, padding, dilation, method, dtype, backend, _, _ = key
     kernel = np.frombuffer(data, dtype=np.float64).reshape(shape)
     return _plan(input_size, kernel, stride, padding, dilation, method, np.dtype(dtype), backend)
 
@@ -293,6 +334,10 @@ def _plan(
         raise ParameterError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     geometry = conv_geometry(input_size, (kernel.shape[0], kernel.shape[1]), stride, padding, dilation)
     opencv = backend != "numpy" and np.dtype(dtype) == np.float32 and opencv_available()
+    if opencv and backend == "auto" and geometry.output[0] * geometry.output[1] < CV_MIN_OUTPUTS:
+        import sys
+
+        opencv = "cv2" in sys.modules
     if backend == "opencv" and np.dtype(dtype) == np.float32 and not opencv:
         raise ParameterError("backend 'opencv' needs opencv-python-headless: pip install 'convcli[fast]'")
     terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(dtype))

@@ -1,0 +1,179 @@
+"""The FFT's tile costs on the machine it runs on: a probe on first use, cached per machine.
+
+What varies most from one CPU to another in the cost model is the FFT: how a
+transform's cost per element grows with its length depends on the caches (on the
+2-core Intel Xeon this project runs on, a 384x384 tile costs half as much per
+element as a 1152x1152 one; the constants were fitted on an AMD EPYC, where the
+large tile was as cheap). So the first time ``auto`` plans work of at least
+:data:`PROBE_MIN_OUTPUTS` outputs, :func:`probe` times one overlap-save tile (the
+gather, ``rfft2``, the product and ``irfft2``, one thread) at each length of
+:data:`TILE_LENGTHS`, medians of interleaved rounds, about 0.1 s in all. The FFT
+then cuts its tiles at the length that is cheapest here, and the plan estimates
+the FFT from the same table (tiles times their cost, shared by the threads).
+
+The table is written to ``$XDG_CACHE_HOME/convcli`` (``~/.cache/convcli``), one file
+per machine key (CPU model, cores, NumPy/SciPy and convcli versions), and read
+back by later processes in microseconds. The calibration only changes speed:
+every tile length and every method give the same numbers to float rounding.
+``CONVCLI_NO_CALIBRATION=1`` switches it off (the fixed model: the plan depends on
+the inputs alone), as the tests and the generated docs do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: Switch the calibration off: the fixed model.
+ENV_OFF = "CONVCLI_NO_CALIBRATION"
+#: Work this large (outputs of one plan) is worth probing for; smaller work reads the cache only.
+PROBE_MIN_OUTPUTS = 1 << 20
+#: Transform lengths (per axis, square tiles) the probe times; all are fast lengths.
+TILE_LENGTHS = (128, 256, 384, 512, 768, 1152)
+_ROUNDS = 2
+
+_TABLE: dict[int, float] | None = None
+
+
+def enabled() -> bool:
+    """False when ``CONVCLI_NO_CALIBRATION`` is set to anything but ``''`` or ``'0'``."""
+    return os.environ.get(ENV_OFF, "") in ("", "0")
+
+
+def token() -> object:
+    """What plans depend on (for their cache): off, not yet known, or the table in use."""
+    if not enabled():
+        return "off"
+    return None if _TABLE is None else tuple(sorted(_TABLE.items()))
+
+
+def machine_key() -> str:
+    """What the table depends on: CPU model, cores, library versions, convcli's version.
+
+    >>> "cores=" in machine_key()
+    True
+    """
+    import platform
+
+    import scipy
+
+    from .._version import __version__
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    parts = [model, f"cores={os.cpu_count()}", f"numpy={np.__version__}", f"scipy={scipy.__version__}"]
+    return "; ".join(parts + [f"convcli={__version__}"])
+
+
+def cache_path(key: str | None = None) -> Path:
+    """The file holding this machine's table."""
+    import hashlib
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "convcli"
+    digest = hashlib.sha1((key or machine_key()).encode()).hexdigest()[:16]
+    return base / f"fft-tiles-{digest}.json"
+
+
+def fft_table(outputs: int = 0) -> dict[int, float]:
+    """Nanoseconds per element of one tile at each probed length; ``{}`` when off or not known yet.
+
+    Held in this process once read. Work of at least :data:`PROBE_MIN_OUTPUTS`
+    outputs reads it from the cache, or probes (and caches) it; smaller work uses
+    the fixed model unless the table is already held, so small files never pay
+    for either. A probe already running in another process (a lock file) is not
+    repeated: this process plans with the fixed model meanwhile.
+    """
+    global _TABLE
+    if not enabled():
+        return {}
+    if _TABLE is not None:
+        return _TABLE
+    if outputs < PROBE_MIN_OUTPUTS:
+        return {}  # small work: the fixed model, and no file read (nor SciPy imported for the machine key)
+    path = cache_path()
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        table = {int(length): float(value) for length, value in stored["ns_per_element"].items()}
+        if table and all(value > 0 for value in table.values()):
+            _TABLE = table
+            return _TABLE
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    lock = path.with_suffix(".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if lock.exists() and time.time() - lock.stat().st_mtime > 60:
+            lock.unlink()  # left by a process that died probing
+        descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except OSError:  # another process is probing, or no cache folder: the fixed model for this whole process
+        _TABLE = {}
+        return _TABLE
+    try:
+        os.close(descriptor)
+        table = probe()
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        record = {"key": machine_key(), "ns_per_element": {str(k): v for k, v in table.items()}}
+        temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass
+    finally:
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass
+    _TABLE = table
+    return table
+
+
+def forget() -> None:
+    """Drop the table held in this process (the next plan reads the cache again)."""
+    global _TABLE
+    _TABLE = None
+
+
+def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dict[int, float]:
+    """Time one overlap-save tile per length (one thread), interleaved rounds; ns per transform element.
+
+    >>> table = probe((128, 256), rounds=1)
+    >>> sorted(table) == [128, 256] and all(value > 0 for value in table.values())
+    True
+    """
+    import statistics
+
+    from scipy import fft
+
+    image = np.random.default_rng(0).random((max(lengths), max(lengths)), dtype=np.float32)
+    out = np.empty_like(image)
+    kernel = np.random.default_rng(1).random((15, 15), dtype=np.float32)
+    spectra = {n: np.conj(fft.rfft2(kernel, s=(n, n))) for n in lengths}
+    samples: dict[int, list[float]] = {n: [] for n in lengths}
+
+    def tile(n: int) -> None:
+        window = np.zeros((n, n), dtype=np.float32)
+        window[:, :] = image[:n, :n]
+        product = fft.rfft2(window, workers=1, overwrite_x=True)
+        product *= spectra[n]
+        result = fft.irfft2(product, s=(n, n), workers=1, overwrite_x=True)
+        out[: n - 14, : n - 14] = result[: n - 14, : n - 14]
+
+    for round_ in range(rounds + 1):
+        for n in lengths:
+            calls = max(1, (1 << 18) // (n * n))  # small tiles repeated: a quarter million elements per sample
+            start = time.perf_counter()
+            for _ in range(calls):
+                tile(n)
+            if round_:
+                samples[n].append((time.perf_counter() - start) / calls)
+    return {n: round(statistics.median(samples[n]) * 1e9 / (n * n), 4) for n in lengths}
