@@ -134,11 +134,10 @@ def test_the_plan_follows_the_measured_fft_cost(monkeypatch):
 @pytest.mark.parametrize("table", [{128: 1.0, 256: 2.0, 512: 9.0}, {256: 1.0, 1152: 5.0}])
 def test_streamed_fft_strips_stay_identical_to_the_in_memory_result_with_a_table(table, monkeypatch):
     # The streamed path cuts blocks of whole FFT tiles by _tile: with a table, its tiles must be the engine's.
-    from test_stream import _streamed_rows
-
     from convcli.api.arrays import as_kernels, filter_array
     from convcli.api.arrays import geometry as make_geometry
     from convcli.api.settings import FilterSettings
+    from test_stream import _streamed_rows
 
     monkeypatch.setattr(calibration, "fft_table", lambda outputs=0: table)
     image = np.random.default_rng(8).random((700, 300)).astype(np.float32)

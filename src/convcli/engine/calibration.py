@@ -21,6 +21,7 @@ the inputs alone), as the tests and the generated docs do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -129,10 +130,8 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
     except OSError:
         pass
     finally:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(lock)
-        except OSError:
-            pass
     _TABLE = table
     return table
 
