@@ -18,6 +18,7 @@ def calibrated(monkeypatch, tmp_path):
     """Calibration switched on, its cache in a temporary folder, nothing held in this process."""
     monkeypatch.delenv(calibration.ENV_OFF, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": 0.5})
     calibration.forget()
     yield tmp_path
     calibration.forget()
@@ -51,7 +52,8 @@ def test_small_work_never_probes_and_large_work_probes_once_then_reads_the_cache
     assert calibration.fft_table(10) == {} and calibration.token() is None
     assert calibration.fft_table(1 << 30) == table and len(calls) == 1
     assert calibration.fft_table(10) == table  # held now, for small work too
-    assert calibration.token() == tuple(sorted(table.items()))
+    assert calibration.token() == (tuple(sorted(table.items())), (("box", 0.5),))
+    assert calibration.opencv_factors() == {"box": 0.5} and written["opencv"] == {"box": 0.5}
 
 
 def test_the_cache_is_per_machine_key(calibrated):
@@ -148,3 +150,35 @@ def test_streamed_fft_strips_stay_identical_to_the_in_memory_result_with_a_table
     assert _tile(700, 15)[1] in table  # more than one tile down the image
     for rows in (64, 250):
         np.testing.assert_array_equal(_streamed_rows(image, kernels, settings, rows), expected)
+
+
+def test_the_opencv_probe_measures_each_function():
+    from convcli.engine import opencv_available
+
+    if not opencv_available():
+        assert calibration.probe_opencv() == {}
+        return
+    factors = calibration.probe_opencv(rounds=1)
+    assert set(factors) == {"box", "separable", "direct", "fft"} and all(0.25 <= f <= 4 for f in factors.values())
+
+
+def test_opencv_factors_steer_the_choice_between_its_functions(monkeypatch):
+    from convcli.engine import opencv_available
+
+    if not opencv_available():
+        pytest.skip("needs OpenCV")
+    box = np.full((9, 9), 1 / 81)
+    picks = {}
+    for name, factors in (
+        ("box cheap", {"box": 0.25, "separable": 4.0}),
+        ("box dear", {"box": 4.0, "separable": 0.25}),
+    ):
+        monkeypatch.setattr(calibration, "opencv_factors", lambda outputs=0, f=factors: f)
+        monkeypatch.setattr(calibration, "token", lambda f=factors: tuple(sorted(f.items())))
+        plan = plan_correlation((2048, 2048), box, padding=4)
+        picks[name] = (plan.method, plan.backend)
+    assert picks == {"box cheap": ("box", "opencv"), "box dear": ("separable", "opencv")}
+    x = np.random.default_rng(6).random((400, 300), dtype=np.float32)
+    by_box = correlate2d(x, box, padding=4, method="box", backend="opencv")
+    by_separable = correlate2d(x, box, padding=4, method="separable", backend="opencv")
+    assert np.abs(by_box - by_separable).max() <= 1e-6

@@ -7,7 +7,7 @@ element as a 1152x1152 one; the constants were fitted on an AMD EPYC, where the
 large tile was as cheap). So the first time ``auto`` plans work of at least
 :data:`PROBE_MIN_OUTPUTS` outputs, :func:`probe` times one overlap-save tile (the
 gather, ``rfft2``, the product and ``irfft2``, one thread) at each length of
-:data:`TILE_LENGTHS`, medians of interleaved rounds, about 0.1 s in all. The FFT
+:data:`TILE_LENGTHS`, the fastest of interleaved rounds, about 0.1 s in all. The FFT
 then cuts its tiles at the length that is cheapest here, and the plan estimates
 the FFT from the same table (tiles times their cost, shared by the threads).
 
@@ -35,9 +35,12 @@ ENV_OFF = "CONVCLI_NO_CALIBRATION"
 PROBE_MIN_OUTPUTS = 1 << 20
 #: Transform lengths (per axis, square tiles) the probe times; all are fast lengths.
 TILE_LENGTHS = (128, 256, 384, 512, 768, 1152)
-_ROUNDS = 2
+# Rounds per probe, and the fastest of them kept: on a shared machine other work only ever adds time, so the
+# minimum is the estimate least disturbed by it (medians of 3 moved by 2-3x under a load of 2-3 on 2 cores).
+_ROUNDS = 4
 
 _TABLE: dict[int, float] | None = None
+_OPENCV: dict[str, float] | None = None
 
 
 def enabled() -> bool:
@@ -49,7 +52,7 @@ def token() -> object:
     """What plans depend on (for their cache): off, not yet known, or the table in use."""
     if not enabled():
         return "off"
-    return None if _TABLE is None else tuple(sorted(_TABLE.items()))
+    return None if _TABLE is None else (tuple(sorted(_TABLE.items())), tuple(sorted((_OPENCV or {}).items())))
 
 
 def machine_key() -> str:
@@ -74,6 +77,12 @@ def machine_key() -> str:
     except OSError:
         pass
     parts = [model, f"cores={os.cpu_count()}", f"numpy={np.__version__}", f"scipy={scipy.__version__}"]
+    from .plan import opencv_available
+
+    if opencv_available():
+        import cv2
+
+        parts.append(f"opencv={cv2.__version__}")
     return "; ".join(parts + [f"convcli={__version__}"])
 
 
@@ -102,12 +111,14 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
         return _TABLE
     if outputs < PROBE_MIN_OUTPUTS:
         return {}  # small work: the fixed model, and no file read (nor SciPy imported for the machine key)
+    global _OPENCV
     path = cache_path()
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
         table = {int(length): float(value) for length, value in stored["ns_per_element"].items()}
-        if table and all(value > 0 for value in table.values()):
-            _TABLE = table
+        opencv = {str(name): float(value) for name, value in stored.get("opencv", {}).items()}
+        if table and all(value > 0 for value in [*table.values(), *opencv.values()]):
+            _TABLE, _OPENCV = table, opencv
             return _TABLE
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
@@ -123,8 +134,9 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
     try:
         os.close(descriptor)
         table = probe()
+        _OPENCV = probe_opencv()
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        record = {"key": machine_key(), "ns_per_element": {str(k): v for k, v in table.items()}}
+        record = {"key": machine_key(), "ns_per_element": {str(k): v for k, v in table.items()}, "opencv": _OPENCV}
         temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
         os.replace(temporary, path)
     except OSError:
@@ -136,21 +148,29 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
     return table
 
 
+def opencv_factors(outputs: int = 0) -> dict[str, float]:
+    """Measured / estimated time of OpenCV's functions here, by method (``box``, ``separable``, ``direct``, ``fft``).
+
+    Read, probed and held with :func:`fft_table` (the same file); ``{}`` when off,
+    not known yet, or OpenCV is not installed.
+    """
+    fft_table(outputs)
+    return (_OPENCV or {}) if enabled() else {}
+
+
 def forget() -> None:
     """Drop the table held in this process (the next plan reads the cache again)."""
-    global _TABLE
-    _TABLE = None
+    global _TABLE, _OPENCV
+    _TABLE = _OPENCV = None
 
 
 def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dict[int, float]:
-    """Time one overlap-save tile per length (one thread), interleaved rounds; ns per transform element.
+    """Time one overlap-save tile per length (one thread), the fastest of interleaved rounds; ns per element.
 
     >>> table = probe((128, 256), rounds=1)
     >>> sorted(table) == [128, 256] and all(value > 0 for value in table.values())
     True
     """
-    import statistics
-
     from scipy import fft
 
     image = np.random.default_rng(0).random((max(lengths), max(lengths)), dtype=np.float32)
@@ -175,4 +195,62 @@ def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dic
                 tile(n)
             if round_:
                 samples[n].append((time.perf_counter() - start) / calls)
-    return {n: round(statistics.median(samples[n]) * 1e9 / (n * n), 4) for n in lengths}
+    return {n: round(min(samples[n]) * 1e9 / (n * n), 4) for n in lengths}
+
+
+def probe_opencv(rounds: int = _ROUNDS) -> dict[str, float]:
+    """OpenCV's boxFilter, sepFilter2D, filter2D and filter2D's DFT at 1024x1024: measured / the model's estimate.
+
+    Two kernel sizes per function (3 and 15; filter2D 3 and 7, its DFT 15), the
+    fastest of interleaved rounds, the median quotient per function, clipped to 0.25..4 (a quotient beyond that says
+    the machine was busy, not that the model is that far off). ``{}`` without OpenCV.
+    """
+    from .plan import opencv_available
+
+    if not opencv_available():
+        return {}
+    import statistics
+
+    from ..shapes import conv_geometry
+    from .opencv import _call
+    from .plan import _analysis, _model_costs, separable_rtol
+
+    size = 1024
+    image = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    rng = np.random.default_rng(2)
+
+    def gaussian(k: int) -> np.ndarray:
+        line = np.exp(-0.5 * ((np.arange(k) - k // 2) / max(0.5, k / 6)) ** 2)
+        return np.outer(line, line) / line.sum() ** 2
+
+    cases = [
+        ("box", np.full((3, 3), 1 / 9)),
+        ("box", np.full((15, 15), 1 / 225)),
+        ("separable", gaussian(3)),
+        ("separable", gaussian(15)),
+        ("direct", rng.uniform(-1, 1, (3, 3))),
+        ("direct", rng.uniform(-1, 1, (7, 7))),
+        ("fft", rng.uniform(-1, 1, (15, 15))),
+    ]
+    import cv2
+
+    calls, estimates = [], []
+    for method, kernel in cases:
+        k = kernel.shape[0]
+        geometry = conv_geometry((size, size), kernel.shape, (1, 1), (k // 2, k // 2), (1, 1))
+        terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(np.float32))
+        estimates.append(_model_costs(geometry, kernel, terms, True)[(method, "opencv")] * 1e-9)
+        calls.append(_call(kernel, terms, method, (k // 2, k // 2), cv2.BORDER_CONSTANT, geometry.output))
+    samples: list[list[float]] = [[] for _ in cases]
+    for round_ in range(rounds + 1):
+        for index, call in enumerate(calls):
+            repeat = max(1, int(2e-3 / estimates[index]))
+            start = time.perf_counter()
+            for _ in range(repeat):
+                call(image)
+            if round_:
+                samples[index].append((time.perf_counter() - start) / repeat)
+    quotients: dict[str, list[float]] = {}
+    for (method, _), measured, estimate in zip(cases, samples, estimates):
+        quotients.setdefault(method, []).append(min(measured) / estimate)
+    return {method: round(min(4.0, max(0.25, statistics.median(q))), 3) for method, q in quotients.items()}

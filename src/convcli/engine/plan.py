@@ -203,16 +203,22 @@ def _costs(
 ) -> dict[tuple[str, str], float]:
     """Estimated nanoseconds of each (method, backend) that can run this correlation.
 
-    The NumPy FFT's estimate comes from this machine's measured tile costs
-    (:mod:`convcli.engine.calibration`) unless ``raw`` or the calibration is off.
+    The NumPy FFT's estimate comes from this machine's measured tile costs, and
+    OpenCV's are scaled by its functions' measured speed here
+    (:mod:`convcli.engine.calibration`), unless ``raw`` or the calibration is off.
     """
     costs = _model_costs(geometry, kernel, terms, opencv)
     if not raw:
         from .fft import estimate_ns
 
-        measured = estimate_ns(geometry, calibration.fft_table(geometry.output[0] * geometry.output[1]))
+        outputs = geometry.output[0] * geometry.output[1]
+        measured = estimate_ns(geometry, calibration.fft_table(outputs))
         if measured is not None:
             costs[("fft", "numpy")] = measured
+        factors = calibration.opencv_factors(outputs) if opencv else {}
+        for (method, backend), cost in costs.items():
+            if backend == "opencv":
+                costs[(method, backend)] = cost * factors.get(method, 1.0)
     return costs
 
 
