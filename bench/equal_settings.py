@@ -148,7 +148,7 @@ def section_batch(work: Path, runs: int, count: int) -> None:
         folder.mkdir()
     script = work / "loop.py"
     script.write_text(BATCH_LOOP)
-    convcli = f"{PYTHON} -m convcli filter '{sources}/*.png' -k vertical -k gaussian:15 -q --name '{{stem}}-{{kernel}}'"
+    convcli = f"{PYTHON} -m convcli filter '{sources}/*.png' -k vertical -k gaussian:15 -q --name '{{stem}}-{{kernel}}.png'"
     commands = {
         "convcli --jobs 2": f"cd {outs['j2']} && {convcli} --jobs 2",
         "convcli --jobs 1": f"cd {outs['j1']} && {convcli} --jobs 1",
