@@ -182,3 +182,15 @@ def test_opencv_factors_steer_the_choice_between_its_functions(monkeypatch):
     by_box = correlate2d(x, box, padding=4, method="box", backend="opencv")
     by_separable = correlate2d(x, box, padding=4, method="separable", backend="opencv")
     assert np.abs(by_box - by_separable).max() <= 1e-6
+
+
+def test_a_disturbed_probe_is_not_cached(calibrated, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(calibration, "probe", fake_probe({128: 7.7, 256: 57.0, 384: 123.0}, calls))
+    assert calibration.fft_table(1 << 30) == {} and len(calls) == 1
+    assert not calibration.cache_path().exists()
+    calibration.forget()  # the next process probes again
+    monkeypatch.setattr(calibration, "probe", fake_probe({128: 8.0, 256: 8.1, 1152: 13.8}, calls))
+    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": 0.7, "direct": 4.0})
+    assert calibration.fft_table(1 << 30) == {128: 8.0, 256: 8.1, 1152: 13.8} and len(calls) == 2
+    assert calibration.opencv_factors() == {}  # a quotient at the clip: OpenCV keeps the fixed model

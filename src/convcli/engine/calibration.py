@@ -38,6 +38,8 @@ TILE_LENGTHS = (128, 256, 384, 512, 768, 1152)
 # Rounds per probe, and the fastest of them kept: on a shared machine other work only ever adds time, so the
 # minimum is the estimate least disturbed by it (medians of 3 moved by 2-3x under a load of 2-3 on 2 cores).
 _ROUNDS = 4
+# OpenCV quotients are clipped to this range; one at either end marks a disturbed probe (see plausible).
+_CLIP = (0.25, 4.0)
 
 _TABLE: dict[int, float] | None = None
 _OPENCV: dict[str, float] | None = None
@@ -133,8 +135,10 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
         return _TABLE
     try:
         os.close(descriptor)
-        table = probe()
-        _OPENCV = probe_opencv()
+        table, _OPENCV = plausible(probe(), probe_opencv())
+        if not table:  # a disturbed probe: the fixed model for this process, and no file (the next one probes)
+            _TABLE, _OPENCV = {}, {}
+            return _TABLE
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         record = {"key": machine_key(), "ns_per_element": {str(k): v for k, v in table.items()}, "opencv": _OPENCV}
         temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -156,6 +160,26 @@ def opencv_factors(outputs: int = 0) -> dict[str, float]:
     """
     fft_table(outputs)
     return (_OPENCV or {}) if enabled() else {}
+
+
+#: A tile table whose dearest length costs more than this many times its cheapest, per element, was measured
+#: on a busy machine (quiet, this Xeon gives 1.7x: 8.1 to 13.8 ns; under a load of 8 on 2 cores, 7.7 to 123).
+_MAX_SPREAD = 4.0
+
+
+def plausible(table: dict[int, float], opencv: dict[str, float]) -> tuple[dict[int, float], dict[str, float]]:
+    """The probe's results, or ``{}`` for the part a busy machine disturbed (it is then not cached).
+
+    >>> plausible({256: 8.0, 1152: 14.0}, {"box": 0.7, "fft": 1.3})
+    ({256: 8.0, 1152: 14.0}, {'box': 0.7, 'fft': 1.3})
+    >>> plausible({256: 8.0, 384: 120.0}, {"box": 0.7, "direct": 4.0})
+    ({}, {})
+    """
+    if not table or max(table.values()) > _MAX_SPREAD * min(table.values()):
+        return {}, {}
+    if any(value in _CLIP for value in opencv.values()):
+        return table, {}
+    return table, opencv
 
 
 def forget() -> None:
@@ -253,4 +277,5 @@ def probe_opencv(rounds: int = _ROUNDS) -> dict[str, float]:
     quotients: dict[str, list[float]] = {}
     for (method, _), measured, estimate in zip(cases, samples, estimates):
         quotients.setdefault(method, []).append(min(measured) / estimate)
-    return {method: round(min(4.0, max(0.25, statistics.median(q))), 3) for method, q in quotients.items()}
+    low, high = _CLIP
+    return {method: round(min(high, max(low, statistics.median(q))), 3) for method, q in quotients.items()}
