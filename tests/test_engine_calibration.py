@@ -194,3 +194,12 @@ def test_a_disturbed_probe_is_not_cached(calibrated, monkeypatch):
     monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": 0.7, "direct": 4.0})
     assert calibration.fft_table(1 << 30) == {128: 8.0, 256: 8.1, 1152: 13.8} and len(calls) == 2
     assert calibration.opencv_factors() == {}  # a quotient at the clip: OpenCV keeps the fixed model
+
+
+def test_an_implausible_cache_file_is_probed_again(calibrated, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(calibration, "probe", fake_probe({256: 8.0, 512: 9.0}, calls))
+    path = calibration.cache_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"key": "k", "ns_per_element": {"128": 7.7, "384": 123.0}, "opencv": {}}))
+    assert calibration.fft_table(1 << 30) == {256: 8.0, 512: 9.0} and len(calls) == 1
