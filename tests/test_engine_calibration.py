@@ -184,12 +184,15 @@ def test_opencv_factors_steer_the_choice_between_its_functions(monkeypatch):
     assert np.abs(by_box - by_separable).max() <= 1e-6
 
 
-def test_a_disturbed_probe_is_not_cached(calibrated, monkeypatch):
+def test_a_disturbed_probe_is_not_cached_and_retried_an_hour_later(calibrated, monkeypatch):
     calls: list = []
     monkeypatch.setattr(calibration, "probe", fake_probe({128: 7.7, 256: 57.0, 384: 123.0}, calls))
     assert calibration.fft_table(1 << 30) == {} and len(calls) == 1
-    assert not calibration.cache_path().exists()
-    calibration.forget()  # the next process probes again
+    assert "rejected_at" in json.loads(calibration.cache_path().read_text())
+    calibration.forget()  # the next process keeps the fixed model for an hour, without probing
+    assert calibration.fft_table(1 << 30) == {} and len(calls) == 1
+    calibration.forget()  # an hour later it probes again
+    monkeypatch.setattr(calibration, "RETRY_SECONDS", 0.0)
     monkeypatch.setattr(calibration, "probe", fake_probe({128: 8.0, 256: 8.1, 1152: 13.8}, calls))
     monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": 0.7, "direct": 4.0})
     assert calibration.fft_table(1 << 30) == {128: 8.0, 256: 8.1, 1152: 13.8} and len(calls) == 2

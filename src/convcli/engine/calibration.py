@@ -31,6 +31,8 @@ import numpy as np
 
 #: Switch the calibration off: the fixed model.
 ENV_OFF = "CONVCLI_NO_CALIBRATION"
+#: After a probe disturbed by a busy machine, the fixed model is used this long before the probe is retried.
+RETRY_SECONDS = 3600.0
 #: Work this large (outputs of one plan) is worth probing for; smaller work reads the cache only.
 PROBE_MIN_OUTPUTS = 1 << 20
 #: Transform lengths (per axis, square tiles) the probe times; all are fast lengths.
@@ -117,6 +119,9 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
     path = cache_path()
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
+        if time.time() - float(stored.get("rejected_at", 0)) < RETRY_SECONDS:
+            _TABLE, _OPENCV = {}, {}  # a recent probe was disturbed: the fixed model until it is retried
+            return _TABLE
         table = {int(length): float(value) for length, value in stored["ns_per_element"].items()}
         opencv = {str(name): float(value) for name, value in stored.get("opencv", {}).items()}
         if table and all(value > 0 for value in [*table.values(), *opencv.values()]):
@@ -135,14 +140,18 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
     except OSError:  # another process is probing, or no cache folder: the fixed model for this whole process
         _TABLE = {}
         return _TABLE
+    table = {}
     try:
         os.close(descriptor)
         table, _OPENCV = plausible(probe(), probe_opencv())
-        if not table:  # a disturbed probe: the fixed model for this process, and no file (the next one probes)
-            _TABLE, _OPENCV = {}, {}
-            return _TABLE
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        record = {"key": machine_key(), "ns_per_element": {str(k): v for k, v in table.items()}, "opencv": _OPENCV}
+        record: dict = {
+            "key": machine_key(),
+            "ns_per_element": {str(k): v for k, v in table.items()},
+            "opencv": _OPENCV,
+        }
+        if not table:  # a disturbed probe: the fixed model, and no new probe for RETRY_SECONDS
+            record["rejected_at"] = time.time()
         temporary.write_text(json.dumps(record, indent=1), encoding="utf-8")
         os.replace(temporary, path)
     except OSError:
