@@ -2,12 +2,15 @@
 
     python bench/calibrate.py                 # 1024 and 4096, k = 3..31, strides 1, 2, 4
     python bench/calibrate.py --sizes 2048 --ks 3,7 --strides 1,2
+    CONVCLI_NO_CALIBRATION=1 python bench/calibrate.py   # the fixed model (no per-machine FFT tile table)
 
 For every case and every method that can run it, prints the model's estimate
 (``convcli.engine.plan``), the measured median and their ratio. The constants
 in plan.py and strips.py are set so the ratio is near 1 where methods compete
 (a ratio that is off by the same factor for every method does not change the
-choice). Medians of --runs, methods interleaved round-robin.
+choice). Medians of --runs, methods interleaved round-robin. At the end, one line per case:
+the chosen method's measured time over the fastest's (target: every case <= 1.1), and how many
+cases meet it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ os.environ["CONVCLI_NO_OPENCV"] = "1"
 import numpy as np  # noqa: E402
 
 from convcli.engine import correlate2d  # noqa: E402
-from convcli.engine.plan import _analysis, _costs  # noqa: E402
+from convcli.engine.plan import _analysis, _costs, separable_rtol  # noqa: E402
 from convcli.shapes import conv_geometry  # noqa: E402
 
 
@@ -42,6 +45,11 @@ def main() -> None:
     parser.add_argument("--kinds", default="gaussian,random")
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    summary: list[tuple] = []
+    from convcli.engine import calibration
+
+    table = calibration.fft_table(1 << 30) if calibration.enabled() else {}
+    print(f"FFT tile table (ns per element): {table or 'off (fixed model)'}\n")
     print("| size | k | kernel | stride | method | model ms | measured ms | measured/model | chosen |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size in map(int, args.sizes.split(",")):
@@ -49,7 +57,7 @@ def main() -> None:
         for k in map(int, args.ks.split(",")):
             for kind in args.kinds.split(","):
                 kernel = kernel_of(kind, k)
-                terms = _analysis(kernel.tobytes(), kernel.shape)
+                terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(np.float32))
                 for stride in map(int, args.strides.split(",")):
                     geometry = conv_geometry((size, size), kernel.shape, (stride, stride), (k // 2, k // 2), (1, 1))
                     costs = {m: c for (m, b), c in _costs(geometry, kernel, terms, False).items() if b == "numpy"}
@@ -63,6 +71,7 @@ def main() -> None:
                     medians = {m: statistics.median(t) * 1e3 for m, t in times.items()}
                     chosen = min(costs, key=costs.__getitem__)
                     fastest = min(medians, key=medians.__getitem__)
+                    summary.append((size, k, kind, stride, chosen, fastest, medians[chosen] / medians[fastest]))
                     for m in costs:
                         flag = ("chosen" if m == chosen else "") + (" fastest" if m == fastest else "")
                         print(
@@ -70,6 +79,15 @@ def main() -> None:
                             f"| {medians[m] / (costs[m] / 1e6):.2f} | {flag.strip()} |",
                             flush=True,
                         )
+
+    print("\n| size | k | kernel | stride | chosen | fastest | chosen / fastest |")
+    print("|---|---|---|---|---|---|---|")
+    for size, k, kind, stride, chosen, fastest, ratio in summary:
+        flag = "" if ratio <= 1.1 else " **over**"
+        print(f"| {size} | {k} | {kind} | {stride} | {chosen} | {fastest} | {ratio:.2f}{flag} |")
+    met = sum(ratio <= 1.1 for *_, ratio in summary)
+    worst = max(ratio for *_, ratio in summary)
+    print(f"\n{met} of {len(summary)} cases within 1.1x of the fastest; worst {worst:.2f}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ Every ``[[[cog ... ]]]`` block in ``README.md`` and ``docs/**/*.md`` is written 
 
 The output must be the same on every machine, whichever optional backend is installed: every
 example runs with ``CONVCLI_NO_OPENCV=1`` (the NumPy path, never OpenCV even when it is
-installed), ``CONVCLI_THREADS=1`` and single-threaded BLAS (the same order of every sum), in the
+installed), ``CONVCLI_NO_CALIBRATION=1`` (the fixed cost model), ``CONVCLI_DEFLATE=zlib`` (zlib's PNG bytes
+even with ISA-L installed), ``CONVCLI_THREADS=1`` and single-threaded BLAS (the same order of every sum), in the
 C locale (``ls`` and ``sort`` order), with any other ``CONVCLI_*`` setting of the caller removed.
 Examples are chosen so that the numbers they print are not rounding noise; the one kind that
 cannot be avoided, the loss (or error) of an exact least-squares fit, is around 1e-10 to 1e-30 and
@@ -33,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: the environment every example runs in, on top of the caller's (minus its CONVCLI_* settings)
 FIXED_ENV = {
     "CONVCLI_NO_OPENCV": "1",
+    "CONVCLI_NO_CALIBRATION": "1",
+    "CONVCLI_DEFLATE": "zlib",
     "CONVCLI_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",

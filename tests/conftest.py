@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import shutil
 import socketserver
 import threading
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+# The fixed cost model (no per-machine FFT tile table): plans depend on the inputs alone. Subprocesses inherit it.
+os.environ["CONVCLI_NO_CALIBRATION"] = "1"
 
 from convcli.cli import main
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # imported when the pool starts: concurrent.futures pulls in logging (start-up, small files)
+    from concurrent.futures import ThreadPoolExecutor
 
 _POOL: ThreadPoolExecutor | None = None
 
@@ -46,6 +49,8 @@ def run_parallel(tasks: list, function: Callable, parallel: bool = True) -> None
             function(*task)
         return
     if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
         _POOL = ThreadPoolExecutor(max_workers=max(1, workers() - 1), thread_name_prefix="convcli")
 
     def share(index: int) -> None:

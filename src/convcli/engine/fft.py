@@ -26,6 +26,9 @@ from .strips import run_parallel, workers
 _MAX_TILE = 1152
 # Fixed cost of one more tile (Python, kernel phases, small transforms), in the units of L*log2(L).
 _TILE_OVERHEAD = 2000
+# With a measured tile table: nanoseconds of Python per tile (the gather, the output copy, the job), fitted on
+# bench/calibrate.py's FFT cases at 1024 and 2048 (0.05-0.1 ms).
+_TILE_NS = 50_000.0
 
 
 @dataclass(frozen=True)
@@ -73,17 +76,68 @@ def axis_terms(stride: int, dilation: int, taps: int, outputs: int) -> list[Axis
     return terms
 
 
-def _tile(count: int, taps: int) -> tuple[int, int]:
+def fast_length(n: int) -> int:
+    """The smallest ``2^a 3^b 5^c >= n``: ``scipy.fft.next_fast_len(n, real=True)`` without importing SciPy.
+
+    >>> [fast_length(n) for n in (1, 7, 97, 1025)]
+    [1, 8, 100, 1080]
+    """
+    best = 1 << max(0, (n - 1).bit_length())
+    five = 1
+    while five < best:
+        three = five
+        while three < best:
+            value = three
+            while value < n:
+                value *= 2
+            best = min(best, value)
+            three *= 3
+        five *= 5
+    return best
+
+
+def _unit(table: dict[int, float], length: int) -> float:
+    """ns per element of a square tile of ``length`` from the probed table (log-linear between its lengths)."""
+    if length in table:
+        return table[length]
+    lengths = sorted(table)
+    if length <= lengths[0]:
+        return table[lengths[0]]
+    if length >= lengths[-1]:
+        return table[lengths[-1]]
+    upper = next(i for i, n in enumerate(lengths) if n > length)
+    a, b = lengths[upper - 1], lengths[upper]
+    share = math.log(length / a) / math.log(b / a)
+    return table[a] ** (1 - share) * table[b] ** share
+
+
+def _tile(count: int, taps: int, table: dict[int, float] | None = None) -> tuple[int, int]:
     """Output tile length and transform length for ``count`` outputs of a ``taps``-long kernel.
 
-    Minimises ``tiles * L log L`` over fast lengths ``L`` up to 1024 (or the
-    whole axis, or twice the kernel when the kernel alone is longer).
+    Fixed model: minimises ``tiles * (L log L + overhead)`` over fast lengths
+    ``L`` up to 1152 (or the whole axis, or twice the kernel when the kernel
+    alone is longer). With this machine's measured tile costs (``table``, ns per
+    element of an ``L x L`` tile, :mod:`convcli.engine.calibration`; by default this
+    process's table, ``{}`` for the fixed model): minimises
+    ``tiles * L * sqrt(cost(L))`` over the probed lengths and the whole axis (a
+    square tile's cost split between its two axes).
     """
-    from scipy import fft
+    if table is None:
+        from . import calibration
 
-    whole = fft.next_fast_len(count + taps - 1, real=True)
-    lengths = {whole} | {fft.next_fast_len(n, real=True) for n in (128, 256, 512, _MAX_TILE, max(128, 2 * taps))}
-    limit = max(_MAX_TILE, fft.next_fast_len(2 * taps, real=True))
+        table = calibration.fft_table()
+    whole = fast_length(count + taps - 1)
+    if table and 2 * taps <= max(table):
+        options = [n for n in table if taps <= n < whole] + ([whole] if whole <= max(table) else [])
+        if options:
+
+            def measured(length: int) -> float:
+                return math.ceil(count / (length - taps + 1)) * length * math.sqrt(_unit(table, length))
+
+            length = min(sorted(options), key=measured)
+            return min(count, length - taps + 1), length
+    lengths = {whole} | {fast_length(n) for n in (128, 256, 512, _MAX_TILE, max(128, 2 * taps))}
+    limit = max(_MAX_TILE, fast_length(2 * taps))
     best: tuple[float, int, int] | None = None
     for length in sorted(lengths):
         if length < taps or length > min(whole, limit):
@@ -97,28 +151,61 @@ def _tile(count: int, taps: int) -> tuple[int, int]:
     return best[1], best[2]
 
 
+def _classes(geometry: ConvGeometry) -> dict[tuple[int, int], list[tuple[AxisTerm, AxisTerm]]]:
+    """Output classes ``(r_h, r_w)`` and the kernel phases ``(row term, column term)`` that feed each."""
+    row_terms = axis_terms(geometry.stride[0], geometry.dilation[0], geometry.kernel[0], geometry.output[0])
+    col_terms = axis_terms(geometry.stride[1], geometry.dilation[1], geometry.kernel[1], geometry.output[1])
+    classes: dict[tuple[int, int], list[tuple[AxisTerm, AxisTerm]]] = {}
+    for rt in row_terms:
+        for ct in col_terms:
+            classes.setdefault((rt.out_start, ct.out_start), []).append((rt, ct))
+    return classes
+
+
+def estimate_ns(geometry: ConvGeometry, table: dict[int, float]) -> float | None:
+    """Estimated ns of :func:`correlate_fft` from measured tile costs; ``None`` without a table.
+
+    Per tile: the probed round trip (one thread) for stride 1; with ``p`` kernel
+    phases ``0.1 + 0.9 p`` of it (each phase a strided gather, a forward
+    transform and a product; one inverse; fitted on bench/calibrate.py's stride-2
+    and stride-4 cases), and :data:`_TILE_NS` of Python around it.
+    The tiles are not divided by the threads: measured on this 2-core machine, a
+    batch of 256x256 tiles ran 0.94-1.29x faster on two threads than on one (the
+    transforms are short and hold the GIL between them), while the constants of
+    the other methods already include their threads.
+    """
+    if not table:
+        return None
+    total = 0.0
+    for phases in _classes(geometry).values():
+        rows_out, cols_out = phases[0][0].out_count, phases[0][1].out_count
+        tile_h, length_h = _tile(rows_out, max(rt.k_count for rt, _ in phases), table)
+        tile_w, length_w = _tile(cols_out, max(ct.k_count for _, ct in phases), table)
+        count = math.ceil(rows_out / tile_h) * math.ceil(cols_out / tile_w)
+        unit = math.sqrt(_unit(table, length_h) * _unit(table, length_w))
+        total += count * (length_h * length_w * unit * (0.1 + 0.9 * len(phases)) + _TILE_NS)
+    return total
+
+
 def correlate_fft(
     image: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, mode: str, value: float, out: np.ndarray
 ) -> None:
     """Write the correlation into ``out`` (every element), through real FFTs."""
     from scipy import fft
 
+    from . import calibration
+
     dtype = out.dtype
     (top, _), (left, _) = geometry.padding
-    row_terms = axis_terms(geometry.stride[0], geometry.dilation[0], geometry.kernel[0], geometry.output[0])
-    col_terms = axis_terms(geometry.stride[1], geometry.dilation[1], geometry.kernel[1], geometry.output[1])
-    # Output classes (r_h, r_w) and the kernel phases (a_h, a_w) that feed each.
-    classes: dict[tuple[int, int], list[tuple[AxisTerm, AxisTerm]]] = {}
-    for rt in row_terms:
-        for ct in col_terms:
-            classes.setdefault((rt.out_start, ct.out_start), []).append((rt, ct))
+    classes = _classes(geometry)
+    table = calibration.fft_table(out.size)
     jobs = []
     for phases in classes.values():
         rows_out, cols_out = phases[0][0].out_count, phases[0][1].out_count
         taps_h = max(rt.k_count for rt, _ in phases)
         taps_w = max(ct.k_count for _, ct in phases)
-        tile_h, length_h = _tile(rows_out, taps_h)
-        tile_w, length_w = _tile(cols_out, taps_w)
+        tile_h, length_h = _tile(rows_out, taps_h, table)
+        tile_w, length_w = _tile(cols_out, taps_w, table)
         shape = (length_h, length_w)
         spectra = []
         for rt, ct in phases:

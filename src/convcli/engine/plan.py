@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import KernelError, ParameterError
 from ..kernels.weights import rank1_factors
 from ..shapes import ConvGeometry, PaddingSpec, conv_geometry
+from . import calibration
 from .strips import direct_cost, separable_cost
 
 Pair = tuple[int, int]
@@ -36,7 +37,10 @@ _NP_STRIDED_GATHER = 1.5
 # Strided passes cost more per kept output as the stride grows (more polyphase components, shorter arrays per
 # NumPy call): a factor 1 + (sh*sw - 1) / this (1024 and 2048, random 3x3-15x15, strides 2 and 4).
 _NP_STRIDED_DIRECT = 50.0
-_NP_STRIDED_SEPARABLE = 16.0
+# The separable method's strided passes: a flat x1.3 at strides 2 and 4 (the Intel Xeon, bench/calibrate.py, two
+# runs: against direct, separable measured 1.08x its estimate at stride 2 and 0.7x at stride 4 with the former
+# 1 + (sh*sw - 1)/16, so the penalty hardly grows with the stride).
+_NP_STRIDED_SEPARABLE = 1.3
 # Strided FFT: its polyphase tiles cost this share of the stride-1 transform plus a part that shrinks with the
 # kept outputs: 0.35 + this / (sh*sw), about 0.65 at stride 2 and 0.43 at stride 4 (1024 and 2048, measured).
 _FFT_STRIDED = 1.2
@@ -86,31 +90,63 @@ class Plan:
     full: ConvGeometry | None = field(default=None, repr=False, compare=False)
 
 
-def separable_terms(kernel: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The kernel as a sum of ``outer(column, row)`` terms, as few as its singular values allow.
+#: Relative residual ``||K - K_r||_F / ||K||_F`` a rank-``r`` split may leave, by the precision the work runs at.
+#: float32: 2**-20 (about 9.5e-7), 16 units of float32 rounding (u = 2**-24): casting the weights to float32
+#: already moves the kernel by up to u in that norm, and the rounding of the two 1-D passes and the input's own
+#: float32 rounding put the result several u from the exact correlation, so dropping a term this small is no
+#: change a float32 result can tell apart (a 15x15 Gaussian written with 12 significant digits leaves about
+#: 1e-12 and is rank 1). float64: 1e-13, the SVD's own rounding on kernels of a few thousand taps per side.
+SEPARABLE_RTOL = {"float32": 2.0**-20, "float64": 1e-13}
 
-    Rank 1 uses :func:`rank1_factors` (exact for integer kernels); otherwise the
-    SVD, keeping singular values above ``1e-13`` of the largest (so the sum
-    equals the kernel to float64 rounding).
+
+def separable_rtol(dtype: Any) -> float:
+    """The rank tolerance of :func:`separable_terms` for work in ``dtype`` (float32, or float64 for the rest).
+
+    >>> separable_rtol(np.float32) == 2.0**-20, separable_rtol(np.float64)
+    (True, 1e-13)
+    """
+    return SEPARABLE_RTOL["float32" if np.dtype(dtype) == np.float32 else "float64"]
+
+
+def separable_terms(kernel: np.ndarray, rtol: float = SEPARABLE_RTOL["float64"]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The kernel as a sum of ``outer(column, row)`` terms, as few as ``rtol`` allows.
+
+    A rank-1 kernel is split by :func:`rank1_factors` when its factors are
+    within ``rtol`` (exact for integer kernels such as Sobel). Otherwise the SVD, keeping the fewest
+    leading terms whose residual ``||K - sum||_F`` (the root of the sum of
+    the dropped squared singular values) is at most ``rtol * ||K||_F``; see
+    :data:`SEPARABLE_RTOL` for the tolerance per precision.
 
     >>> len(separable_terms(np.ones((5, 5)))), len(separable_terms(np.eye(3)))
     (1, 3)
+
+    A 15x15 Gaussian as a text file holds it, 12 significant digits: rank 1
+    at float32's tolerance, not at float64's.
+
+    >>> line = np.exp(-((np.arange(15) - 7) ** 2) / 15.0)
+    >>> written = np.vectorize(lambda v: float(f"{v:.12g}"))(np.outer(line, line) / line.sum() ** 2)
+    >>> len(separable_terms(written, rtol=separable_rtol(np.float32))), len(separable_terms(written)) > 1
+    (1, True)
     """
     kernel = np.asarray(kernel, dtype=np.float64)
-    factors = rank1_factors(kernel)
-    if factors is not None:
-        return [factors]
     if not np.any(kernel):
         return []
+    norm = float(np.linalg.norm(kernel))
+    factors = rank1_factors(kernel)
+    if factors is not None and np.linalg.norm(np.outer(*factors) - kernel) <= rtol * norm:
+        return [factors]
     u, s, vt = np.linalg.svd(kernel)
-    rank = int(np.sum(s > s[0] * 1e-13))
+    # dropped[r] = ||K - K_r||_F: the root of the sum of the squared singular values after the first r.
+    tail = np.sqrt(np.cumsum((s * s)[::-1])[::-1])
+    dropped = np.append(tail, 0.0)
+    rank = int(np.argmax(dropped <= rtol * norm))
     return [(u[:, i] * np.sqrt(s[i]), vt[i] * np.sqrt(s[i])) for i in range(rank)]
 
 
 @lru_cache(maxsize=64)
-def _analysis(data: bytes, shape: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+def _analysis(data: bytes, shape: tuple[int, int], rtol: float = SEPARABLE_RTOL["float64"]) -> list:
     """:func:`separable_terms` cached by the kernel's bytes (planning a small filter must cost microseconds)."""
-    return separable_terms(np.frombuffer(data, dtype=np.float64).reshape(shape))
+    return separable_terms(np.frombuffer(data, dtype=np.float64).reshape(shape), rtol)
 
 
 def is_box(kernel: np.ndarray) -> bool:
@@ -125,14 +161,33 @@ def is_box(kernel: np.ndarray) -> bool:
 
 
 def opencv_available() -> bool:
-    """OpenCV importable and not switched off by ``CONVCLI_NO_OPENCV=1``."""
+    """OpenCV installed and not switched off by ``CONVCLI_NO_OPENCV=1``.
+
+    Looked up without importing it (``import cv2`` takes tens of milliseconds):
+    the import happens when a plan runs on OpenCV.
+    """
     if os.environ.get("CONVCLI_NO_OPENCV", "") not in ("", "0"):
         return False
+    return _opencv_installed()
+
+
+@lru_cache(maxsize=1)
+def _opencv_installed() -> bool:
+    import sys
+
+    if "cv2" in sys.modules:
+        return True
+    from importlib.util import find_spec
+
     try:
-        import cv2  # noqa: F401
-    except ImportError:
+        return find_spec("cv2") is not None
+    except (ImportError, ValueError):
         return False
-    return True
+
+
+#: ``auto`` leaves OpenCV out below this many outputs unless cv2 is already imported: importing it costs more
+#: (40-120 ms) than it can save on a small image (a 451x300 photo's 3x3 filter takes about 1 ms either way).
+CV_MIN_OUTPUTS = 1 << 19
 
 
 def _worth_separating(kernel: np.ndarray, terms: list) -> bool:
@@ -143,8 +198,31 @@ def _worth_separating(kernel: np.ndarray, terms: list) -> bool:
     return 1 < rank <= MAX_SEPARABLE_TERMS and rank * sum(kernel.shape) < kernel.size
 
 
-def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool) -> dict[tuple[str, str], float]:
-    """Estimated nanoseconds of each (method, backend) that can run this correlation."""
+def _costs(
+    geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool, raw: bool = False
+) -> dict[tuple[str, str], float]:
+    """Estimated nanoseconds of each (method, backend) that can run this correlation.
+
+    The NumPy FFT's estimate comes from this machine's measured tile costs, and
+    OpenCV's are scaled by its functions' measured speed here
+    (:mod:`convcli.engine.calibration`), unless ``raw`` or the calibration is off.
+    """
+    costs = _model_costs(geometry, kernel, terms, opencv)
+    if not raw:
+        from .fft import estimate_ns
+
+        outputs = geometry.output[0] * geometry.output[1]
+        measured = estimate_ns(geometry, calibration.fft_table(outputs))
+        if measured is not None:
+            costs[("fft", "numpy")] = measured
+        factors = calibration.opencv_factors(outputs) if opencv else {}
+        for (method, backend), cost in costs.items():
+            if backend == "opencv":
+                costs[(method, backend)] = cost * factors.get(method, 1.0)
+    return costs
+
+
+def _model_costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool) -> dict[tuple[str, str], float]:
     (kh, kw), (sh, sw) = kernel.shape, geometry.stride
     outputs = geometry.output[0] * geometry.output[1]
     inputs = geometry.padded[0] * geometry.padded[1]
@@ -164,7 +242,7 @@ def _costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool
     )
     if separable:
         costs[("separable", "numpy")] = (
-            outputs * separable_cost(terms, geometry)[0] * (1 + extra_phases / _NP_STRIDED_SEPARABLE) + gather
+            outputs * separable_cost(terms, geometry)[0] * (_NP_STRIDED_SEPARABLE if strided else 1.0) + gather
         )
     if box:
         costs[("box", "numpy")] = outputs * _NP_BOX * sw
@@ -231,6 +309,7 @@ def plan_correlation(
             np.dtype(dtype).str,  # type: ignore[call-overload]
             backend,
             opencv_available() if backend != "numpy" else False,
+            calibration.token(),
         )
         hash(key)
     except TypeError:
@@ -240,7 +319,7 @@ def plan_correlation(
 
 @lru_cache(maxsize=256)
 def _cached_plan(key: tuple) -> Plan:
-    input_size, data, shape, stride, padding, dilation, method, dtype, backend, _ = key
+    input_size, data, shape, stride, padding, dilation, method, dtype, backend, _, _ = key
     kernel = np.frombuffer(data, dtype=np.float64).reshape(shape)
     return _plan(input_size, kernel, stride, padding, dilation, method, np.dtype(dtype), backend)
 
@@ -261,9 +340,13 @@ def _plan(
         raise ParameterError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     geometry = conv_geometry(input_size, (kernel.shape[0], kernel.shape[1]), stride, padding, dilation)
     opencv = backend != "numpy" and np.dtype(dtype) == np.float32 and opencv_available()
+    if opencv and backend == "auto" and geometry.output[0] * geometry.output[1] < CV_MIN_OUTPUTS:
+        import sys
+
+        opencv = "cv2" in sys.modules
     if backend == "opencv" and np.dtype(dtype) == np.float32 and not opencv:
         raise ParameterError("backend 'opencv' needs opencv-python-headless: pip install 'convcli[fast]'")
-    terms = _analysis(kernel.tobytes(), kernel.shape)
+    terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(dtype))
     if method == "separable" and not _worth_separating(kernel, terms):
         raise ParameterError(
             "method 'separable' needs a rank-1 kernel, or a sum of a few rank-1 terms with fewer taps in all than "

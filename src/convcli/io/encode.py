@@ -80,7 +80,9 @@ def encode(
         import tifffile
 
         buffer = io.BytesIO()
-        tifffile.imwrite(buffer, values.astype(np.float32), photometric="rgb" if values.ndim == 3 else "minisblack")
+        # float32 work is written as it is (no copy); float64 results are narrowed, as before.
+        raw = np.ascontiguousarray(values, dtype=np.float32)
+        tifffile.imwrite(buffer, raw, photometric="rgb" if values.ndim == 3 else "minisblack")
         return buffer.getvalue(), None
     if depth == 16 and fmt != "png":
         raise OutputUsageError(

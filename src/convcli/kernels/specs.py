@@ -30,7 +30,6 @@ Any of them may end in ``@METHOD`` to normalise the weights: ``@sum``,
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -129,6 +128,8 @@ def parse_kernel_spec(spec: str) -> Kernel:
         if path.stem == text:
             return _file_kernel(path, spec, f"kernel file {path.name}")
     names = [entry.name for entry in catalogue()] + [p.stem for p in kernel_files()]
+    import difflib
+
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = (
         f"did you mean {', '.join(repr(c) for c in close)}?"

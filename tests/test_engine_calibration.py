@@ -1,0 +1,208 @@
+"""The per-machine FFT tile table (issue 19, item 2): off in tests and docs, probed once, cached, harmless to results."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from convcli.engine import calibration, correlate2d, plan_correlation
+from convcli.engine.fft import _tile, estimate_ns, fast_length
+from convcli.shapes import conv_geometry
+
+
+@pytest.fixture
+def calibrated(monkeypatch, tmp_path):
+    """Calibration switched on, its cache in a temporary folder, nothing held in this process."""
+    monkeypatch.delenv(calibration.ENV_OFF, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": 0.5})
+    calibration.forget()
+    yield tmp_path
+    calibration.forget()
+
+
+def fake_probe(table: dict[int, float], calls: list):
+    def probe() -> dict[int, float]:
+        calls.append(1)
+        return dict(table)
+
+    return probe
+
+
+def test_the_suite_runs_with_the_fixed_model():
+    assert not calibration.enabled() and calibration.fft_table(1 << 30) == {} and calibration.token() == "off"
+    # The fixed model's tiles: L log L per axis, 1152 at most.
+    assert _tile(4096, 15) == _tile(4096, 15, {}) and _tile(4096, 15)[1] <= 1152
+
+
+def test_small_work_never_probes_and_large_work_probes_once_then_reads_the_cache(calibrated, monkeypatch):
+    calls: list = []
+    table = {128: 9.0, 256: 8.0, 512: 11.0, 1152: 15.0}
+    monkeypatch.setattr(calibration, "probe", fake_probe(table, calls))
+    assert calibration.fft_table(1000) == {} and not calls
+    assert not list(calibrated.rglob("*.json"))
+    assert calibration.fft_table(calibration.PROBE_MIN_OUTPUTS) == table and len(calls) == 1
+    assert calibration.fft_table(1 << 30) == table and len(calls) == 1  # held in the process
+    written = json.loads(calibration.cache_path().read_text())
+    assert written["key"] == calibration.machine_key() and {int(k) for k in written["ns_per_element"]} == set(table)
+    calibration.forget()  # a new process: small work neither reads nor probes; large work reads the file
+    assert calibration.fft_table(10) == {} and calibration.token() is None
+    assert calibration.fft_table(1 << 30) == table and len(calls) == 1
+    assert calibration.fft_table(10) == table  # held now, for small work too
+    assert calibration.token() == (tuple(sorted(table.items())), (("box", 0.5),))
+    assert calibration.opencv_factors() == {"box": 0.5} and written["opencv"] == {"box": 0.5}
+
+
+def test_the_cache_is_per_machine_key(calibrated):
+    assert calibration.cache_path("Xeon; numpy=2") != calibration.cache_path("EPYC; numpy=2")
+    assert calibration.cache_path().parent == calibrated / "convcli"
+    key = calibration.machine_key()
+    assert "numpy=" in key and "scipy=" in key and "convcli=" in key
+
+
+def test_a_probe_under_way_elsewhere_is_not_repeated(calibrated, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(calibration, "probe", fake_probe({256: 1.0}, calls))
+    lock = calibration.cache_path().with_suffix(".lock")
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    assert calibration.fft_table(1 << 30) == {} and not calls
+    assert calibration.fft_table(1 << 30) == {}  # the fixed model for the rest of this process
+
+
+def test_a_damaged_cache_is_probed_again(calibrated, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(calibration, "probe", fake_probe({256: 2.0}, calls))
+    path = calibration.cache_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    assert calibration.fft_table(1 << 30) == {256: 2.0} and len(calls) == 1
+
+
+def test_the_real_probe_measures_every_length():
+    table = calibration.probe((128, 256), rounds=1)
+    assert set(table) == {128, 256} and all(0 < value < 1e4 for value in table.values())
+
+
+@pytest.mark.parametrize(
+    "table",
+    [{128: 1.0, 256: 50.0, 1152: 60.0}, {128: 60.0, 256: 50.0, 512: 40.0, 1152: 1.0}, {384: 1.0, 512: 9.0}],
+)
+def test_the_table_picks_the_cheapest_tile_and_the_numbers_do_not_change(table):
+    tile, length = _tile(1000, 15, table)
+    assert length in table or length == fast_length(1000 + 14)
+    assert tile == min(1000, length - 14)
+    # The cheapest here by its own measure: tiles x L x sqrt(cost), over the probed lengths.
+    cheapest = min((n for n in table if n >= 15), key=lambda n: -(-1000 // (n - 14)) * n * table[n] ** 0.5)
+    assert length == cheapest or length == fast_length(1014)
+
+
+@pytest.mark.parametrize(
+    "table", [{128: 1.0, 256: 50.0, 1152: 60.0}, {128: 60.0, 1152: 1.0}, {256: 3.0, 384: 1.0, 512: 9.0}]
+)
+def test_fft_results_are_the_same_whatever_the_tiles(table, monkeypatch):
+    x = np.random.default_rng(2).uniform(-1, 1, (700, 650)).astype(np.float32)
+    kernel = np.random.default_rng(3).uniform(-1, 1, (15, 15))
+    fixed = correlate2d(x, kernel, padding=7, method="fft", backend="numpy")
+    monkeypatch.setattr(calibration, "fft_table", lambda outputs=0: table)
+    tiled = correlate2d(x, kernel, padding=7, method="fft", backend="numpy")
+    want = ndimage.correlate(x.astype(np.float64), kernel, mode="constant")
+    scale = np.abs(kernel).sum()  # |x| <= 1: every output is at most this
+    for got in (fixed, tiled):
+        assert np.abs(got - want).max() <= 1e-5 * scale
+    assert np.abs(tiled - fixed).max() <= 2e-6 * scale
+
+
+def test_the_plan_follows_the_measured_fft_cost(monkeypatch):
+    kernel = np.random.default_rng(4).uniform(-1, 1, (7, 7))
+    geometry = conv_geometry((2048, 2048), (7, 7), (1, 1), (3, 3), (1, 1))
+    assert estimate_ns(geometry, {}) is None
+    cheap, dear = {256: 0.5, 512: 0.5}, {256: 500.0, 512: 500.0}
+    assert estimate_ns(geometry, cheap) < estimate_ns(geometry, dear)
+    picks = {}
+    for name, table in (("cheap", cheap), ("dear", dear)):
+        monkeypatch.setattr(calibration, "fft_table", lambda outputs=0, table=table: table)
+        monkeypatch.setattr(calibration, "token", lambda table=table: tuple(sorted(table.items())))
+        picks[name] = plan_correlation((2048, 2048), kernel, padding=3, backend="numpy").method
+    assert picks == {"cheap": "fft", "dear": "direct"}
+    x = np.random.default_rng(5).uniform(-1, 1, (300, 280)).astype(np.float32)
+    results = [correlate2d(x, kernel, padding=3, method=m, backend="numpy") for m in ("fft", "direct")]
+    assert np.abs(results[0] - results[1]).max() <= 1e-5 * np.abs(kernel).sum()
+
+
+@pytest.mark.parametrize("table", [{128: 1.0, 256: 2.0, 512: 9.0}, {256: 1.0, 1152: 5.0}])
+def test_streamed_fft_strips_stay_identical_to_the_in_memory_result_with_a_table(table, monkeypatch):
+    # The streamed path cuts blocks of whole FFT tiles by _tile: with a table, its tiles must be the engine's.
+    from convcli.api.arrays import as_kernels, filter_array
+    from convcli.api.arrays import geometry as make_geometry
+    from convcli.api.settings import FilterSettings
+    from test_stream import _streamed_rows
+
+    monkeypatch.setattr(calibration, "fft_table", lambda outputs=0: table)
+    image = np.random.default_rng(8).random((700, 300)).astype(np.float32)
+    kernels = as_kernels([np.random.default_rng(9).random((15, 15))])
+    settings = FilterSettings(make_geometry(padding="same", pad_mode="reflect"), method="fft")
+    monkeypatch.setenv("CONVCLI_NO_OPENCV", "1")
+    expected = filter_array(image, kernels, settings).array
+    assert _tile(700, 15)[1] in table  # more than one tile down the image
+    for rows in (64, 250):
+        np.testing.assert_array_equal(_streamed_rows(image, kernels, settings, rows), expected)
+
+
+def test_the_opencv_probe_measures_each_function():
+    from convcli.engine import opencv_available
+
+    if not opencv_available():
+        assert calibration.probe_opencv() == {}
+        return
+    factors = calibration.probe_opencv(rounds=1)
+    assert set(factors) == {"box", "separable", "direct", "fft"} and all(0.25 <= f <= 4 for f in factors.values())
+
+
+def test_opencv_factors_steer_the_choice_between_its_functions(monkeypatch):
+    from convcli.engine import opencv_available
+
+    if not opencv_available():
+        pytest.skip("needs OpenCV")
+    box = np.full((9, 9), 1 / 81)
+    picks = {}
+    for name, factors in (
+        ("box cheap", {"box": 0.25, "separable": 4.0}),
+        ("box dear", {"box": 4.0, "separable": 0.25}),
+    ):
+        monkeypatch.setattr(calibration, "opencv_factors", lambda outputs=0, f=factors: f)
+        monkeypatch.setattr(calibration, "token", lambda f=factors: tuple(sorted(f.items())))
+        plan = plan_correlation((2048, 2048), box, padding=4)
+        picks[name] = (plan.method, plan.backend)
+    assert picks == {"box cheap": ("box", "opencv"), "box dear": ("separable", "opencv")}
+    x = np.random.default_rng(6).random((400, 300), dtype=np.float32)
+    by_box = correlate2d(x, box, padding=4, method="box", backend="opencv")
+    by_separable = correlate2d(x, box, padding=4, method="separable", backend="opencv")
+    assert np.abs(by_box - by_separable).max() <= 1e-6
+
+
+def test_a_disturbed_probe_is_not_cached_and_retried_an_hour_later(calibrated, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(calibration, "probe", fake_probe({128: 7.7, 256: 57.0, 384: 123.0}, calls))
+    assert calibration.fft_table(1 << 30) == {} and len(calls) == 1
+    assert "rejected_at" in json.loads(calibration.cache_path().read_text())
+    calibration.forget()  # the next process keeps the fixed model for an hour, without probing
+    assert calibration.fft_table(1 << 30) == {} and len(calls) == 1
+    calibration.forget()  # an hour later it probes again
+    monkeypatch.setattr(calibration, "RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(calibration, "probe", fake_probe({128: 8.0, 256: 8.1, 1152: 13.8}, calls))
+    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": 0.7, "direct": 4.0})
+    assert calibration.fft_table(1 << 30) == {128: 8.0, 256: 8.1, 1152: 13.8} and len(calls) == 2
+    assert calibration.opencv_factors() == {}  # a quotient at the clip: OpenCV keeps the fixed model
+
+
+def test_an_implausible_cache_file_is_probed_again(calibrated, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(calibration, "probe", fake_probe({256: 8.0, 512: 9.0}, calls))
+    path = calibration.cache_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"key": "k", "ns_per_element": {"128": 7.7, "384": 123.0}, "opencv": {}}))
+    assert calibration.fft_table(1 << 30) == {256: 8.0, 512: 9.0} and len(calls) == 1

@@ -1,0 +1,75 @@
+"""The float -> pixel mapping done in chunks on threads (issue 19, item 4) gives the whole-array result exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from convcli.io import pixels
+
+
+def reference(values: np.ndarray, low: float, high: float, depth: int) -> tuple[np.ndarray, int]:
+    """The mapping as one whole-array float32 expression: rint(clip((v - low) * white / span)), and the clip count."""
+    white = (1 << depth) - 1
+    scaled = (values.astype(np.float32) - np.float32(low)) * np.float32(white / (high - low))
+    changed = int(np.count_nonzero((scaled < -0.5) | (scaled >= white + 0.5)))
+    return np.rint(np.clip(scaled, 0, white)).astype(np.uint8 if depth == 8 else np.uint16), changed
+
+
+@pytest.fixture(params=[5, 64, 1 << 18])
+def chunk(request, monkeypatch):
+    """Chunks of 5 and 64 elements (many chunks, on threads) and the real size."""
+    monkeypatch.setattr(pixels, "_CHUNK", request.param)
+    return request.param
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=hnp.arrays(
+        np.float32,
+        hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=40),
+        elements=st.floats(-3, 3, width=32),
+    ),
+    window=st.sampled_from([(None, None), (0.0, 1.0), (-0.5, 0.25)]),
+    depth=st.sampled_from([8, 16]),
+)
+def test_chunked_mapping_equals_the_whole_array_expression(values, window, depth):
+    for size in (5, 64):
+        pixels._CHUNK = size
+        try:
+            got, mapping = pixels.to_pixels(values, scale="minmax", vmin=window[0], vmax=window[1], depth=depth)
+        finally:
+            pixels._CHUNK = 1 << 18
+        low = float(values.min()) if window[0] is None else window[0]
+        high = float(values.max()) if window[1] is None else window[1]
+        assert (mapping.low, mapping.high) == (low, high)
+        if high > low:
+            want, changed = reference(values, low, high, depth)
+            np.testing.assert_array_equal(got, want)
+            assert mapping.clipped == changed
+
+
+def test_extremes_across_chunks_and_nan(chunk):
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(301, 257)).astype(np.float32)
+    assert pixels._extremes(values) == (float(values.min()), float(values.max()))
+    values[150, 3] = np.nan
+    low, high = pixels._extremes(values)
+    assert np.isnan(low) and np.isnan(high)  # as NumPy's own min and max: to_pixels then takes the finite ones
+
+
+def test_a_photo_sized_result_is_the_same_in_chunks(chunk):
+    values = np.random.default_rng(2).normal(0.5, 0.3, (300, 451, 3)).astype(np.float32)
+    got, mapping = pixels.to_pixels(values)  # auto: minmax here (values outside [0, 1])
+    want, changed = reference(values, float(values.min()), float(values.max()), 8)
+    np.testing.assert_array_equal(got, want)
+    assert dataclasses.astuple(mapping)[2] == changed == 0
+    clipped, record = pixels.to_pixels(values, vmin=0.0, vmax=1.0)
+    want, changed = reference(values, 0.0, 1.0, 8)
+    np.testing.assert_array_equal(clipped, want)
+    assert record.clipped == changed > 0
