@@ -535,3 +535,52 @@ def test_a_png_too_big_for_memory_streams_only_when_its_pixels_fit(cli, tmp_path
     )
     assert_error(refused, 1, "needs about", "GiB of memory")
     assert not (tmp_path / "b.png").exists()
+
+
+# ---------------------------------------------------------------------------
+# Bounded by the budget, not by the width
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    reads=st.lists(st.tuples(st.integers(0, 99), st.integers(1, 70)), min_size=1, max_size=12),
+    layout=st.sampled_from(["tiled", "striped", "rgb"]),
+)
+def test_tiff_window_reads_any_rows_in_any_order(reads, layout):
+    # Reads going on, jumping back (circular borders), spanning several bands or taller than one: tifffile's rows.
+    from convcli.io.strips import TiffRows
+
+    folder = Path(os.environ.get("TMPDIR", "/tmp"))
+    path = folder / f"window-{os.getpid()}-{layout}.tif"
+    image = np.random.default_rng(7).integers(0, 256, (100, 37, 3) if layout == "rgb" else (100, 37), dtype=np.uint8)
+    layout_options = {"rowsperstrip": 9} if layout == "striped" else {"tile": (16, 16)}
+    tifffile.imwrite(path, image, compression="zlib", photometric="rgb" if layout == "rgb" else None, **layout_options)
+    try:
+        with TiffRows(str(path), color=layout == "rgb") as reader:
+            for start, count in reads:
+                stop = min(100, start + count)
+                np.testing.assert_array_equal(reader.read(start, stop), image[start:stop].astype(np.float32) / 255)
+    finally:
+        path.unlink()
+
+
+@pytest.mark.parametrize("kernel", ["gaussian:3", "gaussian:15", "random"])
+def test_strip_height_shrinks_as_the_image_widens(kernel):
+    # The working set the estimate counts (a tiled TIFF's band of segments included) stays within STRIP_BYTES
+    # from 1,000 to 40,000 pixels wide: the strips get shorter, the peak does not grow with the width. At
+    # 100,000 the band alone (25.6 MB) leaves too little: the strips are the shortest, 8 rows.
+    from convcli.limits import RUNTIME_BYTES
+    from convcli.run.stream import STRIP_BYTES
+
+    kernels = as_kernels(RNG.random((15, 15)) if kernel == "random" else kernel)
+    settings = FilterSettings(make_geometry(padding="same", pad_mode="replicate"))
+    heights = []
+    for width in (1000, 16000, 40000, 100000):
+        band = 256 * width  # an 8-bit image tiled 256x256
+        plan = plan_stream((50000, width), 1, np.float32, kernels, settings, held=band)
+        assert plan.estimate.total - RUNTIME_BYTES <= STRIP_BYTES or (width == 100000 and plan.unit_rows == 8)
+        heights.append(plan.unit_rows)
+    assert heights == sorted(heights, reverse=True) and heights[0] > heights[-1]
+    # Under a budget, the strips shrink further (and the estimate with them).
+    small = plan_stream((50000, 16000), 1, np.float32, kernels, settings, budget=80 << 20, held=256 * 16000)
+    assert small.unit_rows < heights[1] and small.estimate.total <= 80 << 20

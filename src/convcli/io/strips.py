@@ -7,8 +7,10 @@ by :func:`~convcli.io.decode.normalize`), so a streamed run sees the same
 numbers as an in-memory one:
 
 * TIFF / BigTIFF, tiled or striped, any compression tifffile decodes: only the
-  strips or tiles under the rows asked for are read and decoded, into band
-  buffers that are reused (uncompressed contiguous pages: rows read by offset);
+  strips or tiles under the rows asked for are read and decoded, once each,
+  into one reused window: the band of segments under the rows, and the rows a
+  read carries over from the band above (uncompressed contiguous pages: rows
+  read by offset);
 * ``.npy``: a read-only memory map;
 * PNG, JPEG, WebP, GIF, BMP files: decoded whole by the same decoders as
   :func:`convcli.io.decode`, keeping only the stored 8/16-bit samples;
@@ -163,7 +165,7 @@ class _Converted(RowReader):
 
 
 class TiffRows(_Converted):
-    """A TIFF page's rows, decoding only the strips or tiles under them (one band of segments kept)."""
+    """A TIFF page's rows, decoding only the strips or tiles under them (one band of segments kept, each decoded once)."""
 
     def __init__(self, path: str, *, frame: int = 0, gray: str = "luma", normalize: str = "dtype", color: bool = False):
         import tifffile
@@ -186,41 +188,24 @@ class TiffRows(_Converted):
         except Exception:
             self._file.close()
             raise
-        # Two reused band buffers (a read may span two bands), and which band each holds.
-        self._bands = [np.empty((self._band, shape[1], self._samples), dtype=self._stored) for _ in range(2)]
-        self._holds = [-1, -1]
-        self._ages = [0, 0]
-        self._clock = 0
-        self._joined = np.empty((0, shape[1], self._samples), dtype=self._stored)
+        # One window of decoded rows: the rows a read carries over from the band before, then whole bands.
+        self._window = np.empty((self._band, shape[1], self._samples), dtype=self._stored)
+        self._first = 0  # the image row of the window's first row
+        self._held = 0  # rows the window holds (it ends at a band's end, or at the image's)
         bits = f"{self._stored.itemsize * 8}-bit" if self._stored.kind in "ui" else str(self._stored)
         layout = f"tiled {page.tilelength}x{page.tilewidth}" if page.is_tiled else f"striped {self._band} rows"
         detail = f"TIFF {shape[0]}x{shape[1]} {self._samples}-channel {bits}, {layout}"
         super().__init__(
             self._stored_rows, shape, self._stored, gray=gray, normalize=normalize, color=color, detail=detail
         )
-        self.held_bytes = 2 * self._band * shape[1] * self._samples * self._stored.itemsize
+        #: One band of segments; the carried-over rows of a read are counted with the read (its float rows).
+        self.held_bytes = 0 if self._contiguous else self._band * shape[1] * self._samples * self._stored.itemsize
 
-    def _segment_band(self, band: int, busy: set[int]) -> np.ndarray:
-        """Decoded rows of band ``band`` (a strip, or a row of tiles), into a reused buffer none of ``busy`` uses."""
-        rows = min(self._band, self.height - band * self._band)
-        if band in self._holds:
-            slot = self._holds.index(band)
-            busy.add(slot)
-            self._ages[slot] = self._clock
-            return self._bands[slot][:rows]
-        free = [slot for slot in range(len(self._bands)) if slot not in busy]
-        if not free:  # a read taller than the buffers hold: one more band buffer
-            self._bands.append(np.empty_like(self._bands[0]))
-            self._holds.append(-1)
-            self._ages.append(0)
-            free = [len(self._bands) - 1]
-        # The buffer read longest ago: the halo of the next read comes from the band read last.
-        slot = min(free, key=lambda index: self._ages[index])
-        busy.add(slot)
-        self._ages[slot] = self._clock
+    def _decode_band(self, band: int, out: np.ndarray) -> None:
+        """Decode band ``band`` (a strip, or a row of tiles) into ``out`` (its rows, the image's width)."""
         page = self._page
         width = self.width
-        out = self._bands[slot][:rows]
+        rows = out.shape[0]
         handle = self._file.filehandle
         for column in range(self._across):
             index = band * self._across + column
@@ -233,8 +218,6 @@ class TiffRows(_Converted):
             block = segment[0]  # (length, width, samples)
             stop_col = min(width, left + block.shape[1])
             out[:, left:stop_col] = block[:rows, : stop_col - left]
-        self._holds[slot] = band
-        return out
 
     def _stored_rows(self, start: int, stop: int) -> np.ndarray:
         if self._contiguous is not None:
@@ -246,20 +229,26 @@ class TiffRows(_Converted):
             pixels = np.frombuffer(data, dtype=stored).astype(self._stored, copy=False)
             shape = (stop - start, self.width) + ((self._samples,) if self._samples > 1 else ())
             return pixels.reshape(shape)
-        first, last = start // self._band, (stop - 1) // self._band
-        parts = []
-        busy: set[int] = set()
-        self._clock += 1
-        for band in range(first, last + 1):
-            top = band * self._band
-            block = self._segment_band(band, busy)
-            parts.append(block[max(start, top) - top : min(stop, top + block.shape[0]) - top])
-        if len(parts) == 1:
-            pixels = parts[0]
-        else:
-            if self._joined.shape[0] < stop - start:  # grown once to the tallest read, then reused
-                self._joined = np.empty((stop - start,) + self._joined.shape[1:], dtype=self._stored)
-            pixels = np.concatenate(parts, out=self._joined[: stop - start])
+        first, held = self._first, self._held
+        if not (first <= start and stop <= first + held):
+            if first <= start < first + held:
+                # Reading on: keep the rows from ``start`` (the halo of this read), drop the ones above.
+                keep = first + held - start
+                self._window[:keep] = self._window[start - first : held]
+                first, held = start, keep
+            else:  # a jump (the first read, or a circular border reading the other end): start at start's band
+                first, held = start // self._band * self._band, 0
+            while first + held < stop:
+                band = (first + held) // self._band
+                rows = min(self._band, self.height - band * self._band)
+                if held + rows > self._window.shape[0]:  # grown once, to the tallest read plus a band
+                    grown = np.empty((held + rows,) + self._window.shape[1:], dtype=self._stored)
+                    grown[:held] = self._window[:held]
+                    self._window = grown
+                self._decode_band(band, self._window[held : held + rows])
+                held += rows
+            self._first, self._held = first, held
+        pixels = self._window[start - first : stop - first]
         return pixels[:, :, 0] if self._samples == 1 else pixels
 
     def close(self) -> None:
