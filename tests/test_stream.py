@@ -143,7 +143,8 @@ def _both(cli, tmp_path: Path, source: Path, suffix: str, *options: str) -> tupl
     streamed = tmp_path / f"streamed{suffix}"
     run = cli(["filter", source, *options, "-o", memory, "-q", "--no-stream"])
     assert run.exit_code == 0, run
-    run = cli(["filter", source, *options, "-o", streamed, "-q", "--stream", "--strip-rows", "3"])
+    strips = ("--tile", "0") if suffix == ".tif" else ()  # TIFF in strips: the in-memory layout, byte for byte
+    run = cli(["filter", source, *options, "-o", streamed, "-q", "--stream", "--strip-rows", "3", *strips])
     assert run.exit_code == 0, run
     return memory.read_bytes(), streamed.read_bytes()
 
@@ -321,6 +322,7 @@ def test_pool_files_are_byte_identical(cli, tmp_path, sources, options, suffix, 
     memory, streamed = tmp_path / f"m{suffix}", tmp_path / f"s{suffix}"
     run = cli(["pool", sources[source], *options, *extra, "-o", memory, "-q", "--no-stream"])
     assert run.exit_code == 0, run
+    extra += ("--tile", "0") if suffix == ".tif" else ()
     run = cli(["pool", sources[source], *options, *extra, "-o", streamed, "--stream", "--strip-rows", "2"])
     assert run.exit_code == 0, run
     assert "streamed in strips of 2 rows" in run.stderr
@@ -584,3 +586,64 @@ def test_strip_height_shrinks_as_the_image_widens(kernel):
     # Under a budget, the strips shrink further (and the estimate with them).
     small = plan_stream((50000, 16000), 1, np.float32, kernels, settings, budget=80 << 20, held=256 * 16000)
     assert small.unit_rows < heights[1] and small.estimate.total <= 80 << 20
+
+
+# ---------------------------------------------------------------------------
+# Tiled TIFF output
+
+
+@pytest.mark.parametrize("tile", [16, 32, 256])
+@pytest.mark.parametrize("source", ["tiled", "rgb", "npy"])
+def test_streamed_tiff_is_tiled_with_the_in_memory_numbers(cli, tmp_path, sources, tile, source):
+    import shutil
+
+    extra = ["--color"] if source == "rgb" else []
+    options = [*extra, "-k", "gaussian:5", "-p", "same", "--pad-mode", "reflect"]
+    memory, streamed = tmp_path / "m.tif", tmp_path / "s.tif"
+    assert cli(["filter", sources[source], *options, "-o", memory, "-q", "--no-stream"]).exit_code == 0
+    run = cli(
+        ["filter", sources[source], *options, "-o", streamed, "-q", "--stream", "--strip-rows", "5"]
+        + ["--tile", str(tile)]
+    )
+    assert run.exit_code == 0, run
+    expected = tifffile.imread(memory)
+    with tifffile.TiffFile(streamed) as written:
+        page = written.pages[0]
+        assert page.is_tiled and (page.tilelength, page.tilewidth) == (tile, tile)
+        assert not written.is_bigtiff and page.dtype == np.float32
+        np.testing.assert_array_equal(page.asarray(), expected)
+    vips = shutil.which("vips")
+    if vips is None:
+        pytest.skip("vips is not installed")
+    subprocess.run([vips, "copy", str(streamed), str(tmp_path / "v.v")], check=True, capture_output=True)
+    subprocess.run([vips, "copy", str(tmp_path / "v.v"), str(tmp_path / "v.tif")], check=True, capture_output=True)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "v.tif"), expected)  # vips decoded the same floats
+
+
+def test_tiled_pooling_and_bigtiff(tmp_path, sources, monkeypatch):
+    from convcli.run.streamed import pool_file
+
+    pool_file(str(sources["tiled"]), str(tmp_path / "p.tif"), 3, stride=2, op="mean", strip_rows=3, tile=16)
+    with tifffile.TiffFile(tmp_path / "p.tif") as written:
+        assert written.pages[0].is_tiled
+        np.testing.assert_array_equal(
+            written.pages[0].asarray(), convcli.pool(convcli.load(str(sources["tiled"])), 3, stride=2, op="mean")
+        )
+    # Above tifffile's 4 GiB switch (lowered here), BigTIFF, as tifffile.imwrite would write it.
+    monkeypatch.setattr("convcli.io.strips._BIGTIFF_BYTES", 1000)
+    filter_file(str(sources["tiled"]), str(tmp_path / "b.tif"), "gaussian:3", tile=32)
+    with tifffile.TiffFile(tmp_path / "b.tif") as written:
+        assert written.is_bigtiff and written.pages[0].is_tiled
+        np.testing.assert_array_equal(
+            written.pages[0].asarray(), convcli.filter(convcli.load(str(sources["tiled"])), "gaussian:3")
+        )
+
+
+def test_tile_must_be_a_multiple_of_16(cli, tmp_path, sources):
+    from convcli.errors import ParameterError
+
+    run = cli(["filter", sources["tiled"], "-k", "gaussian:3", "-o", tmp_path / "o.tif", "--stream", "--tile", "100"])
+    assert_error(run, 2, "--tile", "multiple of 16")
+    with pytest.raises(ParameterError, match="tile 8 is not a positive multiple of 16"):
+        filter_file(str(sources["tiled"]), str(tmp_path / "o.tif"), "gaussian:3", tile=8)
+    assert list(tmp_path.iterdir()) == []

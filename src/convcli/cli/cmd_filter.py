@@ -48,6 +48,8 @@ class FilterOptions:
     #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
     stream: bool | None = None
     strip_rows: int | None = None
+    #: Tile side of a streamed TIFF output (0: strips).
+    tile: int = 256
 
 
 def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
@@ -66,6 +68,7 @@ def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
         max_memory=max_memory_bytes(options),
         stream=options.get("stream"),
         strip_rows=options.get("strip_rows"),
+        tile=options.get("tile", 256),
     )
 
 
@@ -289,6 +292,7 @@ def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: F
                 options.settings,
                 options.run.write,
                 strip_rows=options.strip_rows,
+                tile=options.tile,
                 budget=options.max_memory,
                 on_rows=on_rows,
             )

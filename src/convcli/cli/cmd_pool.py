@@ -43,6 +43,8 @@ class PoolOptions:
     #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
     stream: bool | None = None
     strip_rows: int | None = None
+    #: Tile side of a streamed TIFF output (0: strips).
+    tile: int = 256
 
 
 def _short(pair: tuple[int, int]) -> str:
@@ -144,6 +146,7 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
         max_memory=max_memory_bytes(options),
         stream=options.get("stream"),
         strip_rows=options.get("strip_rows"),
+        tile=options.get("tile", 256),
     )
     label = f"{op}{_short(record.settings.size)}"
     run_command(ctx, sources, [label], functools.partial(pool_item, options=record), record.run, one_per_source=True)
@@ -329,6 +332,7 @@ def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
             options.settings,
             options.run.write,
             strip_rows=options.strip_rows,
+            tile=options.tile,
             budget=options.max_memory,
             on_rows=on_rows,
         )

@@ -25,8 +25,10 @@ Writers take float rows (or, for pixel formats, the rows after the
 file beside the destination, renamed into place by :meth:`RowWriter.commit`
 (SIGINT and SIGTERM held for the rename, as :func:`~convcli.io.write_atomic`):
 
-* TIFF: float32, uncompressed, in the layout ``tifffile.imwrite`` gives the
-  whole array (BigTIFF above 4 GiB), byte for byte the in-memory file;
+* TIFF: float32, uncompressed, in square tiles written in place
+  (:class:`TiledTiffRowsWriter`, :data:`TIFF_TILE` a side, BigTIFF above
+  4 GiB), or in the layout ``tifffile.imwrite`` gives the whole array (strips:
+  byte for byte the in-memory file);
 * PNG: the project's writer, row by row (:class:`convcli.io.png.PngRowWriter`),
   byte for byte the file :func:`~convcli.io.png.png_bytes` writes;
 * ``.npy``: the header, then the rows (byte for byte ``numpy.save``).
@@ -44,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DecodeError, OutputError, OutputUsageError
+from ..errors import DecodeError, OutputError, OutputUsageError, ParameterError
 from ..limits import check_pixels
 from .atomic import _signals_held
 from .decode import LUMA_WEIGHTS, _pixel_range, normalize, to_gray
@@ -476,6 +478,74 @@ class TiffRowsWriter(RowWriter):
         self._target.handle.seek(self._end)
 
 
+#: The tile side of a streamed TIFF output (``--tile``): 256 x 256 float32 samples, 256 KiB a tile.
+TIFF_TILE = 256
+
+
+def check_tile(tile: int | None) -> int | None:
+    """``tile`` (pixels a side) for a tiled TIFF, ``None`` for strips (``0`` too); a ParameterError otherwise."""
+    if tile is None or tile == 0:
+        return None
+    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 16 or tile % 16:
+        raise ParameterError(
+            f"tile {tile!r} is not a positive multiple of 16 (TIFF tiles); use 256 or 512, or 0 for strips"
+        )
+    return tile
+
+
+class TiledTiffRowsWriter(RowWriter):
+    """A float32 TIFF in square uncompressed tiles, written in place as the rows come (BigTIFF above 4 GiB).
+
+    tifffile writes the tags and reserves the tiles (the file is sparse until written); each strip
+    of rows then goes into the tiles under it, one write per tile column, so nothing beyond the
+    strip is held, whatever the width. The edge tiles are padded with zeros, as tifffile pads them.
+    """
+
+    def __init__(self, destination: str, shape: tuple[int, ...], tile: int = TIFF_TILE):
+        super().__init__(destination)
+        import tifffile
+
+        self.dtype = np.dtype(np.float32)
+        self.tile = tile
+        self._samples = shape[2] if len(shape) == 3 else 1
+        self._height, self._width = shape[0], shape[1]
+        self._across = -(-shape[1] // tile)
+        self._tile_bytes = tile * tile * self._samples * 4
+        size = -(-shape[0] // tile) * self._across * self._tile_bytes
+        self._target.handle.close()
+        with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
+            writer.write(
+                shape=tuple(shape),
+                dtype=self.dtype,
+                photometric="rgb" if len(shape) == 3 else "minisblack",
+                tile=(tile, tile),
+            )
+        with tifffile.TiffFile(self._target.temporary) as written:
+            self._offsets = np.asarray(written.pages[0].dataoffsets, dtype=np.int64)  # type: ignore[union-attr]
+        self._target.handle = open(self._target.temporary, "r+b", buffering=0)  # noqa: SIM115 - commit or abort
+        self._row = np.zeros((tile, tile, self._samples), dtype=self.dtype)  # one tile's worth, padded at the edge
+
+    def write(self, rows: np.ndarray) -> None:
+        values = np.asarray(rows, dtype=self.dtype).reshape(rows.shape[0], self._width, self._samples)
+        tile, fd = self.tile, self._target.handle.fileno()
+        done = 0
+        while done < values.shape[0]:
+            top = self.rows_written + done
+            band, within = divmod(top, tile)
+            count = min(values.shape[0] - done, tile - within)
+            part = self._row[:count]
+            for column in range(self._across):
+                left = column * tile
+                right = min(self._width, left + tile)
+                part[:, : right - left] = values[done : done + count, left:right]
+                if right - left < tile:
+                    part[:, right - left :] = 0
+                offset = int(self._offsets[band * self._across + column]) + within * tile * self._samples * 4
+                os.pwrite(fd, part.data, offset)
+            done += count
+        self.rows_written += values.shape[0]
+
+
 class PngRows(RowWriter):
     """A PNG written by rows (:class:`convcli.io.png.PngRowWriter`): the bytes :func:`png_bytes` writes."""
 
@@ -495,14 +565,26 @@ class PngRows(RowWriter):
 
 
 def row_writer(
-    destination: str, fmt: str, shape: tuple[int, ...], *, depth: int = 8, compression: int = 1, dtype: Any = np.float32
+    destination: str,
+    fmt: str,
+    shape: tuple[int, ...],
+    *,
+    depth: int = 8,
+    compression: int = 1,
+    dtype: Any = np.float32,
+    tile: int | None = None,
 ) -> RowWriter:
-    """The :class:`RowWriter` of ``fmt`` (``tiff``, ``png`` or ``npy``) for a result of ``shape``."""
+    """The :class:`RowWriter` of ``fmt`` (``tiff``, ``png`` or ``npy``) for a result of ``shape``.
+
+    ``tile``: a TIFF in square tiles of that side (:class:`TiledTiffRowsWriter`); ``None`` or 0, in
+    strips (:class:`TiffRowsWriter`, the in-memory layout).
+    """
     check_stream_format(fmt)
     if fmt == "npy":
         return NpyRows(destination, shape, dtype)
     if fmt == "tiff":
-        return TiffRowsWriter(destination, shape)
+        side = check_tile(tile)
+        return TiffRowsWriter(destination, shape) if side is None else TiledTiffRowsWriter(destination, shape, side)
     return PngRows(destination, shape, depth, compression)
 
 

@@ -22,7 +22,7 @@ from ..api.arrays import geometry as make_geometry
 from ..api.settings import FilterSettings, PoolSettings, ReadSettings, WriteSettings
 from ..errors import ParameterError
 from ..io.pixels import PixelMapping, to_pixels
-from ..io.strips import RowReader, open_rows, row_writer
+from ..io.strips import TIFF_TILE, RowReader, check_tile, open_rows, row_writer
 from ..kernels import Kernel
 from ..limits import Estimate, LimitError, check_memory, format_bytes
 from .stream import PooledRows, StreamPlan, build_steps, choose_unit_rows, plan_stream, pool_estimate
@@ -116,8 +116,10 @@ def _resolved_scale(write: WriteSettings, data: PixelMapping | None) -> tuple[st
     return chosen, low if vmin is None else vmin, high if vmax is None else vmax
 
 
-def output_bytes(shape: tuple[int, ...], fmt: str, depth: int, itemsize: int = 8) -> int:
-    """An upper bound of the written file's size (PNG: as if stored uncompressed)."""
+def output_bytes(shape: tuple[int, ...], fmt: str, depth: int, itemsize: int = 8, tile: int | None = None) -> int:
+    """An upper bound of the written file's size (PNG: as if stored uncompressed; tiles padded at the edges)."""
+    if fmt == "tiff" and tile:
+        shape = tuple(-(-side // tile) * tile for side in shape[:2]) + tuple(shape[2:])
     values = int(np.prod(shape))
     per_value = 4 if fmt == "tiff" else itemsize if fmt == "npy" else depth // 8
     return values * per_value + shape[0] + (1 << 16)
@@ -145,18 +147,21 @@ def stream_rows(
     rows: int,
     *,
     on_rows: Callable[[int, int], None] | None = None,
+    tile: int | None = None,
 ) -> tuple[tuple[int, ...], PixelMapping | None, int]:
     """Write the rows of ``make_steps()`` (a fresh chain per pass) into ``destination``, atomically.
 
+    ``tile``: a TIFF written in square tiles of that side, ``None`` in strips (the in-memory layout).
     Returns the result's shape, the pixel mapping (image formats) and the passes made.
     """
+    tile = check_tile(tile)
     steps = make_steps()
     height, width, channels = steps.height, steps.width, steps.channels
     shape: tuple[int, ...] = (height, width) + ((channels,) if channels > 1 else ())
     pixels = fmt == "png"
     if pixels and write.depth not in (8, 16):
         raise ParameterError(f"depth {write.depth} is not 8 or 16")
-    check_free_space(destination, output_bytes(shape, fmt, write.depth, steps.dtype.itemsize))
+    check_free_space(destination, output_bytes(shape, fmt, write.depth, steps.dtype.itemsize, tile))
     passes = 2 if pixels and needs_range(write) else 1
     total = passes * height
     done = [0]
@@ -172,7 +177,9 @@ def stream_rows(
         data = _range_pass(steps, unit, write, advance)
         steps = make_steps()  # the first pass's caches are dropped
     scale, vmin, vmax = _resolved_scale(write, data)
-    writer = row_writer(destination, fmt, shape, depth=write.depth, compression=write.compression, dtype=steps.dtype)
+    writer = row_writer(
+        destination, fmt, shape, depth=write.depth, compression=write.compression, dtype=steps.dtype, tile=tile
+    )
     clipped = 0
     low = high = 0.0
     try:
@@ -210,11 +217,13 @@ def stream_filter(
     strip_rows: int | None = None,
     budget: int | None = None,
     on_rows: Callable[[int, int], None] | None = None,
+    tile: int | None = TIFF_TILE,
 ) -> Streamed:
     """Filter ``reader``'s image strip by strip into ``destination`` (``tiff``, ``png`` or ``npy``).
 
     ``on_rows(done, total)`` is told the output rows done (over both passes
-    when the pixel mapping needs the range first).
+    when the pixel mapping needs the range first). A TIFF is written in
+    ``tile`` x ``tile`` tiles (``None`` or 0: in strips, the in-memory file).
     """
     dtype = _working_dtype(reader, settings.precision)
     size = (reader.height, reader.width)
@@ -223,7 +232,7 @@ def stream_filter(
     )
     check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
-        lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows
+        lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows, tile=tile
     )
     return Streamed(
         destination, fmt, shape, mapping, plan.unit_rows, passes, plan.estimate, reader.detail, reader.kind, size, plan
@@ -240,8 +249,9 @@ def stream_pool(
     strip_rows: int | None = None,
     budget: int | None = None,
     on_rows: Callable[[int, int], None] | None = None,
+    tile: int | None = TIFF_TILE,
 ) -> Streamed:
-    """Pool ``reader``'s image strip by strip into ``destination`` (the bytes of the in-memory run)."""
+    """Pool ``reader``'s image strip by strip into ``destination`` (the in-memory numbers; TIFF in ``tile`` tiles)."""
     dtype = np.dtype(np.float32 if reader.dtype == np.float32 else np.float64)
     steps = PooledRows(reader, settings, dtype)
     if strip_rows is None:
@@ -254,7 +264,7 @@ def stream_pool(
     estimate = pool_estimate(reader, steps, rows, reader.held_bytes)
     check_memory(replace(estimate, what="this pooling, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
-        lambda: PooledRows(reader, settings, dtype), destination, fmt, write, rows, on_rows=on_rows
+        lambda: PooledRows(reader, settings, dtype), destination, fmt, write, rows, on_rows=on_rows, tile=tile
     )
     size = (reader.height, reader.width)
     return Streamed(destination, fmt, shape, mapping, rows, passes, estimate, reader.detail, reader.kind, size)
@@ -312,11 +322,12 @@ def filter_file(
     frame: int = 0,
     strip_rows: int | None = None,
     max_memory: int | None = None,
+    tile: int | None = TIFF_TILE,
 ) -> Streamed:
     """Filter an image file into another without holding either whole, as ``convcli filter --stream``.
 
-    The file is byte for byte what ``convcli.save(convcli.filter(convcli.load(source), kernel, ...),
-    destination)`` writes; the keyword arguments are those of :func:`convcli.filter`,
+    The file holds the numbers of ``convcli.save(convcli.filter(convcli.load(source), kernel, ...),
+    destination)``, byte for byte the same file but for a TIFF's tiles (``tile=None``: that too); the keyword arguments are those of :func:`convcli.filter`,
     :func:`convcli.load` and :func:`convcli.save`. Cross-correlation (the kernel not flipped) unless
     ``convolve``; borders by ``pad_mode`` at the image's true edges only.
 
@@ -326,12 +337,16 @@ def filter_file(
         A TIFF/BigTIFF (tiled or striped; read by segments), a ``.npy`` (memory-mapped), or any other
         source convcli reads (decoded whole, then streamed).
     destination : str
-        ``.tif``/``.tiff`` (float32), ``.png`` (8 or 16 bits) or ``.npy``, written to a temporary name
-        and renamed into place.
+        ``.tif``/``.tiff`` (float32, uncompressed), ``.png`` (8 or 16 bits) or ``.npy``, written to a
+        temporary name and renamed into place.
     strip_rows : int, optional
         Output rows computed at a time by each step; default from ``max_memory``.
     max_memory : int, optional
         Bytes the run may use (sets the strip height).
+    tile : int or None
+        A TIFF destination in square tiles of this side (a multiple of 16, default 256; BigTIFF above
+        4 GiB); ``None`` or 0 writes strips, byte for byte the file of the in-memory run. Other formats
+        are byte for byte the in-memory file either way.
 
     Returns
     -------
@@ -362,7 +377,15 @@ def filter_file(
     fmt = _destination(destination, format)
     with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
         return stream_filter(
-            reader, destination, fmt, as_kernels(kernel), settings, write, strip_rows=strip_rows, budget=max_memory
+            reader,
+            destination,
+            fmt,
+            as_kernels(kernel),
+            settings,
+            write,
+            strip_rows=strip_rows,
+            budget=max_memory,
+            tile=tile,
         )
 
 
@@ -389,10 +412,12 @@ def pool_file(
     frame: int = 0,
     strip_rows: int | None = None,
     max_memory: int | None = None,
+    tile: int | None = TIFF_TILE,
 ) -> Streamed:
     """Pool an image file into another without holding either whole, as ``convcli pool --stream``.
 
-    Byte for byte ``convcli.save(convcli.pool(convcli.load(source), size, ...), destination)``;
+    Byte for byte ``convcli.save(convcli.pool(convcli.load(source), size, ...), destination)`` (a TIFF's
+    tiles aside: ``tile`` as :func:`filter_file`);
     the keyword arguments are those of :func:`convcli.pool`, :func:`convcli.load`,
     :func:`convcli.save` and :func:`filter_file`.
 
@@ -418,7 +443,9 @@ def pool_file(
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
     fmt = _destination(destination, format)
     with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
-        return stream_pool(reader, destination, fmt, settings, write, strip_rows=strip_rows, budget=max_memory)
+        return stream_pool(
+            reader, destination, fmt, settings, write, strip_rows=strip_rows, budget=max_memory, tile=tile
+        )
 
 
 __all__ = ["Streamed", "filter_file", "pool_file", "stream_filter", "stream_pool", "stream_rows", "choose_unit_rows"]
