@@ -630,7 +630,7 @@ def test_tiled_pooling_and_bigtiff(tmp_path, sources, monkeypatch):
             written.pages[0].asarray(), convcli.pool(convcli.load(str(sources["tiled"])), 3, stride=2, op="mean")
         )
     # Above tifffile's 4 GiB switch (lowered here), BigTIFF, as tifffile.imwrite would write it.
-    monkeypatch.setattr("convcli.io.strips._BIGTIFF_BYTES", 1000)
+    monkeypatch.setattr("convcli.io.rowwriters._BIGTIFF_BYTES", 1000)
     filter_file(str(sources["tiled"]), str(tmp_path / "b.tif"), "gaussian:3", tile=32)
     with tifffile.TiffFile(tmp_path / "b.tif") as written:
         assert written.is_bigtiff and written.pages[0].is_tiled

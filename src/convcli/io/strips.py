@@ -20,40 +20,32 @@ numbers as an in-memory one:
 Image readers convert into a float buffer they reuse: a read's rows are
 valid until the next read.
 
-Writers take float rows (or, for pixel formats, the rows after the
-:func:`~convcli.io.pixels.to_pixels` mapping) in order and write a temporary
-file beside the destination, renamed into place by :meth:`RowWriter.commit`
-(SIGINT and SIGTERM held for the rename, as :func:`~convcli.io.write_atomic`):
-
-* TIFF: float32, uncompressed, in square tiles written in place
-  (:class:`TiledTiffRowsWriter`, :data:`TIFF_TILE` a side, BigTIFF above
-  4 GiB), or in the layout ``tifffile.imwrite`` gives the whole array (strips:
-  byte for byte the in-memory file);
-* PNG: the project's writer, row by row (:class:`convcli.io.png.PngRowWriter`),
-  byte for byte the file :func:`~convcli.io.png.png_bytes` writes;
-* ``.npy``: the header, then the rows (byte for byte ``numpy.save``).
+The writers are in :mod:`convcli.io.rowwriters` (re-exported here).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DecodeError, OutputError, OutputUsageError, ParameterError
+from ..errors import DecodeError
 from ..limits import check_pixels
-from .atomic import _signals_held
 from .decode import LUMA_WEIGHTS, _pixel_range, normalize, to_gray
-
-#: Formats a streamed run writes by rows.
-STREAM_FORMATS = ("tiff", "png", "npy")
-
+from .rowwriters import (  # noqa: F401 - the writers, re-exported: convcli.io.strips is where callers find them
+    STREAM_FORMATS,
+    TIFF_TILE,
+    NpyRows,
+    PngRows,
+    RowWriter,
+    TiffRowsWriter,
+    TiledTiffRowsWriter,
+    check_stream_format,
+    check_tile,
+    row_writer,
+)
 
 # ---------------------------------------------------------------------------
 # Readers
@@ -166,6 +158,54 @@ class _Converted(RowReader):
         return normalize(values, self._divisor, self._method, overwrite=True)
 
 
+class BandWindow:
+    """Rows of an image stored in bands (TIFF strips or rows of tiles, Zarr chunk rows), each band decoded once.
+
+    One reused window holds the rows a read carries over from the band before (its halo) and the
+    whole bands under the rest of the read: about one band and one read, whatever the order of the
+    reads (a jump back, as circular borders make, starts a fresh window).
+    ``decode(band, out)`` writes band ``band``'s rows into ``out`` (``(rows, width, samples)``).
+    """
+
+    def __init__(
+        self,
+        band: int,
+        height: int,
+        width: int,
+        samples: int,
+        dtype: Any,
+        decode: Callable[[int, np.ndarray], None],
+    ) -> None:
+        self.band, self.height = band, height
+        self._decode = decode
+        self._window = np.empty((band, width, samples), dtype=dtype)  # grown once, to the tallest read plus a band
+        self._first = 0  # the image row of the window's first row
+        self._held = 0  # rows the window holds (it ends at a band's end, or at the image's)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``[start, stop)``, ``(rows, width, samples)``: a view valid until the next call."""
+        first, held = self._first, self._held
+        if not (first <= start and stop <= first + held):
+            if first <= start < first + held:
+                # Reading on: keep the rows from ``start`` (the halo of this read), drop the ones above.
+                keep = first + held - start
+                self._window[:keep] = self._window[start - first : held]
+                first, held = start, keep
+            else:  # a jump (the first read, or a circular border reading the other end): start at start's band
+                first, held = start // self.band * self.band, 0
+            while first + held < stop:
+                band = (first + held) // self.band
+                rows = min(self.band, self.height - band * self.band)
+                if held + rows > self._window.shape[0]:
+                    grown = np.empty((held + rows,) + self._window.shape[1:], dtype=self._window.dtype)
+                    grown[:held] = self._window[:held]
+                    self._window = grown
+                self._decode(band, self._window[held : held + rows])
+                held += rows
+            self._first, self._held = first, held
+        return self._window[start - first : stop - first]
+
+
 class TiffRows(_Converted):
     """A TIFF page's rows, decoding only the strips or tiles under them (one band of segments kept, each decoded once)."""
 
@@ -190,10 +230,7 @@ class TiffRows(_Converted):
         except Exception:
             self._file.close()
             raise
-        # One window of decoded rows: the rows a read carries over from the band before, then whole bands.
-        self._window = np.empty((self._band, shape[1], self._samples), dtype=self._stored)
-        self._first = 0  # the image row of the window's first row
-        self._held = 0  # rows the window holds (it ends at a band's end, or at the image's)
+        self._window = BandWindow(self._band, shape[0], shape[1], self._samples, self._stored, self._decode_band)
         bits = f"{self._stored.itemsize * 8}-bit" if self._stored.kind in "ui" else str(self._stored)
         layout = f"tiled {page.tilelength}x{page.tilewidth}" if page.is_tiled else f"striped {self._band} rows"
         detail = f"TIFF {shape[0]}x{shape[1]} {self._samples}-channel {bits}, {layout}"
@@ -231,26 +268,7 @@ class TiffRows(_Converted):
             pixels = np.frombuffer(data, dtype=stored).astype(self._stored, copy=False)
             shape = (stop - start, self.width) + ((self._samples,) if self._samples > 1 else ())
             return pixels.reshape(shape)
-        first, held = self._first, self._held
-        if not (first <= start and stop <= first + held):
-            if first <= start < first + held:
-                # Reading on: keep the rows from ``start`` (the halo of this read), drop the ones above.
-                keep = first + held - start
-                self._window[:keep] = self._window[start - first : held]
-                first, held = start, keep
-            else:  # a jump (the first read, or a circular border reading the other end): start at start's band
-                first, held = start // self._band * self._band, 0
-            while first + held < stop:
-                band = (first + held) // self._band
-                rows = min(self._band, self.height - band * self._band)
-                if held + rows > self._window.shape[0]:  # grown once, to the tallest read plus a band
-                    grown = np.empty((held + rows,) + self._window.shape[1:], dtype=self._stored)
-                    grown[:held] = self._window[:held]
-                    self._window = grown
-                self._decode_band(band, self._window[held : held + rows])
-                held += rows
-            self._first, self._held = first, held
-        pixels = self._window[start - first : stop - first]
+        pixels = self._window.rows(start, stop)
         return pixels[:, :, 0] if self._samples == 1 else pixels
 
     def close(self) -> None:
@@ -358,242 +376,6 @@ def _stored_pixels(
     if notes:
         detail += f", frame {frame}"
     return pixels, detail
-
-
-# ---------------------------------------------------------------------------
-# Writers
-
-
-@dataclass
-class _Temporary:
-    path: Path
-    temporary: str
-    handle: Any
-
-
-def _open_temporary(destination: str) -> _Temporary:
-    path = Path(destination)
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"cannot write {destination!r}: {exc.strerror or exc}") from None
-    return _Temporary(path, temporary, os.fdopen(fd, "wb"))
-
-
-class RowWriter:
-    """Rows in order into a temporary file; :meth:`commit` renames it into place, :meth:`abort` removes it."""
-
-    def __init__(self, destination: str):
-        self._target = _open_temporary(destination)
-        self.destination = destination
-        self.rows_written = 0
-
-    def write(self, rows: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def _finish(self) -> None:
-        """Write what follows the last row (trailers, the TIFF's last segments)."""
-
-    def commit(self) -> None:
-        target = self._target
-        try:
-            with _signals_held():
-                self._finish()
-                target.handle.close()
-                if target.path.exists():
-                    os.chmod(target.temporary, target.path.stat().st_mode & 0o777)
-                else:
-                    umask = os.umask(0)
-                    os.umask(umask)
-                    os.chmod(target.temporary, 0o666 & ~umask)
-                os.replace(target.temporary, target.path)
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"cannot write {self.destination!r}: {exc.strerror or exc}") from None
-
-    def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self._target.handle.close()
-        if os.path.exists(self._target.temporary):
-            os.unlink(self._target.temporary)
-
-
-class NpyRows(RowWriter):
-    """A ``.npy`` file written by rows: the header ``numpy.save`` writes, then the C-order values."""
-
-    def __init__(self, destination: str, shape: tuple[int, ...], dtype: Any):
-        super().__init__(destination)
-        from numpy.lib import format as npy_format
-
-        self.dtype = np.dtype(dtype)
-        header = {"descr": npy_format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": tuple(shape)}
-        try:  # numpy.save's choice: version 1.0 unless the header does not fit its 2-byte length
-            npy_format.write_array_header_1_0(self._target.handle, header)
-        except ValueError:
-            npy_format.write_array_header_2_0(self._target.handle, header)
-
-    def write(self, rows: np.ndarray) -> None:
-        self._target.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
-        self.rows_written += rows.shape[0]
-
-
-#: tifffile's own switch to BigTIFF in ``imwrite`` (the in-memory writer), so both paths write the same file.
-_BIGTIFF_BYTES = 2**32 - 2**25
-
-
-class TiffRowsWriter(RowWriter):
-    """A float32 TIFF whose tags tifffile writes first, then the rows at the data offset it reserved.
-
-    The layout is the one ``tifffile.imwrite`` gives the whole array (uncompressed, contiguous,
-    BigTIFF above 4 GiB), so the file is byte for byte the in-memory one; tifffile's own readers,
-    and :class:`TiffRows`, read it back by rows.
-    """
-
-    def __init__(self, destination: str, shape: tuple[int, ...]):
-        super().__init__(destination)
-        import tifffile
-
-        self.dtype = np.dtype(np.float32)
-        size = int(np.prod(shape)) * 4
-        self._target.handle.close()
-        with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
-            written: Any = writer.write(
-                shape=tuple(shape),
-                dtype=self.dtype,
-                photometric="rgb" if len(shape) == 3 else "minisblack",
-                returnoffset=True,
-            )
-            offset = written[0]
-        handle = open(self._target.temporary, "r+b")  # noqa: SIM115 - closed by commit or abort
-        self._target.handle = handle
-        self._end = handle.seek(0, os.SEEK_END)
-        handle.seek(offset)
-
-    def write(self, rows: np.ndarray) -> None:
-        self._target.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
-        self.rows_written += rows.shape[0]
-
-    def _finish(self) -> None:
-        self._target.handle.seek(self._end)
-
-
-#: The tile side of a streamed TIFF output (``--tile``): 256 x 256 float32 samples, 256 KiB a tile.
-TIFF_TILE = 256
-
-
-def check_tile(tile: int | None) -> int | None:
-    """``tile`` (pixels a side) for a tiled TIFF, ``None`` for strips (``0`` too); a ParameterError otherwise."""
-    if tile is None or tile == 0:
-        return None
-    if isinstance(tile, bool) or not isinstance(tile, int) or tile < 16 or tile % 16:
-        raise ParameterError(
-            f"tile {tile!r} is not a positive multiple of 16 (TIFF tiles); use 256 or 512, or 0 for strips"
-        )
-    return tile
-
-
-class TiledTiffRowsWriter(RowWriter):
-    """A float32 TIFF in square uncompressed tiles, written in place as the rows come (BigTIFF above 4 GiB).
-
-    tifffile writes the tags and reserves the tiles (the file is sparse until written); each strip
-    of rows then goes into the tiles under it, one write per tile column, so nothing beyond the
-    strip is held, whatever the width. The edge tiles are padded with zeros, as tifffile pads them.
-    """
-
-    def __init__(self, destination: str, shape: tuple[int, ...], tile: int = TIFF_TILE):
-        super().__init__(destination)
-        import tifffile
-
-        self.dtype = np.dtype(np.float32)
-        self.tile = tile
-        self._samples = shape[2] if len(shape) == 3 else 1
-        self._height, self._width = shape[0], shape[1]
-        self._across = -(-shape[1] // tile)
-        self._tile_bytes = tile * tile * self._samples * 4
-        size = -(-shape[0] // tile) * self._across * self._tile_bytes
-        self._target.handle.close()
-        with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
-            writer.write(
-                shape=tuple(shape),
-                dtype=self.dtype,
-                photometric="rgb" if len(shape) == 3 else "minisblack",
-                tile=(tile, tile),
-            )
-        with tifffile.TiffFile(self._target.temporary) as written:
-            self._offsets = np.asarray(written.pages[0].dataoffsets, dtype=np.int64)  # type: ignore[union-attr]
-        self._target.handle = open(self._target.temporary, "r+b", buffering=0)  # noqa: SIM115 - commit or abort
-        self._row = np.zeros((tile, tile, self._samples), dtype=self.dtype)  # one tile's worth, padded at the edge
-
-    def write(self, rows: np.ndarray) -> None:
-        values = np.asarray(rows, dtype=self.dtype).reshape(rows.shape[0], self._width, self._samples)
-        tile, fd = self.tile, self._target.handle.fileno()
-        done = 0
-        while done < values.shape[0]:
-            top = self.rows_written + done
-            band, within = divmod(top, tile)
-            count = min(values.shape[0] - done, tile - within)
-            part = self._row[:count]
-            for column in range(self._across):
-                left = column * tile
-                right = min(self._width, left + tile)
-                part[:, : right - left] = values[done : done + count, left:right]
-                if right - left < tile:
-                    part[:, right - left :] = 0
-                offset = int(self._offsets[band * self._across + column]) + within * tile * self._samples * 4
-                os.pwrite(fd, part.data, offset)
-            done += count
-        self.rows_written += values.shape[0]
-
-
-class PngRows(RowWriter):
-    """A PNG written by rows (:class:`convcli.io.png.PngRowWriter`): the bytes :func:`png_bytes` writes."""
-
-    def __init__(self, destination: str, shape: tuple[int, ...], depth: int, compression: int):
-        super().__init__(destination)
-        from .png import PngRowWriter
-
-        self.dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
-        self._png = PngRowWriter(self._target.handle.write, shape, self.dtype, compression=compression)
-
-    def write(self, rows: np.ndarray) -> None:
-        self._png.write(np.asarray(rows, dtype=self.dtype))
-        self.rows_written += rows.shape[0]
-
-    def _finish(self) -> None:
-        self._png.close()
-
-
-def row_writer(
-    destination: str,
-    fmt: str,
-    shape: tuple[int, ...],
-    *,
-    depth: int = 8,
-    compression: int = 1,
-    dtype: Any = np.float32,
-    tile: int | None = None,
-) -> RowWriter:
-    """The :class:`RowWriter` of ``fmt`` (``tiff``, ``png`` or ``npy``) for a result of ``shape``.
-
-    ``tile``: a TIFF in square tiles of that side (:class:`TiledTiffRowsWriter`); ``None`` or 0, in
-    strips (:class:`TiffRowsWriter`, the in-memory layout).
-    """
-    check_stream_format(fmt)
-    if fmt == "npy":
-        return NpyRows(destination, shape, dtype)
-    if fmt == "tiff":
-        side = check_tile(tile)
-        return TiffRowsWriter(destination, shape) if side is None else TiledTiffRowsWriter(destination, shape, side)
-    return PngRows(destination, shape, depth, compression)
-
-
-def check_stream_format(fmt: str) -> None:
-    if fmt not in STREAM_FORMATS:
-        raise OutputUsageError(
-            f"a streamed run writes {', '.join('.' + f for f in ('tif', 'png', 'npy'))}; {fmt.upper()} needs the "
-            "whole image in memory (use --no-stream, or one of those formats)"
-        )
 
 
 def streams_by_rows(path: str) -> bool:
