@@ -647,3 +647,13 @@ def test_tile_must_be_a_multiple_of_16(cli, tmp_path, sources):
     with pytest.raises(ParameterError, match="tile 8 is not a positive multiple of 16"):
         filter_file(str(sources["tiled"]), str(tmp_path / "o.tif"), "gaussian:3", tile=8)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_zarr_source_without_zarr_names_the_extra(cli, tmp_path, monkeypatch):
+    store = tmp_path / "x.zarr"
+    store.mkdir()
+    (store / "zarr.json").write_text('{"zarr_format": 3, "node_type": "array"}')
+    monkeypatch.setitem(sys.modules, "zarr", None)  # as if it were not installed
+    run = cli(["filter", store, "-k", "gaussian:3", "-o", tmp_path / "o.png"])
+    assert_error(run, 1, "need the zarr package", "pip install 'convcli[zarr]'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.zarr"]

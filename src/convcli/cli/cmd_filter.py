@@ -188,9 +188,9 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: Fi
     """Filter one source with every output's kernels, write the results (and the figure); runs in a worker."""
     from ..api.arrays import filter_array
     from ..limits import LimitError
-    from .streaming import can_stream
+    from .streaming import can_stream, zarr_only
 
-    if options.stream:
+    if options.stream or zarr_only(item, options.stream):
         return _stream_item(item, outputs, options)
     try:
         loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, outputs, options))

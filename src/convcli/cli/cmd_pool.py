@@ -156,9 +156,9 @@ def pool_item(item: Item, options: PoolOptions) -> list[Report]:
     """Pool one source, write the result (and the figure); runs in a worker."""
     from ..api.arrays import pool_array
     from ..limits import LimitError
-    from .streaming import can_stream
+    from .streaming import can_stream, zarr_only
 
-    if options.stream:
+    if options.stream or zarr_only(item, options.stream):
         return _stream_item(item, options)
     start = time.perf_counter()
     try:

@@ -29,7 +29,7 @@ from ..errors import OutputError, OutputUsageError, ParameterError
 from .atomic import _signals_held
 
 #: Formats a streamed run writes by rows.
-STREAM_FORMATS = ("tiff", "png", "npy")
+STREAM_FORMATS = ("tiff", "png", "npy", "zarr")
 
 
 @dataclass
@@ -245,11 +245,16 @@ def row_writer(
     """The :class:`RowWriter` of ``fmt`` (``tiff``, ``png`` or ``npy``) for a result of ``shape``.
 
     ``tile``: a TIFF in square tiles of that side (:class:`TiledTiffRowsWriter`); ``None`` or 0, in
-    strips (:class:`TiffRowsWriter`, the in-memory layout).
+    strips (:class:`TiffRowsWriter`, the in-memory layout). A Zarr store (``zarr``,
+    :class:`convcli.io.zarrs.ZarrRowsWriter`) in chunks of that side (256 when ``None``).
     """
     check_stream_format(fmt)
     if fmt == "npy":
         return NpyRows(destination, shape, dtype)
+    if fmt == "zarr":
+        from .zarrs import ZarrRowsWriter
+
+        return ZarrRowsWriter(destination, shape, dtype, check_tile(tile) or TIFF_TILE)  # type: ignore[return-value]
     if fmt == "tiff":
         side = check_tile(tile)
         return TiffRowsWriter(destination, shape) if side is None else TiledTiffRowsWriter(destination, shape, side)
@@ -259,8 +264,6 @@ def row_writer(
 def check_stream_format(fmt: str) -> None:
     if fmt not in STREAM_FORMATS:
         raise OutputUsageError(
-            f"a streamed run writes {', '.join('.' + f for f in ('tif', 'png', 'npy'))}; {fmt.upper()} needs the "
+            f"a streamed run writes {', '.join('.' + f for f in ('tif', 'png', 'npy', 'zarr'))}; {fmt.upper()} needs the "
             "whole image in memory (use --no-stream, or one of those formats)"
         )
-
-

@@ -12,6 +12,7 @@ numbers as an in-memory one:
   read carries over from the band above (uncompressed contiguous pages: rows
   read by offset);
 * ``.npy``: a read-only memory map;
+* Zarr stores (:mod:`convcli.io.zarrs`, the optional extra): by rows of chunks;
 * PNG, JPEG, WebP, GIF, BMP files: decoded whole by the same decoders as
   :func:`convcli.io.decode`, keeping only the stored 8/16-bit samples;
 * anything else (stdin, URLs, text, float images): decoded whole by the
@@ -285,13 +286,17 @@ def open_rows(
     max_pixels: int | None = None,
     load_whole: Callable[[], Any] | None = None,
 ) -> RowReader:
-    """A :class:`RowReader` for ``path``: TIFF and ``.npy`` by rows, anything else decoded whole by ``load_whole``.
+    """A :class:`RowReader` for ``path``: TIFF, Zarr and ``.npy`` by rows, anything else decoded whole by ``load_whole``.
 
     ``load_whole()`` returns a :class:`~convcli.io.decode.Loaded` (the caller's
     own loader, so URLs, stdin and the pixel limit behave as in memory);
     ``max_pixels`` applies only there: a streamed input is bounded by the
     memory budget and the free space at the destination instead.
     """
+    from .zarrs import is_zarr, open_zarr_rows
+
+    if path != "-" and is_zarr(path):
+        return open_zarr_rows(path, gray=gray, normalize=normalize, color=color)
     head = b""
     if path != "-" and os.path.isfile(path):
         with open(path, "rb") as stream:
@@ -379,7 +384,11 @@ def _stored_pixels(
 
 
 def streams_by_rows(path: str) -> bool:
-    """Whether ``path`` is a file :func:`open_rows` reads by rows (TIFF, ``.npy``) rather than whole."""
+    """Whether ``path`` is a file :func:`open_rows` reads by rows (TIFF, ``.npy``, Zarr) rather than whole."""
+    from .zarrs import is_zarr
+
+    if is_zarr(path):
+        return True
     try:
         with open(path, "rb") as stream:
             head = stream.read(8)

@@ -357,7 +357,8 @@ def choose_unit_rows(
     def working(rows: int) -> int:
         return stream_estimate(size, channels, plans, itemsize, rows, held).total - RUNTIME_BYTES
 
-    low, high = 8, 4096
+    tallest = max((p.full or p.geometry).output[0] for p in plans)
+    low, high = min(8, tallest), max(1, min(4096, tallest))
     if working(low) > target:
         return low
     while low < high:  # the tallest rows that fit: the estimate grows with the rows

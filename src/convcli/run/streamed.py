@@ -121,7 +121,7 @@ def output_bytes(shape: tuple[int, ...], fmt: str, depth: int, itemsize: int = 8
     if fmt == "tiff" and tile:
         shape = tuple(-(-side // tile) * tile for side in shape[:2]) + tuple(shape[2:])
     values = int(np.prod(shape))
-    per_value = 4 if fmt == "tiff" else itemsize if fmt == "npy" else depth // 8
+    per_value = 4 if fmt == "tiff" else itemsize if fmt in ("npy", "zarr") else depth // 8
     return values * per_value + shape[0] + (1 << 16)
 
 
@@ -200,6 +200,17 @@ def stream_rows(
     return shape, (PixelMapping(low, high, clipped, scale) if pixels else None), passes
 
 
+def _with_writer(
+    estimate: Estimate, fmt: str, size: tuple[int, int], channels: int, dtype: Any, tile: int | None
+) -> Estimate:
+    """The estimate with what the writer holds: a Zarr output's band of chunk rows (the others hold a strip)."""
+    if fmt != "zarr":
+        return estimate
+    rows = min(size[0], check_tile(tile) or TIFF_TILE)
+    band = rows * size[1] * channels * np.dtype(dtype).itemsize
+    return replace(estimate, parts={**estimate.parts, "zarr band": band})
+
+
 def _working_dtype(reader: RowReader, precision: str) -> np.dtype:
     from ..api.arrays import _working_dtype as working
 
@@ -230,6 +241,7 @@ def stream_filter(
     plan = plan_stream(
         size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
     )
+    plan = replace(plan, estimate=_with_writer(plan.estimate, fmt, plan.output_size, plan.channels, dtype, tile))
     check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
         lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows, tile=tile
@@ -262,6 +274,7 @@ def stream_pool(
         )
     rows = strip_rows
     estimate = pool_estimate(reader, steps, rows, reader.held_bytes)
+    estimate = _with_writer(estimate, fmt, steps.geometry.output, steps.channels, dtype, tile)
     check_memory(replace(estimate, what="this pooling, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
         lambda: PooledRows(reader, settings, dtype), destination, fmt, write, rows, on_rows=on_rows, tile=tile
