@@ -121,6 +121,12 @@ def main() -> None:
     parser.add_argument("--dask-up-to", type=int, default=40000)
     parser.add_argument("--tools", nargs="+", default=["stream", "memory", "vips", "dask"])
     parser.add_argument("--keep-input", action="store_true", help="keep bench/out/in<size>.tif for another run")
+    parser.add_argument(
+        "--vips-best", action="store_true", help="only vips's best operation per kernel (convsep for the Gaussians)"
+    )
+    parser.add_argument(
+        "--tiff-out", action="store_true", help="also convcli --stream into a tiled float32 TIFF (-o x.tif, 256x256)"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -151,6 +157,8 @@ def main() -> None:
 
             if "stream" in args.tools:
                 runs["convcli --stream"] = (convcli(OUT / "stream.png", "--stream", "--json"), OUT / "stream.png")
+                if args.tiff_out:
+                    runs["convcli --stream -o .tif"] = (convcli(OUT / "stream.tif", "--stream", "--json"), None)
             if "memory" in args.tools and side <= args.in_memory_up_to:
                 runs["convcli in memory"] = (
                     convcli(OUT / "memory.png", "--no-stream", "--max-pixels", "0"),
@@ -164,7 +172,11 @@ def main() -> None:
                     + "\n".join(" ".join(f"{v:g}" for v in row) for row in ints)
                     + "\n"
                 )
-                runs["vips conv"] = ([vips, "conv", str(source), str(OUT / "vips.png[compression=0]"), str(mask)], None)
+                if not (args.vips_best and name.startswith("gauss")):
+                    runs["vips conv"] = (
+                        [vips, "conv", str(source), str(OUT / "vips.png[compression=0]"), str(mask)],
+                        None,
+                    )
                 if name.startswith("gauss"):
                     middle = weights[weights.shape[0] // 2]
                     row = np.rint(middle / middle.sum() * 10000)
@@ -183,7 +195,7 @@ def main() -> None:
             for tool, (command, _target) in runs.items():
                 result = timed(command, env)
                 note = "" if result["ok"] else "FAILED " + result["error"]
-                if tool == "convcli --stream" and result["ok"]:
+                if tool.startswith("convcli --stream") and result["ok"]:
                     import json
 
                     record = json.loads(result["stdout"])
@@ -200,7 +212,7 @@ def main() -> None:
                     f"{result['rss_mib']:.0f} | {note} |",
                     flush=True,
                 )
-            for produced in ("stream.png", "memory.png", "vips.png", "dask.npy"):
+            for produced in ("stream.png", "stream.tif", "memory.png", "vips.png", "dask.npy"):
                 (OUT / produced).unlink(missing_ok=True)
         if not args.keep_input:
             source.unlink()
