@@ -3,7 +3,9 @@
 Not a test: run it by hand on a quiet machine, it writes multi-GB files under ``bench/out/`` (gitignored)
 and deletes them afterwards::
 
-    PYTHONPATH=src python bench/huge.py --sizes 16000 40000
+    PYTHONPATH=src python bench/huge.py --sizes 16000 40000 --tools stream memory vips --vips-best --tiff-out
+    PYTHONPATH=src python bench/huge.py --stream-estimates 4000 16000 40000   # streamed estimates vs peaks
+    PYTHONPATH=src python bench/huge.py --estimates 1500 4000 8000            # in-memory estimates vs peaks
 
 Each tool runs in its own child under ``/usr/bin/time -v`` (wall seconds, user + system CPU seconds,
 maximum resident set size). Inputs: 8-bit tiled (256x256, deflate) BigTIFF of uniform noise. Kernels:
@@ -319,8 +321,91 @@ def estimates(sizes: list[int]) -> None:
         leftover.unlink()
 
 
+# ---------------------------------------------------------------------------
+# Streamed estimates against measured peaks (python bench/huge.py --stream-estimates W ...)
+
+#: (name, source, call, destination suffix): each runs in its own child through the library (convcli.*_file).
+STREAM_CASES = [
+    ("filter gaussian:15 -> png", "gray.tif", "filter_file(src, dst, 'gaussian:15', padding='same')", "png"),
+    ("filter random 15x15 -> tiled tif", "gray.tif", "filter_file(src, dst, RANDOM, padding='same')", "tif"),
+    ("filter gaussian:5 then laplacian -> npy", "gray.tif", "filter_file(src, dst, ['gaussian:5', 'laplacian'])",
+     "npy"),
+    ("filter --color gaussian:9 -> png", "rgb.tif", "filter_file(src, dst, 'gaussian:9', color=True)", "png"),
+    ("filter gaussian:7 float64 -> npy", "array.npy", "filter_file(src, dst, 'gaussian:7', padding='same')", "npy"),
+    ("pool mean 3 -> png", "gray.tif", "pool_file(src, dst, 3, stride=1, padding=1, op='mean')", "png"),
+    ("upsample bilinear x2 -> png", "gray.tif", "upsample_file(src, dst, 'bilinear', stride=2, padding=1)", "png"),
+    ("filter gaussian:15 -> zarr", "gray.tif", "filter_file(src, dst, 'gaussian:15', padding='same')", "zarr"),
+]  # fmt: skip
+
+_CHILD = """
+import json, sys
+import numpy as np
+from convcli import filter_file, pool_file, upsample_file
+RANDOM = np.load(sys.argv[3])
+src, dst = sys.argv[1], sys.argv[2]
+done = {call}
+print(json.dumps({{"estimate": done.estimate.total, "rows": done.rows}}))
+"""
+
+
+def stream_estimates(widths: list[int], rows: int = 1024) -> None:
+    """Each streamed case on a ``rows`` x width image: the estimate the run checked, the measured peak RSS.
+
+    The peak of a streamed run depends on the width (the strips' rows x width), not on the height, so the
+    images are short: the widths are those of the huge images.
+    """
+    import json
+
+    import tifffile
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    np.save(OUT / "random15.npy", KERNELS["random15"])
+    try:
+        import zarr  # noqa: F401
+
+        has_zarr = True
+    except ImportError:
+        has_zarr = False
+    print("| width | case | estimate MiB | peak MiB | estimate / peak | strip rows |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for width in widths:
+        rng = np.random.default_rng(width)
+        gray = rng.integers(0, 256, (rows, width), dtype=np.uint8)
+        tifffile.imwrite(OUT / "gray.tif", gray, tile=(256, 256), compression="zlib")
+        rgb = rng.integers(0, 256, (rows, width, 3), dtype=np.uint8)
+        tifffile.imwrite(OUT / "rgb.tif", rgb, photometric="rgb", tile=(256, 256), compression="zlib")
+        np.save(OUT / "array.npy", rng.random((rows, width)))
+        for name, source, call, suffix in STREAM_CASES:
+            if suffix == "zarr" and not has_zarr:
+                continue
+            target = OUT / f"est.{suffix}"
+            script = _CHILD.format(call=call)
+            result = timed([PYTHON, "-c", script, str(OUT / source), str(target), str(OUT / "random15.npy")], env)
+            if not result["ok"]:
+                print(f"| {width} | {name} | | | FAILED {result['error']} | |", flush=True)
+                continue
+            record = json.loads(result["stdout"])
+            estimate, peak = record["estimate"] / 2**20, result["rss_mib"]
+            print(
+                f"| {width} | {name} | {estimate:.0f} | {peak:.0f} | {estimate / peak:.2f} | {record['rows']} |",
+                flush=True,
+            )
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    for leftover in OUT.glob("*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
+
+
 if __name__ == "__main__":
-    if "--estimates" in sys.argv:
+    if "--stream-estimates" in sys.argv:
+        stream_estimates([int(v) for v in sys.argv[sys.argv.index("--stream-estimates") + 1 :]] or [4000, 16000, 40000])
+    elif "--estimates" in sys.argv:
         estimates([int(v) for v in sys.argv[sys.argv.index("--estimates") + 1 :]] or [1500, 3000, 6000])
     else:
         main()

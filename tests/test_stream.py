@@ -657,3 +657,69 @@ def test_a_zarr_source_without_zarr_names_the_extra(cli, tmp_path, monkeypatch):
     run = cli(["filter", store, "-k", "gaussian:3", "-o", tmp_path / "o.png"])
     assert_error(run, 1, "need the zarr package", "pip install 'convcli[zarr]'")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.zarr"]
+
+
+# ---------------------------------------------------------------------------
+# Upsampling (transposed convolution) by strips
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    height=st.integers(1, 25),
+    width=st.integers(1, 12),
+    kh=st.integers(1, 5),
+    kw=st.integers(1, 4),
+    stride=st.tuples(st.integers(1, 4), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 2)),
+    padding=st.tuples(st.integers(0, 4), st.integers(0, 3)),
+    extra=st.tuples(st.integers(0, 3), st.integers(0, 2)),
+    rows=st.integers(1, 9),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_hypothesis_upsampling(height, width, kh, kw, stride, dilation, padding, extra, rows, dtype, seed):
+    # Output rows from a window of input rows (gaps where the stride outruns the kernel included), bit for bit.
+    from convcli.api.arrays import upsample_array, upsample_settings
+    from convcli.errors import ConvcliError
+    from convcli.kernels import Kernel
+    from convcli.run.stream_upsample import UpsampledRows
+
+    rng = np.random.default_rng(seed)
+    image = rng.standard_normal((height, width)).astype(dtype)
+    kernel = Kernel("k", rng.standard_normal((kh, kw)))
+    output_padding = (extra[0] % max(stride[0], dilation[0]), extra[1] % max(stride[1], dilation[1]))
+    try:
+        record = upsample_settings(
+            stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, bias=0.5
+        )
+        expected, geometry = upsample_array(image, kernel, record)
+    except ConvcliError:
+        return
+    steps = UpsampledRows(ArrayRows(image), kernel, geometry, record.bias, dtype)
+    out = np.concatenate([steps.read(a, min(steps.height, a + rows)) for a in range(0, steps.height, rows)])
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("source", ["tiled", "npy", "rgb"])
+@pytest.mark.parametrize("suffix", [".png", ".npy", ".tif"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"kernel": "bilinear", "stride": 2, "padding": 1},
+        {"kernel": "0 1 2; 3 4 5", "stride": 3, "dilation": 2, "output_padding": 1, "bias": 0.25},
+    ],
+)
+def test_upsample_file_is_the_in_memory_file(tmp_path, sources, source, suffix, options):
+    from convcli.run.stream_upsample import upsample_file
+
+    color = source == "rgb"
+    options = dict(options)
+    kernel = options.pop("kernel")
+    loaded = convcli.load(str(sources[source]), color=color)
+    expected = convcli.upsample(loaded, kernel, **options)
+    memory = tmp_path / f"m{suffix}"
+    convcli.save(expected, str(memory))
+    streamed = tmp_path / f"s{suffix}"
+    done = upsample_file(str(sources[source]), str(streamed), kernel, color=color, strip_rows=4, tile=None, **options)
+    assert done.shape == expected.shape
+    assert memory.read_bytes() == streamed.read_bytes()

@@ -83,69 +83,8 @@ class FilteredRows:
         self.keep = _CACHED_UNITS
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
-    # -- units ---------------------------------------------------------------
-
     def _units(self, unit_rows: int) -> list[tuple[int, int]]:
-        """Row ranges of the computed geometry, computed one at a time (as the in-memory engine cuts them when it matters)."""
-        rows = self.compute.output[0]
-        plan = self.plan
-        if plan.backend == "numpy" and plan.method == "box":
-            from ..engine.strips import _strips
-
-            g = self.compute
-            width = (g.output[1] - 1) * g.stride[1] + g.dilation[1] * (g.kernel[1] - 1) + 1
-            least = 4 * g.dilation[0] * (g.kernel[0] - 1) // g.stride[0] + 4
-            # Each running-sum strip starts its sums afresh: compute exactly the in-memory strips, one per unit.
-            return _strips(g, 8 * 4 * width * g.stride[0], least)
-        if plan.backend == "numpy" and plan.method == "fft":
-            units = self._fft_units(unit_rows)
-            # None: one tile covers the rows, or strided/dilated classes interleave them: one block, as in memory.
-            return units if units is not None else [(0, rows)]
-        unit = max(1, unit_rows)
-        return [(start, min(rows, start + unit)) for start in range(0, rows, unit)]
-
-    def _fft_units(self, unit_rows: int) -> list[tuple[int, int]] | None:
-        """Blocks of whole FFT row tiles that give the in-memory numbers (stride and dilation 1), or None.
-
-        Each block must get the same tiles (:func:`convcli.engine.fft._tile`) and run its transforms on
-        as many threads as the whole image did (pocketfft's threads group its SIMD lanes differently).
-        """
-        from ..engine.fft import _tile
-        from ..parallel import workers
-
-        g = self.compute
-        if g.stride != (1, 1) or g.dilation != (1, 1):
-            return None
-        rows, cols = g.output
-        tile, length = _tile(rows, g.kernel[0])
-        if tile >= rows:
-            return None
-        col_tile = _tile(cols, g.kernel[1])[0]
-        col_tiles = -(-cols // col_tile)
-        threads = workers()
-
-        def inner(count: int) -> int:
-            return 1 if -(-count // tile) * col_tiles >= threads else threads
-
-        def fits(count: int) -> bool:
-            return _tile(count, g.kernel[0]) == (tile, length) and inner(count) == inner(rows)
-
-        # The in-memory tiling cut into blocks of whole tiles, each planned by _tile exactly as the whole image:
-        # the last block holds q tiles and the partial one, the others m tiles (a block small enough for one
-        # transform would be planned as one tile, so small m and q may not do).
-        rest = rows % tile
-        first = max(1, unit_rows // tile)
-        for q in range(0 if rest else 1, 17):
-            last = q * tile + rest
-            if last > rows or not fits(last):
-                continue
-            tiles = (rows - last) // tile
-            for m in range(first, first + 16):
-                sizes = [m * tile] * (tiles // m) + ([tiles % m * tile] if tiles % m else []) + [last]
-                if all(fits(size) for size in sizes[:-1]):
-                    starts = np.cumsum([0, *sizes])
-                    return [(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
-        return None
+        return plan_units(self.plan, unit_rows)
 
     # -- computing -----------------------------------------------------------
 
@@ -265,6 +204,70 @@ class FilteredRows:
         return np.ascontiguousarray(rows, dtype=self.dtype)  # a view of the cached unit when it can be
 
 
+def plan_units(plan: Plan, unit_rows: int) -> list[tuple[int, int]]:
+    """Row ranges of the computed geometry a step computes one at a time (as the in-memory engine cuts them when
+    it matters: NumPy's box strips and FFT row tiles; otherwise ``unit_rows`` at a time)."""
+    rows = (plan.full or plan.geometry).output[0]
+    if plan.backend == "numpy" and plan.method == "box":
+        from ..engine.strips import _strips
+
+        g = plan.full or plan.geometry
+        width = (g.output[1] - 1) * g.stride[1] + g.dilation[1] * (g.kernel[1] - 1) + 1
+        least = 4 * g.dilation[0] * (g.kernel[0] - 1) // g.stride[0] + 4
+        # Each running-sum strip starts its sums afresh: compute exactly the in-memory strips, one per unit.
+        return _strips(g, 8 * 4 * width * g.stride[0], least)
+    if plan.backend == "numpy" and plan.method == "fft":
+        units = _fft_units(plan, unit_rows)
+        # None: one tile covers the rows, or strided/dilated classes interleave them: one block, as in memory.
+        return units if units is not None else [(0, rows)]
+    unit = max(1, unit_rows)
+    return [(start, min(rows, start + unit)) for start in range(0, rows, unit)]
+
+
+def _fft_units(plan: Plan, unit_rows: int) -> list[tuple[int, int]] | None:
+    """Blocks of whole FFT row tiles that give the in-memory numbers (stride and dilation 1), or None.
+
+    Each block must get the same tiles (:func:`convcli.engine.fft._tile`) and run its transforms on
+    as many threads as the whole image did (pocketfft's threads group its SIMD lanes differently).
+    """
+    from ..engine.fft import _tile
+    from ..parallel import workers
+
+    g = plan.full or plan.geometry
+    if g.stride != (1, 1) or g.dilation != (1, 1):
+        return None
+    rows, cols = g.output
+    tile, length = _tile(rows, g.kernel[0])
+    if tile >= rows:
+        return None
+    col_tile = _tile(cols, g.kernel[1])[0]
+    col_tiles = -(-cols // col_tile)
+    threads = workers()
+
+    def inner(count: int) -> int:
+        return 1 if -(-count // tile) * col_tiles >= threads else threads
+
+    def fits(count: int) -> bool:
+        return _tile(count, g.kernel[0]) == (tile, length) and inner(count) == inner(rows)
+
+    # The in-memory tiling cut into blocks of whole tiles, each planned by _tile exactly as the whole image:
+    # the last block holds q tiles and the partial one, the others m tiles (a block small enough for one
+    # transform would be planned as one tile, so small m and q may not do).
+    rest = rows % tile
+    first = max(1, unit_rows // tile)
+    for q in range(0 if rest else 1, 17):
+        last = q * tile + rest
+        if last > rows or not fits(last):
+            continue
+        tiles = (rows - last) // tile
+        for m in range(first, first + 16):
+            sizes = [m * tile] * (tiles // m) + ([tiles % m * tile] if tiles % m else []) + [last]
+            if all(fits(size) for size in sizes[:-1]):
+                starts = np.cumsum([0, *sizes])
+                return [(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+    return None
+
+
 def _box(block: np.ndarray, weight: float, g: ConvGeometry, mode: str, value: float, out: np.ndarray) -> None:
     """:func:`convcli.engine.strips.correlate_box` on a block that is exactly its strips (the same running sums)."""
     from ..engine.strips import _read_slab, window_sums
@@ -315,7 +318,9 @@ def stream_estimate(
     parts: dict[str, int] = {"runtime": RUNTIME_BYTES, "reader": held}
     for index, plan in enumerate(plans):
         g = plan.full or plan.geometry
-        rows = min(unit_rows, g.output[0])
+        # The tallest unit the step computes (NumPy's FFT and box plans cut their own, as in memory).
+        fixed = plan.backend == "numpy" and plan.method in ("box", "fft")
+        rows = max(b - a for a, b in plan_units(plan, unit_rows)) if fixed else min(unit_rows, g.output[0])
         halo = (rows - 1) * g.stride[0] + g.dilation[0] * (g.kernel[0] - 1) + 1
         plane = itemsize * channels
         block = halo * g.input[1] * plane
