@@ -723,3 +723,21 @@ def test_upsample_file_is_the_in_memory_file(tmp_path, sources, source, suffix, 
     done = upsample_file(str(sources[source]), str(streamed), kernel, color=color, strip_rows=4, tile=None, **options)
     assert done.shape == expected.shape
     assert memory.read_bytes() == streamed.read_bytes()
+
+
+@pytest.mark.parametrize("dtype", ["<f8", ">f8", "<f4"])
+def test_npy_rows_are_read_by_offset_not_mapped(cli, tmp_path, dtype):
+    # A memory map's pages stay resident (the whole file counted by the end): rows are read into one buffer.
+    from convcli.io.strips import NpyFileRows, open_rows
+
+    values = RNG.standard_normal((23, 17)).astype(dtype)
+    np.save(tmp_path / "a.npy", values)
+    with open_rows(str(tmp_path / "a.npy")) as reader:
+        assert isinstance(reader, NpyFileRows) and reader.held_bytes == 0
+        for start, stop in [(0, 23), (5, 9), (20, 23), (0, 1), (3, 17)]:
+            np.testing.assert_array_equal(reader.read(start, stop), values[start:stop])
+    memory, streamed = tmp_path / "m.npy", tmp_path / "s.npy"
+    assert cli(["filter", tmp_path / "a.npy", "-k", "gaussian:3", "-o", memory, "--no-stream"]).exit_code == 0
+    run = cli(["filter", tmp_path / "a.npy", "-k", "gaussian:3", "-o", streamed, "--stream", "--strip-rows", "4"])
+    assert run.exit_code == 0, run
+    assert memory.read_bytes() == streamed.read_bytes()

@@ -93,6 +93,39 @@ class ArrayRows(RowReader):
         return np.asarray(self.array[start:stop])
 
 
+class NpyFileRows(RowReader):
+    """A C-order 2-D float ``.npy``'s rows, read by file offset into a reused buffer (valid until the next read)."""
+
+    def __init__(self, path: str, shape: tuple[int, ...], dtype: Any, offset: int, detail: str):
+        self.height, self.width = int(shape[0]), int(shape[1])
+        self.channels = 1
+        self._stored = np.dtype(dtype)
+        self.dtype = self._stored.newbyteorder("=")
+        self.detail = detail
+        self.kind = "array"
+        self._offset = offset
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        self._buffer = np.empty((0, self.width), dtype=self._stored)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        rows = stop - start
+        if self._buffer.shape[0] < rows:  # grown once, to the tallest read
+            self._buffer = np.empty((rows, self.width), dtype=self._stored)
+        out = self._buffer[:rows]
+        view = memoryview(out).cast("B")
+        self._file.seek(self._offset + start * self.width * self._stored.itemsize)
+        done = 0
+        while done < len(view):
+            count = self._file.readinto(view[done:])
+            if not count:
+                raise DecodeError(f"{self.detail}: the file ends before row {stop}")
+            done += count
+        return out if self._stored.isnative else out.astype(self.dtype)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class _Converted(RowReader):
     """Stored pixels turned into floats band by band, as :func:`convcli.io.decode` does for the whole image."""
 
@@ -319,7 +352,14 @@ def open_rows(
         check_npy_file(path, repr(path), DecodeError)
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         if array.ndim == 2 and np.issubdtype(array.dtype, np.floating) and array.size:
-            return ArrayRows(array, f"NPY {array.shape[0]}x{array.shape[1]} {array.dtype}", "array", held=0)
+            detail = f"NPY {array.shape[0]}x{array.shape[1]} {array.dtype}"
+            if array.flags.c_contiguous and isinstance(array, np.memmap):
+                # Rows read by offset into a reused buffer: a memory map's pages would stay resident, the
+                # whole file counted in the run's memory by the time the last row is read.
+                rows = NpyFileRows(path, array.shape, array.dtype, int(array.offset), detail)
+                del array
+                return rows
+            return ArrayRows(array, detail, "array", held=0)
     if head[:4] in (b"\x89PNG", b"GIF8") or head[:3] == b"\xff\xd8\xff" or head[:2] == b"BM" or head[:4] == b"RIFF":
         stored = _stored_pixels(path, frame=frame, gray=gray, color=color, max_pixels=max_pixels)
         if stored is not None:
