@@ -112,7 +112,7 @@ class NpyFileRows(RowReader):
         if self._buffer.shape[0] < rows:  # grown once, to the tallest read
             self._buffer = np.empty((rows, self.width), dtype=self._stored)
         out = self._buffer[:rows]
-        view = memoryview(out).cast("B")
+        view = memoryview(out.data).cast("B")
         self._file.seek(self._offset + start * self.width * self._stored.itemsize)
         done = 0
         while done < len(view):
