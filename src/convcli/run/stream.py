@@ -308,8 +308,10 @@ def stream_estimate(
 
     Per step, with ``R`` output rows a unit and ``h = (R - 1) * stride + dilation * (k - 1) + 1``
     input rows under them: the block of input rows (``h`` rows at the input's width), the engine's
-    buffers on it (OpenCV: its ``h``-row result and the copy of the kept rows; NumPy: a gathered
-    copy and about three rows of scratch per output row) and the units the step keeps
+    buffers on it (OpenCV: its ``h``-row result and the copy of the kept rows; NumPy's direct and
+    separable passes: the unit's output and their bounded chunks; NumPy's FFT and box plans, whose
+    units are their own row tiles: a gathered copy and about three rows of scratch per output row)
+    and the units the step keeps
     (``_CACHED_UNITS``, one for the last step); then the writing of a strip, what the reader holds
     (its band of segments, or the stored pixels of an image decoded whole) and the interpreter with
     NumPy, SciPy and the codecs loaded (a measured 60 MiB). Checked against measured peaks by
@@ -329,8 +331,10 @@ def stream_estimate(
             engine = halo * g.padded[1] * itemsize + rows * g.output[1] * itemsize
             if channels > 1:  # the planes split out of the block, the stacked result
                 engine += block + rows * g.output[1] * plane
-        else:
+        elif fixed:  # NumPy's FFT tiles and running sums over a tall unit
             engine = 2 * halo * g.padded[1] * itemsize + 4 * rows * g.output[1] * itemsize
+        else:  # NumPy's direct and separable passes: the unit's output, bounded chunks of scratch (engine.strips)
+            engine = rows * g.output[1] * itemsize + (2 << 20)
         keep = 1 if index == len(plans) - 1 else _CACHED_UNITS
         cached = keep * rows * g.output[1] * plane
         parts[f"step {index + 1}"] = block + engine + cached

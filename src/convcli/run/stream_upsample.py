@@ -83,9 +83,10 @@ def upsample_estimate(steps: UpsampledRows, rows: int, held: int = 0) -> Estimat
     first, last = steps.input_rows(0, min(rows, steps.height))
     item = steps.dtype.itemsize * steps.channels
     block = (last - first) * g.input[1] * item
-    # The output strip, a plane of it (colour), the polyphase accumulators (a strip at a time), the pixels written.
+    # The output strip and the writing of it (pixels: a float32 copy, the pixels, PNG's filtered rows), the
+    # polyphase accumulators (a phase of the strip at a time, at most the strip).
     output = rows * g.output[1] * item
-    parts = {"runtime": RUNTIME_BYTES, "reader": held, "block": 2 * block, "rows": 3 * output + (1 << 20)}
+    parts = {"runtime": RUNTIME_BYTES, "reader": held, "block": block, "rows": 2 * output + (1 << 20)}
     return Estimate("this streamed upsampling", parts)
 
 

@@ -203,12 +203,18 @@ def stream_rows(
 def _with_writer(
     estimate: Estimate, fmt: str, size: tuple[int, int], channels: int, dtype: Any, tile: int | None
 ) -> Estimate:
-    """The estimate with what the writer holds: a Zarr output's band of chunk rows (the others hold a strip)."""
+    """The estimate with what the writer holds: a Zarr output's band of chunk rows (the others hold a strip).
+
+    Zarr: the band, zarr's copy of it into chunks and their compressed bytes (about two bands, measured
+    by ``bench/huge.py --stream-estimates``), and zarr's modules (:data:`convcli.io.zarrs.ZARR_RUNTIME`).
+    """
     if fmt != "zarr":
         return estimate
+    from ..io.zarrs import ZARR_RUNTIME
+
     rows = min(size[0], check_tile(tile) or TIFF_TILE)
     band = rows * size[1] * channels * np.dtype(dtype).itemsize
-    return replace(estimate, parts={**estimate.parts, "zarr band": band})
+    return replace(estimate, parts={**estimate.parts, "zarr band": 2 * band + ZARR_RUNTIME})
 
 
 def _working_dtype(reader: RowReader, precision: str) -> np.dtype:
