@@ -63,6 +63,8 @@ class RowReader:
     kind: str  # "image" or "array"
     #: Bytes the reader itself holds (decoded pixels kept whole, a band of segments).
     held_bytes: int = 0
+    #: Bytes the reader's modules add to the interpreter (zarr's), counted beside it, not in the strips' share.
+    runtime_bytes: int = 0
 
     def read(self, start: int, stop: int) -> np.ndarray:
         raise NotImplementedError

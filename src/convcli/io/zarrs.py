@@ -77,8 +77,9 @@ class ZarrRows(_Converted):
         chunks = "x".join(str(int(c)) for c in array.chunks[:2])
         detail = f"Zarr {shape[0]}x{shape[1]} {self._samples}-channel {stored.itemsize * 8}-bit, chunks {chunks}"
         super().__init__(self._stored_rows, shape, stored, gray=gray, normalize=normalize, color=color, detail=detail)
-        # One band of chunk rows in the window, zarr's own copy of it while it is decoded, zarr's modules.
-        self.held_bytes = 2 * band * shape[1] * self._samples * stored.itemsize + ZARR_RUNTIME
+        # One band of chunk rows in the window, zarr's own copy of it while it is decoded.
+        self.held_bytes = 2 * band * shape[1] * self._samples * stored.itemsize
+        self.runtime_bytes = ZARR_RUNTIME  # zarr's modules: beside the interpreter
 
     def _decode_band(self, band: int, out: np.ndarray) -> None:
         top = band * self._window.band
@@ -101,7 +102,8 @@ class ZarrFloatRows(RowReader):
         self.dtype = np.dtype(array.dtype)
         self.kind = "array"
         self.detail = f"Zarr {height}x{width} {self.dtype}, chunks {'x'.join(str(int(c)) for c in array.chunks)}"
-        self.held_bytes = 2 * self._window.band * width * self.dtype.itemsize + ZARR_RUNTIME
+        self.held_bytes = 2 * self._window.band * width * self.dtype.itemsize
+        self.runtime_bytes = ZARR_RUNTIME
 
     def _decode_band(self, band: int, out: np.ndarray) -> None:
         top = band * self._window.band

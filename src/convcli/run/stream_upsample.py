@@ -127,8 +127,8 @@ def stream_upsample(
     geometry = upsample_geometry((reader.height, reader.width), kernel, settings)
     steps = UpsampledRows(reader, kernel, geometry, settings.bias, dtype)
     rows = strip_rows if strip_rows is not None else choose_upsample_rows(steps, reader.held_bytes, budget, STRIP_BYTES)
-    estimate = _with_writer(upsample_estimate(steps, rows, reader.held_bytes), fmt, geometry.output, steps.channels,
-                            dtype, tile)  # fmt: skip
+    estimate = upsample_estimate(steps, rows, reader.held_bytes)
+    estimate = _with_writer(estimate, fmt, geometry.output, steps.channels, dtype, tile, reader)
     check_memory(replace(estimate, what="this upsampling, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
         lambda: UpsampledRows(reader, kernel, geometry, settings.bias, dtype),

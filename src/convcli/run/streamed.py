@@ -201,20 +201,29 @@ def stream_rows(
 
 
 def _with_writer(
-    estimate: Estimate, fmt: str, size: tuple[int, int], channels: int, dtype: Any, tile: int | None
+    estimate: Estimate,
+    fmt: str,
+    size: tuple[int, int],
+    channels: int,
+    dtype: Any,
+    tile: int | None,
+    reader: RowReader | None = None,
 ) -> Estimate:
-    """The estimate with what the writer holds: a Zarr output's band of chunk rows (the others hold a strip).
+    """The estimate with what the writer holds, and zarr's modules when the source or the output is a store.
 
-    Zarr: the band, zarr's copy of it into chunks and their compressed bytes (about two bands, measured
-    by ``bench/huge.py --stream-estimates``), and zarr's modules (:data:`convcli.io.zarrs.ZARR_RUNTIME`).
+    A Zarr output holds its band of chunk rows, zarr's copy of it into chunks and their compressed
+    bytes (about two bands, measured by ``bench/huge.py --stream-estimates``); the other writers hold
+    a strip, counted by the steps' estimate.
     """
-    if fmt != "zarr":
-        return estimate
     from ..io.zarrs import ZARR_RUNTIME
 
-    rows = min(size[0], check_tile(tile) or TIFF_TILE)
-    band = rows * size[1] * channels * np.dtype(dtype).itemsize
-    return replace(estimate, parts={**estimate.parts, "zarr band": 2 * band + ZARR_RUNTIME})
+    parts = dict(estimate.parts)
+    if fmt == "zarr":
+        rows = min(size[0], check_tile(tile) or TIFF_TILE)
+        parts["zarr band"] = 2 * rows * size[1] * channels * np.dtype(dtype).itemsize
+    if fmt == "zarr" or (reader is not None and reader.runtime_bytes):
+        parts["zarr modules"] = ZARR_RUNTIME  # beside the interpreter, not in the strips' share
+    return replace(estimate, parts=parts) if parts != estimate.parts else estimate
 
 
 def _working_dtype(reader: RowReader, precision: str) -> np.dtype:
@@ -247,7 +256,9 @@ def stream_filter(
     plan = plan_stream(
         size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
     )
-    plan = replace(plan, estimate=_with_writer(plan.estimate, fmt, plan.output_size, plan.channels, dtype, tile))
+    plan = replace(
+        plan, estimate=_with_writer(plan.estimate, fmt, plan.output_size, plan.channels, dtype, tile, reader)
+    )
     check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
         lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows, tile=tile
@@ -280,7 +291,7 @@ def stream_pool(
         )
     rows = strip_rows
     estimate = pool_estimate(reader, steps, rows, reader.held_bytes)
-    estimate = _with_writer(estimate, fmt, steps.geometry.output, steps.channels, dtype, tile)
+    estimate = _with_writer(estimate, fmt, steps.geometry.output, steps.channels, dtype, tile, reader)
     check_memory(replace(estimate, what="this pooling, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
         lambda: PooledRows(reader, settings, dtype), destination, fmt, write, rows, on_rows=on_rows, tile=tile
