@@ -411,8 +411,8 @@ def stream_options(function: F) -> F:
                 "--stream/--no-stream",
                 default=None,
                 show_default="stream when the in-memory run would not fit --max-memory",
-                help="Read, compute and write in row strips (TIFF, PNG and .npy outputs; the same bytes as in "
-                "memory); --no-stream never does.",
+                help="Read, compute and write in row strips (TIFF, PNG, .npy and .zarr outputs; the numbers of the "
+                "in-memory run); --no-stream never does.",
             ),
             click.option(
                 "--strip-rows",
@@ -427,8 +427,8 @@ def stream_options(function: F) -> F:
                 default=256,
                 show_default=True,
                 callback=_check_tile,
-                help="Tile side of a streamed TIFF output (a multiple of 16; BigTIFF above 4 GiB); 0 writes strips, "
-                "byte for byte the in-memory file.",
+                help="Tile side of a streamed TIFF output and chunk side of a Zarr one (a multiple of 16; BigTIFF "
+                "above 4 GiB); 0 writes a TIFF in strips, byte for byte the in-memory file.",
             ),
         ],
         function,
