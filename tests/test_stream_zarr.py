@@ -8,6 +8,7 @@ checks that the missing package is named with the command that installs it).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,33 @@ def test_zarr_errors(cli, tmp_path, stores):
     run = cli(["upsample", stores["gray.tif"], "-k", "gaussian:3", "-s", "2", "-o", tmp_path / "u.zarr"])
     assert run.exit_code != 0 and "Traceback" not in run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.zarr", "g.zarr", "plain.zarr"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_during_a_zarr_write_leaves_nothing(tmp_path, stores):
+    # The store is built in a hidden .part folder: Ctrl-C removes it, no partial store is left.
+    import os
+    import signal
+    import subprocess
+    import time
+
+    source = tmp_path / "big.tif"
+    tifffile.imwrite(source, RNG.integers(0, 256, (1500, 900), dtype=np.uint8), tile=(64, 64))
+    out = tmp_path / "out"
+    out.mkdir()
+    command = [sys.executable, "-m", "convcli", "filter", str(source), "-k", "gaussian:15", "-p", "same"]
+    command += ["--method", "direct", "--precision", "float64", "--strip-rows", "8", "--tile", "64", "-q"]
+    src = str(Path(__file__).resolve().parent.parent / "src")  # and zarr from wherever this process found it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    process = subprocess.Popen([*command, "-o", str(out / "o.zarr")], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not any(p.name.endswith(".part") for p in out.iterdir()):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert b"Traceback" not in stderr
+    assert list(out.iterdir()) == []
