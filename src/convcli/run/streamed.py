@@ -364,11 +364,12 @@ def filter_file(
     Parameters
     ----------
     source : str
-        A TIFF/BigTIFF (tiled or striped; read by segments), a ``.npy`` (memory-mapped), or any other
-        source convcli reads (decoded whole, then streamed).
+        A TIFF/BigTIFF (tiled or striped; read by segments), a ``.npy`` (read by rows), a Zarr array
+        (``convcli[zarr]``; read by chunk rows), or any other source convcli reads (decoded whole,
+        then streamed).
     destination : str
-        ``.tif``/``.tiff`` (float32, uncompressed), ``.png`` (8 or 16 bits) or ``.npy``, written to a
-        temporary name and renamed into place.
+        ``.tif``/``.tiff`` (float32, uncompressed), ``.png`` (8 or 16 bits), ``.npy`` or ``.zarr``
+        (chunks ``tile`` a side), written to a temporary name and renamed into place.
     strip_rows : int, optional
         Output rows computed at a time by each step; default from ``max_memory``.
     max_memory : int, optional
