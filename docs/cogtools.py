@@ -115,6 +115,9 @@ def example_env() -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONVCLI_")}
     env.update(FIXED_ENV)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    # the examples run in a scratch folder: this checkout's src first, every entry absolute (PYTHONPATH=src)
+    entries = [str(ROOT / "src"), *(str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    env["PYTHONPATH"] = os.pathsep.join(entries)
     return env
 
 

@@ -49,6 +49,32 @@ def shrink(source: Path, target: Path, width: int = 720) -> None:
         image.quantize(colors=64).save(target, optimize=True)
 
 
+#: --scale -> the picture's panel, left to right: the old default, the magnitudes, the new default (auto)
+SCALES = ("minmax", "abs", "auto")
+
+
+def scale_comparison(work: Path, env: dict[str, str]) -> None:
+    """docs/img/scale-signed.png: the vertical edges of chelsea.png under --scale minmax | abs | auto
+    (percentile:99.5), side by side, as convcli wrote them (each panel is the output PNG itself)."""
+    panels = []
+    for scale in SCALES:
+        out = work / f"scale-{scale}.png"
+        args = [sys.executable, "-m", "convcli", "filter", "samples/chelsea.png", "-k", "vertical", "-o", str(out)]
+        subprocess.run([*args, "--scale", scale], cwd=work, env=env, check=True, capture_output=True)
+        with Image.open(out) as image:
+            panels.append(image.convert("L"))
+    gap = 8
+    width = sum(panel.width for panel in panels) + gap * (len(panels) - 1)
+    sheet = Image.new("L", (width, max(panel.height for panel in panels)), 255)
+    left = 0
+    for panel in panels:
+        sheet.paste(panel, (left, 0))
+        left += panel.width + gap
+    raw = work / "raw-scale-signed.png"
+    sheet.save(raw)
+    shrink(raw, IMG / "scale-signed.png", width=900)
+
+
 def main() -> None:
     IMG.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -66,6 +92,7 @@ def main() -> None:
             args = [sys.executable, "-m", "convcli", *command.format(out=raw).split()]
             subprocess.run(args, cwd=work, env=env, check=True, capture_output=True)
             shrink(raw, IMG / name, width=420 if name.startswith("kernel") else 720)
+        scale_comparison(work, env)
         sys.path.insert(0, str(ROOT / "docs"))
         from cogtools import GALLERY, GALLERY_SETUP
 

@@ -542,7 +542,7 @@ def test_learn_infers_the_size_and_says_so(targets):
     result = ok(["learn", EDGES, targets["edges"], "--solver", "lstsq"])
     fit = convcli.learn(loaded(EDGES), loaded(targets["edges"]), solver="lstsq")
     assert result.stderr == (
-        "kernel size 1x2 (from the input 6x8 and target 6x7; --size to choose another)\n" + str(fit) + "\n"
+        "kernel size 1x2 (from the input 6x8 (HxW) and target 6x7; --size to choose another)\n" + str(fit) + "\n"
     )
     assert kernel_size_for(loaded(EDGES), loaded(targets["edges"])) == (1, 2)
 
@@ -702,7 +702,7 @@ def test_figure_convolve_padding_and_chain(tmp_path):
         padding=1,
         pad_mode="reflect",
         name="edges",
-        detail="text matrix 6x8",
+        detail="text matrix",
     )
     save_figure(figure, tmp_path / "api.png")
     assert (tmp_path / "api.png").read_bytes() == (tmp_path / "cli.png").read_bytes()

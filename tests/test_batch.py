@@ -259,8 +259,12 @@ def test_json_lines_per_output_and_per_failure(photos, tmp_path):
         ("camera.png", "camera-diff-x.png"),
     ]
     assert "not an image" in records[0]["error"] and records[0]["seconds"] >= 0
-    assert records[1]["input"] == [512, 512] and records[1]["output"] == [510, 510]
-    assert records[2]["kernels"][0]["shape"] == [1, 2] and records[2]["output"] == [512, 511]
+    assert records[1]["input"] == {"height": 512, "width": 512} and records[1]["output"] == {
+        "height": 510,
+        "width": 510,
+    }
+    assert records[2]["kernels"][0]["shape"] == {"height": 1, "width": 2}
+    assert records[2]["output"] == {"height": 512, "width": 511}
     assert all(r["seconds"] >= 0 for r in records)
 
 

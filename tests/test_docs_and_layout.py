@@ -30,7 +30,10 @@ import cogtools  # noqa: E402  (docs/cogtools.py: the generator of the docs' exa
 
 
 def env_with_bin() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    """This Python's bin first on PATH, and this checkout's src first on PYTHONPATH (absolute: the commands run in
+    other folders, where a relative ``PYTHONPATH=src`` would find another checkout's convcli)."""
+    path = os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": path}
 
 
 def convcli_executable() -> str:
@@ -284,14 +287,14 @@ def test_pipeline_through_real_processes(tmp_path):
     )
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith(b"\x89PNG\r\n\x1a\n")
-    assert b"stdin (PNG 512x512 L 8-bit)" in first.stderr and b"506x506 -> stdout" in first.stderr
+    assert b"stdin 512x512 (HxW, PNG L 8-bit)" in first.stderr and b"506x506 -> stdout" in first.stderr
     second = subprocess.run(
         [executable, "filter", "-", "-k", "vertical", "-o", str(tmp_path / "out.png")],
         input=first.stdout,
         capture_output=True,
     )
     assert second.returncode == 0, second.stderr
-    assert b"stdin (PNG 506x506 L 8-bit)" in second.stderr and b"504x504" in second.stderr
+    assert b"stdin 506x506 (HxW, PNG L 8-bit)" in second.stderr and b"504x504" in second.stderr
     assert (tmp_path / "out.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -322,5 +325,7 @@ def test_broken_pipe_is_quiet(tmp_path):
     status = producer.wait(timeout=60)
     assert reader.returncode == 0 and first_line == " ".join(["1"] * 200) + "\n"
     assert status in (0, 1), f"status {status} (negative: killed by a signal)\n{stderr}"
-    summary = f"{big} (text matrix 2000x200) * custom 1x1 (stride 1x1, padding 0x0, dilation 1x1) -> 2000x200 -> stdout"
+    summary = (
+        f"{big} 2000x200 (HxW, text matrix) * custom 1x1 (stride 1x1, padding 0x0, dilation 1x1) -> 2000x200 -> stdout"
+    )
     assert stderr.splitlines() == ([summary] if status == 0 else []), stderr

@@ -25,10 +25,30 @@ def reference_pixels(values, scale="auto", vmin=None, vmax=None, depth=8):
     finite = values[np.isfinite(values)]
     low_data = float(finite.min()) if finite.size else 0.0
     high_data = float(finite.max()) if finite.size else 1.0
-    chosen = scale
+    negative, positive = int((finite < 0).sum()), int((finite > 0).sum())
+    centred = min(negative, positive) > 0 and 4 * min(negative, positive) >= negative + positive
+    chosen, tenths = scale, 995  # the percentile in tenths
+    if scale.startswith("percentile:"):
+        chosen, tenths = "percentile", round(float(scale.split(":")[1]) * 10)
     if scale == "auto":
         chosen = "clip" if (vmin is not None or vmax is not None or (low_data >= 0 and high_data <= 1)) else "minmax"
+        chosen = "percentile" if chosen == "minmax" and centred else chosen
     low, high = {"clip": (0.0, 1.0), "abs": (0.0, high_data)}.get(chosen, (low_data, high_data))
+    if chosen == "percentile":
+
+        def nearest_rank(ordered, tenths):  # the smallest value with at least tenths/1000 of the values at or below it
+            rank = min(max(-(-tenths * len(ordered) // 1000), 1), len(ordered))
+            return float(ordered[rank - 1])
+
+        if centred:
+            bound = nearest_rank(np.sort(np.abs(finite)), tenths) or max(abs(low_data), abs(high_data))
+            low, high = -bound, bound
+        else:
+            ordered = np.sort(finite)
+            low, high = nearest_rank(ordered, 1000 - tenths), nearest_rank(ordered, tenths)
+            if high <= low:
+                low, high = low_data, high_data
+        chosen = f"percentile:{tenths / 10:g}"
     low = low if vmin is None else float(vmin)
     high = high if vmax is None else float(vmax)
     if high < low:
@@ -51,7 +71,7 @@ finite_floats = st.floats(-1e6, 1e6, allow_nan=False, width=32)
 @settings(max_examples=80, deadline=None)
 @given(
     values=hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=12), elements=finite_floats),
-    scale=st.sampled_from(["auto", "minmax", "abs", "clip"]),
+    scale=st.sampled_from(["auto", "minmax", "abs", "clip", "percentile", "percentile:90", "percentile:100"]),
     bounds=st.sampled_from([(None, None), (0.25, None), (None, 0.5), (-3.0, 3.0), (0.0, 0.0)]),
     depth=st.sampled_from([8, 16]),
     unit=st.booleans(),
@@ -84,7 +104,7 @@ def test_to_pixels_with_a_span_too_small_for_float32():
 
 def test_to_pixels_with_nan_and_infinity_counts_like_the_formula():
     values = np.array([[np.nan, 0.5, np.inf], [-np.inf, 2.0, -1.0]], np.float32)
-    for scale in ("auto", "minmax", "clip", "abs"):
+    for scale in ("auto", "minmax", "clip", "abs", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # NumPy warns when casting the NaN; its pixel is undefined
             pixels, mapping = to_pixels(values, scale=scale)

@@ -138,9 +138,9 @@ def test_json_report(samples, tmp_path):
     )
     assert run.exit_code == 0, run
     record = json.loads(run.stdout)
-    assert record["input"] == [3, 3] and record["output"] == [2, 2]
+    assert record["input"] == {"height": 3, "width": 3} and record["output"] == {"height": 2, "width": 2}
     assert record["stride"] == [2, 2] and record["padding"] == [[1, 1], [1, 1]]
-    assert record["kernels"][0]["shape"] == [2, 2]
+    assert record["kernels"][0]["shape"] == {"height": 2, "width": 2}
     assert run.stderr == ""
 
 
@@ -250,7 +250,7 @@ def error_cases(samples, tmp_path, base):
         (["filter", cam, "-k", "vertical", "-o", str(tmp_path / "o.xyz")], 2, "cannot tell the format"),
         (["filter", cam, "-k", "vertical", "-o", "-", "--json"], 2, "both write to stdout"),
         (["filter", cam], 2, "Missing option '-k'"),
-        (["filter", cam, "-k", "vertical", "--bogus"], 2, "No such option '--bogus'"),
+        (["filter", cam, "-k", "vertical", "--bogus"], 2, "no such option '--bogus'"),
         (["filtr", cam], 2, "did you mean 'filter'"),
     ]
 

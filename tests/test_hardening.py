@@ -609,7 +609,7 @@ def test_existing_output_is_replaced_whole_and_a_symlinked_output_is_replaced_no
 def test_source_errors_are_source_errors():
     # The classes decide the exit code: reading problems are 1, command-line problems 2.
     assert issubclass(LimitError, Exception) and LimitError.exit_code == 1
-    with pytest.raises(SourceError, match="is a directory"):
+    with pytest.raises(SourceError, match="is a folder"):
         load_source("/")
 
 

@@ -659,12 +659,12 @@ def test_semicolon_separated_grids_keep_their_shape(text, suffix, shape, tmp_pat
     path.write_text(text, encoding="utf-8")
     assert load(path).shape == shape
     run = run_cli(["kernels", "show", path, "--json"])
-    assert run.exit_code == 0 and tuple(json.loads(run.stdout)["shape"]) == shape, run
+    assert run.exit_code == 0 and tuple(json.loads(run.stdout)["shape"].values()) == shape, run
 
 
 def test_inline_specs_still_take_semicolons_as_rows():
     run = run_cli(["kernels", "show", "0 1; 2 3", "--json"])
-    assert json.loads(run.stdout)["shape"] == [2, 2]
+    assert json.loads(run.stdout)["shape"] == {"height": 2, "width": 2}
 
 
 @pytest.mark.parametrize(

@@ -172,7 +172,7 @@ def test_files_are_decoded_by_content(tmp_path):
         load_source(str(tmp_path / "cut.png"))
     with pytest.raises(SourceError, match="does not exist"):
         load_source(str(tmp_path / "missing.png"))
-    with pytest.raises(SourceError, match="is a directory"):
+    with pytest.raises(SourceError, match="is a folder"):
         load_source(str(tmp_path))
 
 
@@ -217,8 +217,11 @@ def test_to_pixels_modes():
     assert pixels.tolist() == [[0, 64, 96, 128, 255]] and mapping.clipped == 0
     pixels, _ = to_pixels(values, scale="abs")
     assert pixels.tolist() == [[85, 0, 42, 85, 255]]
-    pixels, mapping = to_pixels(values)  # auto: outside [0, 1] -> minmax
+    pixels, mapping = to_pixels(values + 0.5)  # auto: outside [0, 1], 1 of 5 values negative -> minmax
     assert mapping.scale == "minmax"
+    pixels, mapping = to_pixels(values)  # auto: a centred signed result (1 of 4 non-zero values negative)
+    assert mapping.scale == "percentile:99.5" and (mapping.low, mapping.high) == (-3.0, 3.0)  # 5 values: the max
+    assert pixels.tolist() == [[85, 128, 149, 170, 255]]  # 0 is mid-grey: 127.5 rounds to even
     pixels, mapping = to_pixels(np.array([[0.0, 0.25, 1.0]]))  # auto inside [0, 1] -> clip, identity mapping
     assert mapping.scale == "clip" and pixels.tolist() == [[0, 64, 255]]
     pixels, mapping = to_pixels(np.array([[0.0, 0.005, 0.02]]), vmin=0, vmax=0.01)  # the tutorial's display

@@ -91,7 +91,7 @@ def test_issue_example_learns_diff_x(target):
 
 def test_size_is_inferred_and_seed_is_printed(target):
     result = run(["learn", EDGES, target, "--every", "0"])
-    assert "kernel size 1x2 (from the input 6x8 and target 6x7" in result.stderr
+    assert "kernel size 1x2 (from the input 6x8 (HxW) and target 6x7" in result.stderr
     assert "epoch" not in result.stderr.replace("epochs", "")
     seed = int(result.stderr.split("seed ")[1].split(")")[0])
     again = run(["learn", EDGES, target, "--every", "0", "--seed", seed])
@@ -201,7 +201,11 @@ def test_json_has_kernel_bias_loss_history(target):
     assert len(record["history"]) == 8 and record["loss"] == record["history"][-1]
     assert record["bias"] == 0.0 and record["learned_bias"] is False
     assert record["solver"] == "gd" and record["optimizer"] == "sgd" and record["seed"] == 0
-    assert (record["input"], record["target"], record["size"]) == ([6, 8], [6, 7], [1, 2])
+    assert (record["input"], record["target"], record["size"]) == (
+        {"height": 6, "width": 8},
+        {"height": 6, "width": 7},
+        {"height": 1, "width": 2},
+    )
 
 
 @pytest.mark.parametrize("log_scale", [False, True])

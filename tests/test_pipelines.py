@@ -61,7 +61,9 @@ def test_filter_pool_upsample_on_numbers():
         ["pool", "-", "--size", "2", "--stride", "1", "-o", "-", "--format", "npy"],
         ["upsample", "-", "-k", "1 2; 3 4", "--stride", "2", "-o", "-"],
     )
-    assert "text matrix 3x3" in errors[0] and "text matrix 2x2" in errors[1] and "NPY 1x1" in errors[2]
+    assert (
+        "3x3 (HxW, text matrix)" in errors[0] and "2x2 (HxW, text matrix)" in errors[1] and "1x1 (HxW, NPY" in errors[2]
+    )
     # an .npy source stays .npy on stdout without --format
     np.testing.assert_array_equal(np.load(io.BytesIO(out)), 43 * np.array(kernel))
 
@@ -73,8 +75,8 @@ def test_filter_pool_upsample_on_an_image(tmp_path):
         ["upsample", "-", "-k", "nearest", "--stride", "2", "-o", "-", "--format", "jpeg"],
         data=(SAMPLES / "camera.png").read_bytes(),
     )
-    assert "stdin (PNG 512x512 L 8-bit)" in errors[0] and "-> 510x510 -> stdout" in errors[0]
-    assert "stdin (PNG 510x510 L 8-bit)" in errors[1] and "-> 255x255 -> stdout" in errors[1]
+    assert "stdin 512x512 (HxW, PNG L 8-bit)" in errors[0] and "-> 510x510 -> stdout" in errors[0]
+    assert "stdin 510x510 (HxW, PNG L 8-bit)" in errors[1] and "-> 255x255 -> stdout" in errors[1]
     assert out.startswith(b"\xff\xd8\xff")  # --format jpeg on stdout
     with Image.open(io.BytesIO(out)) as image:
         assert image.size == (510, 510)

@@ -58,7 +58,10 @@ def test_max_and_min_pool_a_photo_with_default_names(workdir, op, reduce):
     assert pixels.shape == (256, 256)
     # 8-bit values scaled to [0, 1] and back: max/min of the original pixels, exactly
     np.testing.assert_array_equal(pixels, reduce(blocks(gray("camera.png"), 2, 2), axis=2))
-    assert f"512x512 -> {op} pool 2x2 (stride 2x2, padding 0x0, dilation 1x1) -> 256x256 -> {out.name}" in result.stderr
+    assert (
+        f"512x512 (HxW, PNG L 8-bit) -> {op} pool 2x2 (stride 2x2, padding 0x0, dilation 1x1) -> 256x256 -> {out.name}"
+        in result.stderr
+    )
     assert result.stdout == ""
 
 
@@ -66,7 +69,7 @@ def test_mean_pool_text_to_stdout():
     result = run(["pool", SAMPLES / "x.txt", "--op", "mean", "--size", "2", "--stride", "1", "-o", "-"])
     # 0..8 in a 3x3 grid: window means (0+1+3+4)/4 = 2, ...
     assert np.loadtxt(io.StringIO(result.stdout)).tolist() == [[2, 3], [5, 6]]
-    assert "3x3 -> mean pool 2x2 (stride 1x1, padding 0x0) -> 2x2 -> stdout" in result.stderr
+    assert "3x3 (HxW, text matrix) -> mean pool 2x2 (stride 1x1, padding 0x0) -> 2x2 -> stdout" in result.stderr
 
 
 def test_rectangular_min_pool_from_stdin_to_stdout():
@@ -77,7 +80,7 @@ def test_rectangular_min_pool_from_stdin_to_stdout():
     luma = np.asarray(Image.open(SAMPLES / "coffee.png").convert("RGB"), dtype=np.float64) @ [0.299, 0.587, 0.114]
     expected = np.round(np.min(blocks(luma, 4, 2), axis=2))
     assert np.max(np.abs(pixels - expected)) <= 1  # PIL's integer luma vs the float luma: off by one at most
-    assert "stdin (PNG 400x600 RGB 8-bit) 400x600 -> min pool 4x2 (stride 4x2" in result.stderr
+    assert "stdin 400x600 (HxW, PNG RGB 8-bit) -> min pool 4x2 (stride 4x2" in result.stderr
 
 
 def test_color_keeps_channels(workdir):
@@ -128,9 +131,9 @@ def test_json_record(workdir):
         ]
     )
     record = json.loads(result.stdout)
-    assert record["input"] == [6, 8]
-    assert record["output"] == [4, 5]  # rows ceil((6+2-3)/2)+1 = 4, columns ceil((8+2-3)/2)+1 = 5
-    assert record["op"] == "mean" and record["size"] == [3, 3] and record["stride"] == [2, 2]
+    assert record["input"] == {"height": 6, "width": 8}
+    assert record["output"] == {"height": 4, "width": 5}  # rows ceil((6+2-3)/2)+1 = 4, columns ceil((8+2-3)/2)+1 = 5
+    assert record["op"] == "mean" and record["size"] == {"height": 3, "width": 3} and record["stride"] == [2, 2]
     assert record["padding"] == [1, 1] and record["ceil_mode"] is True and record["count_include_pad"] is True
     assert record["path"] == "edges-mean3.txt"
     assert result.stderr == ""

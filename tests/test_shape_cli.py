@@ -40,7 +40,7 @@ def fails(args, fragment, code=2):
 
 def test_stride_three_on_five_pixels():
     out = run(["shape", "--input", "5", "--kernel", "3", "--stride", "3"]).stdout
-    assert "conv 5x5 -> 1x1" in out
+    assert "conv 5x5 (HxW) -> 1x1" in out
     assert "out = floor((5 + 2*0 - 3) / 3) + 1 = 1" in out
     assert "rows/columns 3, 4 (the last 2 of 5) are never reached by a window; padding 1 would reach them" in out
 
@@ -49,7 +49,7 @@ def test_rows_and_columns_differ():
     out = run(["shape", "--input", "612x530", "--kernel", "7", "--padding", "3", "--stride", "2", "--dilation", "2"])
     lines = out.stdout.splitlines()
     # (612 + 6 - 13) // 2 + 1 = 303 and (530 + 6 - 13) // 2 + 1 = 262
-    assert lines[0].startswith("conv 612x530 -> 303x262")
+    assert lines[0].startswith("conv 612x530 (HxW) -> 303x262")
     assert "rows: out = floor((612 + 2*3 - 2*(7 - 1) - 1) / 2) + 1 = 303" in lines
     assert "columns: out = floor((530 + 2*3 - 2*(7 - 1) - 1) / 2) + 1 = 262" in lines
     # taps at 2j - 3 + 2t are all odd: every even row is stepped over

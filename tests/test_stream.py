@@ -392,7 +392,11 @@ def test_streamed_json_record_and_report(cli, tmp_path, sources):
     run = cli(["filter", sources["tiled"], "-k", "gaussian:5", "-o", tmp_path / "o.tif", "--stream", "--json"])
     assert run.exit_code == 0, run
     record = json.loads(run.stdout)
-    assert record["input"] == [61, 47] and record["output"] == [57, 43] and record["format"] == "tiff"
+    assert (
+        record["input"] == {"height": 61, "width": 47}
+        and record["output"] == {"height": 57, "width": 43}
+        and record["format"] == "tiff"
+    )
     assert record["streamed"]["passes"] == 1 and record["streamed"]["estimate"] > 0
     assert run.stderr == ""
 

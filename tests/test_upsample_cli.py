@@ -46,7 +46,7 @@ def test_stride_equal_to_the_kernel_is_a_kronecker_product():
     result = run(["upsample", SAMPLES / "x.txt", "-k", SAMPLES / "k.txt", "--stride", "2", "-o", "-"])
     np.testing.assert_array_equal(grid(result.stdout), np.kron(X, K))
     assert (
-        "3x3 -> transposed k 2x2 (stride 2x2, padding 0x0, output padding 0x0, dilation 1x1) -> 6x6 -> stdout"
+        "3x3 (HxW, text matrix) -> transposed k 2x2 (stride 2x2, padding 0x0, output padding 0x0, dilation 1x1) -> 6x6 -> stdout"
         in result.stderr
     )
 
@@ -62,20 +62,27 @@ def test_bilinear_doubles_a_photo(workdir):
     i, j = 100, 200
     expected = (9 * src[i, j] + 3 * src[i - 1, j] + 3 * src[i, j - 1] + src[i - 1, j - 1]) / 16
     assert abs(pixels[2 * i, 2 * j] - expected) <= 0.5 + 1e-9
-    assert "512x512 -> transposed bilinear-2 4x4 (stride 2x2, padding 1x1" in result.stderr
+    assert "512x512 (HxW, PNG L 8-bit) -> transposed bilinear-2 4x4 (stride 2x2, padding 1x1" in result.stderr
     assert "-> 1024x1024 -> camera-up2.png" in result.stderr
 
 
 def test_bare_kernel_name_takes_the_factor_from_the_stride(workdir):
     record = json.loads(run(["upsample", SAMPLES / "x.txt", "-k", "bilinear", "--stride", "3", "--json"]).stdout)
-    assert record["kernel"] == {"spec": "bilinear:3", "name": "bilinear-3", "shape": [5, 5]}
-    assert record["output"] == [(3 - 1) * 3 + 4 + 1] * 2
+    assert record["kernel"] == {"spec": "bilinear:3", "name": "bilinear-3", "shape": {"height": 5, "width": 5}}
+    # No --padding with a named kernel: padding 1 is chosen, exactly 3 times the size (issue 18).
+    assert record["output"] == {"height": 3 * 3, "width": 3 * 3}
+    assert record["padding"] == [1, 1] and record["padding_chosen"]
+    record = json.loads(
+        run(["upsample", SAMPLES / "x.txt", "-k", "bilinear", "--stride", "3", "--padding", "0", "--json"]).stdout
+    )
+    assert record["output"] == {"height": (3 - 1) * 3 + 4 + 1, "width": (3 - 1) * 3 + 4 + 1}
+    assert not record["padding_chosen"]
     record = json.loads(run(["upsample", SAMPLES / "x.txt", "-k", "nearest", "--stride", "2x3", "--json"]).stdout)
-    assert record["kernel"]["shape"] == [2, 3]
+    assert record["kernel"]["shape"] == {"height": 2, "width": 3}
     np.testing.assert_array_equal(np.loadtxt(workdir / "x-up2x3.txt"), np.repeat(np.repeat(X, 2, 0), 3, 1))
     # an explicit factor is kept whatever the stride
     record = json.loads(run(["upsample", SAMPLES / "x.txt", "-k", "bilinear:2", "--stride", "3", "--json"]).stdout)
-    assert record["kernel"]["shape"] == [4, 4]
+    assert record["kernel"]["shape"] == {"height": 4, "width": 4}
 
 
 def test_nearest_with_bias_on_npy(workdir):
@@ -138,7 +145,7 @@ def test_output_size_sets_the_output_padding(workdir):
     )
     record = json.loads(result.stdout)
     # (3-1)*2 - 2*1 + (4-1) + 1 = 6: one extra row reaches 7
-    assert record["output"] == [7, 6]
+    assert record["output"] == {"height": 7, "width": 6}
     assert record["output_padding"] == [1, 0]
     assert np.loadtxt(workdir / "x-up2.txt").shape == (7, 6)
 
@@ -156,13 +163,13 @@ def test_stdin_to_stdout():
     expected = np.zeros((5, 5))
     expected[::2, ::2] = X
     np.testing.assert_array_equal(grid(result.stdout), expected)
-    assert result.stderr.startswith("stdin (text matrix 3x3) 3x3 -> transposed")
+    assert result.stderr.startswith("stdin 3x3 (HxW, text matrix) -> transposed")
 
 
 def test_help():
     result = run(["upsample", "--help"])
     assert "Upsample images (or number grids) by transposed convolution" in result.stdout
-    assert "convcli upsample samples/camera.png -k bilinear --stride 2 --padding 1" in result.stdout
+    assert "convcli upsample samples/camera.png -k bilinear --stride 2" in result.stdout
     for option in (
         "--kernel",
         "--stride",
@@ -186,7 +193,7 @@ def test_help():
     ("args", "code", "text"),
     [
         (
-            ["-k", "bilinear", "--output-size", "7x6"],
+            ["-k", "bilinear", "--padding", "0", "--output-size", "7x6"],
             2,
             "output size 7x6 cannot be reached from 3x3 with kernel 4x4, stride 2x2, padding 0x0, dilation 1x1: "
             "reachable heights 8..9, widths 8..9",

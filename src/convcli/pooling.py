@@ -14,6 +14,11 @@ Conventions
   it the divisor is the number of real input elements in the window.
 * Output size per axis: :func:`convcli.shapes.pool_output_length`
   (``floor_or_ceil((n + 2p - d*(k-1) - 1)/s) + 1``, PyTorch's ceil_mode rule).
+* Uneven padding ``((top, bottom), (left, right))``, which PyTorch's pooling
+  has no argument for, is defined as padding the input so (with -inf, +inf or
+  zeros, as ``F.pad``) and pooling it without padding; each side is at most
+  half the window, and a ceil_mode window must start inside the input or the
+  top/left padding (PyTorch's rule with ``p`` the top/left side).
 * float32 input stays float32; anything else is computed in float64.
 """
 
@@ -24,14 +29,29 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ParameterError, ShapeError
-from .shapes import Pair, effective_kernel, format_pair, parse_pair, pool_output_length, trailing_unread
+from .shapes import (
+    Pair,
+    Sides,
+    effective_kernel,
+    format_padding,
+    format_pair,
+    padding_sides,
+    parse_padding,
+    parse_pair,
+    pool_output_length,
+    trailing_unread,
+)
 
 POOL_OPS = ("max", "mean", "min")
 
 
 @dataclass(frozen=True)
 class PoolGeometry:
-    """Resolved geometry of one 2-D pooling: sizes are ``(H, W)``, padding symmetric per axis."""
+    """Resolved geometry of one 2-D pooling: sizes are ``(H, W)``.
+
+    ``padding`` is the top and left side; ``padding_after`` the bottom and
+    right when they differ (``None``: the same, PyTorch's symmetric padding).
+    """
 
     input: Pair
     kernel: Pair
@@ -40,6 +60,17 @@ class PoolGeometry:
     dilation: Pair
     ceil_mode: bool
     output: Pair
+    padding_after: Pair | None = None
+
+    @property
+    def sides(self) -> Sides:
+        """The padding per side, ``((top, bottom), (left, right))``."""
+        after = self.padding if self.padding_after is None else self.padding_after
+        return ((self.padding[0], after[0]), (self.padding[1], after[1]))
+
+    def padding_text(self) -> str:
+        """``1x1``, or ``top,bottom x left,right`` when uneven."""
+        return format_padding(self.sides)
 
     @property
     def span(self) -> Pair:
@@ -62,7 +93,7 @@ def pool_geometry(
     size: int | Pair,
     *,
     stride: int | Pair | None = None,
-    padding: int | Pair = 0,
+    padding: object = 0,
     dilation: int | Pair = 1,
     ceil_mode: bool = False,
 ) -> PoolGeometry:
@@ -83,20 +114,24 @@ def pool_geometry(
     """
     kernel = parse_pair(size, "pool size", 1)
     stride_pair = kernel if stride is None else parse_pair(stride, "stride", 1)
-    padding_pair = parse_pair(padding, "padding", 0)
+    sides = padding_sides(parse_padding(padding, "padding", named=False))  # type: ignore[arg-type]
     dilation_pair = parse_pair(dilation, "dilation", 1)
     output = tuple(
-        pool_output_length(input_size[a], kernel[a], stride_pair[a], padding_pair[a], dilation_pair[a], ceil_mode)
+        pool_output_length(
+            input_size[a], kernel[a], stride_pair[a], sides[a][0], dilation_pair[a], ceil_mode, sides[a][1]
+        )
         for a in range(2)
     )
+    before, after = (sides[0][0], sides[1][0]), (sides[0][1], sides[1][1])
     return PoolGeometry(
         input=(int(input_size[0]), int(input_size[1])),
         kernel=kernel,
         stride=stride_pair,
-        padding=padding_pair,
+        padding=before,
         dilation=dilation_pair,
         ceil_mode=bool(ceil_mode),
         output=output,  # type: ignore[arg-type]
+        padding_after=None if after == before else after,
     )
 
 
@@ -154,10 +189,17 @@ def _reduce_windows(padded: np.ndarray, geometry: PoolGeometry, ufunc: np.ufunc)
     return out
 
 
-def _mean_divisors(length: int, kernel: int, stride: int, padding: int, count: int, include_pad: bool) -> np.ndarray:
-    """Per-window element counts along one axis, exactly as PyTorch's avg_pool2d divides."""
-    start = np.arange(count, dtype=np.int64) * stride - padding
-    end = np.minimum(start + kernel, length + padding)
+def _mean_divisors(
+    length: int, kernel: int, stride: int, padding: int | tuple[int, int], count: int, include_pad: bool
+) -> np.ndarray:
+    """Per-window element counts along one axis, exactly as PyTorch's avg_pool2d divides.
+
+    ``padding`` is one side's amount (both sides) or ``(before, after)``: a
+    window is clipped to the padded input ``[-before, length + after)``.
+    """
+    before, after = padding if isinstance(padding, tuple) else (padding, padding)
+    start = np.arange(count, dtype=np.int64) * stride - before
+    end = np.minimum(start + kernel, length + after)
     if include_pad:
         return end - start
     return np.minimum(end, length) - np.maximum(start, 0)
@@ -169,7 +211,7 @@ def pool2d(
     *,
     size: int | Pair = 2,
     stride: int | Pair | None = None,
-    padding: int | Pair = 0,
+    padding: object = 0,
     dilation: int | Pair = 1,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
@@ -187,8 +229,10 @@ def pool2d(
         Window size.
     stride : int or (H, W), optional
         Step between windows; default: the window size.
-    padding : int or (H, W)
+    padding : int, (H, W) or per side
         Added on both sides of each axis; at most half the window size.
+        ``((top, bottom), (left, right))`` or ``"TOP,BOTTOM,LEFT,RIGHT"``:
+        each side its own amount (see the module docstring).
     dilation : int or (H, W)
         Spacing between window taps (``max`` and ``min`` only, as PyTorch).
     ceil_mode : bool
@@ -246,7 +290,7 @@ def pool2d(
             geometry.input[a],
             geometry.kernel[a],
             geometry.stride[a],
-            geometry.padding[a],
+            geometry.sides[a],
             geometry.output[a],
             count_include_pad,
         )

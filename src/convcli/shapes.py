@@ -9,68 +9,39 @@ Conventions
 * A 2-D size is ``(H, W)``: rows first, as NumPy and PyTorch index. On the
   command line it is written ``N`` (both axes) or ``HxW``.
 * Padding is given per axis as ``(before, after)`` after resolution; the user
-  gives ``N``, ``HxW``, ``same`` or ``valid``.
+  gives ``N``, ``HxW``, ``same``, ``valid``, four sides ``TOP,BOTTOM,LEFT,RIGHT``
+  or PyTorch ``F.pad``'s order ``torch:LEFT,RIGHT,TOP,BOTTOM``
+  (:func:`parse_padding`). Resolved, it is ``((top, bottom), (left, right))``
+  (:func:`resolve_padding`), which also applies an ``origin`` (SciPy
+  ndimage's: the window moves up/left by ``origin``, one row of padding moving
+  from the bottom to the top per step) and, for ``same`` with an even total,
+  which side takes the extra row/column (``same_extra``).
 * Every formula is PyTorch's (``torch.nn.Conv2d``, ``ConvTranspose2d``,
   ``MaxPool2d``/``AvgPool2d``), written with explicit integer arithmetic.
 """
 
 from __future__ import annotations
 
-import operator
-import re
 from dataclasses import dataclass
 
 from .errors import ParameterError, ShapeError
 
-Pair = tuple[int, int]
-PaddingSpec = str | Pair
-
-_PAIR_RE = re.compile(r"^\s*(-?\d+)\s*(?:[xX×,]\s*(-?\d+)\s*)?$")
-
-
-def parse_pair(text: str | int | tuple[int, int] | list[int], what: str = "size", minimum: int = 1) -> Pair:
-    """Parse ``N`` or ``HxW`` into ``(H, W)``.
-
-    Parameters
-    ----------
-    text : str, int or pair
-        ``"5"``, ``"612x530"`` (rows x columns), an int or a 2-tuple.
-    what : str
-        Name used in the error message (``"stride"``, ``"padding"``...).
-    minimum : int
-        Smallest accepted value for each axis.
-
-    Examples
-    --------
-    >>> parse_pair("5")
-    (5, 5)
-    >>> parse_pair("612x530")
-    (612, 530)
-    """
-    if isinstance(text, (tuple, list)):
-        pair = (int(text[0]), int(text[1]))
-    elif isinstance(text, int):
-        pair = (text, text)
-    else:
-        match = _PAIR_RE.match(str(text))
-        if not match:
-            raise ParameterError(f"{what} {text!r} is not N or HxW (e.g. 3 or 5x3)")
-        try:
-            first = int(match.group(1))
-            second = int(match.group(2)) if match.group(2) is not None else first
-        except ValueError:  # more digits than Python converts (4300): no size is that large
-            raise ParameterError(
-                f"{what} {str(text)[:20]!r}... has too many digits; use N or HxW (e.g. 3 or 5x3)"
-            ) from None
-        pair = (first, second)
-    if min(pair) < minimum:
-        raise ParameterError(f"{what} {format_pair(pair)} must be at least {minimum} on each axis")
-    return pair
-
-
-def format_pair(pair: Pair) -> str:
-    """Write ``(H, W)`` as ``HxW`` (``N`` when both are equal is not used: always explicit)."""
-    return f"{pair[0]}x{pair[1]}"
+# Sizes and padding specs as written (parsing, canonical forms, formatting) live one layer down, in
+# convcli.pairs; they are re-exported here, where every caller has always found them.
+from .pairs import (  # noqa: F401
+    PADDING_FORMS,
+    SAME_EXTRA,
+    PaddingSpec,
+    Pair,
+    Sides,
+    as_pair,
+    format_padding,
+    format_pair,
+    padding_sides,
+    parse_padding,
+    parse_pair,
+    sides_of,
+)
 
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
@@ -122,16 +93,52 @@ def trailing_unread(length: int, kernel: int, stride: int, pad_before: int, outp
     return max(0, pad_before + length - 1 - last_read)
 
 
-def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
-    """PyTorch's ``padding='same'`` split: total ``d*(k-1)``, the odd extra after.
+def same_padding(kernel: int, dilation: int = 1, extra: str = "bottom-right") -> tuple[int, int]:
+    """Padding ``'same'`` along one axis: total ``d*(k-1)``; an odd total puts the extra row at ``extra``.
+
+    ``bottom-right`` is PyTorch's split; ``top-left`` is SciPy ndimage's,
+    ImageMagick's and libvips' placement of an even kernel (its centre is at
+    index ``k // 2``).
 
     >>> same_padding(3)
     (1, 1)
-    >>> same_padding(2)
-    (0, 1)
+    >>> same_padding(2), same_padding(2, extra="top-left")
+    ((0, 1), (1, 0))
     """
     total = dilation * (kernel - 1)
-    return total // 2, total - total // 2
+    if extra not in SAME_EXTRA:
+        raise ParameterError(f"same extra {extra!r} is not one of {', '.join(SAME_EXTRA)}")
+    small = total // 2
+    return (small, total - small) if extra == "bottom-right" else (total - small, small)
+
+
+def origin_range(padding: tuple[int, int]) -> tuple[int, int]:
+    """The origins one axis takes with this ``(before, after)`` padding: ``-before .. after``.
+
+    An origin ``o`` moves the window ``o`` rows up (left): the padding becomes
+    ``(before + o, after - o)``, so both must stay at least 0. With padding
+    ``'same'`` and the top-left placement this is SciPy's rule
+    ``-(k // 2) <= o <= (k - 1) // 2``.
+
+    >>> origin_range((1, 1)), origin_range((2, 1))
+    ((-1, 1), (-2, 1))
+    """
+    return (-padding[0], padding[1])
+
+
+def _apply_origin(pads: Sides, origin: Pair, padding: PaddingSpec, kernel: Pair, dilation: Pair) -> Sides:
+    if origin == (0, 0):
+        return pads
+    ranges = [origin_range(pads[a]) for a in range(2)]
+    if all(ranges[a][0] <= origin[a] <= ranges[a][1] for a in range(2)):
+        return tuple((pads[a][0] + origin[a], pads[a][1] - origin[a]) for a in range(2))  # type: ignore[return-value]
+    span = format_pair((effective_kernel(kernel[0], dilation[0]), effective_kernel(kernel[1], dilation[1])))
+    named = f"padding {padding!r}" if isinstance(padding, str) else "padding"
+    raise ShapeError(
+        f"origin {origin[0]},{origin[1]} is out of range for the {span} kernel with {named} {format_padding(pads)}: "
+        f"rows take {ranges[0][0]}..{ranges[0][1]}, columns {ranges[1][0]}..{ranges[1][1]} (an origin moves the "
+        "window within the padding; pad more to move it further)"
+    )
 
 
 @dataclass(frozen=True)
@@ -214,27 +221,70 @@ class ConvGeometry:
 
 
 def resolve_padding(
-    padding: PaddingSpec, kernel: Pair, dilation: Pair = (1, 1), stride: Pair = (1, 1)
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Turn ``N``/``HxW``/``'same'``/``'valid'`` into ``((top, bottom), (left, right))``.
+    padding: PaddingSpec,
+    kernel: Pair,
+    dilation: Pair = (1, 1),
+    stride: Pair = (1, 1),
+    *,
+    origin: Pair = (0, 0),
+    same_extra: str = "bottom-right",
+) -> Sides:
+    """Turn a padding spec into ``((top, bottom), (left, right))``, with the origin applied.
 
     ``same`` follows PyTorch: only with stride 1; total padding ``d*(k-1)``
-    per axis with the odd extra row/column at the bottom/right.
+    per axis with the odd extra row/column at the bottom/right, or at the
+    top/left with ``same_extra='top-left'`` (SciPy ndimage, ImageMagick,
+    libvips). ``origin`` ``(oy, ox)`` then moves the window ``oy`` rows up and
+    ``ox`` columns left (SciPy ndimage's ``origin``): the padding becomes
+    ``(top + oy, bottom - oy)``; the output size never changes, and an origin
+    that would need a negative side is refused with the valid range
+    (:func:`origin_range`).
+
+    Examples
+    --------
+    >>> resolve_padding("same", (2, 2))
+    ((0, 1), (0, 1))
+    >>> resolve_padding("same", (2, 2), same_extra="top-left")
+    ((1, 0), (1, 0))
+    >>> resolve_padding("same", (3, 3), origin=(1, -1))
+    ((2, 0), (0, 2))
+    >>> resolve_padding("0,1,2,3", (3, 3))
+    ((0, 1), (2, 3))
     """
     if isinstance(padding, str):
-        name = padding.strip().lower()
-        if name == "valid":
-            return ((0, 0), (0, 0))
-        if name == "same":
+        spec = padding if padding in ("same", "valid") else parse_padding(padding)
+        if spec == "valid":
+            pads: Sides = ((0, 0), (0, 0))
+        elif spec == "same":
             if stride != (1, 1):
                 raise ShapeError(
                     f"padding 'same' needs stride 1 (got {format_pair(stride)}), as in PyTorch; give the padding as N or HxW"
                 )
-            return (same_padding(kernel[0], dilation[0]), same_padding(kernel[1], dilation[1]))
-        pair = parse_pair(name, "padding", minimum=0)
+            pads = (
+                same_padding(kernel[0], dilation[0], same_extra),
+                same_padding(kernel[1], dilation[1], same_extra),
+            )
+        else:
+            pads = padding_sides(spec)  # type: ignore[arg-type]
+    elif _plain_pair(padding):  # the common case, checked without the parser (planning a small filter is hot)
+        pads = ((padding[0], padding[0]), (padding[1], padding[1]))  # type: ignore[index,assignment]
+    elif isinstance(padding, tuple) and len(padding) == 2 and all(map(_plain_pair, padding)):
+        pads = padding  # type: ignore[assignment]
     else:
-        pair = parse_pair(padding, "padding", minimum=0)
-    return ((pair[0], pair[0]), (pair[1], pair[1]))
+        pads = padding_sides(parse_padding(padding, named=False))  # type: ignore[arg-type]
+    return _apply_origin(pads, origin, padding, kernel, dilation)
+
+
+def _plain_pair(value: object) -> bool:
+    """A tuple of two non-negative Python ints."""
+    return (
+        type(value) is tuple
+        and len(value) == 2
+        and type(value[0]) is int
+        and type(value[1]) is int
+        and value[0] >= 0
+        and value[1] >= 0
+    )
 
 
 def conv_geometry(
@@ -243,8 +293,15 @@ def conv_geometry(
     stride: Pair = (1, 1),
     padding: PaddingSpec = (0, 0),
     dilation: Pair = (1, 1),
+    *,
+    origin: Pair = (0, 0),
+    same_extra: str = "bottom-right",
 ) -> ConvGeometry:
     """Resolve the geometry of a 2-D convolution (PyTorch ``conv2d`` semantics).
+
+    ``padding`` is any :func:`resolve_padding` spec (per side included);
+    ``origin`` and ``same_extra`` move the padding between the sides, never
+    the output size.
 
     Examples
     --------
@@ -252,11 +309,13 @@ def conv_geometry(
     (2, 2)
     >>> conv_geometry((5, 5), (3, 3), stride=(3, 3)).uncovered()
     (2, 2)
+    >>> conv_geometry((5, 5), (3, 3), stride=(2, 2), padding=((0, 1), (1, 0))).output
+    (2, 2)
     """
     for name, pair in (("stride", stride), ("dilation", dilation), ("kernel size", kernel), ("input size", input_size)):
         if min(pair) < 1:
             raise ParameterError(f"{name} {format_pair(pair)} must be at least 1 on each axis")
-    pads = resolve_padding(padding, kernel, dilation, stride)
+    pads = resolve_padding(padding, kernel, dilation, stride, origin=origin, same_extra=same_extra)
     output = tuple(
         conv_output_length(input_size[a], kernel[a], stride[a], pads[a][0], pads[a][1], dilation[a]) for a in range(2)
     )
@@ -271,11 +330,20 @@ def conv_geometry(
 
 
 def transpose_output_length(
-    length: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, output_padding: int = 0
+    length: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    output_padding: int = 0,
+    pad_after: int | None = None,
 ) -> int:
     """Output length of a transposed convolution along one axis (PyTorch ``ConvTranspose2d``).
 
-    ``out = (n - 1)*s - 2p + d*(k-1) + output_padding + 1``.
+    ``out = (n - 1)*s - 2p + d*(k-1) + output_padding + 1``. With ``pad_after``
+    (an uneven crop, which PyTorch has no argument for) ``padding`` rows are cut
+    from the top and ``pad_after`` from the bottom: ``- (p_before + p_after)``
+    in place of ``- 2p``, the adjoint of a convolution padded that way.
 
     Raises
     ------
@@ -285,24 +353,34 @@ def transpose_output_length(
 
     >>> transpose_output_length(4, 3, stride=2, padding=1, output_padding=1)
     8
+    >>> transpose_output_length(4, 3, stride=2, padding=1, pad_after=0)
+    8
     """
-    if output_padding < 0 or padding < 0:
+    after = padding if pad_after is None else pad_after
+    if output_padding < 0 or padding < 0 or after < 0:
         raise ShapeError("padding and output padding must be at least 0")
     if output_padding >= stride and output_padding >= dilation:
         raise ShapeError(
             f"output padding {output_padding} must be smaller than the stride ({stride}) or the dilation ({dilation})"
         )
-    out = (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    out = (length - 1) * stride - padding - after + dilation * (kernel - 1) + output_padding + 1
     if out < 1:
+        cut = padding if after == padding else f"{padding},{after}"
         raise ShapeError(
-            f"transposed convolution of size {length} with kernel {kernel}, stride {stride}, padding {padding} "
+            f"transposed convolution of size {length} with kernel {kernel}, stride {stride}, padding {cut} "
             f"gives output size {out}; reduce the padding"
         )
     return out
 
 
 def pool_output_length(
-    length: int, kernel: int, stride: int | None = None, padding: int = 0, dilation: int = 1, ceil_mode: bool = False
+    length: int,
+    kernel: int,
+    stride: int | None = None,
+    padding: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+    pad_after: int | None = None,
 ) -> int:
     """Output length of max/avg pooling along one axis (PyTorch ``MaxPool2d``/``AvgPool2d``).
 
@@ -310,6 +388,11 @@ def pool_output_length(
     the last window must start inside the input or the left padding, so it is
     dropped when ``(out-1)*s >= n + p``; one ceil_mode window may then be longer
     than the padded input (as in PyTorch). The stride defaults to the kernel size.
+
+    With ``pad_after`` (uneven padding, which PyTorch's pooling has no argument
+    for) ``padding`` is the top/left side: ``p_before + p_after`` replaces
+    ``2p``, each side is at most half the kernel, and a ceil-mode window must
+    start inside the input or the top/left padding (``n + p_before``).
 
     Raises
     ------
@@ -326,21 +409,25 @@ def pool_output_length(
     1
     >>> pool_output_length(4, 6, 3, ceil_mode=True)  # window larger than the input: PyTorch still gives 1
     1
+    >>> pool_output_length(5, 2, 2, padding=0, pad_after=1)
+    3
     """
     stride = kernel if stride is None else stride
-    if padding > kernel // 2:
+    after = padding if pad_after is None else pad_after
+    if max(padding, after) > kernel // 2:
+        shown, side = (padding, "") if after == padding else (f"{padding},{after}", " on each side")
         raise ShapeError(
-            f"pooling padding {padding} is more than half the kernel size {kernel}; use padding <= {kernel // 2}"
+            f"pooling padding {shown} is more than half the kernel size {kernel}; use padding <= {kernel // 2}{side}"
         )
     span = effective_kernel(kernel, dilation)
-    numerator = length + 2 * padding - span
+    numerator = length + padding + after - span
     # Python's // rounds towards minus infinity, like PyTorch's div_rtn.
     out = (numerator + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= length + padding:
         out -= 1
     if out < 1:
         raise ShapeError(
-            f"pooling window {span} is larger than the padded input {length + 2 * padding}; use a smaller window"
+            f"pooling window {span} is larger than the padded input {length + padding + after}; use a smaller window"
             + ("" if ceil_mode else " (or --ceil-mode, which PyTorch accepts)")
         )
     return out
@@ -349,43 +436,12 @@ def pool_output_length(
 _OPS = ("conv", "pool", "transpose")
 
 
-def _integer(value: object) -> int | None:
-    """``value`` as an int when it is one (Python or NumPy integers, not bools), else ``None``."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        return None
-
-
-def as_pair(value: object, name: str, minimum: int) -> Pair:
-    """An int, a pair ``(H, W)`` or the text ``N``/``HxW`` as ``(H, W)``, checked against ``minimum``.
-
-    NumPy integers count as ints; bools and floats do not.
-
-    >>> as_pair(3, "stride", 1), as_pair((2, 1), "stride", 1), as_pair("3x5", "kernel size", 1)
-    ((3, 3), (2, 1), (3, 5))
-    """
-    if isinstance(value, str):
-        return parse_pair(value, name, minimum)
-    if isinstance(value, (tuple, list)):
-        items = [_integer(v) for v in value]
-        if len(items) != 2 or None in items:
-            raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
-        return parse_pair((items[0], items[1]), name, minimum)  # type: ignore[arg-type]
-    number = _integer(value)
-    if number is None:
-        raise ParameterError(f"{name} {value!r} must be an int or a pair of ints (H, W)")
-    return parse_pair(number, name, minimum)
-
-
 def output_size(
     input: int | Pair,
     kernel: int | Pair,
     *,
     stride: int | Pair | None = 1,
-    padding: int | Pair | str = 0,
+    padding: int | Pair | str | Sides | tuple[int, int, int, int] = 0,
     dilation: int | Pair = 1,
     op: str = "conv",
     ceil_mode: bool = False,
@@ -403,9 +459,12 @@ def output_size(
     stride : int, (H, W) or None
         Step between windows, at least 1. ``None`` is the kernel size for
         ``op='pool'`` (PyTorch's default there) and 1 otherwise.
-    padding : int, (H, W), 'same' or 'valid'
+    padding : int, (H, W), 'same', 'valid' or per side
         Rows/columns added on *each* side. ``'same'`` (conv only, stride 1)
         pads ``d*(k-1)`` in total, the odd extra after; ``'valid'`` is 0.
+        Per side: ``"TOP,BOTTOM,LEFT,RIGHT"``, ``"torch:LEFT,RIGHT,TOP,BOTTOM"``,
+        four ints ``(top, bottom, left, right)`` or ``((top, bottom), (left, right))``
+        (pool: each side at most half the kernel; transpose: cut from each side).
     dilation : int or (H, W)
         Spacing between kernel taps, at least 1.
     op : {'conv', 'pool', 'transpose'}
@@ -426,7 +485,7 @@ def output_size(
     Notes
     -----
     Per axis, with input ``n``, kernel ``k``, stride ``s``, padding ``p``
-    (``p_before + p_after`` in place of ``2p`` for an uneven ``'same'``),
+    (``p_before + p_after`` in place of ``2p`` for uneven padding),
     dilation ``d``:
 
     * conv: ``floor((n + 2p - d*(k-1) - 1) / s) + 1``
@@ -458,6 +517,8 @@ def output_size(
     8
     >>> output_size(6, 2, padding="same")
     6
+    >>> output_size((5, 5), 3, stride=2, padding="0,1,1,0")
+    (2, 2)
     """
     if op not in _OPS:
         raise ParameterError(f"op {op!r} is not one of {', '.join(_OPS)}")
@@ -490,19 +551,27 @@ def output_size(
             )
         pad_spec: PaddingSpec = padding
     else:
-        pad_spec = as_pair(padding, "padding", 0)
+        pad_spec = parse_padding(padding, named=False)
+        if single and isinstance(pad_spec[0], tuple):
+            raise ParameterError(
+                f"padding {format_padding(pad_spec)} gives each side but input {input!r} is one length; give input as (H, W)"
+            )
     if op == "conv":
         out = conv_geometry(size, kernel_pair, stride_pair, pad_spec, dilation_pair).output
     else:
         pads = resolve_padding(pad_spec, kernel_pair, dilation_pair, stride_pair)
         if op == "pool":
             rows, cols = (
-                pool_output_length(size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], ceil_mode)
+                pool_output_length(
+                    size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], ceil_mode, pads[a][1]
+                )
                 for a in range(2)
             )
         else:
             rows, cols = (
-                transpose_output_length(size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], extra[a])
+                transpose_output_length(
+                    size[a], kernel_pair[a], stride_pair[a], pads[a][0], dilation_pair[a], extra[a], pads[a][1]
+                )
                 for a in range(2)
             )
         out = (rows, cols)

@@ -12,6 +12,11 @@ Conventions
   so ``padding`` *removes* rows/columns on each side and ``output_padding``
   adds rows/columns at the bottom/right only (they receive no scattered value
   beyond what the kernel reaches; the bias still applies).
+* Uneven padding ``((top, bottom), (left, right))``, which PyTorch has no
+  argument for, cuts ``top`` rows from the top and ``bottom`` from the bottom
+  of ``full``: the adjoint of a convolution padded that way, and what
+  ``conv_transpose2d(padding=0)`` followed by the slice
+  ``[top : H - bottom, left : W - right]`` gives.
 * It is the adjoint of :func:`convcli.engine.correlate2d` with the same
   kernel, stride, padding and dilation: ``<correlate2d(x, K), y> ==
   <conv_transpose2d(y, K), x>`` when ``output_padding`` makes the shapes match.
@@ -27,12 +32,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import KernelError, ParameterError, ShapeError
-from .shapes import Pair, format_pair, parse_pair, transpose_output_length
+from .shapes import (
+    Pair,
+    Sides,
+    effective_kernel,
+    format_padding,
+    format_pair,
+    padding_sides,
+    parse_padding,
+    parse_pair,
+    sides_of,
+    transpose_output_length,
+)
 
 
 @dataclass(frozen=True)
 class TransposeGeometry:
-    """Resolved geometry of one transposed convolution; sizes are ``(H, W)``, padding symmetric per axis."""
+    """Resolved geometry of one transposed convolution; sizes are ``(H, W)``.
+
+    ``padding`` is the cut at the top and left; ``padding_after`` the cut at
+    the bottom and right when it differs (``None``: the same as ``padding``,
+    PyTorch's symmetric padding).
+    """
 
     input: Pair
     kernel: Pair
@@ -41,6 +62,21 @@ class TransposeGeometry:
     output_padding: Pair
     dilation: Pair
     output: Pair
+    padding_after: Pair | None = None
+
+    @property
+    def sides(self) -> Sides:
+        """The cut per side, ``((top, bottom), (left, right))``."""
+        after = self.padding if self.padding_after is None else self.padding_after
+        return ((self.padding[0], after[0]), (self.padding[1], after[1]))
+
+    def padding_text(self) -> str:
+        """``1x1``, or ``top,bottom x left,right`` when uneven."""
+        return format_padding(self.sides)
+
+
+def _sides(padding: object) -> Sides:
+    return padding_sides(parse_padding(padding, "padding", named=False))  # type: ignore[arg-type]
 
 
 def transpose_geometry(
@@ -48,31 +84,91 @@ def transpose_geometry(
     kernel: Pair,
     *,
     stride: int | Pair = 1,
-    padding: int | Pair = 0,
+    padding: object = 0,
     output_padding: int | Pair = 0,
     dilation: int | Pair = 1,
 ) -> TransposeGeometry:
     """Resolve the geometry (output size from :func:`convcli.shapes.transpose_output_length`).
 
+    ``padding`` is any padding spec of :func:`convcli.shapes.parse_padding`
+    but the names: ``N``, ``(H, W)`` or per side.
+
     >>> transpose_geometry((4, 3), (3, 3), stride=2, padding=1, output_padding=(1, 0)).output
+    (8, 5)
+    >>> transpose_geometry((4, 3), (3, 3), stride=2, padding="1,0,1,1").output
     (8, 5)
     """
     size = parse_pair(input_size, "input size", 1)
     kernel_pair = parse_pair(kernel, "kernel size", 1)
     stride_pair = parse_pair(stride, "stride", 1)
-    padding_pair = parse_pair(padding, "padding", 0)
+    sides = _sides(padding)
     output_padding_pair = parse_pair(output_padding, "output padding", 0)
     dilation_pair = parse_pair(dilation, "dilation", 1)
     output = tuple(
         transpose_output_length(
-            size[a], kernel_pair[a], stride_pair[a], padding_pair[a], dilation_pair[a], output_padding_pair[a]
+            size[a], kernel_pair[a], stride_pair[a], sides[a][0], dilation_pair[a], output_padding_pair[a], sides[a][1]
         )
         for a in range(2)
     )
-    return TransposeGeometry(size, kernel_pair, stride_pair, padding_pair, output_padding_pair, dilation_pair, output)  # type: ignore[arg-type]
+    before = (sides[0][0], sides[1][0])
+    after = (sides[0][1], sides[1][1])
+    return TransposeGeometry(
+        size,
+        kernel_pair,
+        stride_pair,
+        before,
+        output_padding_pair,
+        dilation_pair,
+        output,  # type: ignore[arg-type]
+        None if after == before else after,
+    )
 
 
-def reachable_lengths(length: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> dict[int, int]:
+def factor_padding(kernel: Pair, stride: Pair, dilation: Pair = (1, 1)) -> tuple[Pair | Sides, Pair]:
+    """The padding and output padding that make a transposed convolution exactly ``stride`` times the input.
+
+    Per axis the full result is ``(n - 1)*s + d*(k - 1) + 1`` long, so
+    ``c = d*(k - 1) + 1 - s`` rows must go: ``c // 2`` from each side when
+    ``c`` is even (``bilinear:F`` at stride ``F`` gives ``F // 2``,
+    ``nearest:F`` gives 0); when it is odd, ``(c + 1) // 2`` from each side
+    and one row back as output padding (PyTorch can say that), or, where
+    PyTorch refuses that output padding (stride and dilation 1), the cut
+    ``(c + 1) // 2`` at the top and ``c // 2`` at the bottom; when the kernel
+    is shorter than the stride, no padding and ``-c`` rows of output padding.
+
+    Examples
+    --------
+    >>> factor_padding((4, 4), (2, 2))
+    ((1, 1), (0, 0))
+    >>> factor_padding((5, 5), (3, 3)), factor_padding((3, 3), (3, 3))
+    (((1, 1), (0, 0)), ((0, 0), (0, 0)))
+    >>> factor_padding((5, 5), (2, 2))
+    ((2, 2), (1, 1))
+    >>> factor_padding((4, 4), (1, 1))
+    (((2, 1), (2, 1)), (0, 0))
+    """
+    cuts = []
+    extras = []
+    for axis in range(2):
+        cut = effective_kernel(kernel[axis], dilation[axis]) - stride[axis]
+        if cut < 0:
+            cuts.append((0, 0))
+            extras.append(-cut)
+        elif cut % 2 == 0:
+            cuts.append((cut // 2, cut // 2))
+            extras.append(0)
+        elif max(stride[axis], dilation[axis]) > 1:
+            cuts.append(((cut + 1) // 2, (cut + 1) // 2))
+            extras.append(1)
+        else:
+            cuts.append(((cut + 1) // 2, cut // 2))
+            extras.append(0)
+    return sides_of(cuts[0][0], cuts[0][1], cuts[1][0], cuts[1][1]), (extras[0], extras[1])
+
+
+def reachable_lengths(
+    length: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, pad_after: int | None = None
+) -> dict[int, int]:
     """Output lengths reachable along one axis, mapped to the output padding that gives each.
 
     PyTorch accepts an output padding below the stride or below the dilation.
@@ -83,7 +179,7 @@ def reachable_lengths(length: int, kernel: int, stride: int = 1, padding: int = 
     result = {}
     for extra in range(max(stride, dilation)):
         try:
-            result[transpose_output_length(length, kernel, stride, padding, dilation, extra)] = extra
+            result[transpose_output_length(length, kernel, stride, padding, dilation, extra, pad_after)] = extra
         except ShapeError:
             continue
     return result
@@ -102,7 +198,7 @@ def output_padding_for(
     requested: Pair,
     *,
     stride: int | Pair = 1,
-    padding: int | Pair = 0,
+    padding: object = 0,
     dilation: int | Pair = 1,
 ) -> Pair:
     """The output padding that makes a transposed convolution produce ``requested`` (``(H, W)``).
@@ -123,16 +219,17 @@ def output_padding_for(
     kernel_pair = parse_pair(kernel, "kernel size", 1)
     wanted = parse_pair(requested, "output size", 1)
     stride_pair = parse_pair(stride, "stride", 1)
-    padding_pair = parse_pair(padding, "padding", 0)
+    sides = _sides(padding)
     dilation_pair = parse_pair(dilation, "dilation", 1)
     reachable = [
-        reachable_lengths(size[a], kernel_pair[a], stride_pair[a], padding_pair[a], dilation_pair[a]) for a in range(2)
+        reachable_lengths(size[a], kernel_pair[a], stride_pair[a], sides[a][0], dilation_pair[a], sides[a][1])
+        for a in range(2)
     ]
     if wanted[0] in reachable[0] and wanted[1] in reachable[1]:
         return (reachable[0][wanted[0]], reachable[1][wanted[1]])
     raise ShapeError(
         f"output size {format_pair(wanted)} cannot be reached from {format_pair(size)} with kernel "
-        f"{format_pair(kernel_pair)}, stride {format_pair(stride_pair)}, padding {format_pair(padding_pair)}, "
+        f"{format_pair(kernel_pair)}, stride {format_pair(stride_pair)}, padding {format_padding(sides)}, "
         f"dilation {format_pair(dilation_pair)}: reachable heights {_span_text(reachable[0])}, widths "
         f"{_span_text(reachable[1])}; pick one of those or change --padding/--stride"
     )
@@ -143,7 +240,7 @@ def conv_transpose2d(
     kernel: np.ndarray,
     *,
     stride: int | Pair = 1,
-    padding: int | Pair = 0,
+    padding: object = 0,
     output_padding: int | Pair = 0,
     dilation: int | Pair = 1,
     bias: float = 0.0,
@@ -158,8 +255,10 @@ def conv_transpose2d(
         Scattered as is (not flipped), see the module docstring.
     stride, dilation : int or (H, W)
         At least 1.
-    padding : int or (H, W)
-        Rows/columns removed from each side of the full result.
+    padding : int, (H, W) or per side
+        Rows/columns removed from each side of the full result;
+        ``((top, bottom), (left, right))`` or ``"TOP,BOTTOM,LEFT,RIGHT"`` cut
+        each side by its own amount.
     output_padding : int or (H, W)
         Rows/columns added at the bottom/right; smaller than the stride or the
         dilation (PyTorch's rule).

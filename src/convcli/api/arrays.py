@@ -22,8 +22,8 @@ from ..errors import ParameterError
 from ..kernels import Kernel, parse_kernel_spec, resolve_kernel
 from ..limits import LimitError, check_geometry
 from ..pooling import POOL_OPS, PoolGeometry, pool2d, pool_geometry
-from ..shapes import PaddingSpec, Pair, format_pair, parse_pair
-from ..transpose import TransposeGeometry, conv_transpose2d, output_padding_for, transpose_geometry
+from ..shapes import SAME_EXTRA, Pair, format_pair, padding_sides, parse_padding, parse_pair
+from ..transpose import TransposeGeometry, conv_transpose2d, factor_padding, output_padding_for, transpose_geometry
 from .settings import FilterSettings, Geometry, PoolSettings, UpsampleSettings
 
 PRECISIONS = ("auto", "float32", "float64")
@@ -75,10 +75,39 @@ def _pair(value: Any, what: str, minimum: int = 1) -> Pair:
     return parse_pair(value, what, minimum)
 
 
-def _padding(value: Any) -> PaddingSpec:
-    if isinstance(value, str) and value.strip().lower() in ("same", "valid"):
-        return value.strip().lower()
-    return _pair(value, "padding", minimum=0)
+def _padding(value: Any, named: bool = True) -> Any:
+    """A padding spec (``N``, ``(H, W)``, ``'same'``, four sides...) checked and in canonical form."""
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str, tuple, list)):
+        raise ParameterError(f"padding {value!r} is not N, (H, W), (top, bottom, left, right) or a name")
+    if isinstance(value, (tuple, list)):
+        value = [int(v) if isinstance(v, np.integer) else v for v in value]
+    return parse_padding(value, "padding", named=named)
+
+
+def _flat(padding: Any) -> Any:
+    """Padding as a flat tuple of ints for :func:`check_geometry` (names as they are)."""
+    if isinstance(padding, str):
+        return padding
+    (t, b), (left, r) = padding_sides(padding)
+    return (t, left) if (t, left) == (b, r) else (t, b, left, r)
+
+
+def _origin(value: Any) -> Pair:
+    """An origin: ``N`` (both axes), ``(rows, columns)`` or ``"Y,X"``; negative values move the window down/right."""
+    if isinstance(value, np.integer):
+        value = int(value)
+    if isinstance(value, (tuple, list)):
+        value = tuple(int(v) if isinstance(v, np.integer) else v for v in value)
+        if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ParameterError(f"origin {value!r} is not N or (rows, columns): give two whole numbers")
+    elif isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ParameterError(f"origin {value!r} is not N or (rows, columns)")
+    try:
+        return parse_pair(value, "origin", minimum=-(1 << 62))
+    except ParameterError:
+        raise ParameterError(f"origin {value!r} is not Y,X (rows, columns; e.g. 1,0 or -1,-1)") from None
 
 
 def geometry(
@@ -89,22 +118,53 @@ def geometry(
     pad_mode: str = "zeros",
     pad_value: float = 0.0,
     convolve: bool = False,
+    origin: Any = 0,
+    same_extra: str | None = None,
 ) -> Geometry:
     """A checked :class:`~convcli.api.settings.Geometry` from keyword arguments as the public functions take them.
 
+    ``same_extra`` (``'bottom-right'``, PyTorch's and the default, or
+    ``'top-left'``, which only goes with ``padding='same'``).
+
     >>> geometry(stride=2, padding="same").stride
     (2, 2)
+    >>> geometry(padding="0,1,2,3").padding
+    ((0, 1), (2, 3))
     """
+    spec = _padding(padding)
+    if same_extra is not None:
+        if same_extra not in SAME_EXTRA:
+            raise ParameterError(f"same_extra {same_extra!r} is not one of {', '.join(SAME_EXTRA)}")
+        if spec != "same" and same_extra != "bottom-right":  # the default side, harmless to name
+            raise ParameterError(
+                f"same extra {same_extra!r} places the extra row/column of padding 'same' (even kernels); "
+                "give padding 'same' or drop it"
+            )
     record = Geometry(
         stride=_pair(stride, "stride"),
-        padding=_padding(padding),
+        padding=spec,
         dilation=_pair(dilation, "dilation"),
         pad_mode=resolve_pad_mode(str(pad_mode)),
         pad_value=_finite(pad_value, "pad_value"),
         convolve=bool(convolve),
+        origin=_origin(origin),
+        same_extra=same_extra or "bottom-right",
     )
-    check_geometry(stride=record.stride, padding=record.padding, dilation=record.dilation)
+    check_geometry(stride=record.stride, padding=_flat(record.padding), dilation=record.dilation, origin=record.origin)
     return record
+
+
+def check_placement(shape: Geometry, kernels: Sequence[Kernel]) -> None:
+    """Refuse, before any work, an origin that some kernel's padding cannot hold (the message gives the range).
+
+    >>> check_placement(geometry(padding="same", origin=(1, 0)), as_kernels("gaussian:3"))
+    >>> check_placement(geometry(padding=1, origin=(2, 0)), as_kernels("gaussian:3"))
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ShapeError: origin 2,0 is out of range for the 3x3 kernel with padding 1x1: rows take -1..1, columns -1..1 (an origin moves the window within the padding; pad more to move it further)
+    """
+    for kernel in kernels:
+        shape.sides(kernel.shape)
 
 
 def _finite(value: Any, what: str) -> float:
@@ -214,7 +274,7 @@ def plan_filter(size: Pair, kernels: Sequence[Kernel], settings: FilterSettings,
             size,
             weights,
             stride=settings.geometry.stride,
-            padding=settings.geometry.padding,
+            padding=settings.geometry.sides(kernel.shape),
             dilation=settings.geometry.dilation,
             method=settings.method,
             dtype=dtype,
@@ -236,13 +296,17 @@ def filter_array(image: np.ndarray, kernels: Sequence[Kernel], settings: FilterS
         plans.append(plan)
 
         def step(
-            plane: np.ndarray, weights: np.ndarray = weights, method: str = plan.method, offset: float = kernel.offset
+            plane: np.ndarray,
+            weights: np.ndarray = weights,
+            method: str = plan.method,
+            offset: float = kernel.offset,
+            padding: Any = plan.geometry.padding,
         ) -> np.ndarray:
             return correlate2d(
                 plane,
                 weights,
                 stride=shape.stride,
-                padding=shape.padding,
+                padding=padding,
                 dilation=shape.dilation,
                 pad_mode=shape.pad_mode,
                 pad_value=shape.pad_value,
@@ -271,6 +335,8 @@ def filter(  # noqa: A001 (the public name mirrors the command)
     convolve: bool = False,
     method: str = "auto",
     precision: str = "auto",
+    origin: int | Pair = 0,
+    same_extra: str | None = None,
 ) -> np.ndarray:
     """Filter an image with a kernel (or a chain of kernels), as ``convcli filter`` does.
 
@@ -293,10 +359,23 @@ def filter(  # noqa: A001 (the public name mirrors the command)
         applied in turn (``["gaussian:5", "vertical"]``, like ``--chain``).
     stride, dilation : int or (H, W)
         Step between windows; spacing between kernel taps. At least 1.
-    padding : int, (H, W), 'same' or 'valid'
+    padding : int, (H, W), 'same', 'valid' or per side
         Rows/columns added on each side. ``'same'`` keeps the size (stride 1
         only; an odd total puts the extra row/column at the bottom/right, as
-        PyTorch).
+        PyTorch, unless ``same_extra='top-left'``). Per side:
+        ``"TOP,BOTTOM,LEFT,RIGHT"``, ``(top, bottom, left, right)``,
+        ``((top, bottom), (left, right))`` or PyTorch ``F.pad``'s order
+        ``"torch:LEFT,RIGHT,TOP,BOTTOM"``.
+    origin : int or (rows, columns)
+        SciPy ndimage's ``origin``: the window moves ``origin`` rows up and
+        columns left (negative: down/right), one padding row moving from the
+        bottom to the top per step; the size never changes. Each axis takes
+        ``-top .. bottom`` of its padding (with ``'same'`` and
+        ``same_extra='top-left'``: ``-(k//2) .. (k-1)//2``, SciPy's range).
+    same_extra : {'bottom-right', 'top-left'}, optional
+        With ``padding='same'`` and an even kernel: the side that gets the
+        extra row/column; ``'bottom-right'`` (the default) is PyTorch's,
+        ``'top-left'`` is SciPy ndimage's, ImageMagick's and libvips'.
     bias : float
         Added to every output value (of every step of a chain); a kernel's own
         offset (a libvips ``.mat`` file's) is added to it.
@@ -348,6 +427,12 @@ def filter(  # noqa: A001 (the public name mirrors the command)
     >>> edges = np.ones((6, 8)); edges[:, 2:6] = 0
     >>> filter(edges, [1, -1])[0]
     array([ 0.,  1.,  0.,  0.,  0., -1.,  0.])
+
+    An origin moves the window: with ``origin=(0, 1)`` output ``[i, j]`` reads
+    the window one column to the left, as ``scipy.ndimage.correlate``.
+
+    >>> filter(np.arange(5.0).reshape(1, 5), [[0, 1, 0]], padding="same", origin=(0, 1))
+    array([[0., 0., 1., 2., 3.]])
     """
     array = as_image(image)
     settings = FilterSettings(
@@ -358,6 +443,8 @@ def filter(  # noqa: A001 (the public name mirrors the command)
             pad_mode=pad_mode,
             pad_value=pad_value,
             convolve=convolve,
+            origin=origin,
+            same_extra=same_extra,
         ),
         bias=_finite(bias, "bias"),
         method=method,
@@ -387,12 +474,12 @@ def pool_settings(
         op=op,
         size=_pair(size, "pool size"),
         stride=None if stride is None else _pair(stride, "stride"),
-        padding=_pair(padding, "padding", minimum=0),
+        padding=_padding(padding, named=False),
         dilation=_pair(dilation, "dilation"),
         ceil_mode=bool(ceil_mode),
         count_include_pad=bool(count_include_pad),
     )
-    check_geometry(stride=settings.stride, padding=settings.padding, dilation=settings.dilation)
+    check_geometry(stride=settings.stride, padding=_flat(settings.padding), dilation=settings.dilation)
     if op == "mean" and settings.dilation != (1, 1):
         raise ParameterError(
             f"dilation {format_pair(settings.dilation)} does not apply to op 'mean' (PyTorch's avg_pool2d has no "
@@ -435,7 +522,7 @@ def pool(
     size: int | Pair = 2,
     *,
     stride: int | Pair | None = None,
-    padding: int | Pair = 0,
+    padding: int | Pair | str | tuple[int, int, int, int] = 0,
     dilation: int | Pair = 1,
     op: str = "max",
     ceil_mode: bool = False,
@@ -451,9 +538,15 @@ def pool(
         Window size.
     stride : int or (H, W), optional
         Step between windows; default the window size (PyTorch's default).
-    padding : int or (H, W)
+    padding : int, (H, W) or per side
         Added on both sides; at most half the window (PyTorch's rule). ``max``
-        pads with -inf, ``min`` with +inf, ``mean`` with zeros.
+        pads with -inf, ``min`` with +inf, ``mean`` with zeros. Per side
+        (``"TOP,BOTTOM,LEFT,RIGHT"``, ``(top, bottom, left, right)``,
+        ``"torch:LEFT,RIGHT,TOP,BOTTOM"``), which PyTorch's pooling lacks:
+        as if the input were padded so (``F.pad`` with -inf, +inf or 0) and
+        pooled without padding, each side at most half the window; a
+        ``ceil_mode`` window must start inside the input or the top/left
+        padding.
     dilation : int or (H, W)
         Spacing between window taps; ``max`` and ``min`` only.
     op : {'max', 'mean', 'min'}
@@ -508,10 +601,11 @@ def upsample_settings(
     output_size: Any = None,
     bias: float = 0.0,
 ) -> UpsampleSettings:
-    """A checked :class:`UpsampleSettings`."""
+    """A checked :class:`UpsampleSettings`; ``padding=None`` or ``'auto'`` is resolved per kernel (:func:`upsample_padding`)."""
+    auto = padding is None or (isinstance(padding, str) and padding.strip().lower() == "auto")
     settings = UpsampleSettings(
         stride=_pair(stride, "stride"),
-        padding=_pair(padding, "padding", minimum=0),
+        padding="auto" if auto else _padding(padding, named=False),
         output_padding=_pair(output_padding, "output padding", minimum=0),
         dilation=_pair(dilation, "dilation"),
         output_size=None if output_size is None else _pair(output_size, "output size"),
@@ -519,8 +613,42 @@ def upsample_settings(
     )
     if settings.output_size is not None and settings.output_padding != (0, 0):
         raise ParameterError("output size sets the output padding itself; drop the output padding")
-    check_geometry(stride=settings.stride, padding=settings.padding, dilation=settings.dilation)
+    check_geometry(stride=settings.stride, padding=_flat(settings.padding), dilation=settings.dilation)
     return settings
+
+
+def is_factor_kernel(kernel: Kernel) -> bool:
+    """True for a named upsampling kernel (``bilinear``, ``bilinear:F``, ``nearest``, ``nearest:F``).
+
+    >>> is_factor_kernel(resolve_kernel("bilinear:3")), is_factor_kernel(resolve_kernel("gaussian:3"))
+    (True, False)
+    """
+    return kernel.spec.strip().lower().split(":", 1)[0] in FACTOR_KERNELS
+
+
+def upsample_padding(kernel: Kernel, settings: UpsampleSettings) -> tuple[Any, Pair]:
+    """The padding and output padding an upsampling uses: as given, or chosen when ``padding`` is ``'auto'``.
+
+    ``'auto'`` with a named upsampling kernel (:data:`FACTOR_KERNELS`) takes
+    :func:`convcli.transpose.factor_padding` (exactly ``stride`` times the
+    size); with any other kernel it is 0, PyTorch's default. An
+    ``output_size`` then sets the output padding from that padding.
+
+    >>> upsample_padding(upsampling_kernel("bilinear", (2, 2)), upsample_settings(stride=2, padding="auto"))
+    ((1, 1), (0, 0))
+    """
+    if settings.padding != "auto":
+        return settings.padding, settings.output_padding
+    if not is_factor_kernel(kernel):
+        return (0, 0), settings.output_padding
+    if settings.output_padding != (0, 0):
+        raise ParameterError(
+            f"output padding {format_pair(settings.output_padding)} goes with an explicit padding for -k "
+            f"{kernel.spec} (PyTorch's meaning); give the padding too (--padding), or drop the output padding and "
+            "let the padding be chosen"
+        )
+    padding, extra = factor_padding(kernel.shape, settings.stride, settings.dilation)
+    return padding, (extra if settings.output_size is None else (0, 0))
 
 
 def upsampling_kernel(kernel: Any, stride: Pair) -> Kernel:
@@ -541,21 +669,21 @@ def upsampling_kernel(kernel: Any, stride: Pair) -> Kernel:
 
 def upsample_geometry(size: Pair, kernel: Kernel, settings: UpsampleSettings) -> TransposeGeometry:
     """The geometry of an upsampling of an ``(H, W)`` input (``output_size`` resolved to an output padding)."""
-    output_padding = settings.output_padding
+    padding, output_padding = upsample_padding(kernel, settings)
     if settings.output_size is not None:
         output_padding = output_padding_for(
             size,
             kernel.shape,
             settings.output_size,
             stride=settings.stride,
-            padding=settings.padding,
+            padding=padding,
             dilation=settings.dilation,
         )
     return transpose_geometry(
         size,
         kernel.shape,
         stride=settings.stride,
-        padding=settings.padding,
+        padding=padding,
         output_padding=output_padding,
         dilation=settings.dilation,
     )
@@ -572,7 +700,7 @@ def upsample_array(
                 plane,
                 kernel.weights,
                 stride=resolved.stride,
-                padding=resolved.padding,
+                padding=resolved.sides,
                 output_padding=resolved.output_padding,
                 dilation=resolved.dilation,
                 bias=settings.bias + kernel.offset,
@@ -590,7 +718,7 @@ def upsample(
     kernel: Any,
     *,
     stride: int | Pair,
-    padding: int | Pair = 0,
+    padding: int | Pair | str | tuple[int, int, int, int] | None = None,
     output_padding: int | Pair = 0,
     dilation: int | Pair = 1,
     output_size: int | Pair | None = None,
@@ -612,11 +740,19 @@ def upsample(
         ``"nearest"`` takes ``stride`` as its factor; ``"bilinear:F"`` fixes it.
     stride : int or (H, W)
         Spacing of the input pixels in the output (the upsampling factor).
-    padding : int or (H, W)
-        Cut from each side of the full result (with ``bilinear``, ``F // 2``
-        gives exactly ``F`` times the size).
+    padding : int, (H, W), per side, 'auto' or None
+        Cut from each side of the full result (PyTorch's meaning). Per side
+        (``"TOP,BOTTOM,LEFT,RIGHT"``, ``(top, bottom, left, right)``,
+        ``"torch:LEFT,RIGHT,TOP,BOTTOM"``), which PyTorch lacks: that many
+        rows/columns cut from each side, the adjoint of a convolution padded
+        so. ``None`` (the default) or ``'auto'``: a named upsampling kernel
+        (``bilinear``, ``nearest``) gets the padding and output padding that
+        give exactly ``stride`` times the size
+        (:func:`convcli.transpose.factor_padding`: ``F // 2`` for
+        ``bilinear:F`` at stride ``F``); any other kernel gets 0.
     output_padding : int or (H, W)
         Added at the bottom/right; smaller than the stride or the dilation.
+        Only with an explicit ``padding``.
     dilation : int or (H, W)
         Spacing between kernel taps.
     output_size : int or (H, W), optional
@@ -644,6 +780,12 @@ def upsample(
            [0., 0., 1., 1.],
            [2., 2., 3., 3.],
            [2., 2., 3., 3.]])
+
+    A bare ``bilinear`` at stride 2 is ``bilinear:2`` (4x4) with padding 1
+    chosen: exactly twice the size (``padding=0`` gives PyTorch's 2n + 2).
+
+    >>> upsample(np.ones((3, 5)), "bilinear", stride=2).shape, upsample(np.ones((3, 5)), "bilinear", stride=2, padding=0).shape
+    ((6, 10), (8, 12))
     """
     settings = upsample_settings(
         stride=stride,

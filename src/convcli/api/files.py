@@ -195,11 +195,14 @@ def save(
     array : array-like, shape (H, W) or (H, W, 3)
     destination : str or os.PathLike
         The file to write; its folder must exist.
-    scale : {'auto', 'minmax', 'abs', 'clip'}
+    scale : {'auto', 'minmax', 'abs', 'clip', 'percentile', 'percentile:P'}
         Floats to pixels: ``clip`` maps [vmin, vmax] (default [0, 1]) to
         black..white; ``minmax`` the array's min..max; ``abs`` 0..max|v|;
+        ``percentile`` robust ends (P = 99.5: the most extreme 0.5% saturate;
+        a centred signed result, an edge map, symmetric about mid-grey);
         ``auto`` is ``clip`` when the values lie in [0, 1] or a bound is
-        given, else ``minmax``.
+        given, ``percentile:99.5`` for a centred signed result, else
+        ``minmax``.
     vmin, vmax : float, optional
         The values shown black and white (fix either end of any scale).
     depth : {8, 16}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..limits import DEFAULT_MAX_DOWNLOAD, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT
-from ..shapes import PaddingSpec, Pair
+from ..shapes import PaddingSpec, Pair, Sides, resolve_padding
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,9 @@ class Geometry:
     ----------
     stride, dilation : (int, int)
         Step between windows; spacing between taps (rows, columns), at least 1.
-    padding : (int, int), 'same' or 'valid'
-        Rows/columns added on each side (PyTorch's meaning).
+    padding : (int, int), ((top, bottom), (left, right)), 'same' or 'valid'
+        Rows/columns added on each side of each axis (PyTorch's meaning), or
+        per side.
     pad_mode : str
         Border mode after alias resolution: zeros, constant, reflect,
         symmetric, replicate, circular.
@@ -32,6 +33,14 @@ class Geometry:
     convolve : bool
         Flip the kernel by 180 degrees (true convolution) instead of
         cross-correlation.
+    origin : (int, int)
+        SciPy ndimage's ``origin`` (rows, columns): the window moves this many
+        rows up and columns left, the padding moving with it from the
+        bottom/right to the top/left; the output size is unchanged.
+    same_extra : {'bottom-right', 'top-left'}
+        Where padding ``'same'`` puts the extra row/column of an even kernel:
+        PyTorch's bottom/right, or SciPy's, ImageMagick's and libvips'
+        top/left.
     """
 
     stride: Pair = (1, 1)
@@ -40,6 +49,18 @@ class Geometry:
     pad_mode: str = "zeros"
     pad_value: float = 0.0
     convolve: bool = False
+    origin: Pair = (0, 0)
+    same_extra: str = "bottom-right"
+
+    def sides(self, kernel: Pair) -> Sides:
+        """The padding a kernel of this size gets, ``((top, bottom), (left, right))`` (origin and same extra applied).
+
+        >>> Geometry(padding="same", origin=(1, 0)).sides((3, 3))
+        ((2, 0), (1, 1))
+        """
+        return resolve_padding(
+            self.padding, kernel, self.dilation, self.stride, origin=self.origin, same_extra=self.same_extra
+        )
 
 
 @dataclass(frozen=True)
@@ -83,8 +104,8 @@ class WriteSettings:
     ----------
     format : str or None
         Output format; ``None`` takes it from the destination's suffix.
-    scale : {'auto', 'minmax', 'abs', 'clip'}
-        Floats to pixels (image formats only).
+    scale : {'auto', 'minmax', 'abs', 'clip', 'percentile', 'percentile:P'}
+        Floats to pixels (image formats only; see :func:`convcli.io.to_pixels`).
     vmin, vmax : float or None
         Values shown black and white.
     depth : {8, 16}
@@ -134,14 +155,16 @@ class PoolSettings:
         Window size.
     stride : (int, int) or None
         ``None``: the window size (PyTorch's default).
-    padding, dilation : (int, int)
+    padding : (int, int) or ((top, bottom), (left, right))
+        Each side at most half the window.
+    dilation : (int, int)
     ceil_mode, count_include_pad : bool
     """
 
     op: str = "max"
     size: Pair = (2, 2)
     stride: Pair | None = None
-    padding: Pair = (0, 0)
+    padding: Pair | Sides = (0, 0)
     dilation: Pair = (1, 1)
     ceil_mode: bool = False
     count_include_pad: bool = True
@@ -153,8 +176,13 @@ class UpsampleSettings:
 
     Attributes
     ----------
-    stride, padding, output_padding, dilation : (int, int)
+    stride, output_padding, dilation : (int, int)
         ``torch.nn.functional.conv_transpose2d``'s arguments.
+    padding : (int, int), ((top, bottom), (left, right)) or 'auto'
+        Cut from each side (PyTorch's meaning), or per side. ``'auto'``: the
+        padding that makes a named upsampling kernel (``bilinear``,
+        ``nearest``) give exactly ``stride`` times the size
+        (:func:`convcli.transpose.factor_padding`), 0 for any other kernel.
     output_size : (int, int) or None
         Wanted output size: sets ``output_padding`` (as PyTorch's
         ``output_size``); ``None`` keeps ``output_padding``.
@@ -162,7 +190,7 @@ class UpsampleSettings:
     """
 
     stride: Pair = (2, 2)
-    padding: Pair = (0, 0)
+    padding: Pair | Sides | str = (0, 0)
     output_padding: Pair = (0, 0)
     dilation: Pair = (1, 1)
     output_size: Pair | None = None

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError
-from ..shapes import PaddingSpec, Pair, as_pair
+from ..shapes import PaddingSpec, Pair, Sides, as_pair, parse_padding
 from ..teach.fields import ReceptiveField
 from ..teach.layers import Layer, parse_layer, parse_layer_file, run_stack
 
@@ -35,9 +35,11 @@ IntOrPair = int | Pair
 # Argument checks shared by the functions
 
 
-def _padding(padding: IntOrPair | str) -> PaddingSpec:
+def _padding(padding: IntOrPair | str | Sides) -> PaddingSpec:
     if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
         return padding.strip().lower()
+    if isinstance(padding, tuple) and len(padding) == 2 and isinstance(padding[0], tuple):
+        return parse_padding(padding)  # per side, ((top, bottom), (left, right)), as the command line gives it
     return as_pair(padding, "padding", 0)
 
 
@@ -75,7 +77,7 @@ def explain(
     kernel: Any,
     *,
     stride: IntOrPair = 1,
-    padding: IntOrPair | str = 0,
+    padding: IntOrPair | str | Sides = 0,
     dilation: IntOrPair = 1,
     convolve: bool = False,
     pad_mode: str = "zeros",
@@ -177,7 +179,7 @@ def kernel_size_for(
     target: Any,
     *,
     stride: IntOrPair = 1,
-    padding: IntOrPair | str = 0,
+    padding: IntOrPair | str | Sides = 0,
     dilation: IntOrPair = 1,
 ) -> Pair:
     """The one kernel size that turns ``input`` into ``target``'s size with this geometry.
@@ -223,7 +225,7 @@ def learn(
     optimizer: str | None = None,
     seed: int | None = None,
     stride: IntOrPair = 1,
-    padding: IntOrPair | str = 0,
+    padding: IntOrPair | str | Sides = 0,
     dilation: IntOrPair = 1,
     pad_mode: str = "zeros",
     pad_value: float = 0.0,
@@ -250,7 +252,9 @@ def learn(
         ``lstsq``: the exact least-squares kernel (``numpy.linalg.lstsq`` on
         the im2col design matrix), with its rank.
     epochs, lr, optimizer, seed : gd only
-        Steps (default 10), learning rate (0.03), ``'sgd'``, ``'momentum'``
+        Steps (default 10), learning rate (0.03, lowered to the fastest stable
+        rate, with a note in ``result.warnings``, when it would diverge on
+        this input: the loss is a sum over pixels), ``'sgd'``, ``'momentum'``
         (0.9) or ``'adam'`` (0.9, 0.999) as PyTorch, and the seed of the random
         start (uniform in ``±1/sqrt(kh*kw)`` as PyTorch's ``Conv2d``); ``None``
         draws a fresh seed, recorded in ``result.seed``.
@@ -277,7 +281,7 @@ def learn(
     ------
     ParameterError
         A bad solver or optimizer, gd-only options with ``solver='lstsq'``, a
-        learning rate above the stable limit (the message suggests one).
+        given learning rate above the stable limit (the message suggests one).
     ShapeError
         The target does not have the geometry's output size.
 
@@ -336,6 +340,7 @@ def learn(
             size,
             epochs=DEFAULT_EPOCHS if epochs is None else epochs,
             lr=DEFAULT_LR if lr is None else lr,
+            lower_lr=lr is None,
             optimizer=DEFAULT_OPTIMIZER if optimizer is None else optimizer,
             seed=seed,
             learn_bias=bool(learn_bias),
@@ -457,7 +462,7 @@ def figure(
     kernel: Any,
     *,
     stride: IntOrPair = 1,
-    padding: IntOrPair | str = 0,
+    padding: IntOrPair | str | Sides = 0,
     dilation: IntOrPair = 1,
     pad_mode: str = "zeros",
     pad_value: float = 0.0,
@@ -487,7 +492,7 @@ def figure(
         as ``filter --vmin/--vmax/--scale``.
     name, detail : str
         The input's name in the title and how it was read (``filter`` gives
-        the file's stem and e.g. ``PNG 512x512 L 8-bit``).
+        the file's stem and e.g. ``PNG L 8-bit``; the size, height first, is added).
 
     Returns
     -------
@@ -521,7 +526,7 @@ def figure(
     return build_comparison_figure(
         array,
         [filter_row(kernels, output, bool(convolve))],
-        input_title=f"input {array.shape[0]}x{array.shape[1]}" + (f" ({detail})" if detail else ""),
+        input_title=f"input {array.shape[0]}x{array.shape[1]} (HxW" + (f", {detail})" if detail else ")"),
         title=title,
         cmap=cmap,
         vmin=vmin,

@@ -30,6 +30,7 @@ import click
 
 from .._version import __version__
 from ..errors import ConvcliError, OutputError
+from .sections import SectionedGroup, usage_message
 
 #: command name -> "module:attribute" inside convcli.cli
 COMMANDS: dict[str, str] = {
@@ -191,7 +192,7 @@ def flush_stdout() -> int | None:
     return None
 
 
-class LazyGroup(click.Group):
+class LazyGroup(SectionedGroup):
     """A group that imports each command's module only when needed, and translates errors in one place."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -205,19 +206,6 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"{__name__}.{module_name}")
         command: click.Command = getattr(module, attribute)
         return command
-
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError:
-            import difflib
-
-            close = difflib.get_close_matches(args[0], COMMANDS, n=1) if args else []
-            if close:
-                raise click.UsageError(f"no command {args[0]!r}; did you mean {close[0]!r}?", ctx) from None
-            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -243,7 +231,7 @@ class LazyGroup(click.Group):
         except click.UsageError as exc:
             path = exc.ctx.command_path if exc.ctx else "convcli"
             hint = f" (see '{path} --help')" if exc.ctx else ""
-            _report(exc.format_message().rstrip(".") + hint, path)
+            _report(usage_message(exc) + hint, path)
             code = exc.exit_code
         except click.ClickException as exc:
             _report(exc.format_message(), "convcli")

@@ -39,7 +39,7 @@ from ..run.batch import (
 )
 from .options import RunOptions
 from .params import remembered_inputs
-from .reports import Progress, Report, emit_json, message, plural
+from .reports import HINT, Progress, Report, emit_json, message, plural
 from .streams import binary_stream, check_outputs, load
 
 # ---------------------------------------------------------------------------
@@ -55,8 +55,42 @@ class Plan:
     sources: list[str] = field(default_factory=list)
 
 
-def gather_sources(sources: Sequence[str], run: RunOptions) -> tuple[list[str], bool]:
-    """Sources from the arguments (globs expanded) and --from; returns them and whether this is a batch."""
+@dataclass(frozen=True)
+class Gathered:
+    """The sources of a run: globs and folders expanded, whether it is a batch, and for each image found in a
+    folder under --recursive its subfolder there (kept in its output's path: ``a/x.png`` and ``b/x.png`` never
+    clash)."""
+
+    sources: list[str]
+    batch: bool
+    subfolders: dict[str, str] = field(default_factory=dict)
+
+
+def _expand_folders(sources: Sequence[str], recursive: bool) -> tuple[list[str], dict[str, str], int]:
+    """Each folder among ``sources`` replaced by its images (sorted; see :func:`convcli.io.sources.folder_images`)."""
+    from ..io.sources import folder_images
+    from ..io.zarrs import is_zarr
+    from ..run.batch import MAX_SOURCES
+
+    expanded: list[str] = []
+    subfolders: dict[str, str] = {}
+    folders = 0
+    for source in sources:
+        if source == "-" or "://" in source or not os.path.isdir(source) or is_zarr(source):
+            expanded.append(source)  # a Zarr store is a folder but one source (streamed by io.zarrs)
+            continue
+        folders += 1
+        for path, subfolder in folder_images(source, recursive, limit=MAX_SOURCES):
+            expanded.append(path)
+            if subfolder:
+                subfolders[path] = subfolder
+    if recursive and not folders:
+        raise ParameterError("--recursive lists the subfolders of a folder SOURCE, and no source is a folder")
+    return expanded, subfolders, folders
+
+
+def gather_sources(sources: Sequence[str], run: RunOptions) -> Gathered:
+    """Sources from the arguments (folders and globs expanded) and --from, and whether this is a batch."""
     from_file = run.from_file
     listed: list[str] = []
     if from_file is not None:
@@ -67,26 +101,41 @@ def gather_sources(sources: Sequence[str], run: RunOptions) -> tuple[list[str], 
             raise ParameterError(f"--from {from_file!r} lists no source")
     if not sources and from_file is None:
         raise click.UsageError("give at least one SOURCE (a file, a quoted glob, a URL or -), or --from FILE")
-    expanded = expand_sources([*sources, *listed])
+    given = [*sources, *listed]
+    listed_out, subfolders, folders = _expand_folders(given, run.recursive)
+    expanded = expand_sources(listed_out)
     batch = (
         len(expanded) > 1
         or from_file is not None
+        or folders > 0
         or any(is_pattern(s) and s not in expanded for s in sources)
         or run.outdir is not None
         or run.scheduler is not None
     )
-    return expanded, batch
+    return Gathered(expanded, batch, subfolders)
 
 
 def plan_items(
-    sources: Sequence[str], labels: Sequence[str], run: RunOptions, batch: bool, *, one_per_source: bool = False
+    sources: Sequence[str],
+    labels: Sequence[str],
+    run: RunOptions,
+    batch: bool,
+    *,
+    one_per_source: bool = False,
+    subfolders: dict[str, str] | None = None,
 ) -> Plan:
     """Decide every destination before any work; refuse clashes, missing folders and clobbered inputs.
 
     ``labels`` holds one label per output of a source (kernel names for
     filter, ``max2`` for pool...). Standard input is read here, once.
+    ``subfolders`` maps the images found under a folder's subfolders
+    (``--recursive``) to that subfolder, kept between --outdir (or the current
+    folder) and the output's name; those folders are created.
     """
     output, outdir, template, figure = run.output, run.outdir, run.name_template, run.figure
+    subfolders = subfolders or {}
+    if batch and output not in (None, "-") and outdir is None and (os.path.isdir(output) or output.endswith("/")):
+        output, outdir = None, output  # -o DIR/ on a batch (a folder, a glob): the folder the outputs go to
     count = len(sources) * len(labels)
     if output is not None and (outdir is not None or template is not None):
         raise OutputUsageError("-o names the output itself; drop -o to use --outdir/--name")
@@ -130,6 +179,8 @@ def plan_items(
                 target = "-"
             else:
                 target = output_name(template or "{stem}-{kernel}.{ext}", stem=stem, kernel=label, ext=ext, index=index)
+                if source in subfolders:
+                    target = os.path.join(subfolders[source], target)
                 if outdir is not None:
                     target = os.path.join(outdir, target)
             destinations.append(target)
@@ -143,10 +194,20 @@ def plan_items(
         items.append(Item(index, source, tuple(destinations), figure_path, data if source == "-" else None))
     check_unique(pairs + figures)
     _check_formats([p for p, _ in pairs], run.write.format)
+    _make_subfolders([p for p, source in pairs if source in subfolders])
     # Kernel files and the --from list are inputs too: no output may replace them.
     inputs = [*sources, *remembered_inputs(), *([run.from_file] if run.from_file not in (None, "-") else [])]
     check_outputs([p for p, _ in pairs + figures], inputs)
     return Plan(items, batch, list(sources))
+
+
+def _make_subfolders(destinations: list[str]) -> None:
+    """Create the folders that keep a --recursive folder's layout (``out/a/``, ``out/b/``) before the checks."""
+    for folder in sorted({os.path.dirname(d) for d in destinations}):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the output folder {folder!r}: {exc.strerror or exc}") from None
 
 
 def _check_formats(destinations: list[str], requested: str | None) -> None:
@@ -181,12 +242,18 @@ def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def _show(reports: Sequence[Report], run: RunOptions) -> None:
+def _show(reports: Sequence[Report], run: RunOptions, hints: set[str] | None = None) -> None:
+    """Print reports (JSON records, or their lines); a ``hint:`` line only the first time in ``hints``."""
+    hints = set() if hints is None else hints
     for report in reports:
         if run.as_json:
             emit_json(report.record)
         else:
             for line in report.lines:
+                if line.startswith(HINT):
+                    if line in hints:
+                        continue
+                    hints.add(line)
                 message(line, run.quiet)
 
 
@@ -199,9 +266,10 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
     the exit code is 1.
     """
     quiet = run.quiet
+    hints: set[str] = set()
     if not plan.batch:
         for item in plan.items:
-            _show(worker(item), run)
+            _show(worker(item), run, hints)
         return
     total = len(plan.items)
     if run.jobs is not None and run.jobs > max_jobs() and total > max_jobs():
@@ -224,7 +292,7 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
                 fail_fast=run.fail_fast,
                 on_done=progress.update if progress else None,
             )
-        done, failed = _report_outcomes(ctx, outcomes, run, progress, total)
+        done, failed = _report_outcomes(ctx, outcomes, run, progress, total, hints)
     if total > 1:
         skipped = total - done - failed
         summary = f"{plural(total, 'source')}: {done} done, {failed} failed in {time.perf_counter() - start:.2f} s"
@@ -236,7 +304,12 @@ def execute(ctx: click.Context, plan: Plan, worker: Callable[[Item], list[Report
 
 
 def _report_outcomes(
-    ctx: click.Context, outcomes: Iterable[Outcome], run: RunOptions, progress: Progress | None, total: int
+    ctx: click.Context,
+    outcomes: Iterable[Outcome],
+    run: RunOptions,
+    progress: Progress | None,
+    total: int,
+    hints: set[str] | None = None,
 ) -> tuple[int, int]:
     """Print each outcome in input order (a failure as one error line); returns (done, failed)."""
     done = failed = 0
@@ -246,7 +319,7 @@ def _report_outcomes(
                 progress.clear()
             if outcome.ok:
                 done += 1
-                _show(outcome.value, run)
+                _show(outcome.value, run, hints)
             else:
                 failed += 1
                 text = outcome.error or "failed"
@@ -275,6 +348,8 @@ def run_command(
     one_per_source: bool = False,
 ) -> None:
     """What every command over SOURCE... does: gather the sources, plan every output, run the items and report."""
-    expanded, batch = gather_sources(sources, run)
-    plan = plan_items(expanded, labels, run, batch, one_per_source=one_per_source)
+    gathered = gather_sources(sources, run)
+    plan = plan_items(
+        gathered.sources, labels, run, gathered.batch, one_per_source=one_per_source, subfolders=gathered.subfolders
+    )
     execute(ctx, plan, worker, run)

@@ -19,6 +19,7 @@ from ..errors import OutputUsageError
 from .options import geometry_settings, read_settings, source_options
 from .params import KernelSpecType
 from .reports import emit_json, message
+from .sections import SectionedGroup
 from .streams import binary_stream, load, stdout_is_terminal
 
 #: An inline grid given instead of a SOURCE: digits, signs, dots, spaces, commas and semicolons.
@@ -134,9 +135,13 @@ def _load(source: str, run: AnimateOptions) -> tuple[Any, str, str]:
         from ..matrices import parse_matrix
 
         grid = parse_matrix(source, f"inline grid {source!r}")
-        return grid, "grid", f"inline grid {grid.shape[0]}x{grid.shape[1]}"
+        return grid, "grid", f"inline grid {grid.shape[0]}x{grid.shape[1]} (HxW)"
     loaded = load(source, run.read, quiet=run.quiet or run.as_json)
-    return loaded.array, loaded.source.stem, f"{loaded.source.display} ({loaded.detail})"
+    return (
+        loaded.array,
+        loaded.source.stem,
+        f"{loaded.source.display} {loaded.array.shape[0]}x{loaded.array.shape[1]} (HxW, {loaded.detail})",
+    )
 
 
 def _finish(animation: Any, stem: str, what: str, run: AnimateOptions) -> None:
@@ -196,7 +201,7 @@ def _limit(run: AnimateOptions, image: Any) -> int | None:
     return None if small else 60
 
 
-@click.group("animate", context_settings={"show_default": True})
+@click.group("animate", cls=SectionedGroup, context_settings={"show_default": True})
 def animate_group() -> None:
     """Animate filter, pool or upsample step by step: a GIF (or APNG, MP4) of the window sliding.
 

@@ -12,6 +12,7 @@ import click
 from ..api.settings import Geometry, ReadSettings
 from .options import geometry_options, geometry_settings
 from .params import KernelSpecType
+from .sections import SectionedCommand
 from .streams import load
 
 
@@ -49,7 +50,7 @@ class ExplainOptions:
         )
 
 
-@click.command("explain", context_settings={"show_default": True})
+@click.command("explain", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("source", metavar="SOURCE")
 @click.option(
     "-k",
@@ -99,7 +100,7 @@ def explain_command(source: str, kernel: Any, **options: Any) -> None:
     explanation = explain(
         loaded.array,
         kernel,
-        **asdict(settings.geometry),
+        **{key: value for key, value in asdict(settings.geometry).items() if key not in ("origin", "same_extra")},
         matrix=settings.matrix,
         name="stdin" if source == "-" else source,
     )

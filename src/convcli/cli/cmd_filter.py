@@ -28,7 +28,8 @@ from .options import (
     stream_options,
 )
 from .params import KernelSpecType
-from .reports import Report, output_report, uncovered_note, with_figure
+from .reports import Report, output_report, size_record, uncovered_note, with_figure, zero_padding_hint
+from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: 
     return check
 
 
-@click.command("filter", context_settings={"show_default": True})
+@click.command("filter", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option(
     "-k",
@@ -166,8 +167,9 @@ def filter_command(
     values in [0, 1] (see --gray, --normalize). The kernel is applied by
     cross-correlation (not flipped, as torch conv2d) unless --convolve.
 
-    Many sources (quoted globs such as 'photos/**/*.png' are expanded by
-    convcli, --from lists more) run as a batch: --outdir/--name place the
+    Many sources (a folder gives its images, --recursive its subfolders' ones too;
+    quoted globs such as 'photos/**/*.png' are expanded by convcli, --from
+    lists more) run as a batch: --outdir/--name place the
     outputs, --jobs runs them in parallel, a failing source is reported and
     the others still run (exit 1), and a summary line ends the run.
 
@@ -178,7 +180,10 @@ def filter_command(
       convcli filter 'samples/*.png' -k vertical -k horizontal --outdir out/ --figure 'out/{stem}.fig.png'
       cat samples/camera.png | convcli filter - -k gaussian:7 -o - | convcli filter - -k vertical -o e.png
     """
+    from ..api.arrays import check_placement
+
     record = filter_options(options, chain)
+    check_placement(record.settings.geometry, kernels)  # an origin out of range: exit 2 before any work
     outputs = _labels(list(kernels), chain)
     worker = functools.partial(filter_item, outputs=outputs, options=record)
     run_command(ctx, sources, [label for label, _ in outputs], worker, record.run)
@@ -220,7 +225,7 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: Fi
             item.figure,
             loaded.array,
             rows,
-            input_title=f"input {format_pair(loaded.array.shape[:2])} ({loaded.detail})",
+            input_title=f"input {format_pair(loaded.array.shape[:2])} (HxW, {loaded.detail})",
             title=f"{loaded.source.stem}: {geometries[0].describe()}"
             + (", convolution (kernel flipped)" if shape.convolve else ", correlation")
             + (f", pad mode {shape.pad_mode}" if shape.pad_mode != "zeros" else ""),
@@ -240,7 +245,7 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
         f"{k.name} {format_pair(k.shape)}{flipped} ({p.geometry.describe()}) -> {format_pair(p.geometry.output)}"
         for k, p in zip(done.kernels, done.plans)
     )
-    notes: list[str | None] = []
+    notes: list[str | None] = [zero_padding_hint(loaded.kind, done.kernels, done.plans, shape.pad_mode)]
     for kernel, plan in zip(done.kernels, done.plans):
         notes.append(uncovered_note(plan.geometry))
         if plan.geometry.stride != (1, 1):
@@ -257,7 +262,7 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
         operation=f"* {steps}",
         fields={
             "kernels": [
-                {"spec": k.spec, "name": k.name, "shape": list(k.shape), "method": p.method}
+                {"spec": k.spec, "name": k.name, "shape": size_record(k.shape), "method": p.method}
                 for k, p in zip(done.kernels, done.plans)
             ],
             "convolve": shape.convolve,

@@ -8,15 +8,26 @@ import click
 
 from ..shapes import format_pair
 from .params import KernelSpecType, remembered_inputs
-from .reports import emit_json
+from .reports import emit_json, size_record
+from .sections import SectionedGroup
 
 
-def _default_shape(entry: Any) -> str:
+def _default_shape(entry: Any) -> tuple[int, int]:
     try:
         weights = entry.build([])
     except Exception:  # entries that need a parameter (edge) have no default
         weights = entry.build(["1,0"])
-    return format_pair(weights.shape)
+    return weights.shape
+
+
+def _magick_order(text: str) -> str:
+    """For an ImageMagick string (``3x1: 1,0,-1``), a reminder that its size is written the other way round."""
+    import re
+
+    found = re.match(r"\s*(\d+)x(\d+)\s*:", text)
+    if found is None or found.group(1) == found.group(2):
+        return ""
+    return f"; ImageMagick's {found.group(1)}x{found.group(2)} is WxH"
 
 
 def _file_description(path: Any) -> str:
@@ -30,7 +41,7 @@ def _file_description(path: Any) -> str:
     return f"kernel file {path.name}"
 
 
-@click.group("kernels", invoke_without_command=True, context_settings={"show_default": True})
+@click.group("kernels", cls=SectionedGroup, invoke_without_command=True, context_settings={"show_default": True})
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON on stdout.")
 @click.pass_context
 def kernels_group(ctx: click.Context, as_json: bool) -> None:
@@ -54,20 +65,20 @@ def kernels_group(ctx: click.Context, as_json: bool) -> None:
 
     rows = [(entry.usage, _default_shape(entry), entry.description) for entry in catalogue()]
     for usage, default, description in magick_catalogue():  # ImageMagick's names, behind im:
-        rows.append((usage, format_pair(parse_kernel_spec(default).shape), description))
+        rows.append((usage, parse_kernel_spec(default).shape, description))
     for path in kernel_files():
         try:
-            rows.append((path.stem, format_pair(load_kernel_file(path).shape), _file_description(path)))
+            rows.append((path.stem, load_kernel_file(path).shape, _file_description(path)))
         except (ConvcliError, OSError) as exc:  # one broken file in a kernel folder does not hide the others
             reason = str(exc) if isinstance(exc, ConvcliError) else f"cannot read {path.name}: {exc.strerror or exc}"
             message(f"note: skipping {path.stem}: {reason}")
     if as_json:
-        emit_json({"kernels": [{"name": n, "size": s, "description": d} for n, s, d in rows]})
+        emit_json({"kernels": [{"name": n, "size": size_record(s), "description": d} for n, s, d in rows]})
         return
     width = max(len(n) for n, _, _ in rows)
-    click.echo(f"{'NAME':<{width}}  {'SIZE':<5}  DESCRIPTION")
+    click.echo(f"{'NAME':<{width}}  {'HxW':<5}  DESCRIPTION")
     for name, size, description in rows:
-        click.echo(f"{name:<{width}}  {size:<5}  {description}")
+        click.echo(f"{name:<{width}}  {format_pair(size):<5}  {description}")
 
 
 @kernels_group.command("show", context_settings={"show_default": True})
@@ -134,7 +145,7 @@ def show_command(spec: Any, as_json: bool, flip: bool, freq: bool, figure: str |
             {
                 "spec": spec.spec,
                 "name": spec.name,
-                "shape": list(spec.shape),
+                "shape": size_record(spec.shape),
                 "weights": weights.tolist(),
                 "sum": total,
                 "separable": factors is not None,
@@ -164,7 +175,7 @@ def show_command(spec: Any, as_json: bool, flip: bool, freq: bool, figure: str |
             f"row [{' '.join(format_number(v) for v in factors[1])}]"
         )
     click.echo(
-        f"{spec.spec}: {format_pair(spec.shape)}{', flipped' if flip else ''}, sum {format_number(float(f'{total:.12g}'))}, "
+        f"{spec.spec}: {format_pair(spec.shape)} (HxW{_magick_order(spec.spec)}){', flipped' if flip else ''}, sum {format_number(float(f'{total:.12g}'))}, "
         f"separable {separable}; {spec.description}",
         err=True,
     )

@@ -14,6 +14,7 @@ from ..shapes import Pair, format_pair
 from .options import geometry_options, geometry_settings, read_settings, source_options
 from .params import FiniteFloatRange, PairType
 from .reports import emit_json, message
+from .sections import SectionedCommand
 from .streams import check_outputs, load
 
 KERNEL_SUFFIXES = (".txt", ".csv", ".npy", ".mat")
@@ -113,7 +114,7 @@ class LearnOptions:
     solver: str
     optimizer: str
     epochs: int
-    lr: float
+    lr: float | None
     seed: int | None
     every: int | None
     output: str | None
@@ -140,7 +141,7 @@ class LearnOptions:
         )
 
 
-@click.command("learn", context_settings={"show_default": True})
+@click.command("learn", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("input_source", metavar="INPUT", required=False)
 @click.argument("target_source", metavar="TARGET", required=False)
 @click.option(
@@ -185,9 +186,10 @@ class LearnOptions:
 @click.option(
     "--lr",
     type=FiniteFloatRange(min=0, min_open=True),
-    default=0.03,
-    help="Learning rate. The loss is a sum over pixels, so big images need a small rate "
-    "(the error message says how small).",
+    default=None,
+    show_default="0.03, lowered (with a note) when it would diverge on this input",
+    help="Learning rate. The loss is a sum over pixels, so big images need a small rate; a --lr you give that "
+    "would diverge is refused with the stable limit.",
 )
 @click.option(
     "--seed",
@@ -292,7 +294,12 @@ def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
 
     quiet = settings.silent
     image = load(input_source, settings.read, quiet=quiet).array
-    target = load(target_source, settings.read, quiet=quiet).array
+    loaded_target = load(target_source, settings.read, quiet=quiet)
+    target = loaded_target.array
+    if loaded_target.kind == "image":
+        from ..teach.learn import image_target_note
+
+        message(image_target_note(loaded_target.source.display, loaded_target.detail, target), quiet)
     geometry = settings.geometry
     size = settings.size
     if size is None:
@@ -300,7 +307,7 @@ def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
             image, target, stride=geometry.stride, padding=geometry.padding, dilation=geometry.dilation
         )
         message(
-            f"kernel size {format_pair(size)} (from the input {format_pair(image.shape)} and target "
+            f"kernel size {format_pair(size)} (from the input {format_pair(image.shape)} (HxW) and target "
             f"{format_pair(target.shape)}; --size to choose another)",
             quiet,
         )

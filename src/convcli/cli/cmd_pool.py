@@ -27,8 +27,9 @@ from .options import (
     source_options,
     stream_options,
 )
-from .params import PairType
-from .reports import Report, output_report, plural, with_figure
+from .params import PaddingType, PairType
+from .reports import Report, output_report, plural, size_record, with_figure
+from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
 
@@ -52,7 +53,7 @@ def _short(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
 
 
-@click.command("pool", context_settings={"show_default": True})
+@click.command("pool", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option(
     "--op",
@@ -74,9 +75,12 @@ def _short(pair: tuple[int, int]) -> str:
 @click.option(
     "-p",
     "--padding",
-    type=PairType("padding", minimum=0),
+    type=PaddingType(named=False),
     default="0",
-    help="Rows/columns added on each side; at most half the size (PyTorch's rule).",
+    help="Rows/columns added on each side, at most half the size (PyTorch's rule): N, HxW, or four sides "
+    "TOP,BOTTOM,LEFT,RIGHT (torch:LEFT,RIGHT,TOP,BOTTOM in F.pad's order), as if the input were padded so "
+    "(with -inf, +inf or 0) and pooled without padding; a --ceil-mode window must start inside the input or "
+    "the top/left padding.",
 )
 @click.option(
     "-d",
@@ -190,7 +194,7 @@ def pool_item(item: Item, options: PoolOptions) -> list[Report]:
                     cell_text=None if op == "mean" else op,
                 )
             ],
-            input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
+            input_title=f"input {format_pair(geometry.input)} (HxW, {loaded.detail})",
             title=f"{loaded.source.stem}: {op} pool {format_pair(size)}, {_describe(geometry, options.settings)}",
             cmap=options.run.cmap,
             vmin=options.run.write.vmin,
@@ -201,12 +205,12 @@ def pool_item(item: Item, options: PoolOptions) -> list[Report]:
 
 
 def _describe(geometry: Any, settings: PoolSettings) -> str:
-    parts = [f"stride {format_pair(geometry.stride)}", f"padding {format_pair(geometry.padding)}"]
+    parts = [f"stride {format_pair(geometry.stride)}", f"padding {geometry.padding_text()}"]
     if settings.op != "mean":
         parts.append(f"dilation {format_pair(geometry.dilation)}")
     if geometry.ceil_mode:
         parts.append("ceil mode")
-    if settings.op == "mean" and (geometry.padding != (0, 0) or geometry.ceil_mode):
+    if settings.op == "mean" and (geometry.sides != ((0, 0), (0, 0)) or geometry.ceil_mode):
         parts.append("padding counted" if settings.count_include_pad else "padding not counted")
     return ", ".join(parts)
 
@@ -218,13 +222,14 @@ def _report(loaded: Any, geometry: Any, result: Any, written: Any, options: Pool
         result,
         written,
         seconds,
-        operation=f"{format_pair(geometry.input)} -> {settings.op} pool {format_pair(geometry.kernel)} "
+        operation=f"-> {settings.op} pool {format_pair(geometry.kernel)} "
         f"({_describe(geometry, settings)}) -> {format_pair(geometry.output)}",
         fields={
             "op": settings.op,
-            "size": list(geometry.kernel),
+            "size": size_record(geometry.kernel),
             "stride": list(geometry.stride),
             "padding": list(geometry.padding),
+            "padding_sides": [list(side) for side in geometry.sides],
             "dilation": list(geometry.dilation),
             "ceil_mode": geometry.ceil_mode,
             "count_include_pad": settings.count_include_pad if settings.op == "mean" else None,

@@ -15,6 +15,7 @@ from ..shapes import PaddingSpec, Pair, format_pair
 from ..teach.layers import Layer
 from .params import PaddingType, PairType
 from .reports import emit_json, message
+from .sections import SectionedCommand
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class ShapeOptions:
         return [name for name, present in given if present]
 
 
-@click.command("shape", context_settings={"show_default": True})
+@click.command("shape", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("layer_specs", nargs=-1, metavar="[LAYER]...")
 @click.option("-i", "--input", "input_size", type=PairType("input size"), required=True, help="Input size, N or HxW.")
 @click.option(
@@ -81,8 +82,9 @@ class ShapeOptions:
     "--padding",
     type=PaddingType(),
     default="0",
-    help="One layer: rows/columns added on each side; 'same' (conv, stride 1: keeps the size, odd extra "
-    "bottom/right as PyTorch), 'valid' = 0.",
+    help="One layer: rows/columns added on each side: N, HxW, or four sides TOP,BOTTOM,LEFT,RIGHT "
+    "(torch:LEFT,RIGHT,TOP,BOTTOM in F.pad's order; pool: as if padded so, then pooled; transpose: cut from "
+    "each side); 'same' (conv, stride 1: keeps the size, odd extra bottom/right as PyTorch), 'valid' = 0.",
 )
 @click.option(
     "-d", "--dilation", type=PairType("dilation"), default="1", help="One layer: spacing between kernel taps."
@@ -143,13 +145,15 @@ def shape_command(**options: Any) -> None:
     is TYPE:key=value,... with TYPE conv, pool or transpose and keys k (kernel,
     required), s (stride), p (padding), d (dilation), op (output padding,
     transpose), ceil (pool), e.g. conv:k=7,s=2,p=3 or pool:k=3,s=2,ceil.
-    Sizes are N or HxW (rows x columns).
+    Sizes are N or HxW (rows x columns); a padding may give four sides,
+    TOP,BOTTOM,LEFT,RIGHT: --padding 0,1,0,1, or in a LAYER p=0,1,0,1.
 
     \b
     Examples:
       convcli shape --input 5 --kernel 3 --stride 3
       convcli shape --input 612x530 --kernel 7 --padding 3 --stride 2 --dilation 2
       convcli shape --op transpose --input 4 --kernel 3 --stride 2 --padding 1 --output-padding 1
+      convcli shape --input 7 --kernel 4 --stride 2 --padding 1,2,1,2
       convcli shape --input 224 conv:k=7,s=2,p=3 pool:k=3,s=2,p=1 conv:k=3,p=1 conv:k=3,s=2,p=1
       convcli shape --input 16 conv:k=3,p=1 conv:k=3,s=2 --figure rf.png --pixel 3x3
       convcli shape --input 33 conv:k=3 conv:k=3 conv:k=3 conv:k=3 --effective --figure erf.png

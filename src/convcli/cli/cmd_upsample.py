@@ -24,8 +24,9 @@ from .options import (
     run_options,
     source_options,
 )
-from .params import FiniteFloat, KernelSpecType, PairType
-from .reports import Report, output_report, with_figure
+from .params import FiniteFloat, KernelSpecType, PaddingType, PairType
+from .reports import Report, output_report, size_record, with_figure
+from .sections import SectionedCommand
 from .streams import stdout_format, write_result
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _short(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
 
 
-@click.command("upsample", context_settings={"show_default": True})
+@click.command("upsample", cls=SectionedCommand, context_settings={"show_default": True})
 @click.argument("sources", nargs=-1, metavar="SOURCE...")
 @click.option(
     "-k",
@@ -68,16 +69,19 @@ def _short(pair: tuple[int, int]) -> str:
 @click.option(
     "-p",
     "--padding",
-    type=PairType("padding", minimum=0),
-    default="0",
-    help="Rows/columns cut from each side of the full result (PyTorch's padding). With -k bilinear, "
-    "--padding F//2 gives exactly F times the size.",
+    type=PaddingType(named=False),
+    default=None,
+    show_default="chosen for bilinear/nearest (exactly stride times the size), else 0",
+    help="Rows/columns cut from each side of the full result (PyTorch's padding): N, HxW, or four sides "
+    "TOP,BOTTOM,LEFT,RIGHT (torch:LEFT,RIGHT,TOP,BOTTOM in F.pad's order), each cut by its own amount (the "
+    "adjoint of a convolution padded so). Without it a named kernel (bilinear, nearest) gets the padding that "
+    "makes exactly stride times the size, printed on stderr; any other kernel gets 0.",
 )
 @click.option(
     "--output-padding",
     type=PairType("output padding", minimum=0),
     default="0",
-    help="Rows/columns added at the bottom/right; smaller than the stride or the dilation.",
+    help="Rows/columns added at the bottom/right; smaller than the stride or the dilation (with --padding).",
 )
 @click.option("-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps.")
 @click.option(
@@ -105,14 +109,18 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Kerne
     (n-1)*s - 2p + d*(k-1) + output_padding + 1 (see 'convcli shape').
     Many sources, globs and --from run as a batch, as in 'convcli filter'.
 
+    With -k bilinear or nearest and no --padding, the padding is chosen so the
+    output is exactly stride times the input (512 -> 1024 at stride 2) and
+    said on stderr; --padding keeps PyTorch's meaning (--padding 0: 2n + 2).
+
     \b
     Examples:
-      convcli upsample samples/camera.png -k bilinear --stride 2 --padding 1
+      convcli upsample samples/camera.png -k bilinear --stride 2
       convcli upsample samples/x.txt -k samples/k.txt --stride 2 -o -
       convcli upsample samples/chelsea.png -k nearest:3 --stride 3 --color
       convcli upsample samples/x.txt -k bilinear --stride 2 --padding 1 --output-size 7x6 -o -
     """
-    from ..api.arrays import upsample_settings, upsampling_kernel
+    from ..api.arrays import upsample_padding, upsample_settings, upsampling_kernel
     from ..errors import ParameterError
 
     if options["output_size"] is not None and options["output_padding"] != (0, 0):
@@ -132,6 +140,7 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Kerne
         run=run_options(options),
         max_memory=max_memory_bytes(options),
     )
+    upsample_padding(record.kernel, settings)  # an --output-padding that needs --padding: exit 2 before any work
     label = f"up{_short(settings.stride)}"
     worker = functools.partial(upsample_item, options=record)
     run_command(ctx, sources, [label], worker, record.run, one_per_source=True)
@@ -149,12 +158,11 @@ def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
     geometry = upsample_geometry(size, kernel, options.settings)
     channels = loaded.array.shape[2] if loaded.array.ndim == 3 else 1
     what = f"upsampling {item.source!r} ({format_pair(size)}) to {format_pair(geometry.output)}"
-    check_memory(
-        estimate_transpose(size, geometry.output, options.settings.padding, channels, 8, what), options.max_memory
-    )
+    cut = (max(geometry.sides[0]), max(geometry.sides[1]))
+    check_memory(estimate_transpose(size, geometry.output, cut, channels, 8, what), options.max_memory)
     result, geometry = upsample_array(loaded.array, kernel, options.settings)
     written = write_result(result, item.destinations[0], options.run.write, stdout_format(loaded))
-    report = _report(loaded, kernel, geometry, result, written, options, time.perf_counter() - start)
+    report = _report(loaded, kernel, geometry, result, written, options, time.perf_counter() - start, _chosen(options))
     if item.figure is not None:
         from ..teach.figures import Row, comparison_figure
 
@@ -169,7 +177,7 @@ def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
                     f"output {format_pair(geometry.output)}",
                 )
             ],
-            input_title=f"input {format_pair(geometry.input)} ({loaded.detail})",
+            input_title=f"input {format_pair(geometry.input)} (HxW, {loaded.detail})",
             title=f"{loaded.source.stem}: transposed convolution, {_details(geometry)}",
             cmap=options.run.cmap,
             vmin=options.run.write.vmin,
@@ -179,30 +187,62 @@ def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
     return with_figure([report], item.figure)
 
 
+def _chosen(options: UpsampleOptions) -> str | None:
+    """The note saying which padding was chosen for a named kernel given no --padding (issue 18); None when it is 0."""
+    from ..api.arrays import is_factor_kernel, upsample_padding
+    from ..shapes import format_padding
+
+    settings, kernel = options.settings, options.kernel
+    if settings.padding != "auto" or not is_factor_kernel(kernel):
+        return None
+    padding, extra = upsample_padding(kernel, settings)
+    if padding == (0, 0) and extra == (0, 0):  # PyTorch's own default already does it (nearest): nothing to say
+        return None
+    added = f", output padding {format_pair(extra)}" if extra != (0, 0) else ""
+    factor = _short(settings.stride)
+    sized = "the --output-size" if settings.output_size is not None else f"exactly {factor} times the input size"
+    return (
+        f"-k {kernel.spec} at stride {factor} with no --padding: padding {format_padding(padding)}{added} chosen, "
+        f"making {sized} (--padding sets it, with PyTorch's meaning)"
+    )
+
+
 def _details(geometry: Any) -> str:
     return (
-        f"stride {format_pair(geometry.stride)}, padding {format_pair(geometry.padding)}, "
+        f"stride {format_pair(geometry.stride)}, padding {geometry.padding_text()}, "
         f"output padding {format_pair(geometry.output_padding)}, dilation {format_pair(geometry.dilation)}"
     )
 
 
 def _report(
-    loaded: Any, kernel: Kernel, geometry: Any, result: Any, written: Any, options: UpsampleOptions, seconds: float
+    loaded: Any,
+    kernel: Kernel,
+    geometry: Any,
+    result: Any,
+    written: Any,
+    options: UpsampleOptions,
+    seconds: float,
+    chosen: str | None = None,
 ) -> Report:
+    from ..api.arrays import is_factor_kernel
+
     return output_report(
         loaded,
         result,
         written,
         seconds,
-        operation=f"{format_pair(geometry.input)} -> transposed {kernel.name} {format_pair(kernel.shape)} "
+        operation=f"-> transposed {kernel.name} {format_pair(kernel.shape)} "
         f"({_details(geometry)}) -> {format_pair(geometry.output)}",
         fields={
-            "kernel": {"spec": kernel.spec, "name": kernel.name, "shape": list(kernel.shape)},
+            "kernel": {"spec": kernel.spec, "name": kernel.name, "shape": size_record(kernel.shape)},
             "stride": list(geometry.stride),
             "padding": list(geometry.padding),
+            "padding_sides": [list(side) for side in geometry.sides],
             "output_padding": list(geometry.output_padding),
             "dilation": list(geometry.dilation),
             "bias": options.settings.bias,
+            "padding_chosen": options.settings.padding == "auto" and is_factor_kernel(kernel),
         },
+        notes=[chosen],
         depth=options.run.write.depth,
     )

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from ..api.settings import Geometry, ReadSettings, WriteSettings
-from .params import ColormapType, FiniteFloat, FiniteFloatRange, PaddingType, PadModeType, PairType
+from .params import ColormapType, FiniteFloat, FiniteFloatRange, OriginType, PaddingType, PadModeType, PairType
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +82,39 @@ CONVOLVE_HELP = (
 )
 
 
+PADDING_HELP = (
+    "Rows/columns added on each side: N, HxW, or four sides TOP,BOTTOM,LEFT,RIGHT (e.g. 0,1,0,1; "
+    "torch:LEFT,RIGHT,TOP,BOTTOM is F.pad's order); 'same' keeps the size (stride 1; an odd extra goes "
+    "bottom/right as PyTorch), 'valid' is 0."
+)
+
+
+def placement_options(function: F) -> F:
+    """--origin and --same-extra: where the window sits over each output pixel (filter)."""
+    return _apply(
+        [
+            click.option(
+                "--origin",
+                type=OriginType(),
+                default="0,0",
+                help="Move the window Y rows up and X columns left of each output pixel (SciPy ndimage's origin; "
+                "negative: down/right): one row of padding moves from the bottom to the top per step, the size "
+                "stays. Range per axis: -TOP..BOTTOM of the padding (with --padding same --same-extra top-left: "
+                "-(k//2)..(k-1)//2, as SciPy).",
+            ),
+            click.option(
+                "--same-extra",
+                type=click.Choice(["bottom-right", "top-left"]),
+                default=None,
+                show_default="bottom-right, as PyTorch",
+                help="With --padding same and an even kernel: the side that gets the extra row/column; top-left "
+                "is SciPy ndimage's, ImageMagick's and libvips' placement (kernel centre at k//2).",
+            ),
+        ],
+        function,
+    )
+
+
 def geometry_options(convolve_help: str = CONVOLVE_HELP) -> Callable[[F], F]:
     """Stride, padding, dilation, borders and flip: how a kernel meets the input (filter, explain, learn)."""
 
@@ -94,8 +127,7 @@ def geometry_options(convolve_help: str = CONVOLVE_HELP) -> Callable[[F], F]:
                     "--padding",
                     type=PaddingType(),
                     default="0",
-                    help="Rows/columns added on each side; 'same' keeps the size (stride 1; an odd extra "
-                    "goes bottom/right, as PyTorch), 'valid' is 0.",
+                    help=PADDING_HELP,
                 ),
                 click.option(
                     "-d", "--dilation", type=PairType("dilation"), default="1", help="Spacing between kernel taps."
@@ -139,7 +171,26 @@ def conv_options(function: F) -> F:
         ],
         function,
     )
-    return geometry_options()(function)
+    return geometry_options()(placement_options(function))
+
+
+class ScaleType(click.ParamType):
+    """``--scale``: auto, minmax, abs, clip, percentile or percentile:P (50 < P <= 100)."""
+
+    name = "scale"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "auto|minmax|abs|clip|percentile[:P]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..errors import ParameterError
+        from ..io.pixels import parse_scale
+
+        try:
+            parse_scale(str(value))
+        except ParameterError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
 
 
 def output_options(function: F) -> F:
@@ -163,11 +214,12 @@ def output_options(function: F) -> F:
             ),
             click.option(
                 "--scale",
-                type=click.Choice(["auto", "minmax", "abs", "clip"]),
+                type=ScaleType(),
                 default="auto",
                 help="Floats to pixels: clip = [vmin, vmax] (default [0, 1]) to black..white; minmax = the "
-                "output's min..max; abs = 0..max|v|; auto = clip when values lie in [0, 1] or "
-                "--vmin/--vmax is given, else minmax.",
+                "output's min..max; abs = 0..max|v|; percentile[:P] (P = 99.5) = robust ends, the most extreme "
+                "(100 - P)% saturate, a signed edge map symmetric about 0 (mid-grey); auto = clip when values lie "
+                "in [0, 1] or --vmin/--vmax is given, percentile:99.5 for a signed edge map, else minmax.",
             ),
             click.option("--vmin", type=FiniteFloat(), help="Value shown black (fixes the low end of any --scale)."),
             click.option("--vmax", type=FiniteFloat(), help="Value shown white (fixes the high end of any --scale)."),
@@ -225,6 +277,12 @@ def batch_options(function: F) -> F:
     """Many sources: --from, --outdir, --name, --jobs, --fail-fast."""
     return _apply(
         [
+            click.option(
+                "--recursive",
+                is_flag=True,
+                help="A folder SOURCE also lists its subfolders (each output keeps its subfolder under --outdir). "
+                "A folder gives its images (.png .jpg .jpeg .bmp .gif .tif .tiff .webp, sorted; hidden files skipped).",
+            ),
             click.option(
                 "--from",
                 "from_file",
@@ -321,7 +379,18 @@ def read_settings(options: dict[str, Any]) -> ReadSettings:
 
 
 def geometry_settings(options: dict[str, Any]) -> Geometry:
-    """The :class:`~convcli.api.settings.Geometry` of :func:`geometry_options`."""
+    """The :class:`~convcli.api.settings.Geometry` of :func:`geometry_options` (and :func:`placement_options`).
+
+    ``--same-extra`` without ``--padding same`` is refused (exit 2).
+    """
+    from ..errors import ParameterError
+
+    same_extra = options.get("same_extra")
+    if same_extra is not None and options["padding"] != "same":
+        raise ParameterError(
+            f"--same-extra {same_extra} places the extra row/column of --padding same (even kernels); "
+            "add --padding same or drop --same-extra"
+        )
     return Geometry(
         stride=options["stride"],
         padding=options["padding"],
@@ -329,6 +398,8 @@ def geometry_settings(options: dict[str, Any]) -> Geometry:
         pad_mode=options["pad_mode"],
         pad_value=options["pad_value"],
         convolve=options["convolve"],
+        origin=options.get("origin", (0, 0)),
+        same_extra=same_extra or "bottom-right",
     )
 
 
@@ -362,6 +433,7 @@ class RunOptions:
     cmap: str | None = None
     scheduler: str | None = None
     scheduler_timeout: float = 10.0
+    recursive: bool = False
 
     @property
     def silent(self) -> bool:
@@ -385,6 +457,7 @@ def run_options(options: dict[str, Any]) -> RunOptions:
         cmap=options.get("cmap"),
         scheduler=_checked_scheduler(options.get("scheduler")),
         scheduler_timeout=options.get("scheduler_timeout", 10.0),
+        recursive=options.get("recursive", False),
     )
 
 

@@ -32,23 +32,47 @@ class PairType(click.ParamType):
 
 
 class PaddingType(click.ParamType):
-    """``N``, ``HxW``, ``same`` or ``valid``."""
+    """``N``, ``HxW``, four sides ``TOP,BOTTOM,LEFT,RIGHT``, ``torch:LEFT,RIGHT,TOP,BOTTOM``; ``same``/``valid`` when named."""
 
-    name = "N|HxW|same|valid"
+    def __init__(self, named: bool = True) -> None:
+        self.named = named
+        self.name = "N|HxW|T,B,L,R" + ("|same|valid" if named else "")
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:  # type: ignore[override]
         return self.name
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ..shapes import parse_padding
+
         if isinstance(value, tuple):
             return value
-        text = str(value).strip().lower()
-        if text in ("same", "valid"):
-            return text
         try:
-            return parse_pair(text, "padding", minimum=0)
+            return parse_padding(value, "padding", named=self.named)
         except ParameterError as exc:
-            self.fail(f"{exc} or 'same'/'valid'", param, ctx)
+            self.fail(str(exc), param, ctx)
+
+
+class OriginType(click.ParamType):
+    """``Y,X`` (rows, columns; negative allowed) or ``N`` for both."""
+
+    name = "Y,X"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:  # type: ignore[override]
+        return self.name
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Pair:
+        if isinstance(value, tuple):
+            return value  # type: ignore[return-value]
+        text = str(value).strip()
+        count = len([part for part in text.replace("x", ",").split(",") if part.strip()])
+        if count > 2:
+            self.fail(
+                f"origin {text!r} has {count} values; give Y,X (rows, columns, e.g. 1,0) or N for both", param, ctx
+            )
+        try:
+            return parse_pair(text, "origin", minimum=-(1 << 62))
+        except ParameterError:
+            self.fail(f"origin {text!r} is not Y,X (rows, columns, e.g. 1,0 or -1,-1) or N for both", param, ctx)
 
 
 #: ``ctx.meta`` key: files the command line reads besides its sources (kernel files), never to be overwritten.

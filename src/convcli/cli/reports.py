@@ -90,11 +90,54 @@ def uncovered_note(geometry: Any) -> str | None:
     )
 
 
-def pixel_summary(mapping: Any, depth: int | str) -> str:
-    """`` [low, high] -> 0..255 (minmax)`` for the report line; empty for raw outputs (no mapping)."""
+def size_record(shape: Sequence[int]) -> dict[str, int]:
+    """A size in --json: ``{"height": rows, "width": columns}`` (never a bare pair to read the wrong way round).
+
+    >>> size_record((300, 451))
+    {'height': 300, 'width': 451}
+    """
+    return {"height": int(shape[0]), "width": int(shape[1])}
+
+
+def labelled_size(shape: Sequence[int]) -> str:
+    """A size as every report line starts it: ``300x451 (HxW)``, height (rows) first as NumPy and PyTorch write
+    shapes; later sizes on the same line are in the same order, unlabelled.
+
+    >>> labelled_size((300, 451))
+    '300x451 (HxW)'
+    """
+    return f"{int(shape[0])}x{int(shape[1])} (HxW)"
+
+
+#: Report lines starting with this are said once per run, however many sources and outputs share them.
+HINT = "hint: "
+
+
+def zero_padding_hint(kind: str, kernels: Sequence[Any], plans: Sequence[Any], pad_mode: str) -> str | None:
+    """A hint toward ``--pad-mode replicate`` when a smoothing kernel (weights >= 0, sum > 0) meets zero padding on an
+    image: the zeros are black, so a 'same' blur gets a dark frame. Raw arrays get no hint (zeros may be meant)."""
+    if kind != "image" or pad_mode != "zeros":
+        return None
+    for kernel, plan in zip(kernels, plans):
+        padded = any(side > 0 for pair in plan.geometry.padding for side in pair)
+        weights = kernel.weights
+        if padded and float(weights.min()) >= 0 and float(weights.sum()) > 0:
+            return (
+                f"{HINT}zero padding is black, so this {kernel.name} blur fades to dark along the borders; "
+                "--pad-mode replicate (or reflect) keeps them as bright as the image"
+            )
+    return None
+
+
+def pixel_summary(mapping: Any, depth: int | str, total: int = 0) -> str:
+    """`` [low, high] -> 0..255 (minmax)`` for the report line; empty for raw outputs (no mapping). A percentile
+    mapping says how much it saturated: ``(percentile:99.5, 0.5% saturated)``."""
     if mapping is None:
         return ""
-    return f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(depth)) - 1} ({mapping.scale})"
+    how = mapping.scale
+    if mapping.scale.startswith("percentile") and mapping.clipped:
+        how += f", {percent(mapping.clipped, total) if total else plural(mapping.clipped, 'value')} saturated"
+    return f" [{mapping.low:.4g}, {mapping.high:.4g}] -> 0..{(1 << int(depth)) - 1} ({how})"
 
 
 def mapping_record(mapping: Any) -> dict[str, Any]:
@@ -106,7 +149,8 @@ def mapping_record(mapping: Any) -> dict[str, Any]:
 
 
 def clipped_note(mapping: Any, total: int) -> str | None:
-    if mapping is None or not mapping.clipped:
+    """A note when values were clipped (not for percentile, whose point is to saturate the extreme few)."""
+    if mapping is None or not mapping.clipped or mapping.scale.startswith("percentile"):
         return None
     return (
         f"note: {plural(mapping.clipped, 'value')} ({percent(mapping.clipped, max(total, 1))}) fell outside [{mapping.low:g}, {mapping.high:g}] "
@@ -190,7 +234,8 @@ def output_report(
 ) -> Report:
     """One output's report, the same shape for filter, pool and upsample.
 
-    The line reads ``SOURCE (what was read) OPERATION -> DESTINATION [low, high] -> 0..255 (scale)``,
+    The line reads ``SOURCE HxW (HxW, what was read) OPERATION -> DESTINATION [low, high] -> 0..255 (scale)``
+    (every size height first: ``photo.png 300x451 (HxW, PNG RGB 8-bit)`` is 451 pixels wide),
     followed by the ``notes`` that are not ``None`` and the clipping note; the
     JSON record holds ``source``, ``input`` and ``read_as``, then the
     command's ``fields``, then ``output``, ``path``, ``format``, ``scale``,
@@ -200,16 +245,17 @@ def output_report(
     where = "stdout" if written.destination == "-" else written.destination
     record = {
         "source": loaded.source.text,
-        "input": [int(loaded.array.shape[0]), int(loaded.array.shape[1])],
+        "input": size_record(loaded.array.shape),
         "read_as": loaded.detail,
         **fields,
-        "output": [int(result.shape[0]), int(result.shape[1])],
+        "output": size_record(result.shape),
         "path": where,
         "format": written.fmt,
         **mapping_record(mapping),
         "seconds": round(seconds, 4),
     }
-    line = f"{loaded.source.display} ({loaded.detail}) {operation} -> {where}{pixel_summary(mapping, depth)}"
+    shape = loaded.array.shape
+    line = f"{loaded.source.display} {shape[0]}x{shape[1]} (HxW, {loaded.detail}) {operation} -> {where}{pixel_summary(mapping, depth, int(result.size))}"
     lines = [line, *(note for note in notes if note), clipped_note(mapping, result.size)]
     return Report(tuple(line for line in lines if line), record)
 

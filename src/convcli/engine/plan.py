@@ -276,8 +276,7 @@ def _plan(
     if geometry.stride != (1, 1):
         # The obvious alternative to computing only the kept outputs: compute all of them (stride 1, same
         # padding) with the fastest stride-1 method and keep every s-th; never be slower than that.
-        (top, _), (left, _) = geometry.padding
-        full = conv_geometry(geometry.input, geometry.kernel, (1, 1), (top, left), geometry.dilation)
+        full = conv_geometry(geometry.input, geometry.kernel, (1, 1), geometry.padding, geometry.dilation)
         keep = geometry.output[0] * geometry.output[1] * _SUBSAMPLE
         for key, value in _costs(full, kernel, terms, opencv).items():
             costs[(key[0], key[1] + ", all then subsampled")] = value + keep

@@ -66,7 +66,7 @@ class Loaded:
     kind : str
         ``image`` (pixels, converted and scaled) or ``array`` (raw numbers).
     detail : str
-        What was read, for messages: ``"PNG 300x451 RGB 8-bit"``.
+        What was read, for messages: ``"PNG RGB 8-bit"`` (the size is the array's shape, height first).
     notes : tuple of str
         Things the user should know, one line each (``note: ... has 3 frames;
         using frame 0``); the command line prints them on stderr.
@@ -658,12 +658,12 @@ def _decode(
     kind = sniff(data)
     if kind == "NPY" or (kind is None and suffix == ".npy"):
         array = _decode_npy(data, what, max_pixels, on_size)
-        return Loaded(source, array, "array", f"NPY {array.shape[0]}x{array.shape[1]} {array.dtype}")
+        return Loaded(source, array, "array", f"NPY {array.dtype}")
     text_error: DecodeError | None = None
     if kind is None and (suffix in (".txt", ".csv") or source.kind != "path" or not suffix):
         try:
             array = _decode_text(data, what, max_pixels, on_size, csv=suffix == ".csv")
-            return Loaded(source, array, "array", f"text matrix {array.shape[0]}x{array.shape[1]}")
+            return Loaded(source, array, "array", "text matrix")
         except DecodeError as exc:
             if suffix in (".txt", ".csv"):
                 raise
@@ -713,7 +713,7 @@ def _decode(
     pixel_range = _pixel_range(pixels.dtype)
     bits = f"{pixels.dtype.itemsize * 8}-bit" if pixel_range else f"{pixels.dtype}"
     mode, _, turned = mode.partition("|")  # the orientation applied (or kept), after the mode
-    detail = f"{fmt} {pixels.shape[0]}x{pixels.shape[1]} {mode} {bits}"
+    detail = f"{fmt} {mode} {bits}"
     if notes:
         detail += f", {'page' if fmt == 'TIFF' else 'frame'} {frame}"
     if turned:

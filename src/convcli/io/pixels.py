@@ -1,14 +1,263 @@
-"""Floats to pixels: the 8- and 16-bit mapping (clip, minmax, abs, auto) shared by every image output."""
+"""Floats to pixels: the 8- and 16-bit mapping (clip, minmax, abs, percentile, auto) shared by every image output.
+
+The ends of the mapping are chosen by one function, :func:`choose_ends`, from
+what it reads of the values (their finite extremes, how many are negative and
+positive, and for ``percentile`` an order statistic). In memory those come
+from the whole array (:class:`_ArrayStats`); a streamed run, which must know
+the ends before its first pixel, gathers the same numbers strip by strip in a
+first pass with :class:`RangeScan` (bounded memory: the extreme tails only) and
+gets the very same ends, hence the same bytes.
+"""
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Protocol
 
 import numpy as np
 
 from ..errors import ParameterError
 
-SCALE_METHODS = ("auto", "minmax", "abs", "clip")
+SCALE_METHODS = ("auto", "minmax", "abs", "clip", "percentile")
+
+#: ``--scale percentile`` without a value, and what ``auto`` uses for a centred signed result.
+DEFAULT_PERCENTILE = 99.5
+
+#: A signed result is *centred* (an edge map, a difference) when each sign holds at least this share of the
+#: non-zero values; a sharpened or embossed photo (1 to 6% negative) is not.
+CENTRED_SHARE = Fraction(1, 4)
+
+
+def parse_scale(scale: str) -> tuple[str, float | None]:
+    """``scale`` as (method, percentile): ``percentile:99`` -> ``('percentile', 99.0)``.
+
+    >>> parse_scale("percentile"), parse_scale("percentile:99"), parse_scale("minmax")
+    (('percentile', 99.5), ('percentile', 99.0), ('minmax', None))
+    >>> parse_scale("percentile:40")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ParameterError: scale 'percentile:40': the percentile must be above 50 and at most 100 (e.g. percentile:99.5)
+    """
+    method, colon, value = str(scale).partition(":")
+    if method not in SCALE_METHODS or (colon and method != "percentile"):
+        raise ParameterError(f"unknown scale {scale!r}; use one of {', '.join(SCALE_METHODS)} (or percentile:P)")
+    if method != "percentile":
+        return method, None
+    if not colon:
+        return method, DEFAULT_PERCENTILE
+    try:
+        percentile = float(value)
+    except ValueError:
+        percentile = math.nan
+    if not 50 < percentile <= 100:
+        raise ParameterError(
+            f"scale {scale!r}: the percentile must be above 50 and at most 100 (e.g. percentile:{DEFAULT_PERCENTILE:g})"
+        )
+    return method, percentile
+
+
+def scale_label(method: str, percentile: float | None) -> str:
+    """The name a mapping is reported under, the ``--scale`` value that reproduces it (``percentile:99.5``)."""
+    return f"{method}:{percentile:g}" if method == "percentile" and percentile is not None else method
+
+
+def nearest_rank(count: int, percentile: float) -> int:
+    """The 1-based rank of the ``percentile``-th value of ``count`` sorted values (the nearest-rank method: an
+    actual value, never an interpolation, so a streamed scan finds the same one), computed exactly.
+
+    >>> nearest_rank(200, 99.5), nearest_rank(4, 99.5), nearest_rank(200, 0.5), nearest_rank(10, 0)
+    (199, 4, 1, 1)
+    """
+    rank = math.ceil(Fraction(repr(float(percentile))) * count / 100)
+    return min(max(rank, 1), count)
+
+
+# ---------------------------------------------------------------------------
+# What the choice of ends reads of the values
+
+
+class ValueStats(Protocol):
+    """What :func:`choose_ends` reads of the (finite) values."""
+
+    @property
+    def low(self) -> float:
+        """The finite extremes (0 and 1 when no value is finite)."""
+        ...
+
+    @property
+    def high(self) -> float: ...
+
+    @property
+    def negative(self) -> int:
+        """How many finite values are below (:attr:`positive`: above) 0."""
+        ...
+
+    @property
+    def positive(self) -> int: ...
+
+    def order(self, which: str, percentile: float) -> float:
+        """``which`` = ``low``/``high``: the (100 - P)-th / P-th percentile of the values; ``abs``: the P-th of |x|."""
+        ...
+
+
+def _centred(stats: ValueStats) -> bool:
+    signed = stats.negative + stats.positive
+    return min(stats.negative, stats.positive) > 0 and min(stats.negative, stats.positive) >= CENTRED_SHARE * signed
+
+
+def choose_ends(stats: ValueStats, scale: str, vmin: float | None, vmax: float | None) -> tuple[str, float, float]:
+    """The mapping's name and its ``[low, high]`` ends, from the values' statistics (see :func:`to_pixels`)."""
+    method, percentile = parse_scale(scale)
+    chosen = method
+    if method == "auto":
+        if vmin is not None or vmax is not None or (stats.low >= 0 and stats.high <= 1):
+            chosen = "clip"
+        elif _centred(stats):
+            chosen, percentile = "percentile", DEFAULT_PERCENTILE
+        else:
+            chosen = "minmax"
+    if chosen == "clip":
+        low, high = 0.0, 1.0
+    elif chosen == "abs":
+        low, high = 0.0, stats.high
+    elif chosen == "percentile" and not (vmin is not None and vmax is not None):
+        assert percentile is not None
+        if _centred(stats):  # symmetric: 0 stays mid-grey
+            bound = stats.order("abs", percentile) or max(abs(stats.low), abs(stats.high))
+            low, high = -bound, bound
+        else:
+            low, high = stats.order("low", percentile), stats.order("high", percentile)
+            if high <= low:  # nearly constant values: their whole range
+                low, high = stats.low, stats.high
+    else:
+        low, high = stats.low, stats.high
+    low = low if vmin is None else float(vmin)
+    high = high if vmax is None else float(vmax)
+    if high < low:
+        raise ParameterError(f"--vmax {high:g} is below --vmin {low:g}")
+    return scale_label(chosen, percentile), low, high
+
+
+def needs_values(scale: str, vmin: float | None, vmax: float | None) -> bool:
+    """Whether the ends depend on the values (a streamed run then scans them first).
+
+    >>> needs_values("clip", None, None), needs_values("auto", 0.0, None), needs_values("percentile:99", -1.0, None)
+    (False, False, True)
+    """
+    method, _ = parse_scale(scale)
+    if method == "clip" or (method == "auto" and (vmin is not None or vmax is not None)):
+        return False
+    if method == "abs":
+        return vmax is None
+    return vmin is None or vmax is None
+
+
+class _ArrayStats:
+    """:class:`ValueStats` of a whole array (order statistics computed when asked, by partitioning)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        low, high = (float(values.min()), float(values.max())) if values.size else (math.nan, math.nan)
+        self.all_finite = bool(np.isfinite(low) and np.isfinite(high))  # NaN and infinity show in the extremes
+        self.finite = values.ravel() if self.all_finite else values[np.isfinite(values)]
+        if not self.all_finite:
+            low = float(self.finite.min()) if self.finite.size else 0.0
+            high = float(self.finite.max()) if self.finite.size else 1.0
+        self.low, self.high = low, high
+
+    @functools.cached_property
+    def negative(self) -> int:
+        return int(np.count_nonzero(self.finite < 0)) if self.low < 0 else 0
+
+    @functools.cached_property
+    def positive(self) -> int:
+        return int(np.count_nonzero(self.finite > 0)) if self.high > 0 else 0
+
+    def order(self, which: str, percentile: float) -> float:
+        if not self.finite.size:
+            return 0.0 if which == "low" else 1.0  # no finite value: the ends of clip
+        values = np.abs(self.finite) if which == "abs" else self.finite
+        rank = nearest_rank(values.size, 100 - percentile if which == "low" else percentile)
+        return float(np.partition(values, rank - 1)[rank - 1])
+
+
+class RangeScan:
+    """:class:`ValueStats` gathered strip by strip (a streamed run's first pass), exactly as :func:`to_pixels` reads
+    the whole array: ``choose_ends(scan, ...)`` then gives the ends the in-memory run uses.
+
+    ``total`` is the number of values the strips will hold (height x width x channels); the scan keeps only the
+    extreme tails an order statistic can land in (``(100 - P)%`` of ``total`` at each end, of the values and of
+    their magnitudes), so it holds about 1.5% of the result for P = 99.5. ``absolute``: the values are magnitudes
+    (``--scale abs``).
+
+    >>> values = np.linspace(-1, 1, 1001, dtype=np.float32) ** 3
+    >>> scan = RangeScan(values.size, 99.5)
+    >>> for start in range(0, values.size, 100):
+    ...     scan.add(values[start : start + 100])
+    >>> choose_ends(scan, "auto", None, None) == choose_ends(_ArrayStats(values), "auto", None, None)
+    True
+    """
+
+    def __init__(self, total: int, percentile: float = DEFAULT_PERCENTILE, absolute: bool = False) -> None:
+        self.percentile = percentile
+        self.absolute = absolute
+        self.keep = max(1, total - nearest_rank(total, percentile) + 1) if total else 1
+        self._low, self._high = math.inf, -math.inf
+        self.all_finite = True
+        self.negative = self.positive = self.count = 0
+        self._smallest = np.empty(0, np.float32)
+        self._largest = np.empty(0, np.float32)
+        self._magnitudes = np.empty(0, np.float32)
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float32)
+        if self.absolute:
+            values = np.abs(values)
+        values = values.ravel()
+        finite = values[np.isfinite(values)]
+        if finite.size != values.size:
+            self.all_finite = False
+        if not finite.size:
+            return
+        self.count += finite.size
+        self._low, self._high = min(self._low, float(finite.min())), max(self._high, float(finite.max()))
+        self.negative += int(np.count_nonzero(finite < 0))
+        self.positive += int(np.count_nonzero(finite > 0))
+        self._smallest = -self._kept(-self._smallest, -finite)
+        self._largest = self._kept(self._largest, finite)
+        self._magnitudes = self._kept(self._magnitudes, np.abs(finite))
+
+    def _kept(self, kept: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """The ``keep`` largest of ``kept`` and ``new``."""
+        if kept.size >= self.keep:
+            new = new[new > kept.min()]
+        joined = np.concatenate([kept, new])
+        if joined.size > self.keep:
+            joined = np.partition(joined, joined.size - self.keep)[joined.size - self.keep :]
+        return joined
+
+    @property
+    def low(self) -> float:
+        """The finite extremes so far (0 and 1 while there is no finite value, as :func:`to_pixels`)."""
+        return self._low if self.count else 0.0
+
+    @property
+    def high(self) -> float:
+        return self._high if self.count else 1.0
+
+    def order(self, which: str, percentile: float) -> float:
+        if percentile != self.percentile:
+            raise ValueError(f"this scan kept the tails of percentile {self.percentile:g}, not {percentile:g}")
+        if not self.count:
+            return 0.0 if which == "low" else 1.0  # no finite value: the ends of clip
+        if which == "low":
+            rank = nearest_rank(self.count, 100 - percentile)  # the rank-th smallest
+            return float(np.sort(self._smallest)[rank - 1])
+        kept = self._magnitudes if which == "abs" else self._largest
+        from_top = self.count - nearest_rank(self.count, percentile)  # 0 = the largest
+        return float(np.sort(kept)[::-1][from_top])
 
 
 # ---------------------------------------------------------------------------
@@ -22,7 +271,8 @@ class PixelMapping:
     ``clipped`` counts the values whose pixel the clipping changed: those more
     than half a pixel step outside ``[low, high]``. A value within rounding of
     an end (a float32 sum that should be exactly 0 and is -1e-9) lands on the
-    end's pixel anyway and is not counted.
+    end's pixel anyway and is not counted. ``scale`` is the mapping used, as
+    ``--scale`` names it (``auto`` says which it chose: ``percentile:99.5``).
     """
 
     low: float
@@ -38,11 +288,18 @@ def to_pixels(
 
     Parameters
     ----------
-    scale : {'auto', 'minmax', 'abs', 'clip'}
+    scale : {'auto', 'minmax', 'abs', 'clip', 'percentile', 'percentile:P'}
         ``clip``: ``[vmin, vmax]`` (default ``[0, 1]``) to black..white, values
         outside are clipped. ``minmax``: the array's own min..max. ``abs``:
-        magnitudes, 0..max|v|. ``auto``: ``clip`` when the values lie in
-        [0, 1] or ``vmin``/``vmax`` is given, else ``minmax``.
+        magnitudes, 0..max|v|. ``percentile`` (P = 99.5 unless given, above
+        50): robust ends that let the most extreme values saturate; for a
+        *centred* signed result (each sign holding at least a quarter of the
+        non-zero values: an edge map) ``[-m, m]`` with ``m`` the P-th
+        percentile of ``|v|``, so 0 is mid-grey; otherwise the (100 - P)-th
+        and P-th percentiles of the values (nearest rank: actual values).
+        ``auto``: ``clip`` when the values lie in [0, 1] or ``vmin``/``vmax``
+        is given, ``percentile:99.5`` for a centred signed result, else
+        ``minmax``.
     vmin, vmax : float, optional
         Fix the black or white end in any mode.
     depth : {8, 16}
@@ -51,33 +308,27 @@ def to_pixels(
     -------
     pixels : ndarray of uint8 or uint16
     mapping : PixelMapping
+
+    Examples
+    --------
+    A signed edge map: 0 is mid-grey, the strongest 1% saturates.
+
+    >>> edges = np.concatenate([np.linspace(-1, 1, 200), [-50.0, 50.0]])
+    >>> pixels, mapping = to_pixels(edges, scale="percentile:99")
+    >>> mapping.scale, mapping.low, mapping.high, int(pixels[100]), int(pixels[-1])
+    ('percentile:99', -1.0, 1.0, 128, 255)
+    >>> to_pixels(edges)[1].scale, to_pixels(edges, scale="minmax")[1].low
+    ('percentile:99.5', -50.0)
     """
-    if scale not in SCALE_METHODS:
-        raise ParameterError(f"unknown scale {scale!r}; use one of {', '.join(SCALE_METHODS)}")
+    parse_scale(scale)
     if depth not in (8, 16):
         raise ParameterError(f"depth {depth} is not 8 or 16")
     values = np.asarray(values, dtype=np.float32)
     if scale == "abs":
         values = np.abs(values)
-    low_data, high_data = (float(values.min()), float(values.max())) if values.size else (np.nan, np.nan)
-    all_finite = np.isfinite(low_data) and np.isfinite(high_data)  # NaN and infinity show in the extremes
-    if not all_finite:
-        finite = values[np.isfinite(values)]
-        low_data = float(finite.min()) if finite.size else 0.0
-        high_data = float(finite.max()) if finite.size else 1.0
-    chosen = scale
-    if scale == "auto":
-        chosen = "clip" if (vmin is not None or vmax is not None or (low_data >= 0 and high_data <= 1)) else "minmax"
-    if chosen == "clip":
-        low, high = 0.0, 1.0
-    elif chosen == "abs":
-        low, high = 0.0, high_data
-    else:
-        low, high = low_data, high_data
-    low = low if vmin is None else float(vmin)
-    high = high if vmax is None else float(vmax)
-    if high < low:
-        raise ParameterError(f"--vmax {high:g} is below --vmin {low:g}")
+    stats = _ArrayStats(values)
+    chosen, low, high = choose_ends(stats, scale, vmin, vmax)
+    low_data, high_data, all_finite = stats.low, stats.high, stats.all_finite
     white = (1 << depth) - 1
     inside = all_finite and low <= low_data and high_data <= high  # nothing to count or clip
     span = high - low

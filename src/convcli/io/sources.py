@@ -508,6 +508,62 @@ def read_path_bytes(text: str, limit: int | None = None) -> bytes:
     except FileNotFoundError:
         raise SourceError(f"{name} does not exist; check the path") from None
     except IsADirectoryError:
-        raise SourceError(f"{name} is a directory; give an image file") from None
+        raise SourceError(f"{name} is a folder; give an image file (filter, pool and upsample take a folder)") from None
     except OSError as exc:
         raise SourceError(path_error(text, exc)) from None
+
+
+# ---------------------------------------------------------------------------
+# A folder as a source
+
+#: What a folder source contributes: files with these extensions (any case), as mogrify and vips batches take.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def folder_images(folder: str, recursive: bool = False, limit: int | None = None) -> list[tuple[str, str]]:
+    """The images in ``folder``, sorted by their path inside it: ``(path, subfolder)`` pairs.
+
+    Images are files whose extension is one of :data:`IMAGE_SUFFIXES`; hidden
+    files and folders (``.name``) are skipped, and so are arrays and other files
+    (``.npy``/``.txt`` sources are given one by one or by a glob). ``recursive``
+    also lists the subfolders (never following a link to a folder, so a link back
+    up the tree is not walked again and again); ``subfolder`` is the file's folder
+    relative to ``folder`` (``""`` at the top), which keeps outputs of ``a/x.png``
+    and ``b/x.png`` apart.
+
+    Raises
+    ------
+    SourceError
+        The folder holds no image (the message says what was looked for), or
+        more than ``limit`` of them.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> for name in ("b.PNG", "a.jpg", ".hidden.png", "notes.txt", "sub/c.png"):
+    ...     os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+    ...     open(os.path.join(root, name), "wb").close()
+    >>> [(os.path.relpath(p, root), sub) for p, sub in folder_images(root)]
+    [('a.jpg', ''), ('b.PNG', '')]
+    >>> [(os.path.relpath(p, root), sub) for p, sub in folder_images(root, recursive=True)]
+    [('a.jpg', ''), ('b.PNG', ''), ('sub/c.png', 'sub')]
+    """
+    found: list[tuple[str, str, str]] = []  # (sort key, path, subfolder)
+    for current, subfolders, files in os.walk(folder, followlinks=False):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith(".")) if recursive else []
+        relative = os.path.relpath(current, folder)
+        relative = "" if relative == "." else relative
+        for name in files:
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                continue
+            path = os.path.join(current, name)
+            if os.path.isfile(path):
+                found.append((os.path.join(relative, name), path, relative))
+        if limit is not None and len(found) > limit:
+            raise SourceError(f"folder {shown(folder)!r} holds more than {limit:,} images; split the run")
+    if not found:
+        where = "it or its subfolders" if recursive else "it (--recursive looks in its subfolders too)"
+        raise SourceError(f"folder {shown(folder)!r} holds no image: no {', '.join(IMAGE_SUFFIXES)} file in {where}")
+    found.sort()
+    return [(path, relative) for _, path, relative in found]

@@ -269,7 +269,7 @@ class TiffRows(_Converted):
         self._window = BandWindow(self._band, shape[0], shape[1], self._samples, self._stored, self._decode_band)
         bits = f"{self._stored.itemsize * 8}-bit" if self._stored.kind in "ui" else str(self._stored)
         layout = f"tiled {page.tilelength}x{page.tilewidth}" if page.is_tiled else f"striped {self._band} rows"
-        detail = f"TIFF {shape[0]}x{shape[1]} {self._samples}-channel {bits}, {layout}"
+        detail = f"TIFF {self._samples}-channel {bits}, {layout}"
         super().__init__(
             self._stored_rows, shape, self._stored, gray=gray, normalize=normalize, color=color, detail=detail
         )
@@ -354,7 +354,7 @@ def open_rows(
         check_npy_file(path, repr(path), DecodeError)
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         if array.ndim == 2 and np.issubdtype(array.dtype, np.floating) and array.size:
-            detail = f"NPY {array.shape[0]}x{array.shape[1]} {array.dtype}"
+            detail = f"NPY {array.dtype}"
             if array.flags.c_contiguous and isinstance(array, np.memmap):
                 # Rows read by offset into a reused buffer: a memory map's pages would stay resident, the
                 # whole file counted in the run's memory by the time the last row is read.
@@ -419,7 +419,7 @@ def _stored_pixels(
     if pixels.dtype.kind not in "bui":
         return None  # float images: decoded whole, as in memory
     bits = f"{pixels.dtype.itemsize * 8}-bit"
-    detail = f"{fmt} {pixels.shape[0]}x{pixels.shape[1]} {mode} {bits}"
+    detail = f"{fmt} {mode} {bits}"
     if notes:
         detail += f", frame {frame}"
     return pixels, detail

@@ -75,7 +75,7 @@ class ZarrRows(_Converted):
         band = min(int(array.chunks[0]), shape[0])
         self._window = BandWindow(band, shape[0], shape[1], self._samples, stored, self._decode_band)
         chunks = "x".join(str(int(c)) for c in array.chunks[:2])
-        detail = f"Zarr {shape[0]}x{shape[1]} {self._samples}-channel {stored.itemsize * 8}-bit, chunks {chunks}"
+        detail = f"Zarr {self._samples}-channel {stored.itemsize * 8}-bit, chunks {chunks}"
         super().__init__(self._stored_rows, shape, stored, gray=gray, normalize=normalize, color=color, detail=detail)
         # One band of chunk rows in the window, zarr's own copy of it while it is decoded.
         self.held_bytes = 2 * band * shape[1] * self._samples * stored.itemsize
@@ -101,7 +101,7 @@ class ZarrFloatRows(RowReader):
         self.height, self.width, self.channels = height, width, 1
         self.dtype = np.dtype(array.dtype)
         self.kind = "array"
-        self.detail = f"Zarr {height}x{width} {self.dtype}, chunks {'x'.join(str(int(c)) for c in array.chunks)}"
+        self.detail = f"Zarr {self.dtype}, chunks {'x'.join(str(int(c)) for c in array.chunks)}"
         self.held_bytes = 2 * self._window.band * width * self.dtype.itemsize
         self.runtime_bytes = ZARR_RUNTIME
 

@@ -446,7 +446,7 @@ class PooledRows:
 
             counts = [
                 _mean_divisors(
-                    g.input[a], g.kernel[a], g.stride[a], g.padding[a], g.output[a], settings.count_include_pad
+                    g.input[a], g.kernel[a], g.stride[a], g.sides[a], g.output[a], settings.count_include_pad
                 )
                 for a in range(2)
             ]

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -21,7 +20,15 @@ from ..api.arrays import as_kernels
 from ..api.arrays import geometry as make_geometry
 from ..api.settings import FilterSettings, PoolSettings, ReadSettings, WriteSettings
 from ..errors import ParameterError
-from ..io.pixels import PixelMapping, to_pixels
+from ..io.pixels import (
+    DEFAULT_PERCENTILE,
+    PixelMapping,
+    RangeScan,
+    choose_ends,
+    needs_values,
+    parse_scale,
+    to_pixels,
+)
 from ..io.strips import TIFF_TILE, RowReader, check_tile, open_rows, row_writer
 from ..kernels import Kernel
 from ..limits import Estimate, LimitError, check_memory, format_bytes
@@ -66,54 +73,28 @@ class Streamed:
 
 
 def needs_range(write: WriteSettings) -> bool:
-    """Whether the float-to-pixel mapping needs the result's range first (one more pass)."""
-    if write.scale == "clip":
-        return False
-    if write.scale == "auto":
-        return write.vmin is None and write.vmax is None
-    if write.scale == "abs":
-        return write.vmax is None
-    return write.vmin is None or write.vmax is None
+    """Whether the float-to-pixel mapping needs the result's values first (one more pass)."""
+    return needs_values(write.scale, write.vmin, write.vmax)
 
 
-def _range_pass(rows: Any, unit: int, write: WriteSettings, advance: Callable[[int], None]) -> PixelMapping:
-    """The extremes :func:`to_pixels` would find in the whole result (of the finite values when some are not)."""
+def _range_pass(rows: Any, unit: int, write: WriteSettings, advance: Callable[[int], None]) -> RangeScan:
+    """What :func:`to_pixels` would read of the whole result (extremes, signs, percentile tails), strip by strip."""
     height = rows.height
-    low, high = math.inf, -math.inf
-    finite_low, finite_high = math.inf, -math.inf
+    _, percentile = parse_scale(write.scale)
+    scan = RangeScan(
+        height * rows.width * rows.channels, percentile or DEFAULT_PERCENTILE, absolute=write.scale == "abs"
+    )
     for start in range(0, height, unit):
-        values = np.asarray(rows.read(start, min(height, start + unit)), dtype=np.float32)
-        if write.scale == "abs":
-            values = np.abs(values)
-        part_low, part_high = float(values.min()), float(values.max())
-        low, high = min(low, part_low), max(high, part_high)
-        if np.isfinite(part_low) and np.isfinite(part_high):
-            finite_low, finite_high = min(finite_low, part_low), max(finite_high, part_high)
-        else:
-            finite = values[np.isfinite(values)]
-            if finite.size:
-                finite_low, finite_high = min(finite_low, float(finite.min())), max(finite_high, float(finite.max()))
+        scan.add(rows.read(start, min(height, start + unit)))
         advance(min(height, start + unit) - start)
-    if not (np.isfinite(low) and np.isfinite(high)):
-        low, high = (finite_low, finite_high) if np.isfinite(finite_low) else (0.0, 1.0)
-    return PixelMapping(low, high, 0, write.scale)
+    return scan
 
 
-def _resolved_scale(write: WriteSettings, data: PixelMapping | None) -> tuple[str, float | None, float | None]:
+def _resolved_scale(write: WriteSettings, data: RangeScan | None) -> tuple[str, float | None, float | None]:
     """The ``(scale, vmin, vmax)`` that, strip by strip, gives the pixels the whole-image mapping gives."""
-    scale, vmin, vmax = write.scale, write.vmin, write.vmax
     if data is None:
-        return scale, vmin, vmax
-    chosen = scale
-    if scale == "auto":
-        chosen = "clip" if (vmin is not None or vmax is not None or (data.low >= 0 and data.high <= 1)) else "minmax"
-    if chosen == "clip":
-        low, high = 0.0, 1.0
-    elif chosen == "abs":
-        low, high = 0.0, data.high
-    else:
-        low, high = data.low, data.high
-    return chosen, low if vmin is None else vmin, high if vmax is None else vmax
+        return write.scale, write.vmin, write.vmax
+    return choose_ends(data, write.scale, write.vmin, write.vmax)
 
 
 def output_bytes(shape: tuple[int, ...], fmt: str, depth: int, itemsize: int = 8, tile: int | None = None) -> int:

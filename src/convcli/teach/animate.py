@@ -319,7 +319,7 @@ def pool_animation(
     frames.extend(_missed_jumps(geometry, canvas.shape, count, None))
     rounding = "ceil" if geometry.ceil_mode else "floor"
     formula = " x ".join(
-        f"{rounding}(({geometry.input[a]} + 2*{geometry.padding[a]} - {geometry.dilation[a]}*({geometry.kernel[a]}-1)"
+        f"{rounding}(({geometry.input[a]} + {_twice(geometry.sides[a])} - {geometry.dilation[a]}*({geometry.kernel[a]}-1)"
         f" - 1)/{geometry.stride[a]}) + 1 = {geometry.output[a]}"
         for a in range(2)
     )
@@ -380,14 +380,18 @@ def upsample_animation(
         weights = tuple(float(kernel[u, v]) for u, v, _r, _c in taps)
         frames.append(Frame(index, (i, j), positions, tuple(value for _ in taps), weights, None, caption))
     formula = " x ".join(
-        f"({geometry.input[a]}-1)*{geometry.stride[a]} - 2*{geometry.padding[a]} + {geometry.dilation[a]}*"
+        f"({geometry.input[a]}-1)*{geometry.stride[a]} - {_twice(geometry.sides[a])} + {geometry.dilation[a]}*"
         f"({geometry.kernel[a]}-1) + {geometry.output_padding[a]} + 1 = {geometry.output[a]}"
         for a in range(2)
     )
     title = (
         f"transposed convolution {geometry.input[0]}x{geometry.input[1]} with {kh}x{kw}, stride "
         f"{sh}x{sw}: output {formula}"
-        + (f"; padding {ph}x{pw} is cut from each side of the full result" if (ph, pw) != (0, 0) else "")
+        + (
+            f"; padding {geometry.padding_text()} is cut from the sides of the full result"
+            if geometry.sides != ((0, 0), (0, 0))
+            else ""
+        )
     )
     return Animation(
         "upsample", title, image, canvas, (ph, pw), output, kernel, tuple(frames), count, "upsample", geometry
@@ -674,3 +678,8 @@ def render(
         figure.canvas.draw()
         images.append(np.asarray(figure.canvas.buffer_rgba())[..., :3].copy())
     return images
+
+
+def _twice(sides: tuple[int, int]) -> str:
+    """``2*p`` in a formula, or ``(before + after)`` for uneven padding."""
+    return f"2*{sides[0]}" if sides[0] == sides[1] else f"({sides[0]} + {sides[1]})"

@@ -143,7 +143,9 @@ class LayerDescription:
     def lines(self) -> list[str]:
         layer, size, reports = self.layer, self.input, self.reports
         padding = resolved_padding(layer)
-        lines = [f"{layer.op} {format_pair(size)} -> {format_pair(self.output)} ({_describe_layer(layer, padding)})"]
+        lines = [
+            f"{layer.op} {format_pair(size)} (HxW) -> {format_pair(self.output)} ({_describe_layer(layer, padding)})"
+        ]
         same_axes = (
             size[0] == size[1]
             and layer.kernel[0] == layer.kernel[1]
@@ -193,7 +195,7 @@ def describe_layer(layer: Layer, size: Pair) -> LayerDescription:
 
     >>> from convcli.teach.layers import parse_layer
     >>> print(describe_layer(parse_layer("conv:k=3,s=3"), (5, 5)))  # doctest: +NORMALIZE_WHITESPACE
-    conv 5x5 -> 1x1 (kernel 3x3, stride 3x3, padding 0x0, dilation 1x1)
+    conv 5x5 (HxW) -> 1x1 (kernel 3x3, stride 3x3, padding 0x0, dilation 1x1)
     rows and columns: out = floor((5 + 2*0 - 3) / 3) + 1 = 1
       rows/columns 3, 4 (the last 2 of 5) are never reached by a window; padding 1 would reach them
     """

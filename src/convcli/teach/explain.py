@@ -254,7 +254,7 @@ def render(explanation: Explanation, *, source: str = "input", matrix: bool = Fa
     padding = f"{t}x{left}" if (t, left) == (b, r) else f"{t},{b}x{left},{r}"
     operation = "convolution (kernel flipped)" if e.convolve else "cross-correlation (kernel not flipped)"
     lines = [
-        f"{operation} of {source} {format_pair(g.input)} with a {format_pair(g.kernel)} kernel, "
+        f"{operation} of {source} {format_pair(g.input)} (HxW) with a {format_pair(g.kernel)} kernel, "
         f"stride {format_pair(g.stride)}, padding {padding}, dilation {format_pair(g.dilation)} "
         f"-> output {format_pair(g.output)}",
         "",

@@ -90,10 +90,13 @@ def _limits(
 
     finite = values[np.isfinite(values)]
     signed = finite.size > 0 and float(finite.min()) < 0
+    _, mapping = to_pixels(values, scale=scale, vmin=vmin, vmax=vmax)
+    free = cmap is None and signed and vmin is None and vmax is None
+    if free and mapping.scale.startswith("percentile") and mapping.low == -mapping.high:
+        return DIVERGING, mapping.low, mapping.high  # the ends of the written image, 0 in the middle
     if cmap is None and signed and vmin is None and vmax is None and scale in ("auto", "minmax"):
         bound = float(np.abs(finite).max()) or 1.0
         return DIVERGING, -bound, bound
-    _, mapping = to_pixels(values, scale=scale, vmin=vmin, vmax=vmax)
     chosen = cmap or (DIVERGING if signed and scale != "abs" else "gray")
     low, high = mapping.low, mapping.high
     if high <= low:

@@ -9,8 +9,10 @@ Layer specs
 ``conv:k=7,s=2,p=3``, ``pool:k=3,s=2,p=1,ceil``, ``transpose:k=4,s=2,p=1,op=0``.
 Keys: ``k`` (kernel, required), ``s`` (stride), ``p`` (padding; ``same`` and
 ``valid`` for conv only), ``d`` (dilation), ``op`` (output padding, transpose
-only), ``ceil`` (ceil mode, pool only). Values are ``N`` or ``HxW``. Defaults
-are PyTorch's: stride 1 (pooling: the kernel size), padding 0, dilation 1.
+only), ``ceil`` (ceil mode, pool only). Values are ``N`` or ``HxW``; a padding
+may also give four sides, ``p=TOP,BOTTOM,LEFT,RIGHT`` (``conv:k=4,s=2,p=1,2,1,2``:
+the bare numbers after ``p=`` belong to it) or ``p=torch:LEFT,RIGHT,TOP,BOTTOM``.
+Defaults are PyTorch's: stride 1 (pooling: the kernel size), padding 0, dilation 1.
 
 A layer file holds one spec per line; ``#`` starts a comment, blank lines are
 ignored.
@@ -48,6 +50,8 @@ from ..shapes import (
     conv_output_length,
     format_pair,
     output_size,
+    padding_sides,
+    parse_padding,
     parse_pair,
     pool_output_length,
     resolve_padding,
@@ -106,8 +110,11 @@ class Layer:
             parts.append(f"s={_short(self.stride)}")
         if isinstance(self.padding, str):
             parts.append(f"p={self.padding}")
+        elif isinstance(self.padding[0], tuple):
+            (t, b), (left, r) = padding_sides(self.padding)
+            parts.append(f"p={t},{b},{left},{r}")
         elif self.padding != (0, 0):
-            parts.append(f"p={_short(self.padding)}")
+            parts.append(f"p={_short(self.padding)}")  # type: ignore[arg-type]
         if self.dilation != (1, 1):
             parts.append(f"d={_short(self.dilation)}")
         if self.output_padding != (0, 0):
@@ -150,12 +157,9 @@ def make_layer(
     stride_pair = kernel_pair if stride is None and op == "pool" else parse_pair(stride or 1, "stride")
     dilation_pair = parse_pair(dilation, "dilation")
     output_padding_pair = parse_pair(output_padding, "output padding", minimum=0)
-    if isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
-        pad: PaddingSpec = padding.strip().lower()
-        if op != "conv":
-            raise ParameterError(f"padding {pad!r} is only for conv layers; give {op} padding as N or HxW")
-    else:
-        pad = parse_pair(padding, "padding", minimum=0)  # type: ignore[arg-type]
+    pad = parse_padding(padding, "padding")
+    if isinstance(pad, str) and op != "conv":
+        raise ParameterError(f"padding {pad!r} is only for conv layers; give {op} padding as N, HxW or four sides")
     if ceil_mode and op != "pool":
         raise ParameterError(f"ceil mode is only for pool layers, not {op}")
     if output_padding_pair != (0, 0) and op != "transpose":
@@ -179,7 +183,17 @@ def parse_layer(text: str) -> Layer:
         raise ParameterError(f"layer {text!r} is not TYPE:k=N,...; e.g. conv:k=7,s=2,p=3 or pool:k=3,s=2")
     op = match.group(1).lower()
     values: dict[str, object] = {}
-    for item in filter(None, (part.strip() for part in match.group(2).split(","))):
+    items: list[str] = []
+    for part in filter(None, (part.strip() for part in match.group(2).split(","))):
+        if (
+            re.fullmatch(r"-?\d+", part)
+            and items
+            and _KEYS.get(items[-1].partition("=")[0].strip().lower()) == "padding"
+        ):
+            items[-1] += f",{part}"  # p=1,2,0,1: the four sides of the padding
+        else:
+            items.append(part)
+    for item in items:
         key, _, value = item.partition("=")
         key = key.strip().lower()
         name = _KEYS.get(key)
@@ -348,30 +362,33 @@ def _tail_cover_conv(size: int, kernel: int, stride: int, pads: tuple[int, int],
     return f"padding {geometry.covering_padding()[0]}"
 
 
-def _tail_cover_pool(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> str:
+def _tail_cover_pool(size: int, kernel: int, stride: int, pads: tuple[int, int], dilation: int, ceil_mode: bool) -> str:
+    """The smallest change (more bottom/right padding, ceil mode) that lets a window reach the last row."""
+    before, pad = pads
     options = [(pad, True)] if not ceil_mode else []
     options += [(p, ceil_mode) for p in range(pad + 1, kernel // 2 + 1)]
     options += [(p, True) for p in range(pad + 1, kernel // 2 + 1)] if not ceil_mode else []
     for p, ceil in options:
         try:
-            out = pool_output_length(size, kernel, stride, p, dilation, ceil)
+            out = pool_output_length(size, kernel, stride, before, dilation, ceil, p)
         except ShapeError:
             continue
-        unread, _ = _reads(size, kernel, stride, p, dilation, out)
+        unread, _ = _reads(size, kernel, stride, before, dilation, out)
         if not unread or unread[-1] != size - 1:
             change = []
             if p != pad:
-                change.append(f"padding {p}")
+                change.append(f"padding {p}" if before == pad else f"padding {p} at the end")
             if ceil and not ceil_mode:
                 change.append("ceil mode")
             return " and ".join(change)
     return ""
 
 
-def _transpose_formula(n: int, k: int, s: int, p: int, d: int, op: int) -> str:
+def _transpose_formula(n: int, k: int, s: int, pads: tuple[int, int], d: int, op: int) -> str:
     span = f"{k}" if d == 1 else f"{d}*({k} - 1) + 1"
     extra = f" + {op}" if op else ""
-    return f"out = ({n} - 1)*{s} - 2*{p} + {span}{extra}"
+    cut = f"2*{pads[0]}" if pads[0] == pads[1] else f"({pads[0]} + {pads[1]})"
+    return f"out = ({n} - 1)*{s} - {cut} + {span}{extra}"
 
 
 def axis_report(layer: Layer, size: Pair, axis: int) -> AxisReport:
@@ -390,12 +407,12 @@ def axis_report(layer: Layer, size: Pair, axis: int) -> AxisReport:
         accepted = []
         for value in range(max(s, d)):
             try:
-                m = transpose_output_length(n, k, s, pads[0], d, value)
+                m = transpose_output_length(n, k, s, pads[0], d, value, pads[1])
             except ShapeError:
                 continue
             accepted.append(value)
             try:
-                if conv_output_length(m, k, s, pads[0], pads[0], d) == n:
+                if conv_output_length(m, k, s, pads[0], pads[1], d) == n:
                     matching[value] = m
             except ShapeError:
                 pass
@@ -407,14 +424,14 @@ def axis_report(layer: Layer, size: Pair, axis: int) -> AxisReport:
             pads,
             d,
             out,
-            f"{_transpose_formula(n, k, s, pads[0], d, op)} = {out}",
+            f"{_transpose_formula(n, k, s, pads, d, op)} = {out}",
             conv_sizes=sizes,
             output_paddings=tuple(accepted),
             matching_output_paddings=matching,
         )
     dropped = None
     if layer.op == "pool" and layer.ceil_mode:
-        numerator = n + 2 * pads[0] - (d * (k - 1) + 1)
+        numerator = n + pads[0] + pads[1] - (d * (k - 1) + 1)
         ceil_count = -(-numerator // s) + 1
         formula = _conv_formula(n, k, s, pads, d, out, "ceil")
         if ceil_count != out:
@@ -436,7 +453,7 @@ def axis_report(layer: Layer, size: Pair, axis: int) -> AxisReport:
         if layer.op == "conv":
             covering = _tail_cover_conv(n, k, s, pads, d)
         else:
-            covering = _tail_cover_pool(n, k, s, pads[0], d, layer.ceil_mode)
+            covering = _tail_cover_pool(n, k, s, pads, d, layer.ceil_mode)
     return AxisReport(
         n,
         k,

@@ -365,6 +365,7 @@ def fit_gd(
     learn_bias: bool = False,
     start: np.ndarray | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    lower_lr: bool = False,
 ) -> FitResult:
     """Learn the kernel by gradient descent on the summed squared error.
 
@@ -387,6 +388,10 @@ def fit_gd(
         A starting kernel instead of the random one (the bias then starts at 0).
     on_epoch : callable, optional
         Called as ``on_epoch(n, loss)`` after each epoch (for progress).
+    lower_lr : bool
+        When ``lr`` (a default, not the user's choice) is above the stable
+        limit, use the fastest stable rate instead of refusing, and say so in
+        the first warning.
 
     Raises
     ------
@@ -431,11 +436,20 @@ def fit_gd(
         singular = tuple(float(s) for s in values)
 
     bound = stable_lr(singular, optimizer)
+    lowered = None
     if bound is not None and lr > bound * (1 + 1e-9):
         top, low = 2.0 * singular[0] ** 2, 2.0 * singular[-1] ** 2
         suggestion = 2.0 / (top + low) if optimizer == "sgd" else bound / 2
         step = 10.0 ** (np.floor(np.log10(suggestion)) - 1)
         suggestion = float(np.floor(suggestion * 0.999 / step) * step)  # two digits, rounded down
+        if lower_lr:
+            lowered = (
+                f"note: the default --lr {lr:g} would diverge on this input (the loss is a sum over "
+                f"{geometry.output[0] * geometry.output[1]:,} outputs; stable below {bound:.3g}); using --lr "
+                f"{suggestion:.2g}. Give --lr to choose, or --solver lstsq for the exact kernel in one step"
+            )
+            lr = suggestion
+    if lowered is None and bound is not None and lr > bound * (1 + 1e-9):
         raise ParameterError(
             f"--lr {lr:g} is above the stable limit {bound:.4g} for {optimizer} on this input (the largest eigenvalue "
             f"of the loss's Hessian 2 A^T A is {top:.4g}): gradient descent would diverge; use --lr {suggestion:.2g} "
@@ -471,6 +485,8 @@ def fit_gd(
             on_epoch(epoch, loss)
 
     warnings = _identifiability(rank, unknowns, learn_bias)
+    if lowered is not None:
+        warnings.insert(0, lowered)
     if bound is not None and lr >= bound * (1 - 1e-9):
         warnings.append(
             f"warning: --lr {lr:g} is at the stable limit {bound:.4g} for {optimizer} on this input; "
@@ -533,6 +549,31 @@ def lesson_image() -> np.ndarray:
 def lesson_target() -> np.ndarray:
     """``lesson_image()`` filtered with ``[1, -1]``: 6x7, 1 where white turns black, -1 where black turns white."""
     return correlate2d(lesson_image(), LESSON_KERNEL)
+
+
+def image_target_note(name: str, detail: str, target: np.ndarray) -> str:
+    """What a TARGET read from an image file costs the fit, and how to avoid it (``convcli learn`` prints it).
+
+    A saved image holds rounded pixels, read back as [0, 1]; a result that ``filter`` stretched to fill
+    0..255 (minmax, percentile, or auto on signed values) comes back as ``a * result + b``, so the kernel learned
+    is ``a`` times the filter's, plus an offset: ``1.03 -0.31`` for ``1 -1``.
+
+    >>> print(image_target_note("t.png", "PNG L 8-bit", np.array([[0.0, 0.5, 1.0]])))  # doctest: +ELLIPSIS
+    note: TARGET t.png is an image (PNG L 8-bit), read as values in [0, 1] (here 0..1): ...stretched a result to 0..255...
+    """
+    low, high = float(np.nanmin(target)), float(np.nanmax(target))
+    text = f"note: TARGET {name} is an image ({detail}), read as values in [0, 1] (here {low:.4g}..{high:.4g}): "
+    if low == 0 and high == 1:
+        text += (
+            "its pixels span exactly 0..255, as when filter stretched a result to 0..255 (--scale minmax, "
+            "percentile, or auto on signed values), so the kernel learned is the stretched one, not the filter's"
+        )
+    else:
+        text += "its values are rounded to the pixel steps, so the fit is only as exact as the rounding"
+    return (
+        text + "; save the target raw (convcli filter ... -o target.npy), or for results in [0, 1] (blurs) "
+        "with --scale clip"
+    )
 
 
 def lesson_intro(seed: int) -> list[str]:
