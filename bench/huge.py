@@ -3,7 +3,9 @@
 Not a test: run it by hand on a quiet machine, it writes multi-GB files under ``bench/out/`` (gitignored)
 and deletes them afterwards::
 
-    PYTHONPATH=src python bench/huge.py --sizes 16000 40000
+    PYTHONPATH=src python bench/huge.py --sizes 16000 40000 --tools stream memory vips --vips-best --tiff-out
+    PYTHONPATH=src python bench/huge.py --stream-estimates 4000 16000 40000   # streamed estimates vs peaks
+    PYTHONPATH=src python bench/huge.py --estimates 1500 4000 8000            # in-memory estimates vs peaks
 
 Each tool runs in its own child under ``/usr/bin/time -v`` (wall seconds, user + system CPU seconds,
 maximum resident set size). Inputs: 8-bit tiled (256x256, deflate) BigTIFF of uniform noise. Kernels:
@@ -121,6 +123,12 @@ def main() -> None:
     parser.add_argument("--dask-up-to", type=int, default=40000)
     parser.add_argument("--tools", nargs="+", default=["stream", "memory", "vips", "dask"])
     parser.add_argument("--keep-input", action="store_true", help="keep bench/out/in<size>.tif for another run")
+    parser.add_argument(
+        "--vips-best", action="store_true", help="only vips's best operation per kernel (convsep for the Gaussians)"
+    )
+    parser.add_argument(
+        "--tiff-out", action="store_true", help="also convcli --stream into a tiled float32 TIFF (-o x.tif, 256x256)"
+    )
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
@@ -151,6 +159,8 @@ def main() -> None:
 
             if "stream" in args.tools:
                 runs["convcli --stream"] = (convcli(OUT / "stream.png", "--stream", "--json"), OUT / "stream.png")
+                if args.tiff_out:
+                    runs["convcli --stream -o .tif"] = (convcli(OUT / "stream.tif", "--stream", "--json"), None)
             if "memory" in args.tools and side <= args.in_memory_up_to:
                 runs["convcli in memory"] = (
                     convcli(OUT / "memory.png", "--no-stream", "--max-pixels", "0"),
@@ -164,7 +174,11 @@ def main() -> None:
                     + "\n".join(" ".join(f"{v:g}" for v in row) for row in ints)
                     + "\n"
                 )
-                runs["vips conv"] = ([vips, "conv", str(source), str(OUT / "vips.png[compression=0]"), str(mask)], None)
+                if not (args.vips_best and name.startswith("gauss")):
+                    runs["vips conv"] = (
+                        [vips, "conv", str(source), str(OUT / "vips.png[compression=0]"), str(mask)],
+                        None,
+                    )
                 if name.startswith("gauss"):
                     middle = weights[weights.shape[0] // 2]
                     row = np.rint(middle / middle.sum() * 10000)
@@ -183,7 +197,7 @@ def main() -> None:
             for tool, (command, _target) in runs.items():
                 result = timed(command, env)
                 note = "" if result["ok"] else "FAILED " + result["error"]
-                if tool == "convcli --stream" and result["ok"]:
+                if tool.startswith("convcli --stream") and result["ok"]:
                     import json
 
                     record = json.loads(result["stdout"])
@@ -200,7 +214,7 @@ def main() -> None:
                     f"{result['rss_mib']:.0f} | {note} |",
                     flush=True,
                 )
-            for produced in ("stream.png", "memory.png", "vips.png", "dask.npy"):
+            for produced in ("stream.png", "stream.tif", "memory.png", "vips.png", "dask.npy"):
                 (OUT / produced).unlink(missing_ok=True)
         if not args.keep_input:
             source.unlink()
@@ -307,8 +321,95 @@ def estimates(sizes: list[int]) -> None:
         leftover.unlink()
 
 
+# ---------------------------------------------------------------------------
+# Streamed estimates against measured peaks (python bench/huge.py --stream-estimates W ...)
+
+#: (name, source, call, destination suffix): each runs in its own child through the library (convcli.*_file).
+STREAM_CASES = [
+    ("filter gaussian:15 -> png", "gray.tif", "filter_file(src, dst, 'gaussian:15', padding='same')", "png"),
+    ("filter random 15x15 -> tiled tif", "gray.tif", "filter_file(src, dst, RANDOM, padding='same')", "tif"),
+    ("filter gaussian:5 then laplacian -> npy", "gray.tif", "filter_file(src, dst, ['gaussian:5', 'laplacian'])",
+     "npy"),
+    ("filter --color gaussian:9 -> png", "rgb.tif", "filter_file(src, dst, 'gaussian:9', color=True)", "png"),
+    ("filter gaussian:7 float64 -> npy", "array.npy", "filter_file(src, dst, 'gaussian:7', padding='same')", "npy"),
+    ("pool mean 3 -> png", "gray.tif", "pool_file(src, dst, 3, stride=1, padding=1, op='mean')", "png"),
+    ("upsample bilinear x2 -> png", "gray.tif", "upsample_file(src, dst, 'bilinear', stride=2, padding=1)", "png"),
+    ("filter gaussian:15 -> zarr", "gray.tif", "filter_file(src, dst, 'gaussian:15', padding='same')", "zarr"),
+    ("filter gaussian:15 zarr -> png", "gray.zarr", "filter_file(src, dst, 'gaussian:15', padding='same')", "png"),
+]  # fmt: skip
+
+_CHILD = """
+import json, sys
+import numpy as np
+from convcli import filter_file, pool_file, upsample_file
+RANDOM = np.load(sys.argv[3])
+src, dst = sys.argv[1], sys.argv[2]
+done = {call}
+print(json.dumps({{"estimate": done.estimate.total, "rows": done.rows}}))
+"""
+
+
+def stream_estimates(widths: list[int], rows: int = 1024) -> None:
+    """Each streamed case on a ``rows`` x width image: the estimate the run checked, the measured peak RSS.
+
+    The peak of a streamed run depends on the width (the strips' rows x width), not on the height, so the
+    images are short: the widths are those of the huge images.
+    """
+    import json
+
+    import tifffile
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    np.save(OUT / "random15.npy", KERNELS["random15"])
+    try:
+        import zarr  # noqa: F401
+
+        has_zarr = True
+    except ImportError:
+        has_zarr = False
+    print("| width | case | estimate MiB | peak MiB | estimate / peak | strip rows |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for width in widths:
+        rng = np.random.default_rng(width)
+        gray = rng.integers(0, 256, (rows, width), dtype=np.uint8)
+        tifffile.imwrite(OUT / "gray.tif", gray, tile=(256, 256), compression="zlib")
+        rgb = rng.integers(0, 256, (rows, width, 3), dtype=np.uint8)
+        tifffile.imwrite(OUT / "rgb.tif", rgb, photometric="rgb", tile=(256, 256), compression="zlib")
+        np.save(OUT / "array.npy", rng.random((rows, width)))
+        if has_zarr:
+            stored = zarr.open_array(str(OUT / "gray.zarr"), mode="w", shape=gray.shape, chunks=(256, 256), dtype="u1")
+            stored[...] = gray
+        for name, source, call, suffix in STREAM_CASES:
+            if "zarr" in (suffix, source.rsplit(".", 1)[1]) and not has_zarr:
+                continue
+            target = OUT / f"est.{suffix}"
+            script = _CHILD.format(call=call)
+            result = timed([PYTHON, "-c", script, str(OUT / source), str(target), str(OUT / "random15.npy")], env)
+            if not result["ok"]:
+                print(f"| {width} | {name} | | | FAILED {result['error']} | |", flush=True)
+                continue
+            record = json.loads(result["stdout"])
+            estimate, peak = record["estimate"] / 2**20, result["rss_mib"]
+            print(
+                f"| {width} | {name} | {estimate:.0f} | {peak:.0f} | {estimate / peak:.2f} | {record['rows']} |",
+                flush=True,
+            )
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    for leftover in OUT.glob("*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
+
+
 if __name__ == "__main__":
-    if "--estimates" in sys.argv:
+    if "--stream-estimates" in sys.argv:
+        stream_estimates([int(v) for v in sys.argv[sys.argv.index("--stream-estimates") + 1 :]] or [4000, 16000, 40000])
+    elif "--estimates" in sys.argv:
         estimates([int(v) for v in sys.argv[sys.argv.index("--estimates") + 1 :]] or [1500, 3000, 6000])
     else:
         main()

@@ -48,7 +48,7 @@ FIXED_ENV = {
 #: sections of docs/api.md: heading -> public names of convcli (each name of convcli._LAZY exactly once)
 API_SECTIONS: dict[str, list[str]] = {
     "Arrays": ["filter", "pool", "upsample"],
-    "Files": ["load", "save", "Saved", "filter_file", "pool_file", "Streamed"],
+    "Files": ["load", "save", "Saved", "filter_file", "pool_file", "upsample_file", "Streamed"],
     "Kernels": ["kernel", "Kernel", "frequency_response"],
     "Shapes": ["output_size", "receptive_field", "effective_receptive_field"],
     "Teaching": ["explain", "learn", "figure", "animate"],

@@ -143,7 +143,8 @@ def _both(cli, tmp_path: Path, source: Path, suffix: str, *options: str) -> tupl
     streamed = tmp_path / f"streamed{suffix}"
     run = cli(["filter", source, *options, "-o", memory, "-q", "--no-stream"])
     assert run.exit_code == 0, run
-    run = cli(["filter", source, *options, "-o", streamed, "-q", "--stream", "--strip-rows", "3"])
+    strips = ("--tile", "0") if suffix == ".tif" else ()  # TIFF in strips: the in-memory layout, byte for byte
+    run = cli(["filter", source, *options, "-o", streamed, "-q", "--stream", "--strip-rows", "3", *strips])
     assert run.exit_code == 0, run
     return memory.read_bytes(), streamed.read_bytes()
 
@@ -321,6 +322,7 @@ def test_pool_files_are_byte_identical(cli, tmp_path, sources, options, suffix, 
     memory, streamed = tmp_path / f"m{suffix}", tmp_path / f"s{suffix}"
     run = cli(["pool", sources[source], *options, *extra, "-o", memory, "-q", "--no-stream"])
     assert run.exit_code == 0, run
+    extra += ("--tile", "0") if suffix == ".tif" else ()
     run = cli(["pool", sources[source], *options, *extra, "-o", streamed, "--stream", "--strip-rows", "2"])
     assert run.exit_code == 0, run
     assert "streamed in strips of 2 rows" in run.stderr
@@ -539,3 +541,207 @@ def test_a_png_too_big_for_memory_streams_only_when_its_pixels_fit(cli, tmp_path
     )
     assert_error(refused, 1, "needs about", "GiB of memory")
     assert not (tmp_path / "b.png").exists()
+
+
+# ---------------------------------------------------------------------------
+# Bounded by the budget, not by the width
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    reads=st.lists(st.tuples(st.integers(0, 99), st.integers(1, 70)), min_size=1, max_size=12),
+    layout=st.sampled_from(["tiled", "striped", "rgb"]),
+)
+def test_tiff_window_reads_any_rows_in_any_order(reads, layout):
+    # Reads going on, jumping back (circular borders), spanning several bands or taller than one: tifffile's rows.
+    from convcli.io.strips import TiffRows
+
+    folder = Path(os.environ.get("TMPDIR", "/tmp"))
+    path = folder / f"window-{os.getpid()}-{layout}.tif"
+    image = np.random.default_rng(7).integers(0, 256, (100, 37, 3) if layout == "rgb" else (100, 37), dtype=np.uint8)
+    layout_options = {"rowsperstrip": 9} if layout == "striped" else {"tile": (16, 16)}
+    tifffile.imwrite(path, image, compression="zlib", photometric="rgb" if layout == "rgb" else None, **layout_options)
+    try:
+        with TiffRows(str(path), color=layout == "rgb") as reader:
+            for start, count in reads:
+                stop = min(100, start + count)
+                np.testing.assert_array_equal(reader.read(start, stop), image[start:stop].astype(np.float32) / 255)
+    finally:
+        path.unlink()
+
+
+@pytest.mark.parametrize("kernel", ["gaussian:3", "gaussian:15", "random"])
+def test_strip_height_shrinks_as_the_image_widens(kernel):
+    # The working set the estimate counts (a tiled TIFF's band of segments included) stays within STRIP_BYTES
+    # from 1,000 to 40,000 pixels wide: the strips get shorter, the peak does not grow with the width. At
+    # 100,000 the band alone (25.6 MB) leaves too little: the strips are the shortest, 8 rows.
+    from convcli.limits import RUNTIME_BYTES
+    from convcli.run.stream import STRIP_BYTES
+
+    kernels = as_kernels(RNG.random((15, 15)) if kernel == "random" else kernel)
+    settings = FilterSettings(make_geometry(padding="same", pad_mode="replicate"))
+    heights = []
+    for width in (1000, 16000, 40000, 100000):
+        band = 256 * width  # an 8-bit image tiled 256x256
+        plan = plan_stream((50000, width), 1, np.float32, kernels, settings, held=band)
+        assert plan.estimate.total - RUNTIME_BYTES <= STRIP_BYTES or (width == 100000 and plan.unit_rows == 8)
+        heights.append(plan.unit_rows)
+    assert heights == sorted(heights, reverse=True) and heights[0] > heights[-1]
+    # Under a budget, the strips shrink further (and the estimate with them).
+    small = plan_stream((50000, 16000), 1, np.float32, kernels, settings, budget=80 << 20, held=256 * 16000)
+    assert small.unit_rows < heights[1] and small.estimate.total <= 80 << 20
+
+
+# ---------------------------------------------------------------------------
+# Tiled TIFF output
+
+
+@pytest.mark.parametrize("tile", [16, 32, 256])
+@pytest.mark.parametrize("source", ["tiled", "rgb", "npy"])
+def test_streamed_tiff_is_tiled_with_the_in_memory_numbers(cli, tmp_path, sources, tile, source):
+    import shutil
+
+    extra = ["--color"] if source == "rgb" else []
+    options = [*extra, "-k", "gaussian:5", "-p", "same", "--pad-mode", "reflect"]
+    memory, streamed = tmp_path / "m.tif", tmp_path / "s.tif"
+    assert cli(["filter", sources[source], *options, "-o", memory, "-q", "--no-stream"]).exit_code == 0
+    run = cli(
+        ["filter", sources[source], *options, "-o", streamed, "-q", "--stream", "--strip-rows", "5"]
+        + ["--tile", str(tile)]
+    )
+    assert run.exit_code == 0, run
+    expected = tifffile.imread(memory)
+    with tifffile.TiffFile(streamed) as written:
+        page = written.pages[0]
+        assert page.is_tiled and (page.tilelength, page.tilewidth) == (tile, tile)
+        assert not written.is_bigtiff and page.dtype == np.float32
+        np.testing.assert_array_equal(page.asarray(), expected)
+    vips = shutil.which("vips")
+    if vips is None:
+        pytest.skip("vips is not installed")
+    subprocess.run([vips, "copy", str(streamed), str(tmp_path / "v.v")], check=True, capture_output=True)
+    subprocess.run([vips, "copy", str(tmp_path / "v.v"), str(tmp_path / "v.tif")], check=True, capture_output=True)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "v.tif"), expected)  # vips decoded the same floats
+
+
+def test_tiled_pooling_and_bigtiff(tmp_path, sources, monkeypatch):
+    from convcli.run.streamed import pool_file
+
+    pool_file(str(sources["tiled"]), str(tmp_path / "p.tif"), 3, stride=2, op="mean", strip_rows=3, tile=16)
+    with tifffile.TiffFile(tmp_path / "p.tif") as written:
+        assert written.pages[0].is_tiled
+        np.testing.assert_array_equal(
+            written.pages[0].asarray(), convcli.pool(convcli.load(str(sources["tiled"])), 3, stride=2, op="mean")
+        )
+    # Above tifffile's 4 GiB switch (lowered here), BigTIFF, as tifffile.imwrite would write it.
+    monkeypatch.setattr("convcli.io.rowwriters._BIGTIFF_BYTES", 1000)
+    filter_file(str(sources["tiled"]), str(tmp_path / "b.tif"), "gaussian:3", tile=32)
+    with tifffile.TiffFile(tmp_path / "b.tif") as written:
+        assert written.is_bigtiff and written.pages[0].is_tiled
+        np.testing.assert_array_equal(
+            written.pages[0].asarray(), convcli.filter(convcli.load(str(sources["tiled"])), "gaussian:3")
+        )
+
+
+def test_tile_must_be_a_multiple_of_16(cli, tmp_path, sources):
+    from convcli.errors import ParameterError
+
+    run = cli(["filter", sources["tiled"], "-k", "gaussian:3", "-o", tmp_path / "o.tif", "--stream", "--tile", "100"])
+    assert_error(run, 2, "--tile", "multiple of 16")
+    with pytest.raises(ParameterError, match="tile 8 is not a positive multiple of 16"):
+        filter_file(str(sources["tiled"]), str(tmp_path / "o.tif"), "gaussian:3", tile=8)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_zarr_source_without_zarr_names_the_extra(cli, tmp_path, monkeypatch):
+    store = tmp_path / "x.zarr"
+    store.mkdir()
+    (store / "zarr.json").write_text('{"zarr_format": 3, "node_type": "array"}')
+    monkeypatch.setitem(sys.modules, "zarr", None)  # as if it were not installed
+    run = cli(["filter", store, "-k", "gaussian:3", "-o", tmp_path / "o.png"])
+    assert_error(run, 1, "need the zarr package", "pip install 'convcli[zarr]'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.zarr"]
+
+
+# ---------------------------------------------------------------------------
+# Upsampling (transposed convolution) by strips
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    height=st.integers(1, 25),
+    width=st.integers(1, 12),
+    kh=st.integers(1, 5),
+    kw=st.integers(1, 4),
+    stride=st.tuples(st.integers(1, 4), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 2)),
+    padding=st.tuples(st.integers(0, 4), st.integers(0, 3)),
+    extra=st.tuples(st.integers(0, 3), st.integers(0, 2)),
+    rows=st.integers(1, 9),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_hypothesis_upsampling(height, width, kh, kw, stride, dilation, padding, extra, rows, dtype, seed):
+    # Output rows from a window of input rows (gaps where the stride outruns the kernel included), bit for bit.
+    from convcli.api.arrays import upsample_array, upsample_settings
+    from convcli.errors import ConvcliError
+    from convcli.kernels import Kernel
+    from convcli.run.stream_upsample import UpsampledRows
+
+    rng = np.random.default_rng(seed)
+    image = rng.standard_normal((height, width)).astype(dtype)
+    kernel = Kernel("k", rng.standard_normal((kh, kw)))
+    output_padding = (extra[0] % max(stride[0], dilation[0]), extra[1] % max(stride[1], dilation[1]))
+    try:
+        record = upsample_settings(
+            stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, bias=0.5
+        )
+        expected, geometry = upsample_array(image, kernel, record)
+    except ConvcliError:
+        return
+    steps = UpsampledRows(ArrayRows(image), kernel, geometry, record.bias, dtype)
+    out = np.concatenate([steps.read(a, min(steps.height, a + rows)) for a in range(0, steps.height, rows)])
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("source", ["tiled", "npy", "rgb"])
+@pytest.mark.parametrize("suffix", [".png", ".npy", ".tif"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"kernel": "bilinear", "stride": 2, "padding": 1},
+        {"kernel": "0 1 2; 3 4 5", "stride": 3, "dilation": 2, "output_padding": 1, "bias": 0.25},
+    ],
+)
+def test_upsample_file_is_the_in_memory_file(tmp_path, sources, source, suffix, options):
+    from convcli.run.stream_upsample import upsample_file
+
+    color = source == "rgb"
+    options = dict(options)
+    kernel = options.pop("kernel")
+    loaded = convcli.load(str(sources[source]), color=color)
+    expected = convcli.upsample(loaded, kernel, **options)
+    memory = tmp_path / f"m{suffix}"
+    convcli.save(expected, str(memory))
+    streamed = tmp_path / f"s{suffix}"
+    done = upsample_file(str(sources[source]), str(streamed), kernel, color=color, strip_rows=4, tile=None, **options)
+    assert done.shape == expected.shape
+    assert memory.read_bytes() == streamed.read_bytes()
+
+
+@pytest.mark.parametrize("dtype", ["<f8", ">f8", "<f4"])
+def test_npy_rows_are_read_by_offset_not_mapped(cli, tmp_path, dtype):
+    # A memory map's pages stay resident (the whole file counted by the end): rows are read into one buffer.
+    from convcli.io.strips import NpyFileRows, open_rows
+
+    values = RNG.standard_normal((23, 17)).astype(dtype)
+    np.save(tmp_path / "a.npy", values)
+    with open_rows(str(tmp_path / "a.npy")) as reader:
+        assert isinstance(reader, NpyFileRows) and reader.held_bytes == 0
+        for start, stop in [(0, 23), (5, 9), (20, 23), (0, 1), (3, 17)]:
+            np.testing.assert_array_equal(reader.read(start, stop), values[start:stop])
+    memory, streamed = tmp_path / "m.npy", tmp_path / "s.npy"
+    assert cli(["filter", tmp_path / "a.npy", "-k", "gaussian:3", "-o", memory, "--no-stream"]).exit_code == 0
+    run = cli(["filter", tmp_path / "a.npy", "-k", "gaussian:3", "-o", streamed, "--stream", "--strip-rows", "4"])
+    assert run.exit_code == 0, run
+    assert memory.read_bytes() == streamed.read_bytes()

@@ -28,6 +28,7 @@ Names are imported lazily, on first use, so ``import convcli`` stays light
 ``frequency_response(kernel)``        the kernel's gain at each spatial frequency
 ``filter_file(src, dst, kernel)``      filter a huge image file in row strips, in bounded memory
 ``pool_file(src, dst, size)``          pool a huge image file the same way
+``upsample_file(src, dst, kernel)``    upsample a huge image file the same way
 ===================================== ========================================================
 """
 
@@ -57,6 +58,7 @@ _LAZY: dict[str, str] = {
     "effective_receptive_field": "convcli.api.teaching:effective_receptive_field",
     "filter_file": "convcli.run.streamed:filter_file",
     "pool_file": "convcli.run.streamed:pool_file",
+    "upsample_file": "convcli.run.stream_upsample:upsample_file",
     "Streamed": "convcli.run.streamed:Streamed",
     "frequency_response": "convcli.api.teaching:frequency_response",
     "ConvcliError": "convcli.errors:ConvcliError",

@@ -69,14 +69,15 @@ class Gathered:
 def _expand_folders(sources: Sequence[str], recursive: bool) -> tuple[list[str], dict[str, str], int]:
     """Each folder among ``sources`` replaced by its images (sorted; see :func:`convcli.io.sources.folder_images`)."""
     from ..io.sources import folder_images
+    from ..io.zarrs import is_zarr
     from ..run.batch import MAX_SOURCES
 
     expanded: list[str] = []
     subfolders: dict[str, str] = {}
     folders = 0
     for source in sources:
-        if source == "-" or "://" in source or not os.path.isdir(source):
-            expanded.append(source)
+        if source == "-" or "://" in source or not os.path.isdir(source) or is_zarr(source):
+            expanded.append(source)  # a Zarr store is a folder but one source (streamed by io.zarrs)
             continue
         folders += 1
         for path, subfolder in folder_images(source, recursive, limit=MAX_SOURCES):

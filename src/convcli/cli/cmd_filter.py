@@ -49,6 +49,8 @@ class FilterOptions:
     #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
     stream: bool | None = None
     strip_rows: int | None = None
+    #: Tile side of a streamed TIFF output (0: strips).
+    tile: int = 256
 
 
 def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
@@ -67,6 +69,7 @@ def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
         max_memory=max_memory_bytes(options),
         stream=options.get("stream"),
         strip_rows=options.get("strip_rows"),
+        tile=options.get("tile", 256),
     )
 
 
@@ -190,9 +193,9 @@ def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: Fi
     """Filter one source with every output's kernels, write the results (and the figure); runs in a worker."""
     from ..api.arrays import filter_array
     from ..limits import LimitError
-    from .streaming import can_stream
+    from .streaming import can_stream, zarr_only
 
-    if options.stream:
+    if options.stream or zarr_only(item, options.stream):
         return _stream_item(item, outputs, options)
     try:
         loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, outputs, options))
@@ -294,6 +297,7 @@ def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: F
                 options.settings,
                 options.run.write,
                 strip_rows=options.strip_rows,
+                tile=options.tile,
                 budget=options.max_memory,
                 on_rows=on_rows,
             )

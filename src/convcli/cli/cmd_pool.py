@@ -44,6 +44,8 @@ class PoolOptions:
     #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
     stream: bool | None = None
     strip_rows: int | None = None
+    #: Tile side of a streamed TIFF output (0: strips).
+    tile: int = 256
 
 
 def _short(pair: tuple[int, int]) -> str:
@@ -148,6 +150,7 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
         max_memory=max_memory_bytes(options),
         stream=options.get("stream"),
         strip_rows=options.get("strip_rows"),
+        tile=options.get("tile", 256),
     )
     label = f"{op}{_short(record.settings.size)}"
     run_command(ctx, sources, [label], functools.partial(pool_item, options=record), record.run, one_per_source=True)
@@ -157,9 +160,9 @@ def pool_item(item: Item, options: PoolOptions) -> list[Report]:
     """Pool one source, write the result (and the figure); runs in a worker."""
     from ..api.arrays import pool_array
     from ..limits import LimitError
-    from .streaming import can_stream
+    from .streaming import can_stream, zarr_only
 
-    if options.stream:
+    if options.stream or zarr_only(item, options.stream):
         return _stream_item(item, options)
     start = time.perf_counter()
     try:
@@ -334,6 +337,7 @@ def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
             options.settings,
             options.run.write,
             strip_rows=options.strip_rows,
+            tile=options.tile,
             budget=options.max_memory,
             on_rows=on_rows,
         )

@@ -484,8 +484,8 @@ def stream_options(function: F) -> F:
                 "--stream/--no-stream",
                 default=None,
                 show_default="stream when the in-memory run would not fit --max-memory",
-                help="Read, compute and write in row strips (TIFF, PNG and .npy outputs; the same bytes as in "
-                "memory); --no-stream never does.",
+                help="Read, compute and write in row strips (TIFF, PNG, .npy and .zarr outputs; the numbers of the "
+                "in-memory run); --no-stream never does.",
             ),
             click.option(
                 "--strip-rows",
@@ -494,6 +494,21 @@ def stream_options(function: F) -> F:
                 hidden=True,
                 help="Output rows computed at a time by each step of a streamed run (default: from the memory budget).",
             ),
+            click.option(
+                "--tile",
+                type=click.IntRange(min=0),
+                default=256,
+                show_default=True,
+                callback=_check_tile,
+                help="Tile side of a streamed TIFF output and chunk side of a Zarr one (a multiple of 16; BigTIFF "
+                "above 4 GiB); 0 writes a TIFF in strips, byte for byte the in-memory file.",
+            ),
         ],
         function,
     )
+
+
+def _check_tile(_ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    if value and value % 16:
+        raise click.BadParameter(f"{value} is not a multiple of 16 (TIFF tiles); use 256 or 512, or 0 for strips")
+    return value

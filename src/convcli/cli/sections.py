@@ -74,7 +74,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "scheduler",
         "scheduler_timeout",
     ),
-    "Limits": ("max_pixels", "max_memory", "stream", "strip_rows"),
+    "Limits": ("max_pixels", "max_memory", "stream", "strip_rows", "tile"),
     "Figures": ("figure", "cmap", "plot", "log_scale"),
     "Animation": ("animation_format", "fps", "hold", "frames", "grid", "dpi"),
     "Other": ("help", "version"),

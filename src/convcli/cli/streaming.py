@@ -88,6 +88,17 @@ def can_stream(item: Item, run: RunOptions, error: Exception) -> bool:
     return all(d != "-" and output_format(d, run.write.format) in STREAM_FORMATS for d in item.destinations)
 
 
+def zarr_only(item: Item, stream: bool | None) -> bool:
+    """Whether the item reads or writes a Zarr store, which only a streamed run does (``--no-stream``: an error)."""
+    from ..io.zarrs import is_zarr, is_zarr_output
+
+    if not (is_zarr(item.source) or any(is_zarr_output(d) for d in item.destinations)):
+        return False
+    if stream is False:
+        raise OutputUsageError("Zarr stores are read and written by streamed runs only; drop --no-stream")
+    return True
+
+
 def check_streamable(item: Item, target: str, run: RunOptions) -> str:
     """The output format of ``target``, or a usage error (exit 2) when a streamed run cannot write it."""
     from ..io import output_format

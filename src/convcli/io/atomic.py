@@ -64,7 +64,11 @@ def check_output_path(destination: str, folders: dict[str, bool] | None = None) 
         raise OutputUsageError(
             f"output {_shown(destination)!r} is a {kind}; convcli writes files, FIFOs and character devices"
         )
-    if os.path.isdir(destination):
+    # A Zarr store is a folder: an existing one is replaced when the new one is complete (io.zarrs).
+    zarr_store = destination.lower().rstrip("/").endswith(".zarr") and any(
+        os.path.isfile(os.path.join(destination, marker)) for marker in ("zarr.json", ".zarray", ".zgroup")
+    )
+    if os.path.isdir(destination) and not zarr_store:
         raise OutputUsageError(
             f"output {_shown(destination)!r} is a folder; give a file name such as {destination.rstrip('/')}/out.png"
         )

@@ -21,6 +21,7 @@ OUTPUT_FORMATS = {
     "tif": "tiff",
     "tiff": "tiff",
     "npy": "npy",
+    "zarr": "zarr",
     "txt": "txt",
     "csv": "csv",
 }
@@ -68,6 +69,8 @@ def encode(
     JPEG, BMP, WebP and GIF by Pillow.
     """
     values = np.asarray(values)
+    if fmt == "zarr":
+        raise OutputUsageError("a Zarr store is written by streamed runs (filter and pool); use .npy or .tif here")
     if fmt == "npy":
         buffer = io.BytesIO()
         np.save(buffer, values, allow_pickle=False)

@@ -7,9 +7,12 @@ by :func:`~convcli.io.decode.normalize`), so a streamed run sees the same
 numbers as an in-memory one:
 
 * TIFF / BigTIFF, tiled or striped, any compression tifffile decodes: only the
-  strips or tiles under the rows asked for are read and decoded, into band
-  buffers that are reused (uncompressed contiguous pages: rows read by offset);
+  strips or tiles under the rows asked for are read and decoded, once each,
+  into one reused window: the band of segments under the rows, and the rows a
+  read carries over from the band above (uncompressed contiguous pages: rows
+  read by offset);
 * ``.npy``: a read-only memory map;
+* Zarr stores (:mod:`convcli.io.zarrs`, the optional extra): by rows of chunks;
 * PNG, JPEG, WebP, GIF, BMP files: decoded whole by the same decoders as
   :func:`convcli.io.decode`, keeping only the stored 8/16-bit samples;
 * anything else (stdin, URLs, text, float images): decoded whole by the
@@ -18,38 +21,32 @@ numbers as an in-memory one:
 Image readers convert into a float buffer they reuse: a read's rows are
 valid until the next read.
 
-Writers take float rows (or, for pixel formats, the rows after the
-:func:`~convcli.io.pixels.to_pixels` mapping) in order and write a temporary
-file beside the destination, renamed into place by :meth:`RowWriter.commit`
-(SIGINT and SIGTERM held for the rename, as :func:`~convcli.io.write_atomic`):
-
-* TIFF: float32, uncompressed, in the layout ``tifffile.imwrite`` gives the
-  whole array (BigTIFF above 4 GiB), byte for byte the in-memory file;
-* PNG: the project's writer, row by row (:class:`convcli.io.png.PngRowWriter`),
-  byte for byte the file :func:`~convcli.io.png.png_bytes` writes;
-* ``.npy``: the header, then the rows (byte for byte ``numpy.save``).
+The writers are in :mod:`convcli.io.rowwriters` (re-exported here).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DecodeError, OutputError, OutputUsageError
+from ..errors import DecodeError
 from ..limits import check_pixels
-from .atomic import _signals_held
 from .decode import LUMA_WEIGHTS, _pixel_range, normalize, to_gray
-
-#: Formats a streamed run writes by rows.
-STREAM_FORMATS = ("tiff", "png", "npy")
-
+from .rowwriters import (  # noqa: F401 - the writers, re-exported: convcli.io.strips is where callers find them
+    STREAM_FORMATS,
+    TIFF_TILE,
+    NpyRows,
+    PngRows,
+    RowWriter,
+    TiffRowsWriter,
+    TiledTiffRowsWriter,
+    check_stream_format,
+    check_tile,
+    row_writer,
+)
 
 # ---------------------------------------------------------------------------
 # Readers
@@ -66,6 +63,8 @@ class RowReader:
     kind: str  # "image" or "array"
     #: Bytes the reader itself holds (decoded pixels kept whole, a band of segments).
     held_bytes: int = 0
+    #: Bytes the reader's modules add to the interpreter (zarr's), counted beside it, not in the strips' share.
+    runtime_bytes: int = 0
 
     def read(self, start: int, stop: int) -> np.ndarray:
         raise NotImplementedError
@@ -94,6 +93,39 @@ class ArrayRows(RowReader):
 
     def read(self, start: int, stop: int) -> np.ndarray:
         return np.asarray(self.array[start:stop])
+
+
+class NpyFileRows(RowReader):
+    """A C-order 2-D float ``.npy``'s rows, read by file offset into a reused buffer (valid until the next read)."""
+
+    def __init__(self, path: str, shape: tuple[int, ...], dtype: Any, offset: int, detail: str):
+        self.height, self.width = int(shape[0]), int(shape[1])
+        self.channels = 1
+        self._stored = np.dtype(dtype)
+        self.dtype = self._stored.newbyteorder("=")
+        self.detail = detail
+        self.kind = "array"
+        self._offset = offset
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        self._buffer = np.empty((0, self.width), dtype=self._stored)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        rows = stop - start
+        if self._buffer.shape[0] < rows:  # grown once, to the tallest read
+            self._buffer = np.empty((rows, self.width), dtype=self._stored)
+        out = self._buffer[:rows]
+        view = memoryview(out.data).cast("B")
+        self._file.seek(self._offset + start * self.width * self._stored.itemsize)
+        done = 0
+        while done < len(view):
+            count = self._file.readinto(view[done:])
+            if not count:
+                raise DecodeError(f"{self.detail}: the file ends before row {stop}")
+            done += count
+        return out if self._stored.isnative else out.astype(self.dtype)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class _Converted(RowReader):
@@ -162,8 +194,56 @@ class _Converted(RowReader):
         return normalize(values, self._divisor, self._method, overwrite=True)
 
 
+class BandWindow:
+    """Rows of an image stored in bands (TIFF strips or rows of tiles, Zarr chunk rows), each band decoded once.
+
+    One reused window holds the rows a read carries over from the band before (its halo) and the
+    whole bands under the rest of the read: about one band and one read, whatever the order of the
+    reads (a jump back, as circular borders make, starts a fresh window).
+    ``decode(band, out)`` writes band ``band``'s rows into ``out`` (``(rows, width, samples)``).
+    """
+
+    def __init__(
+        self,
+        band: int,
+        height: int,
+        width: int,
+        samples: int,
+        dtype: Any,
+        decode: Callable[[int, np.ndarray], None],
+    ) -> None:
+        self.band, self.height = band, height
+        self._decode = decode
+        self._window = np.empty((band, width, samples), dtype=dtype)  # grown once, to the tallest read plus a band
+        self._first = 0  # the image row of the window's first row
+        self._held = 0  # rows the window holds (it ends at a band's end, or at the image's)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``[start, stop)``, ``(rows, width, samples)``: a view valid until the next call."""
+        first, held = self._first, self._held
+        if not (first <= start and stop <= first + held):
+            if first <= start < first + held:
+                # Reading on: keep the rows from ``start`` (the halo of this read), drop the ones above.
+                keep = first + held - start
+                self._window[:keep] = self._window[start - first : held]
+                first, held = start, keep
+            else:  # a jump (the first read, or a circular border reading the other end): start at start's band
+                first, held = start // self.band * self.band, 0
+            while first + held < stop:
+                band = (first + held) // self.band
+                rows = min(self.band, self.height - band * self.band)
+                if held + rows > self._window.shape[0]:
+                    grown = np.empty((held + rows,) + self._window.shape[1:], dtype=self._window.dtype)
+                    grown[:held] = self._window[:held]
+                    self._window = grown
+                self._decode(band, self._window[held : held + rows])
+                held += rows
+            self._first, self._held = first, held
+        return self._window[start - first : stop - first]
+
+
 class TiffRows(_Converted):
-    """A TIFF page's rows, decoding only the strips or tiles under them (one band of segments kept)."""
+    """A TIFF page's rows, decoding only the strips or tiles under them (one band of segments kept, each decoded once)."""
 
     def __init__(self, path: str, *, frame: int = 0, gray: str = "luma", normalize: str = "dtype", color: bool = False):
         import tifffile
@@ -186,41 +266,21 @@ class TiffRows(_Converted):
         except Exception:
             self._file.close()
             raise
-        # Two reused band buffers (a read may span two bands), and which band each holds.
-        self._bands = [np.empty((self._band, shape[1], self._samples), dtype=self._stored) for _ in range(2)]
-        self._holds = [-1, -1]
-        self._ages = [0, 0]
-        self._clock = 0
-        self._joined = np.empty((0, shape[1], self._samples), dtype=self._stored)
+        self._window = BandWindow(self._band, shape[0], shape[1], self._samples, self._stored, self._decode_band)
         bits = f"{self._stored.itemsize * 8}-bit" if self._stored.kind in "ui" else str(self._stored)
         layout = f"tiled {page.tilelength}x{page.tilewidth}" if page.is_tiled else f"striped {self._band} rows"
         detail = f"TIFF {self._samples}-channel {bits}, {layout}"
         super().__init__(
             self._stored_rows, shape, self._stored, gray=gray, normalize=normalize, color=color, detail=detail
         )
-        self.held_bytes = 2 * self._band * shape[1] * self._samples * self._stored.itemsize
+        #: One band of segments; the carried-over rows of a read are counted with the read (its float rows).
+        self.held_bytes = 0 if self._contiguous else self._band * shape[1] * self._samples * self._stored.itemsize
 
-    def _segment_band(self, band: int, busy: set[int]) -> np.ndarray:
-        """Decoded rows of band ``band`` (a strip, or a row of tiles), into a reused buffer none of ``busy`` uses."""
-        rows = min(self._band, self.height - band * self._band)
-        if band in self._holds:
-            slot = self._holds.index(band)
-            busy.add(slot)
-            self._ages[slot] = self._clock
-            return self._bands[slot][:rows]
-        free = [slot for slot in range(len(self._bands)) if slot not in busy]
-        if not free:  # a read taller than the buffers hold: one more band buffer
-            self._bands.append(np.empty_like(self._bands[0]))
-            self._holds.append(-1)
-            self._ages.append(0)
-            free = [len(self._bands) - 1]
-        # The buffer read longest ago: the halo of the next read comes from the band read last.
-        slot = min(free, key=lambda index: self._ages[index])
-        busy.add(slot)
-        self._ages[slot] = self._clock
+    def _decode_band(self, band: int, out: np.ndarray) -> None:
+        """Decode band ``band`` (a strip, or a row of tiles) into ``out`` (its rows, the image's width)."""
         page = self._page
         width = self.width
-        out = self._bands[slot][:rows]
+        rows = out.shape[0]
         handle = self._file.filehandle
         for column in range(self._across):
             index = band * self._across + column
@@ -233,8 +293,6 @@ class TiffRows(_Converted):
             block = segment[0]  # (length, width, samples)
             stop_col = min(width, left + block.shape[1])
             out[:, left:stop_col] = block[:rows, : stop_col - left]
-        self._holds[slot] = band
-        return out
 
     def _stored_rows(self, start: int, stop: int) -> np.ndarray:
         if self._contiguous is not None:
@@ -246,20 +304,7 @@ class TiffRows(_Converted):
             pixels = np.frombuffer(data, dtype=stored).astype(self._stored, copy=False)
             shape = (stop - start, self.width) + ((self._samples,) if self._samples > 1 else ())
             return pixels.reshape(shape)
-        first, last = start // self._band, (stop - 1) // self._band
-        parts = []
-        busy: set[int] = set()
-        self._clock += 1
-        for band in range(first, last + 1):
-            top = band * self._band
-            block = self._segment_band(band, busy)
-            parts.append(block[max(start, top) - top : min(stop, top + block.shape[0]) - top])
-        if len(parts) == 1:
-            pixels = parts[0]
-        else:
-            if self._joined.shape[0] < stop - start:  # grown once to the tallest read, then reused
-                self._joined = np.empty((stop - start,) + self._joined.shape[1:], dtype=self._stored)
-            pixels = np.concatenate(parts, out=self._joined[: stop - start])
+        pixels = self._window.rows(start, stop)
         return pixels[:, :, 0] if self._samples == 1 else pixels
 
     def close(self) -> None:
@@ -276,13 +321,17 @@ def open_rows(
     max_pixels: int | None = None,
     load_whole: Callable[[], Any] | None = None,
 ) -> RowReader:
-    """A :class:`RowReader` for ``path``: TIFF and ``.npy`` by rows, anything else decoded whole by ``load_whole``.
+    """A :class:`RowReader` for ``path``: TIFF, Zarr and ``.npy`` by rows, anything else decoded whole by ``load_whole``.
 
     ``load_whole()`` returns a :class:`~convcli.io.decode.Loaded` (the caller's
     own loader, so URLs, stdin and the pixel limit behave as in memory);
     ``max_pixels`` applies only there: a streamed input is bounded by the
     memory budget and the free space at the destination instead.
     """
+    from .zarrs import is_zarr, open_zarr_rows
+
+    if path != "-" and is_zarr(path):
+        return open_zarr_rows(path, gray=gray, normalize=normalize, color=color)
     head = b""
     if path != "-" and os.path.isfile(path):
         with open(path, "rb") as stream:
@@ -305,7 +354,14 @@ def open_rows(
         check_npy_file(path, repr(path), DecodeError)
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         if array.ndim == 2 and np.issubdtype(array.dtype, np.floating) and array.size:
-            return ArrayRows(array, f"NPY {array.dtype}", "array", held=0)
+            detail = f"NPY {array.dtype}"
+            if array.flags.c_contiguous and isinstance(array, np.memmap):
+                # Rows read by offset into a reused buffer: a memory map's pages would stay resident, the
+                # whole file counted in the run's memory by the time the last row is read.
+                rows = NpyFileRows(path, array.shape, array.dtype, int(array.offset), detail)
+                del array
+                return rows
+            return ArrayRows(array, detail, "array", held=0)
     if head[:4] in (b"\x89PNG", b"GIF8") or head[:3] == b"\xff\xd8\xff" or head[:2] == b"BM" or head[:4] == b"RIFF":
         stored = _stored_pixels(path, frame=frame, gray=gray, color=color, max_pixels=max_pixels)
         if stored is not None:
@@ -369,164 +425,12 @@ def _stored_pixels(
     return pixels, detail
 
 
-# ---------------------------------------------------------------------------
-# Writers
-
-
-@dataclass
-class _Temporary:
-    path: Path
-    temporary: str
-    handle: Any
-
-
-def _open_temporary(destination: str) -> _Temporary:
-    path = Path(destination)
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"cannot write {destination!r}: {exc.strerror or exc}") from None
-    return _Temporary(path, temporary, os.fdopen(fd, "wb"))
-
-
-class RowWriter:
-    """Rows in order into a temporary file; :meth:`commit` renames it into place, :meth:`abort` removes it."""
-
-    def __init__(self, destination: str):
-        self._target = _open_temporary(destination)
-        self.destination = destination
-        self.rows_written = 0
-
-    def write(self, rows: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def _finish(self) -> None:
-        """Write what follows the last row (trailers, the TIFF's last segments)."""
-
-    def commit(self) -> None:
-        target = self._target
-        try:
-            with _signals_held():
-                self._finish()
-                target.handle.close()
-                if target.path.exists():
-                    os.chmod(target.temporary, target.path.stat().st_mode & 0o777)
-                else:
-                    umask = os.umask(0)
-                    os.umask(umask)
-                    os.chmod(target.temporary, 0o666 & ~umask)
-                os.replace(target.temporary, target.path)
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"cannot write {self.destination!r}: {exc.strerror or exc}") from None
-
-    def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self._target.handle.close()
-        if os.path.exists(self._target.temporary):
-            os.unlink(self._target.temporary)
-
-
-class NpyRows(RowWriter):
-    """A ``.npy`` file written by rows: the header ``numpy.save`` writes, then the C-order values."""
-
-    def __init__(self, destination: str, shape: tuple[int, ...], dtype: Any):
-        super().__init__(destination)
-        from numpy.lib import format as npy_format
-
-        self.dtype = np.dtype(dtype)
-        header = {"descr": npy_format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": tuple(shape)}
-        try:  # numpy.save's choice: version 1.0 unless the header does not fit its 2-byte length
-            npy_format.write_array_header_1_0(self._target.handle, header)
-        except ValueError:
-            npy_format.write_array_header_2_0(self._target.handle, header)
-
-    def write(self, rows: np.ndarray) -> None:
-        self._target.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
-        self.rows_written += rows.shape[0]
-
-
-#: tifffile's own switch to BigTIFF in ``imwrite`` (the in-memory writer), so both paths write the same file.
-_BIGTIFF_BYTES = 2**32 - 2**25
-
-
-class TiffRowsWriter(RowWriter):
-    """A float32 TIFF whose tags tifffile writes first, then the rows at the data offset it reserved.
-
-    The layout is the one ``tifffile.imwrite`` gives the whole array (uncompressed, contiguous,
-    BigTIFF above 4 GiB), so the file is byte for byte the in-memory one; tifffile's own readers,
-    and :class:`TiffRows`, read it back by rows.
-    """
-
-    def __init__(self, destination: str, shape: tuple[int, ...]):
-        super().__init__(destination)
-        import tifffile
-
-        self.dtype = np.dtype(np.float32)
-        size = int(np.prod(shape)) * 4
-        self._target.handle.close()
-        with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
-            written: Any = writer.write(
-                shape=tuple(shape),
-                dtype=self.dtype,
-                photometric="rgb" if len(shape) == 3 else "minisblack",
-                returnoffset=True,
-            )
-            offset = written[0]
-        handle = open(self._target.temporary, "r+b")  # noqa: SIM115 - closed by commit or abort
-        self._target.handle = handle
-        self._end = handle.seek(0, os.SEEK_END)
-        handle.seek(offset)
-
-    def write(self, rows: np.ndarray) -> None:
-        self._target.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
-        self.rows_written += rows.shape[0]
-
-    def _finish(self) -> None:
-        self._target.handle.seek(self._end)
-
-
-class PngRows(RowWriter):
-    """A PNG written by rows (:class:`convcli.io.png.PngRowWriter`): the bytes :func:`png_bytes` writes."""
-
-    def __init__(self, destination: str, shape: tuple[int, ...], depth: int, compression: int):
-        super().__init__(destination)
-        from .png import PngRowWriter
-
-        self.dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
-        self._png = PngRowWriter(self._target.handle.write, shape, self.dtype, compression=compression)
-
-    def write(self, rows: np.ndarray) -> None:
-        self._png.write(np.asarray(rows, dtype=self.dtype))
-        self.rows_written += rows.shape[0]
-
-    def _finish(self) -> None:
-        self._png.close()
-
-
-def row_writer(
-    destination: str, fmt: str, shape: tuple[int, ...], *, depth: int = 8, compression: int = 1, dtype: Any = np.float32
-) -> RowWriter:
-    """The :class:`RowWriter` of ``fmt`` (``tiff``, ``png`` or ``npy``) for a result of ``shape``."""
-    check_stream_format(fmt)
-    if fmt == "npy":
-        return NpyRows(destination, shape, dtype)
-    if fmt == "tiff":
-        return TiffRowsWriter(destination, shape)
-    return PngRows(destination, shape, depth, compression)
-
-
-def check_stream_format(fmt: str) -> None:
-    if fmt not in STREAM_FORMATS:
-        raise OutputUsageError(
-            f"a streamed run writes {', '.join('.' + f for f in ('tif', 'png', 'npy'))}; {fmt.upper()} needs the "
-            "whole image in memory (use --no-stream, or one of those formats)"
-        )
-
-
 def streams_by_rows(path: str) -> bool:
-    """Whether ``path`` is a file :func:`open_rows` reads by rows (TIFF, ``.npy``) rather than whole."""
+    """Whether ``path`` is a file :func:`open_rows` reads by rows (TIFF, ``.npy``, Zarr) rather than whole."""
+    from .zarrs import is_zarr
+
+    if is_zarr(path):
+        return True
     try:
         with open(path, "rb") as stream:
             head = stream.read(8)

@@ -41,9 +41,12 @@ from ..limits import POOL_RUNTIME_BYTES, RUNTIME_BYTES, Estimate
 from ..pooling import PoolGeometry, pool_geometry
 from ..shapes import ConvGeometry
 
-#: Bytes of working buffers one strip of one step aims at, when no strip height is given.
-STRIP_BYTES = 24 << 20
-#: Units a step keeps (the next step's halo reaches back into the previous unit).
+#: Bytes of working buffers a streamed run aims at beside the interpreter (the estimate's parts other
+#: than the runtime, the reader's band of segments included), when no strip height or budget says otherwise:
+#: the strip height shrinks as the image widens, so the peak does not grow with the width.
+STRIP_BYTES = 32 << 20
+#: Units a step keeps (the next step's halo reaches back into the previous unit); the last step keeps one
+#: (its rows are read in order, each once).
 _CACHED_UNITS = 3
 
 
@@ -76,71 +79,12 @@ class FilteredRows:
         self.height, self.width = plan.geometry.output
         self.channels = source.channels
         self.units = self._units(unit_rows)
+        #: Units kept after they are computed (:func:`build_steps` keeps one for the last step).
+        self.keep = _CACHED_UNITS
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
-    # -- units ---------------------------------------------------------------
-
     def _units(self, unit_rows: int) -> list[tuple[int, int]]:
-        """Row ranges of the computed geometry, computed one at a time (as the in-memory engine cuts them when it matters)."""
-        rows = self.compute.output[0]
-        plan = self.plan
-        if plan.backend == "numpy" and plan.method == "box":
-            from ..engine.strips import _strips
-
-            g = self.compute
-            width = (g.output[1] - 1) * g.stride[1] + g.dilation[1] * (g.kernel[1] - 1) + 1
-            least = 4 * g.dilation[0] * (g.kernel[0] - 1) // g.stride[0] + 4
-            # Each running-sum strip starts its sums afresh: compute exactly the in-memory strips, one per unit.
-            return _strips(g, 8 * 4 * width * g.stride[0], least)
-        if plan.backend == "numpy" and plan.method == "fft":
-            units = self._fft_units(unit_rows)
-            # None: one tile covers the rows, or strided/dilated classes interleave them: one block, as in memory.
-            return units if units is not None else [(0, rows)]
-        unit = max(1, unit_rows)
-        return [(start, min(rows, start + unit)) for start in range(0, rows, unit)]
-
-    def _fft_units(self, unit_rows: int) -> list[tuple[int, int]] | None:
-        """Blocks of whole FFT row tiles that give the in-memory numbers (stride and dilation 1), or None.
-
-        Each block must get the same tiles (:func:`convcli.engine.fft._tile`) and run its transforms on
-        as many threads as the whole image did (pocketfft's threads group its SIMD lanes differently).
-        """
-        from ..engine.fft import _tile
-        from ..parallel import workers
-
-        g = self.compute
-        if g.stride != (1, 1) or g.dilation != (1, 1):
-            return None
-        rows, cols = g.output
-        tile, length = _tile(rows, g.kernel[0])
-        if tile >= rows:
-            return None
-        col_tile = _tile(cols, g.kernel[1])[0]
-        col_tiles = -(-cols // col_tile)
-        threads = workers()
-
-        def inner(count: int) -> int:
-            return 1 if -(-count // tile) * col_tiles >= threads else threads
-
-        def fits(count: int) -> bool:
-            return _tile(count, g.kernel[0]) == (tile, length) and inner(count) == inner(rows)
-
-        # The in-memory tiling cut into blocks of whole tiles, each planned by _tile exactly as the whole image:
-        # the last block holds q tiles and the partial one, the others m tiles (a block small enough for one
-        # transform would be planned as one tile, so small m and q may not do).
-        rest = rows % tile
-        first = max(1, unit_rows // tile)
-        for q in range(0 if rest else 1, 17):
-            last = q * tile + rest
-            if last > rows or not fits(last):
-                continue
-            tiles = (rows - last) // tile
-            for m in range(first, first + 16):
-                sizes = [m * tile] * (tiles // m) + ([tiles % m * tile] if tiles % m else []) + [last]
-                if all(fits(size) for size in sizes[:-1]):
-                    starts = np.cumsum([0, *sizes])
-                    return [(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
-        return None
+        return plan_units(self.plan, unit_rows)
 
     # -- computing -----------------------------------------------------------
 
@@ -204,7 +148,9 @@ class FilteredRows:
                 border = _border(mode, value)
                 assert border is not None
                 call = _call(kernel, terms, plan.method, (left, top), border, (block.shape[0], whole.output[1]))
-                return np.ascontiguousarray(call(np.ascontiguousarray(block))[top : top + g.output[0]])
+                result = call(np.ascontiguousarray(block))
+                # A copy of the kept rows: a view would keep the halo's rows alive in the cache.
+                return result if result.shape[0] == g.output[0] else result[top : top + g.output[0]].copy()
             if g.stride != (1, 1) or g.dilation != (1, 1):
                 return correlate_opencv(block, kernel, terms, plan.method, g, mode, value)  # polyphase, as in memory
             # In memory: a padded copy, then a 'valid' call anchored at (0, 0); the same on the block.
@@ -235,7 +181,7 @@ class FilteredRows:
             return self._cache[index]
         result = self._unit(*self.units[index])
         self._cache[index] = result
-        while len(self._cache) > _CACHED_UNITS:
+        while len(self._cache) > self.keep:
             self._cache.popitem(last=False)
         return result
 
@@ -256,6 +202,70 @@ class FilteredRows:
         if self.bias:  # as correlate2d adds it; a new array, the cached unit is left as it is
             return np.add(rows, self.dtype.type(self.bias), dtype=self.dtype)
         return np.ascontiguousarray(rows, dtype=self.dtype)  # a view of the cached unit when it can be
+
+
+def plan_units(plan: Plan, unit_rows: int) -> list[tuple[int, int]]:
+    """Row ranges of the computed geometry a step computes one at a time (as the in-memory engine cuts them when
+    it matters: NumPy's box strips and FFT row tiles; otherwise ``unit_rows`` at a time)."""
+    rows = (plan.full or plan.geometry).output[0]
+    if plan.backend == "numpy" and plan.method == "box":
+        from ..engine.strips import _strips
+
+        g = plan.full or plan.geometry
+        width = (g.output[1] - 1) * g.stride[1] + g.dilation[1] * (g.kernel[1] - 1) + 1
+        least = 4 * g.dilation[0] * (g.kernel[0] - 1) // g.stride[0] + 4
+        # Each running-sum strip starts its sums afresh: compute exactly the in-memory strips, one per unit.
+        return _strips(g, 8 * 4 * width * g.stride[0], least)
+    if plan.backend == "numpy" and plan.method == "fft":
+        units = _fft_units(plan, unit_rows)
+        # None: one tile covers the rows, or strided/dilated classes interleave them: one block, as in memory.
+        return units if units is not None else [(0, rows)]
+    unit = max(1, unit_rows)
+    return [(start, min(rows, start + unit)) for start in range(0, rows, unit)]
+
+
+def _fft_units(plan: Plan, unit_rows: int) -> list[tuple[int, int]] | None:
+    """Blocks of whole FFT row tiles that give the in-memory numbers (stride and dilation 1), or None.
+
+    Each block must get the same tiles (:func:`convcli.engine.fft._tile`) and run its transforms on
+    as many threads as the whole image did (pocketfft's threads group its SIMD lanes differently).
+    """
+    from ..engine.fft import _tile
+    from ..parallel import workers
+
+    g = plan.full or plan.geometry
+    if g.stride != (1, 1) or g.dilation != (1, 1):
+        return None
+    rows, cols = g.output
+    tile, length = _tile(rows, g.kernel[0])
+    if tile >= rows:
+        return None
+    col_tile = _tile(cols, g.kernel[1])[0]
+    col_tiles = -(-cols // col_tile)
+    threads = workers()
+
+    def inner(count: int) -> int:
+        return 1 if -(-count // tile) * col_tiles >= threads else threads
+
+    def fits(count: int) -> bool:
+        return _tile(count, g.kernel[0]) == (tile, length) and inner(count) == inner(rows)
+
+    # The in-memory tiling cut into blocks of whole tiles, each planned by _tile exactly as the whole image:
+    # the last block holds q tiles and the partial one, the others m tiles (a block small enough for one
+    # transform would be planned as one tile, so small m and q may not do).
+    rest = rows % tile
+    first = max(1, unit_rows // tile)
+    for q in range(0 if rest else 1, 17):
+        last = q * tile + rest
+        if last > rows or not fits(last):
+            continue
+        tiles = (rows - last) // tile
+        for m in range(first, first + 16):
+            sizes = [m * tile] * (tiles // m) + ([tiles % m * tile] if tiles % m else []) + [last]
+            if all(fits(size) for size in sizes[:-1]):
+                starts = np.cumsum([0, *sizes])
+                return [(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+    return None
 
 
 def _box(block: np.ndarray, weight: float, g: ConvGeometry, mode: str, value: float, out: np.ndarray) -> None:
@@ -294,24 +304,39 @@ def _itemsize(dtype: Any) -> int:
 def stream_estimate(
     input_size: tuple[int, int], channels: int, plans: Sequence[Plan], itemsize: int, unit_rows: int, held: int = 0
 ) -> Estimate:
-    """Peak memory of a streamed run: per step, its cached units and one block of input rows with the engine's copies.
+    """Peak memory of a streamed run: per step, its input rows, the engine's buffers and its cached units.
 
-    Per step: ``_CACHED_UNITS`` units of output rows, the block of input rows
-    a unit reads (the unit plus the halo, at the padded width) and the
-    engine's buffers on it (a gathered copy and about three rows of scratch
-    per output row); the writing of a strip; plus what the reader holds and
-    the interpreter with NumPy, SciPy and the codecs loaded (a measured
-    60 MiB). Checked against measured peaks by ``bench/huge.py``.
+    Per step, with ``R`` output rows a unit and ``h = (R - 1) * stride + dilation * (k - 1) + 1``
+    input rows under them: the block of input rows (``h`` rows at the input's width), the engine's
+    buffers on it (OpenCV: its ``h``-row result and the copy of the kept rows; NumPy's direct and
+    separable passes: the unit's output and their bounded chunks; NumPy's FFT and box plans, whose
+    units are their own row tiles: a gathered copy and about three rows of scratch per output row)
+    and the units the step keeps
+    (``_CACHED_UNITS``, one for the last step); then the writing of a strip, what the reader holds
+    (its band of segments, or the stored pixels of an image decoded whole) and the interpreter with
+    NumPy, SciPy and the codecs loaded (a measured 60 MiB). Checked against measured peaks by
+    ``bench/huge.py``.
     """
     parts: dict[str, int] = {"runtime": RUNTIME_BYTES, "reader": held}
     for index, plan in enumerate(plans):
         g = plan.full or plan.geometry
-        rows = min(unit_rows, g.output[0])
+        # The tallest unit the step computes (NumPy's FFT and box plans cut their own, as in memory).
+        fixed = plan.backend == "numpy" and plan.method in ("box", "fft")
+        rows = max(b - a for a, b in plan_units(plan, unit_rows)) if fixed else min(unit_rows, g.output[0])
         halo = (rows - 1) * g.stride[0] + g.dilation[0] * (g.kernel[0] - 1) + 1
-        padded_width = g.padded[1]
-        block = halo * g.input[1] * itemsize * channels
-        engine = 2 * halo * padded_width * itemsize + 4 * rows * g.output[1] * itemsize
-        cached = _CACHED_UNITS * rows * g.output[1] * itemsize * channels
+        plane = itemsize * channels
+        block = halo * g.input[1] * plane
+        if plan.backend == "opencv":
+            # One plane at a time: the call's result over the block's rows, the kept rows copied out of it.
+            engine = halo * g.padded[1] * itemsize + rows * g.output[1] * itemsize
+            if channels > 1:  # the planes split out of the block, the stacked result
+                engine += block + rows * g.output[1] * plane
+        elif fixed:  # NumPy's FFT tiles and running sums over a tall unit
+            engine = 2 * halo * g.padded[1] * itemsize + 4 * rows * g.output[1] * itemsize
+        else:  # NumPy's direct and separable passes: the unit's output, bounded chunks of scratch (engine.strips)
+            engine = rows * g.output[1] * itemsize + (2 << 20)
+        keep = 1 if index == len(plans) - 1 else _CACHED_UNITS
+        cached = keep * rows * g.output[1] * plane
         parts[f"step {index + 1}"] = block + engine + cached
     # Writing a strip: the float32 copy to_pixels scales, the pixels, PNG's filtered rows and pending IDAT bytes.
     last = plans[-1].geometry
@@ -320,13 +345,35 @@ def stream_estimate(
     return Estimate("this streamed run", parts)
 
 
-def choose_unit_rows(plans: Sequence[Plan], itemsize: int, channels: int, budget: int | None = None) -> int:
-    """Strip height: about :data:`STRIP_BYTES` of buffers per step (less under a small budget), at least 8 rows."""
-    room = STRIP_BYTES if budget is None else (budget - RUNTIME_BYTES) // (4 * max(1, len(plans)))
-    target = max(1 << 20, min(STRIP_BYTES, room))
-    widest = max((p.full or p.geometry).padded[1] for p in plans)
-    rows = target // max(1, 8 * widest * itemsize * channels)
-    return int(max(8, min(4096, rows)))
+def choose_unit_rows(
+    plans: Sequence[Plan],
+    itemsize: int,
+    channels: int,
+    budget: int | None = None,
+    *,
+    input_size: tuple[int, int] | None = None,
+    held: int = 0,
+) -> int:
+    """Strip height: the tallest (8 to 4096 rows) whose estimate fits :data:`STRIP_BYTES` beside the interpreter.
+
+    The working set, the estimate of :func:`stream_estimate` less the runtime (``held``, the reader's
+    bytes, included), is bounded by the budget rather than by the width: a wider image gets shorter
+    strips. Under a ``budget``, a quarter of what it leaves beside the interpreter, when that is less.
+    """
+    target = STRIP_BYTES if budget is None else max(1 << 20, min(STRIP_BYTES, (budget - RUNTIME_BYTES) // 4))
+    size = input_size or plans[0].geometry.input
+
+    def working(rows: int) -> int:
+        return stream_estimate(size, channels, plans, itemsize, rows, held).total - RUNTIME_BYTES
+
+    tallest = max((p.full or p.geometry).output[0] for p in plans)
+    low, high = min(8, tallest), max(1, min(4096, tallest))
+    if working(low) > target:
+        return low
+    while low < high:  # the tallest rows that fit: the estimate grows with the rows
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if working(middle) <= target else (low, middle - 1)
+    return low
 
 
 def plan_stream(
@@ -343,7 +390,11 @@ def plan_stream(
     """The plans of the whole image (so the numbers are the in-memory ones) and a strip height that fits ``budget``."""
     plans = plan_filter(input_size, kernels, settings, dtype)
     itemsize = _itemsize(dtype)
-    rows = strip_rows if strip_rows is not None else choose_unit_rows(plans, itemsize, channels, budget)
+    rows = (
+        strip_rows
+        if strip_rows is not None
+        else choose_unit_rows(plans, itemsize, channels, budget, input_size=input_size, held=held)
+    )
     if rows < 1:
         raise ParameterError(f"strip height {rows} must be at least 1 row")
     estimate = stream_estimate(input_size, channels, plans, itemsize, rows, held)
@@ -357,6 +408,7 @@ def build_steps(reader: Any, plan: StreamPlan, settings: FilterSettings) -> Any:
     rows: Any = reader
     for kernel, step in zip(plan.kernels, plan.plans):
         rows = FilteredRows(rows, kernel, step, settings, plan.dtype, plan.unit_rows)
+    rows.keep = 1  # the last step's rows are read in order, each once
     return rows
 
 

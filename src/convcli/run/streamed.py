@@ -29,7 +29,7 @@ from ..io.pixels import (
     parse_scale,
     to_pixels,
 )
-from ..io.strips import RowReader, open_rows, row_writer
+from ..io.strips import TIFF_TILE, RowReader, check_tile, open_rows, row_writer
 from ..kernels import Kernel
 from ..limits import Estimate, LimitError, check_memory, format_bytes
 from .stream import PooledRows, StreamPlan, build_steps, choose_unit_rows, plan_stream, pool_estimate
@@ -97,10 +97,12 @@ def _resolved_scale(write: WriteSettings, data: RangeScan | None) -> tuple[str, 
     return choose_ends(data, write.scale, write.vmin, write.vmax)
 
 
-def output_bytes(shape: tuple[int, ...], fmt: str, depth: int, itemsize: int = 8) -> int:
-    """An upper bound of the written file's size (PNG: as if stored uncompressed)."""
+def output_bytes(shape: tuple[int, ...], fmt: str, depth: int, itemsize: int = 8, tile: int | None = None) -> int:
+    """An upper bound of the written file's size (PNG: as if stored uncompressed; tiles padded at the edges)."""
+    if fmt == "tiff" and tile:
+        shape = tuple(-(-side // tile) * tile for side in shape[:2]) + tuple(shape[2:])
     values = int(np.prod(shape))
-    per_value = 4 if fmt == "tiff" else itemsize if fmt == "npy" else depth // 8
+    per_value = 4 if fmt == "tiff" else itemsize if fmt in ("npy", "zarr") else depth // 8
     return values * per_value + shape[0] + (1 << 16)
 
 
@@ -126,18 +128,21 @@ def stream_rows(
     rows: int,
     *,
     on_rows: Callable[[int, int], None] | None = None,
+    tile: int | None = None,
 ) -> tuple[tuple[int, ...], PixelMapping | None, int]:
     """Write the rows of ``make_steps()`` (a fresh chain per pass) into ``destination``, atomically.
 
+    ``tile``: a TIFF written in square tiles of that side, ``None`` in strips (the in-memory layout).
     Returns the result's shape, the pixel mapping (image formats) and the passes made.
     """
+    tile = check_tile(tile)
     steps = make_steps()
     height, width, channels = steps.height, steps.width, steps.channels
     shape: tuple[int, ...] = (height, width) + ((channels,) if channels > 1 else ())
     pixels = fmt == "png"
     if pixels and write.depth not in (8, 16):
         raise ParameterError(f"depth {write.depth} is not 8 or 16")
-    check_free_space(destination, output_bytes(shape, fmt, write.depth, steps.dtype.itemsize))
+    check_free_space(destination, output_bytes(shape, fmt, write.depth, steps.dtype.itemsize, tile))
     passes = 2 if pixels and needs_range(write) else 1
     total = passes * height
     done = [0]
@@ -153,7 +158,9 @@ def stream_rows(
         data = _range_pass(steps, unit, write, advance)
         steps = make_steps()  # the first pass's caches are dropped
     scale, vmin, vmax = _resolved_scale(write, data)
-    writer = row_writer(destination, fmt, shape, depth=write.depth, compression=write.compression, dtype=steps.dtype)
+    writer = row_writer(
+        destination, fmt, shape, depth=write.depth, compression=write.compression, dtype=steps.dtype, tile=tile
+    )
     clipped = 0
     low = high = 0.0
     try:
@@ -174,6 +181,32 @@ def stream_rows(
     return shape, (PixelMapping(low, high, clipped, scale) if pixels else None), passes
 
 
+def _with_writer(
+    estimate: Estimate,
+    fmt: str,
+    size: tuple[int, int],
+    channels: int,
+    dtype: Any,
+    tile: int | None,
+    reader: RowReader | None = None,
+) -> Estimate:
+    """The estimate with what the writer holds, and zarr's modules when the source or the output is a store.
+
+    A Zarr output holds its band of chunk rows, zarr's copy of it into chunks and their compressed
+    bytes (about two bands, measured by ``bench/huge.py --stream-estimates``); the other writers hold
+    a strip, counted by the steps' estimate.
+    """
+    from ..io.zarrs import ZARR_RUNTIME
+
+    parts = dict(estimate.parts)
+    if fmt == "zarr":
+        rows = min(size[0], check_tile(tile) or TIFF_TILE)
+        parts["zarr band"] = 2 * rows * size[1] * channels * np.dtype(dtype).itemsize
+    if fmt == "zarr" or (reader is not None and reader.runtime_bytes):
+        parts["zarr modules"] = ZARR_RUNTIME  # beside the interpreter, not in the strips' share
+    return replace(estimate, parts=parts) if parts != estimate.parts else estimate
+
+
 def _working_dtype(reader: RowReader, precision: str) -> np.dtype:
     from ..api.arrays import _working_dtype as working
 
@@ -191,20 +224,25 @@ def stream_filter(
     strip_rows: int | None = None,
     budget: int | None = None,
     on_rows: Callable[[int, int], None] | None = None,
+    tile: int | None = TIFF_TILE,
 ) -> Streamed:
     """Filter ``reader``'s image strip by strip into ``destination`` (``tiff``, ``png`` or ``npy``).
 
     ``on_rows(done, total)`` is told the output rows done (over both passes
-    when the pixel mapping needs the range first).
+    when the pixel mapping needs the range first). A TIFF is written in
+    ``tile`` x ``tile`` tiles (``None`` or 0: in strips, the in-memory file).
     """
     dtype = _working_dtype(reader, settings.precision)
     size = (reader.height, reader.width)
     plan = plan_stream(
         size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
     )
+    plan = replace(
+        plan, estimate=_with_writer(plan.estimate, fmt, plan.output_size, plan.channels, dtype, tile, reader)
+    )
     check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
-        lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows
+        lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows, tile=tile
     )
     return Streamed(
         destination, fmt, shape, mapping, plan.unit_rows, passes, plan.estimate, reader.detail, reader.kind, size, plan
@@ -221,8 +259,9 @@ def stream_pool(
     strip_rows: int | None = None,
     budget: int | None = None,
     on_rows: Callable[[int, int], None] | None = None,
+    tile: int | None = TIFF_TILE,
 ) -> Streamed:
-    """Pool ``reader``'s image strip by strip into ``destination`` (the bytes of the in-memory run)."""
+    """Pool ``reader``'s image strip by strip into ``destination`` (the in-memory numbers; TIFF in ``tile`` tiles)."""
     dtype = np.dtype(np.float32 if reader.dtype == np.float32 else np.float64)
     steps = PooledRows(reader, settings, dtype)
     if strip_rows is None:
@@ -233,9 +272,10 @@ def stream_pool(
         )
     rows = strip_rows
     estimate = pool_estimate(reader, steps, rows, reader.held_bytes)
+    estimate = _with_writer(estimate, fmt, steps.geometry.output, steps.channels, dtype, tile, reader)
     check_memory(replace(estimate, what="this pooling, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
-        lambda: PooledRows(reader, settings, dtype), destination, fmt, write, rows, on_rows=on_rows
+        lambda: PooledRows(reader, settings, dtype), destination, fmt, write, rows, on_rows=on_rows, tile=tile
     )
     size = (reader.height, reader.width)
     return Streamed(destination, fmt, shape, mapping, rows, passes, estimate, reader.detail, reader.kind, size)
@@ -293,26 +333,32 @@ def filter_file(
     frame: int = 0,
     strip_rows: int | None = None,
     max_memory: int | None = None,
+    tile: int | None = TIFF_TILE,
 ) -> Streamed:
     """Filter an image file into another without holding either whole, as ``convcli filter --stream``.
 
-    The file is byte for byte what ``convcli.save(convcli.filter(convcli.load(source), kernel, ...),
-    destination)`` writes; the keyword arguments are those of :func:`convcli.filter`,
+    The file holds the numbers of ``convcli.save(convcli.filter(convcli.load(source), kernel, ...),
+    destination)``, byte for byte the same file but for a TIFF's tiles (``tile=None``: that too); the keyword arguments are those of :func:`convcli.filter`,
     :func:`convcli.load` and :func:`convcli.save`. Cross-correlation (the kernel not flipped) unless
     ``convolve``; borders by ``pad_mode`` at the image's true edges only.
 
     Parameters
     ----------
     source : str
-        A TIFF/BigTIFF (tiled or striped; read by segments), a ``.npy`` (memory-mapped), or any other
-        source convcli reads (decoded whole, then streamed).
+        A TIFF/BigTIFF (tiled or striped; read by segments), a ``.npy`` (read by rows), a Zarr array
+        (``convcli[zarr]``; read by chunk rows), or any other source convcli reads (decoded whole,
+        then streamed).
     destination : str
-        ``.tif``/``.tiff`` (float32), ``.png`` (8 or 16 bits) or ``.npy``, written to a temporary name
-        and renamed into place.
+        ``.tif``/``.tiff`` (float32, uncompressed), ``.png`` (8 or 16 bits), ``.npy`` or ``.zarr``
+        (chunks ``tile`` a side), written to a temporary name and renamed into place.
     strip_rows : int, optional
         Output rows computed at a time by each step; default from ``max_memory``.
     max_memory : int, optional
         Bytes the run may use (sets the strip height).
+    tile : int or None
+        A TIFF destination in square tiles of this side (a multiple of 16, default 256; BigTIFF above
+        4 GiB); ``None`` or 0 writes strips, byte for byte the file of the in-memory run. Other formats
+        are byte for byte the in-memory file either way.
 
     Returns
     -------
@@ -343,7 +389,15 @@ def filter_file(
     fmt = _destination(destination, format)
     with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
         return stream_filter(
-            reader, destination, fmt, as_kernels(kernel), settings, write, strip_rows=strip_rows, budget=max_memory
+            reader,
+            destination,
+            fmt,
+            as_kernels(kernel),
+            settings,
+            write,
+            strip_rows=strip_rows,
+            budget=max_memory,
+            tile=tile,
         )
 
 
@@ -370,10 +424,12 @@ def pool_file(
     frame: int = 0,
     strip_rows: int | None = None,
     max_memory: int | None = None,
+    tile: int | None = TIFF_TILE,
 ) -> Streamed:
     """Pool an image file into another without holding either whole, as ``convcli pool --stream``.
 
-    Byte for byte ``convcli.save(convcli.pool(convcli.load(source), size, ...), destination)``;
+    Byte for byte ``convcli.save(convcli.pool(convcli.load(source), size, ...), destination)`` (a TIFF's
+    tiles aside: ``tile`` as :func:`filter_file`);
     the keyword arguments are those of :func:`convcli.pool`, :func:`convcli.load`,
     :func:`convcli.save` and :func:`filter_file`.
 
@@ -399,7 +455,9 @@ def pool_file(
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
     fmt = _destination(destination, format)
     with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
-        return stream_pool(reader, destination, fmt, settings, write, strip_rows=strip_rows, budget=max_memory)
+        return stream_pool(
+            reader, destination, fmt, settings, write, strip_rows=strip_rows, budget=max_memory, tile=tile
+        )
 
 
 __all__ = ["Streamed", "filter_file", "pool_file", "stream_filter", "stream_pool", "stream_rows", "choose_unit_rows"]
