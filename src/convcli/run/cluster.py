@@ -14,10 +14,18 @@ system), and a check on every worker before any work refuses a run whose
 output folders a worker cannot write. A worker that dies mid-task has its
 task run again on another (Dask reschedules it); an item written twice is
 written atomically both times, so no output is ever partial.
+
+A run of one source is not sent to a worker: the client runs it, with the
+cluster made current (:func:`current_cluster`), so that a streamed run
+(forced by ``--stream`` or chosen by the memory budget) splits its row
+strips across the workers (:mod:`convcli.run.cluster_split`), and a source
+that fits in memory is filtered where it was decoded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +40,7 @@ CONNECT_TIMEOUT = 10.0
 #: Tasks per worker: enough to keep every worker busy to the end when items take unequal times.
 TASKS_PER_WORKER = 8
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
+_CURRENT: contextvars.ContextVar[Cluster | None] = contextvars.ContextVar("convcli_cluster", default=None)
 
 
 class ClusterError(ConvcliError, OSError):
@@ -143,6 +152,21 @@ class Cluster:
         return max(1, len(self.client.scheduler_info().get("workers", {})))
 
 
+def current_cluster() -> Cluster | None:
+    """The cluster a one-source run on the client may split its strips across (``None`` elsewhere)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def made_current(cluster: Cluster) -> Iterator[Cluster]:
+    """Make ``cluster`` the :func:`current_cluster` inside the block."""
+    token = _CURRENT.set(cluster)
+    try:
+        yield cluster
+    finally:
+        _CURRENT.reset(token)
+
+
 def _check_worker(cwd: str, folders: Sequence[str]) -> str | None:
     """On a worker: the first problem with the client's folder or an output folder, or ``None``."""
     if not os.path.isdir(cwd):
@@ -202,6 +226,13 @@ def run_items_on_cluster(
     from distributed import as_completed
 
     client = cluster.client
+    if len(items) == 1:  # one source: run here, its strips split across the workers when it streams
+        with made_current(cluster):
+            outcome = _call(worker, items[0])
+        if on_done:
+            on_done(1, int(not outcome.ok))
+        yield outcome
+        return
     check_workers(client, items)
     size = chunk or chunk_size(len(items), cluster.workers())
     chunks = [list(items[start : start + size]) for start in range(0, len(items), size)]

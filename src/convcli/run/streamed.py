@@ -312,6 +312,7 @@ def filter_file(
     frame: int = 0,
     strip_rows: int | None = None,
     max_memory: int | None = None,
+    scheduler: Any = None,
 ) -> Streamed:
     """Filter an image file into another without holding either whole, as ``convcli filter --stream``.
 
@@ -332,11 +333,15 @@ def filter_file(
         Output rows computed at a time by each step; default from ``max_memory``.
     max_memory : int, optional
         Bytes the run may use (sets the strip height).
+    scheduler : str or distributed.Client, optional
+        Compute the strips on Dask workers (``tcp://HOST:8786``, ``local``, ``local:N`` or a client;
+        :mod:`convcli.run.cluster_split`): the same bytes, written here as the strips come back.
 
     Returns
     -------
     Streamed
-        The destination, format, shape, pixel mapping, strip height, passes and memory estimate.
+        The destination, format, shape, pixel mapping, strip height, passes and memory estimate
+        (a :class:`~convcli.run.cluster_split.Split` when ``scheduler`` is given).
 
     Examples
     --------
@@ -360,7 +365,16 @@ def filter_file(
     )
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
     fmt = _destination(destination, format)
-    with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
+    read = ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)
+    with _reader(source, read) as reader:
+        if scheduler is not None:
+            from .cluster_split import connected, split_filter
+
+            with connected(scheduler) as client:
+                return split_filter(
+                    client, reader, source, read, destination, fmt, as_kernels(kernel), settings, write,
+                    strip_rows=strip_rows, budget=max_memory,
+                )  # fmt: skip
         return stream_filter(
             reader, destination, fmt, as_kernels(kernel), settings, write, strip_rows=strip_rows, budget=max_memory
         )
@@ -389,12 +403,13 @@ def pool_file(
     frame: int = 0,
     strip_rows: int | None = None,
     max_memory: int | None = None,
+    scheduler: Any = None,
 ) -> Streamed:
     """Pool an image file into another without holding either whole, as ``convcli pool --stream``.
 
     Byte for byte ``convcli.save(convcli.pool(convcli.load(source), size, ...), destination)``;
     the keyword arguments are those of :func:`convcli.pool`, :func:`convcli.load`,
-    :func:`convcli.save` and :func:`filter_file`.
+    :func:`convcli.save` and :func:`filter_file` (``scheduler`` too: the strips computed on Dask workers).
 
     >>> import numpy as np, os, tempfile
     >>> folder = tempfile.mkdtemp()
@@ -417,7 +432,16 @@ def pool_file(
     )
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
     fmt = _destination(destination, format)
-    with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
+    read = ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)
+    with _reader(source, read) as reader:
+        if scheduler is not None:
+            from .cluster_split import connected, split_pool
+
+            with connected(scheduler) as client:
+                return split_pool(
+                    client, reader, source, read, destination, fmt, settings, write,
+                    strip_rows=strip_rows, budget=max_memory,
+                )  # fmt: skip
         return stream_pool(reader, destination, fmt, settings, write, strip_rows=strip_rows, budget=max_memory)
 
 

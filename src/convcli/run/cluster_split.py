@@ -1,0 +1,639 @@
+"""One huge image split across Dask workers: row strips with their halos computed remotely, written here in order.
+
+A streamed run (:mod:`convcli.run.stream`) computes the output in row strips,
+each reading the input rows its windows need. Here the strips become Dask
+tasks (a few strips each, aligned on the streamed run's strips): a worker
+rebuilds the same chain of steps, with the **plans made on the client** (the
+method, backend and geometry of the whole image, so the numbers are the
+in-memory ones), computes its rows and sends them back; the client writes
+them in order with the streamed run's row writers (PNG by rows, TIFF,
+``.npy``), keeping at most ``window`` tasks in flight, so its memory is
+bounded whatever the image's size.
+
+Where a worker gets its input rows:
+
+* **read by the worker**: a TIFF (tiled or striped) or a ``.npy`` that every
+  worker sees at the same absolute path with the same size and modification
+  time (a shared file system) is opened by each task, which decodes only the
+  segments under its rows;
+* **sent by the client**: anything else (PNG, JPEG and the formats decoded
+  whole, or files the workers cannot see): the client keeps what the
+  streamed run keeps (the stored pixels) and sends each task exactly the
+  input rows its strips read, halos and far borders (``circular``) included.
+
+Scale modes that need the result's range first (``minmax``, ``abs``,
+``auto``) make a first pass on the workers too: each task returns the
+extremes of each of its strips, and the client folds them in order as the
+single-machine range pass does. Workers also map floats to pixels (the
+mapping is per value), so they send 8- or 16-bit rows back for PNG.
+
+A worker that dies has its tasks run again elsewhere (Dask reschedules them;
+a task is a pure computation); Ctrl-C cancels the tasks and removes the
+temporary output file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..api.settings import FilterSettings, PoolSettings, ReadSettings, WriteSettings
+from ..errors import ConvcliError
+from ..io.pixels import PixelMapping, to_pixels
+from ..io.strips import ArrayRows, RowReader, TiffRows, open_rows, row_writer
+from ..kernels import Kernel
+from ..limits import RUNTIME_BYTES, Estimate, check_memory
+from .cluster import ClusterError
+from .stream import FilteredRows, PooledRows, StreamPlan, build_steps, plan_stream
+from .streamed import (
+    Streamed,
+    _resolved_scale,
+    _working_dtype,
+    check_free_space,
+    needs_range,
+    output_bytes,
+)
+
+#: Bytes of results one task aims at (a few streamed strips; enough work to hide Dask's ~3 ms per task).
+TASK_BYTES = 16 << 20
+#: Tasks per worker at least, so that workers that are slower or lost do not leave the others idle at the end.
+TASKS_PER_WORKER = 4
+#: Tasks in flight (submitted and not yet written) per worker: the client's memory is this many tasks' rows.
+WINDOW_PER_WORKER = 2
+
+
+@dataclass(frozen=True)
+class Split(Streamed):
+    """What a split run did: a :class:`~convcli.run.streamed.Streamed` and how it was spread.
+
+    Attributes
+    ----------
+    workers, tasks, window : int
+        Dask workers at the start, tasks per pass, most tasks in flight.
+    rows_from : str
+        ``"workers"`` (each task read its rows from the shared file) or ``"client"`` (the rows were sent).
+    """
+
+    workers: int = 0
+    tasks: int = 0
+    window: int = 0
+    rows_from: str = "workers"
+
+    def note(self) -> str:
+        where = "read by the workers" if self.rows_from == "workers" else "sent by the client"
+        return f"split across {self.workers} Dask workers: {self.tasks} tasks, rows {where}"
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every task of a run needs (small: plans and settings, never pixels)."""
+
+    kind: str  # "filter" or "pool"
+    source: str | None  # the absolute path the workers read, or None when the rows are sent
+    read: ReadSettings
+    divisor: float | None  # the client's --normalize max divisor (so workers skip that whole-image pass)
+    size: tuple[int, int, int]  # height, width, channels of the source
+    dtype: str  # the working dtype
+    source_dtype: str  # what the client's reader gives
+    unit: int  # rows the streamed run computes at a time
+    fmt: str
+    threads: int  # the client's engine threads (FFT tiles and box strips follow it)
+    plan: StreamPlan | None = None
+    settings: FilterSettings | None = None
+    pool: PoolSettings | None = None
+    scale: str = "clip"
+    vmin: float | None = None
+    vmax: float | None = None
+    depth: int = 8
+
+
+# ---------------------------------------------------------------------------
+# On a worker
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_USERS = [0, None]  # tasks using the pinned value, the value before
+
+
+@contextlib.contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """Run with ``CONVCLI_THREADS=count`` (the client's), restored when the worker's last such task ends."""
+    with _THREADS_LOCK:
+        if _THREADS_USERS[0] == 0:
+            _THREADS_USERS[1] = os.environ.get("CONVCLI_THREADS")
+        _THREADS_USERS[0] += 1
+        os.environ["CONVCLI_THREADS"] = str(count)
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_USERS[0] -= 1
+            if _THREADS_USERS[0] == 0:
+                previous = _THREADS_USERS[1]
+                if previous is None:
+                    os.environ.pop("CONVCLI_THREADS", None)
+                else:
+                    os.environ["CONVCLI_THREADS"] = str(previous)
+
+
+class _SentRows(RowReader):
+    """The rows a task was sent: runs ``(start, stop, rows)`` of the source; reads fall inside one run."""
+
+    def __init__(self, size: tuple[int, int, int], dtype: str, runs: list[tuple[int, int, np.ndarray]]):
+        self.height, self.width, self.channels = size
+        self.dtype = np.dtype(dtype)
+        self.detail = "rows sent by the client"
+        self.kind = "image"
+        self.runs = runs
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        for first, last, rows in self.runs:
+            if first <= start and stop <= last:
+                return rows[start - first : stop - first]
+        raise AssertionError(f"rows {start}:{stop} were not sent")  # a bug in _needed_runs
+
+
+def _worker_reader(job: _Job, sent: list[tuple[int, int, np.ndarray]] | None) -> RowReader:
+    if sent is not None or job.source is None:
+        return _SentRows(job.size, job.source_dtype, sent or [])
+    read = job.read
+    reader = open_rows(
+        job.source,
+        frame=read.frame,
+        gray=read.gray,
+        normalize="dtype" if read.normalize == "max" else read.normalize,
+        color=read.color,
+    )
+    if read.normalize == "max":
+        reader._divisor = job.divisor  # type: ignore[attr-defined]  # noqa: SLF001 - the client's whole-image pass
+    if (reader.height, reader.width, reader.channels) != job.size:
+        reader.close()
+        raise ClusterError(
+            f"a worker reads {job.source!r} as {reader.height}x{reader.width} but the client as "
+            f"{job.size[0]}x{job.size[1]}; workers need the client's files (a shared file system)"
+        )
+    return reader
+
+
+def _steps(job: _Job, reader: RowReader) -> Any:
+    if job.kind == "pool":
+        assert job.pool is not None
+        return PooledRows(reader, job.pool, np.dtype(job.dtype))
+    assert job.plan is not None and job.settings is not None
+    return build_steps(reader, job.plan, job.settings)
+
+
+def _range_part(values: np.ndarray, scale: str) -> tuple[float, float, float, float]:
+    """One strip's extremes as :func:`convcli.run.streamed._range_pass` takes them: all values, finite values."""
+    values = np.asarray(values, dtype=np.float32)
+    if scale == "abs":
+        values = np.abs(values)
+    low, high = float(values.min()), float(values.max())
+    if np.isfinite(low) and np.isfinite(high):
+        return low, high, low, high
+    finite = values[np.isfinite(values)]
+    if finite.size:
+        return low, high, float(finite.min()), float(finite.max())
+    return low, high, math.inf, -math.inf
+
+
+def _task(job: _Job, start: int, stop: int, sent: list[tuple[int, int, np.ndarray]] | None, want: str) -> Any:
+    """On a worker: output rows ``[start, stop)`` strip by strip (``want='rows'``), or each strip's extremes."""
+    with _threads(job.threads):
+        reader = _worker_reader(job, sent)
+        try:
+            steps = _steps(job, reader)
+            if want == "range":
+                return [
+                    _range_part(steps.read(first, min(stop, first + job.unit)), job.scale)
+                    for first in range(start, stop, job.unit)
+                ]
+            out: np.ndarray | None = None
+            clipped = 0
+            mapping = (0.0, 0.0)
+            for first in range(start, stop, job.unit):
+                last = min(stop, first + job.unit)
+                block = steps.read(first, last)
+                if job.fmt == "png":
+                    values, done = to_pixels(block, scale=job.scale, vmin=job.vmin, vmax=job.vmax, depth=job.depth)
+                    clipped += done.clipped
+                    mapping = (done.low, done.high)
+                else:
+                    values = block
+                if out is None:
+                    dtype = np.float32 if job.fmt == "tiff" else values.dtype  # what the TIFF writer stores
+                    out = np.empty((stop - start, *values.shape[1:]), dtype=dtype)
+                out[first - start : last - start] = values
+            return out, clipped, mapping
+        finally:
+            reader.close()
+
+
+def _source_seen(path: str, size: int, mtime: int) -> bool:
+    """On a worker: whether it sees the client's file (same size and modification time)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    return stat.st_size == size and stat.st_mtime_ns == mtime
+
+
+# ---------------------------------------------------------------------------
+# On the client
+
+
+def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted unique rows as maximal runs ``[start, stop)``."""
+    if rows.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(rows) != 1) + 1
+    return [(int(run[0]), int(run[-1]) + 1) for run in np.split(rows, cuts)]
+
+
+def _filtered_needs(step: FilteredRows, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The source rows ``step.read`` of each run reads (the units it computes, their halos, the border rows)."""
+    from ..engine.borders import border_map
+
+    g = step.compute
+    sh = step.geometry.stride[0]
+    subsample = step.plan.full is not None
+    top = g.padding[0][0]
+    height = step.source.height
+    parts = []
+    for start, stop in runs:
+        first, last = (start * sh, (stop - 1) * sh + 1) if subsample else (start, stop)
+        for u0, u1 in step.units:
+            if u1 <= first or u0 >= last:
+                continue
+            count = (u1 - u0 - 1) * g.stride[0] + g.dilation[0] * (g.kernel[0] - 1) + 1
+            index = np.arange(u0 * g.stride[0] - top, u0 * g.stride[0] - top + count)
+            mapped = border_map(index, height, step.mode)
+            parts.append(mapped[mapped >= 0])
+    return _runs(np.unique(np.concatenate(parts))) if parts else []
+
+
+def _pooled_needs(step: PooledRows, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    g = step.geometry
+    parts = []
+    for start, stop in runs:
+        first = start * g.stride[0] - g.padding[0]
+        count = (stop - start - 1) * g.stride[0] + g.span[0]
+        lo, hi = max(0, first), min(g.input[0], first + count)
+        if hi > lo:
+            parts.append(np.arange(lo, hi))
+    return _runs(np.unique(np.concatenate(parts))) if parts else []
+
+
+def _needed_runs(steps: Any, start: int, stop: int) -> list[tuple[int, int]]:
+    """The source rows a task's output rows ``[start, stop)`` read, through every step of the chain."""
+    runs = [(start, stop)]
+    step = steps
+    while isinstance(step, (FilteredRows, PooledRows)):
+        runs = _filtered_needs(step, runs) if isinstance(step, FilteredRows) else _pooled_needs(step, runs)
+        step = step.source
+    return runs
+
+
+def _reads_itself(reader: RowReader) -> bool:
+    """Whether workers can read this source by rows themselves (TIFF segments, a memory-mapped ``.npy``)."""
+    return isinstance(reader, TiffRows) or (isinstance(reader, ArrayRows) and reader.held_bytes == 0)
+
+
+def _shared_path(client: Any, source: str, reader: RowReader) -> str | None:
+    """The absolute path every worker reads, or ``None`` when the client must send the rows."""
+    if not _reads_itself(reader) or not os.path.isfile(source):
+        return None
+    path = os.path.abspath(source)
+    stat = os.stat(path)
+    seen = client.run(_source_seen, path, stat.st_size, stat.st_mtime_ns)
+    return path if seen and all(seen.values()) else None
+
+
+def _task_ranges(height: int, unit: int, row_bytes: int, workers: int, task_rows: int | None) -> list[tuple[int, int]]:
+    """Output rows per task: whole streamed strips, about :data:`TASK_BYTES`, at least 4 tasks per worker."""
+    units = -(-height // unit)
+    if task_rows is None:
+        per_task = max(1, min(TASK_BYTES // max(1, unit * row_bytes), -(-units // (TASKS_PER_WORKER * workers))))
+        task_rows = per_task * unit
+    task_rows = max(unit, -(-task_rows // unit) * unit)
+    return [(start, min(height, start + task_rows)) for start in range(0, height, task_rows)]
+
+
+def _submit_in_order(
+    client: Any,
+    job: _Job,
+    ranges: Sequence[tuple[int, int]],
+    want: str,
+    sent_rows: Callable[[int, int], Any] | None,
+    window: int,
+    on_result: Callable[[int, Any], None],
+) -> None:
+    """Run a task per range with at most ``window`` in flight; ``on_result(index, value)`` in input order."""
+    import dask
+    from distributed import as_completed
+
+    futures: dict[str, Any] = {}
+    index: dict[str, int] = {}
+    ready: dict[int, Any] = {}
+    waiting = as_completed()
+    submitted = written = 0
+
+    def submit() -> None:
+        nonlocal submitted
+        start, stop = ranges[submitted]
+        sent = sent_rows(start, stop) if sent_rows is not None else None
+        future = client.submit(_task, job, start, stop, sent, want, pure=False)
+        futures[future.key] = future
+        index[future.key] = submitted
+        waiting.add(future)
+        submitted += 1
+
+    # The rows sent with a task travel in its spec (kept by the scheduler, so a lost worker's task runs again).
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}):
+        try:
+            while submitted < min(window, len(ranges)):
+                submit()
+            for future in waiting:
+                try:
+                    value = future.result()
+                except ConvcliError:
+                    raise
+                except Exception as exc:
+                    error = _cluster_error(exc)
+                    if error is None:
+                        raise
+                    raise error from None
+                ready[index.pop(future.key)] = value
+                del futures[future.key]
+                while written in ready:
+                    on_result(written, ready.pop(written))
+                    written += 1
+                    if submitted < len(ranges):
+                        submit()
+        except BaseException:
+            client.cancel(list(futures.values()))
+            raise
+
+
+def _cluster_error(exc: Exception) -> ConvcliError | None:
+    """A task's failure as one line (its worker died too often, a file error there), or ``None`` for a bug."""
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return ClusterError("the workers running a strip of the image died again and again; the run stops")
+    if isinstance(exc, (OSError, MemoryError)):
+        return ClusterError(f"a worker failed: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}")
+    return None
+
+
+def _fold(parts: Sequence[tuple[float, float, float, float]], scale: str) -> PixelMapping:
+    """The strips' extremes reduced in order, as the single-machine range pass does."""
+    low, high = math.inf, -math.inf
+    finite_low, finite_high = math.inf, -math.inf
+    for part_low, part_high, part_finite_low, part_finite_high in parts:
+        low, high = min(low, part_low), max(high, part_high)
+        finite_low, finite_high = min(finite_low, part_finite_low), max(finite_high, part_finite_high)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        low, high = (finite_low, finite_high) if np.isfinite(finite_low) else (0.0, 1.0)
+    return PixelMapping(low, high, 0, scale)
+
+
+@dataclass(frozen=True)
+class _Spread:
+    """How a run is spread: the tasks' rows, the window, where rows come from, the client's estimate."""
+
+    ranges: list[tuple[int, int]]
+    window: int
+    shared: str | None
+    estimate: Estimate
+
+
+def _spread(
+    client: Any,
+    source: str,
+    reader: RowReader,
+    steps: Any,
+    unit: int,
+    fmt: str,
+    write: WriteSettings,
+    budget: int | None,
+    task_rows: int | None,
+    window: int | None,
+) -> tuple[_Spread, int]:
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    shared = _shared_path(client, source, reader)
+    item = 1 if fmt == "png" and write.depth == 8 else 2 if fmt == "png" else 4 if fmt == "tiff" else steps.dtype.itemsize
+    row_bytes = steps.width * steps.channels * item
+    ranges = _task_ranges(steps.height, unit, row_bytes, workers, task_rows)
+    tallest = max(stop - start for start, stop in ranges)
+    per_task = tallest * row_bytes
+    if shared is None:  # the rows sent with a task, kept until it is submitted
+        runs = _needed_runs(steps, *ranges[0])
+        per_task += sum(b - a for a, b in runs) * reader.width * reader.channels * reader.dtype.itemsize
+    parts = {"runtime": RUNTIME_BYTES, "reader": 0 if shared else reader.held_bytes}
+    parts["writing"] = unit * row_bytes + (1 << 20)
+    chosen = window or WINDOW_PER_WORKER * workers
+    if budget is not None and window is None:  # fewer tasks in flight under a small budget (one at least)
+        chosen = max(1, min(chosen, (budget - sum(parts.values())) // max(1, per_task)))
+    parts["tasks in flight"] = chosen * per_task
+    estimate = Estimate("this split run's client", parts)
+    return _Spread(ranges, chosen, shared, estimate), workers
+
+
+def _split_rows(
+    client: Any,
+    job: _Job,
+    spread: _Spread,
+    steps: Any,
+    reader: RowReader,
+    destination: str,
+    write: WriteSettings,
+    on_rows: Callable[[int, int], None] | None,
+) -> tuple[tuple[int, ...], PixelMapping | None, int]:
+    """The passes of :func:`convcli.run.streamed.stream_rows`, with the strips computed on the workers."""
+    height, width, channels = steps.height, steps.width, steps.channels
+    shape: tuple[int, ...] = (height, width) + ((channels,) if channels > 1 else ())
+    pixels = job.fmt == "png"
+    check_free_space(destination, output_bytes(shape, job.fmt, write.depth, steps.dtype.itemsize))
+    passes = 2 if pixels and needs_range(write) else 1
+    total = passes * height
+    done = [0]
+
+    def advance(count: int) -> None:
+        done[0] += count
+        if on_rows is not None:
+            on_rows(done[0], total)
+
+    sent_rows = None
+    if spread.shared is None:
+
+        def sent_rows(start: int, stop: int) -> list[tuple[int, int, np.ndarray]]:
+            return [(a, b, np.array(reader.read(a, b))) for a, b in _needed_runs(steps, start, stop)]
+
+    data = None
+    if passes == 2:
+        parts: list[list[tuple[float, float, float, float]]] = [[] for _ in spread.ranges]
+
+        def ranged(number: int, value: Any) -> None:
+            parts[number] = value
+            advance(spread.ranges[number][1] - spread.ranges[number][0])
+
+        _submit_in_order(client, replace(job, scale=write.scale), spread.ranges, "range", sent_rows, spread.window, ranged)
+        data = _fold([part for task in parts for part in task], write.scale)
+    scale, vmin, vmax = _resolved_scale(write, data)
+    job = replace(job, scale=scale, vmin=vmin, vmax=vmax, depth=write.depth)
+    writer = row_writer(destination, job.fmt, shape, depth=write.depth, compression=write.compression, dtype=steps.dtype)
+    seen = {"clipped": 0, "low": 0.0, "high": 0.0}
+
+    def written(_number: int, value: Any) -> None:
+        rows, clipped, (low, high) = value
+        writer.write(rows)
+        seen["clipped"] += clipped
+        seen["low"], seen["high"] = low, high
+        advance(rows.shape[0])
+
+    try:
+        _submit_in_order(client, job, spread.ranges, "rows", sent_rows, spread.window, written)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    mapping = PixelMapping(seen["low"], seen["high"], int(seen["clipped"]), scale) if pixels else None
+    return shape, mapping, passes
+
+
+def _job(kind: str, source: str | None, read: ReadSettings, reader: RowReader, dtype: Any, unit: int, fmt: str) -> _Job:
+    from ..parallel import workers
+
+    divisor = getattr(reader, "_divisor", None) if read.normalize == "max" else None
+    size = (reader.height, reader.width, reader.channels)
+    return _Job(kind, source, read, divisor, size, str(np.dtype(dtype)), str(reader.dtype), unit, fmt, workers())
+
+
+def split_filter(
+    client: Any,
+    reader: RowReader,
+    source: str,
+    read: ReadSettings,
+    destination: str,
+    fmt: str,
+    kernels: Sequence[Kernel],
+    settings: FilterSettings,
+    write: WriteSettings,
+    *,
+    strip_rows: int | None = None,
+    budget: int | None = None,
+    on_rows: Callable[[int, int], None] | None = None,
+    task_rows: int | None = None,
+    window: int | None = None,
+) -> Split:
+    """:func:`convcli.run.streamed.stream_filter` with the strips computed on the Dask ``client``'s workers.
+
+    ``reader`` is the client's reader of ``source`` (opened with ``read``); the
+    workers open ``source`` themselves when they see it and it reads by rows,
+    else the client sends each task its rows. ``task_rows`` (output rows per
+    task, rounded up to whole strips) and ``window`` (tasks in flight) default
+    from the image and the number of workers. The file is byte for byte the
+    single-machine streamed one.
+    """
+    dtype = _working_dtype(reader, settings.precision)
+    size = (reader.height, reader.width)
+    plan = plan_stream(
+        size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
+    )
+    steps = build_steps(reader, plan, settings)
+    spread, workers = _spread(client, source, reader, steps, plan.unit_rows, fmt, write, budget, task_rows, window)
+    check_memory(replace(spread.estimate, what="this split run, even streamed,"), budget)
+    job = replace(
+        _job("filter", spread.shared, read, reader, dtype, plan.unit_rows, fmt), plan=plan, settings=settings
+    )
+    shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows)
+    return Split(
+        destination,
+        fmt,
+        shape,
+        mapping,
+        plan.unit_rows,
+        passes,
+        spread.estimate,
+        reader.detail,
+        reader.kind,
+        size,
+        plan,
+        workers=workers,
+        tasks=len(spread.ranges),
+        window=spread.window,
+        rows_from="workers" if spread.shared else "client",
+    )
+
+
+def split_pool(
+    client: Any,
+    reader: RowReader,
+    source: str,
+    read: ReadSettings,
+    destination: str,
+    fmt: str,
+    settings: PoolSettings,
+    write: WriteSettings,
+    *,
+    strip_rows: int | None = None,
+    budget: int | None = None,
+    on_rows: Callable[[int, int], None] | None = None,
+    task_rows: int | None = None,
+    window: int | None = None,
+) -> Split:
+    """:func:`convcli.run.streamed.stream_pool` with the strips computed on the Dask ``client``'s workers."""
+    dtype = np.dtype(np.float32 if reader.dtype == np.float32 else np.float64)
+    steps = PooledRows(reader, settings, dtype)
+    if strip_rows is None:  # stream_pool's strip height
+        padded = reader.width + sum(steps.columns)
+        target = 8 << 20 if budget is None else max(1 << 20, min(8 << 20, (budget - (60 << 20)) // 4))
+        strip_rows = int(
+            max(8, min(4096, target // max(1, padded * dtype.itemsize * reader.channels * steps.geometry.stride[0])))
+        )
+    spread, workers = _spread(client, source, reader, steps, strip_rows, fmt, write, budget, task_rows, window)
+    check_memory(replace(spread.estimate, what="this split pooling, even streamed,"), budget)
+    job = replace(_job("pool", spread.shared, read, reader, dtype, strip_rows, fmt), pool=settings)
+    shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows)
+    size = (reader.height, reader.width)
+    return Split(
+        destination,
+        fmt,
+        shape,
+        mapping,
+        strip_rows,
+        passes,
+        spread.estimate,
+        reader.detail,
+        reader.kind,
+        size,
+        workers=workers,
+        tasks=len(spread.ranges),
+        window=spread.window,
+        rows_from="workers" if spread.shared else "client",
+    )
+
+
+@contextlib.contextmanager
+def connected(scheduler: Any) -> Iterator[Any]:
+    """A Dask client for ``scheduler``: an address or ``local[:N]`` (a cluster for the block), or a client as is."""
+    from .cluster import Cluster, parse_scheduler
+
+    if isinstance(scheduler, str):
+        with Cluster(parse_scheduler(scheduler)) as cluster:
+            yield cluster.client
+    elif isinstance(scheduler, Cluster):
+        yield scheduler.client
+    else:
+        yield scheduler
+
+
+__all__ = ["Split", "connected", "split_filter", "split_pool"]
