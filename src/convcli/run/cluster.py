@@ -129,6 +129,7 @@ class Cluster:
                     host="127.0.0.1",
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
+                    preload=["convcli.run.cluster_worker"],  # the workers leave Ctrl-C to the client
                 )
                 self.client = Client(self.cluster, timeout=self.timeout)
             else:

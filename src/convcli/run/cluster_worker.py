@@ -1,0 +1,20 @@
+"""The set-up of the worker processes of a ``LocalCluster`` convcli starts (a Dask preload module).
+
+Ctrl-C on a terminal reaches the whole foreground process group, the
+workers included: they ignore it, as ``--jobs`` workers do, and the client
+cancels the tasks, removes its temporary file and stops the cluster (which
+ends the workers), so the run ends with one line, ``convcli: interrupted``.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+
+def dask_setup(worker: Any) -> None:
+    """Called by Dask in each worker process as it starts: ignore SIGINT (the client handles Ctrl-C)."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread (a worker run inside another program): leave it as it is
+        pass
