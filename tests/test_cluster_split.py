@@ -102,7 +102,9 @@ def split_equals_references(client, source: Path, folder: Path, ext: str, kernel
         ("laplacian", 3, 2, 4),  # a halo of 5 rows against strips of 3
     ],
 )
-def test_split_equals_in_memory_over_pad_modes_and_geometries(client, sources, tmp_path, mode, kernel, stride, dilation, padding):
+def test_split_equals_in_memory_over_pad_modes_and_geometries(
+    client, sources, tmp_path, mode, kernel, stride, dilation, padding
+):
     options = {"stride": stride, "dilation": dilation, "padding": padding, "pad_mode": mode, "pad_value": 0.25}
     split_equals_references(client, sources / "tiled.tif", tmp_path, "png", kernel, **options)
 
@@ -166,7 +168,13 @@ def test_pooling_split_equals_in_memory(client, sources, tmp_path):
         image = convcli.load(str(sources / "tiled.tif"))
         convcli.save(convcli.pool(image, size, op=op, **extra), str(tmp_path / "memory.png"))
         done = pool_file(
-            str(sources / "tiled.tif"), str(tmp_path / "split.png"), size, op=op, strip_rows=2, scheduler=client, **extra
+            str(sources / "tiled.tif"),
+            str(tmp_path / "split.png"),
+            size,
+            op=op,
+            strip_rows=2,
+            scheduler=client,
+            **extra,
         )
         assert done.tasks > 2
         assert (tmp_path / "split.png").read_bytes() == (tmp_path / "memory.png").read_bytes(), op
@@ -186,8 +194,11 @@ def test_the_rows_sent_to_a_task_are_its_rows_and_halos_only():
             self.rows.update(range(start, stop))
             return super().read(start, stop)
 
-    for mode, kernels, stride in (("zeros", ["gaussian:5"], 1), ("circular", ["gaussian:7", "laplacian"], 1),
-                                  ("reflect", ["blur:5"], 2)):  # fmt: skip
+    for mode, kernels, stride in (
+        ("zeros", ["gaussian:5"], 1),
+        ("circular", ["gaussian:7", "laplacian"], 1),
+        ("reflect", ["blur:5"], 2),
+    ):
         settings = FilterSettings(make_geometry(padding=3, pad_mode=mode, stride=stride))
         plan = plan_stream(image.shape, 1, np.float32, as_kernels(kernels), settings, strip_rows=8)
         for start, stop in ((0, 24), (40, 64), (plan.output_size[0] - 16, plan.output_size[0])):
@@ -195,8 +206,11 @@ def test_the_rows_sent_to_a_task_are_its_rows_and_halos_only():
             steps = build_steps(recording, plan, settings)
             for first in range(start, stop, 8):
                 steps.read(first, min(stop, first + 8))
-            needed = {row for a, b in _needed_runs(build_steps(ArrayRows(image), plan, settings), start, stop)
-                      for row in range(a, b)}  # fmt: skip
+            needed = {
+                row
+                for a, b in _needed_runs(build_steps(ArrayRows(image), plan, settings), start, stop)
+                for row in range(a, b)
+            }
             assert recording.rows <= needed, (mode, kernels, start)
             assert len(needed) <= (stop - start) * stride + 60  # the rows and the halos, never the whole image
     assert _task_ranges(100, 8, 1000, 2, None) == [(start, min(100, start + 16)) for start in range(0, 100, 16)]
@@ -223,13 +237,24 @@ def test_rows_sent_when_a_worker_cannot_see_the_file(client, sources, tmp_path, 
     import convcli.run.cluster_split as split
 
     monkeypatch.setattr(split, "_shared_path", lambda *args: None)
-    split_equals_references(client, sources / "tiled.tif", tmp_path, "png", "gaussian:5", padding="same",
-                            pad_mode="circular")  # fmt: skip
+    split_equals_references(
+        client, sources / "tiled.tif", tmp_path, "png", "gaussian:5", padding="same", pad_mode="circular"
+    )
     with open_rows(str(sources / "tiled.tif")) as reader:
         settings = FilterSettings(make_geometry())
-        done = split_filter(client, reader, str(sources / "tiled.tif"), ReadSettings(), str(tmp_path / "s.tif"),
-                            "tiff", as_kernels("sobel-x"), settings, convcli.api.settings.WriteSettings(),
-                            strip_rows=4, window=1)  # fmt: skip
+        done = split_filter(
+            client,
+            reader,
+            str(sources / "tiled.tif"),
+            ReadSettings(),
+            str(tmp_path / "s.tif"),
+            "tiff",
+            as_kernels("sobel-x"),
+            settings,
+            convcli.api.settings.WriteSettings(),
+            strip_rows=4,
+            window=1,
+        )
     assert done.rows_from == "client" and done.window == 1
 
 
@@ -253,9 +278,19 @@ def test_a_worker_killed_mid_run_has_its_strips_run_again(client, tmp_path):
     with open_rows(str(source)) as reader:
         settings = FilterSettings(make_geometry(padding="same", pad_mode="reflect"))
         split_filter(
-            client, reader, str(source), ReadSettings(), str(tmp_path / "split.png"), "png", as_kernels("gaussian:15"),
-            settings, convcli.api.settings.WriteSettings(), strip_rows=10, task_rows=20, on_rows=kill_a_busy_worker,
-        )  # fmt: skip
+            client,
+            reader,
+            str(source),
+            ReadSettings(),
+            str(tmp_path / "split.png"),
+            "png",
+            as_kernels("gaussian:15"),
+            settings,
+            convcli.api.settings.WriteSettings(),
+            strip_rows=10,
+            task_rows=20,
+            on_rows=kill_a_busy_worker,
+        )
     assert killed, "no worker was busy when the strips came back"
     assert (tmp_path / "split.png").read_bytes() == memory
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -287,8 +322,20 @@ def test_a_source_the_memory_budget_refuses_is_split(client, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     tifffile.imwrite("big.tif", RNG.integers(0, 256, (2000, 2000), dtype=np.uint8), tile=(256, 256))
     assert run_cli(["filter", "big.tif", "-k", "gaussian:5", "-o", "memory.png", "-q"]).exit_code == 0
-    run = run_cli(["filter", "big.tif", "-k", "gaussian:5", "-o", "split.png", "--max-memory", "90",
-                   "--scheduler", client.scheduler.address])  # fmt: skip
+    run = run_cli(
+        [
+            "filter",
+            "big.tif",
+            "-k",
+            "gaussian:5",
+            "-o",
+            "split.png",
+            "--max-memory",
+            "90",
+            "--scheduler",
+            client.scheduler.address,
+        ]
+    )
     assert run.exit_code == 0, run
     assert "split across 2 Dask workers" in run.stderr
     assert (tmp_path / "split.png").read_bytes() == (tmp_path / "memory.png").read_bytes()
@@ -350,8 +397,19 @@ def _assert_gone(children: list) -> None:
 @pytest.mark.parametrize("whole_group", [False, True])
 def test_ctrl_c_on_a_split_image(tmp_path, whole_group):
     tifffile.imwrite(tmp_path / "big.tif", RNG.integers(0, 256, (3000, 2000), dtype=np.uint8), tile=(256, 256))
-    args = ["filter", "big.tif", "-k", "gaussian:15", "-o", "out.tif", "--stream", "--strip-rows", "16",
-            "--scheduler", "local:2"]  # fmt: skip
+    args = [
+        "filter",
+        "big.tif",
+        "-k",
+        "gaussian:15",
+        "-o",
+        "out.tif",
+        "--stream",
+        "--strip-rows",
+        "16",
+        "--scheduler",
+        "local:2",
+    ]
 
     def writing() -> bool:
         return any(p.name.endswith(".part") for p in tmp_path.iterdir())

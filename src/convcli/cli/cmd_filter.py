@@ -287,9 +287,19 @@ def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: F
                 from ..run.cluster_split import split_filter
 
                 return split_filter(
-                    cluster.client, reader, item.source, options.read, target, fmt, applied, options.settings, options.run.write,
-                    strip_rows=options.strip_rows, budget=options.max_memory, on_rows=on_rows,
-                )  # fmt: skip
+                    cluster.client,
+                    reader,
+                    item.source,
+                    options.read,
+                    target,
+                    fmt,
+                    applied,
+                    options.settings,
+                    options.run.write,
+                    strip_rows=options.strip_rows,
+                    budget=options.max_memory,
+                    on_rows=on_rows,
+                )
             return stream_filter(
                 reader,
                 target,

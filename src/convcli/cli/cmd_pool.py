@@ -328,9 +328,18 @@ def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
             from ..run.cluster_split import split_pool
 
             return split_pool(
-                cluster.client, reader, item.source, options.read, target, fmt, options.settings, options.run.write,
-                strip_rows=options.strip_rows, budget=options.max_memory, on_rows=on_rows,
-            )  # fmt: skip
+                cluster.client,
+                reader,
+                item.source,
+                options.read,
+                target,
+                fmt,
+                options.settings,
+                options.run.write,
+                strip_rows=options.strip_rows,
+                budget=options.max_memory,
+                on_rows=on_rows,
+            )
         return stream_pool(
             reader,
             target,

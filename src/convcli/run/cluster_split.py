@@ -119,7 +119,7 @@ class _Job:
 
 
 _THREADS_LOCK = threading.Lock()
-_THREADS_USERS = [0, None]  # tasks using the pinned value, the value before
+_THREADS_USERS: list[Any] = [0, None]  # tasks using the pinned value, the value before
 
 
 @contextlib.contextmanager
@@ -140,7 +140,7 @@ def _threads(count: int) -> Iterator[None]:
                 if previous is None:
                     os.environ.pop("CONVCLI_THREADS", None)
                 else:
-                    os.environ["CONVCLI_THREADS"] = str(previous)
+                    os.environ["CONVCLI_THREADS"] = previous
 
 
 class _SentRows(RowReader):
@@ -429,7 +429,9 @@ def _spread(
 ) -> tuple[_Spread, int]:
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     shared = _shared_path(client, source, reader)
-    item = 1 if fmt == "png" and write.depth == 8 else 2 if fmt == "png" else 4 if fmt == "tiff" else steps.dtype.itemsize
+    item = (
+        1 if fmt == "png" and write.depth == 8 else 2 if fmt == "png" else 4 if fmt == "tiff" else steps.dtype.itemsize
+    )
     row_bytes = steps.width * steps.channels * item
     ranges = _task_ranges(steps.height, unit, row_bytes, workers, task_rows)
     tallest = max(stop - start for start, stop in ranges)
@@ -485,11 +487,15 @@ def _split_rows(
             parts[number] = value
             advance(spread.ranges[number][1] - spread.ranges[number][0])
 
-        _submit_in_order(client, replace(job, scale=write.scale), spread.ranges, "range", sent_rows, spread.window, ranged)
+        _submit_in_order(
+            client, replace(job, scale=write.scale), spread.ranges, "range", sent_rows, spread.window, ranged
+        )
         data = _fold([part for task in parts for part in task], write.scale)
     scale, vmin, vmax = _resolved_scale(write, data)
     job = replace(job, scale=scale, vmin=vmin, vmax=vmax, depth=write.depth)
-    writer = row_writer(destination, job.fmt, shape, depth=write.depth, compression=write.compression, dtype=steps.dtype)
+    writer = row_writer(
+        destination, job.fmt, shape, depth=write.depth, compression=write.compression, dtype=steps.dtype
+    )
     seen = {"clipped": 0, "low": 0.0, "high": 0.0}
 
     def written(_number: int, value: Any) -> None:
@@ -551,9 +557,7 @@ def split_filter(
     steps = build_steps(reader, plan, settings)
     spread, workers = _spread(client, source, reader, steps, plan.unit_rows, fmt, write, budget, task_rows, window)
     check_memory(replace(spread.estimate, what="this split run, even streamed,"), budget)
-    job = replace(
-        _job("filter", spread.shared, read, reader, dtype, plan.unit_rows, fmt), plan=plan, settings=settings
-    )
+    job = replace(_job("filter", spread.shared, read, reader, dtype, plan.unit_rows, fmt), plan=plan, settings=settings)
     shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows)
     return Split(
         destination,

@@ -8,13 +8,12 @@ ends the workers), so the run ends with one line, ``convcli: interrupted``.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from typing import Any
 
 
 def dask_setup(worker: Any) -> None:
     """Called by Dask in each worker process as it starts: ignore SIGINT (the client handles Ctrl-C)."""
-    try:
+    with contextlib.suppress(ValueError):  # not the main thread (a worker inside another program): as it is
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread (a worker run inside another program): leave it as it is
-        pass

@@ -372,9 +372,18 @@ def filter_file(
 
             with connected(scheduler) as client:
                 return split_filter(
-                    client, reader, source, read, destination, fmt, as_kernels(kernel), settings, write,
-                    strip_rows=strip_rows, budget=max_memory,
-                )  # fmt: skip
+                    client,
+                    reader,
+                    source,
+                    read,
+                    destination,
+                    fmt,
+                    as_kernels(kernel),
+                    settings,
+                    write,
+                    strip_rows=strip_rows,
+                    budget=max_memory,
+                )
         return stream_filter(
             reader, destination, fmt, as_kernels(kernel), settings, write, strip_rows=strip_rows, budget=max_memory
         )
@@ -439,9 +448,17 @@ def pool_file(
 
             with connected(scheduler) as client:
                 return split_pool(
-                    client, reader, source, read, destination, fmt, settings, write,
-                    strip_rows=strip_rows, budget=max_memory,
-                )  # fmt: skip
+                    client,
+                    reader,
+                    source,
+                    read,
+                    destination,
+                    fmt,
+                    settings,
+                    write,
+                    strip_rows=strip_rows,
+                    budget=max_memory,
+                )
         return stream_pool(reader, destination, fmt, settings, write, strip_rows=strip_rows, budget=max_memory)
 
 
