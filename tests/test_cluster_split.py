@@ -444,3 +444,18 @@ def test_ctrl_c_on_a_batch(tmp_path, whole_group):
         with Image.open(out / name) as image:
             image.load()  # complete files only
     _assert_gone(children)
+
+
+def test_one_source_that_fits_runs_on_the_client_and_fails_as_one_line(client, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    address = client.scheduler.address
+    local = run_cli(["filter", str(samples / "camera.png"), "-k", "vertical", "-o", "a.png"])
+    remote = run_cli(["filter", str(samples / "camera.png"), "-k", "vertical", "-o", "b.png", "--scheduler", address])
+    assert local.exit_code == remote.exit_code == 0, remote
+    assert "split across" not in remote.stderr  # it fits in memory: filtered where it was decoded
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    broken = run_cli(["filter", "broken.png", "-k", "vertical", "-o", "c.png", "--stream", "--scheduler", address])
+    assert broken.exit_code == 1 and "broken.png" in broken.stderr and "Traceback" not in broken.stderr, broken
+    assert not (tmp_path / "c.png").exists()

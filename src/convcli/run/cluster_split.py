@@ -104,7 +104,7 @@ class _Job:
     source_dtype: str  # what the client's reader gives
     unit: int  # rows the streamed run computes at a time
     fmt: str
-    threads: int  # the client's engine threads (FFT tiles and box strips follow it)
+    threads: int | None  # the client's engine threads when the numbers depend on them (FFT tiles, box strips)
     plan: StreamPlan | None = None
     settings: FilterSettings | None = None
     pool: PoolSettings | None = None
@@ -123,8 +123,15 @@ _THREADS_USERS: list[Any] = [0, None]  # tasks using the pinned value, the value
 
 
 @contextlib.contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """Run with ``CONVCLI_THREADS=count`` (the client's), restored when the worker's last such task ends."""
+def _threads(count: int | None) -> Iterator[None]:
+    """Run with ``CONVCLI_THREADS=count`` (the client's), restored when the worker's last such task ends.
+
+    ``None``: the worker's own setting (direct taps, separable passes, OpenCV and pooling give the same
+    numbers on any number of threads).
+    """
+    if count is None:
+        yield
+        return
     with _THREADS_LOCK:
         if _THREADS_USERS[0] == 0:
             _THREADS_USERS[1] = os.environ.get("CONVCLI_THREADS")
@@ -515,12 +522,24 @@ def _split_rows(
     return shape, mapping, passes
 
 
-def _job(kind: str, source: str | None, read: ReadSettings, reader: RowReader, dtype: Any, unit: int, fmt: str) -> _Job:
+def _job(
+    kind: str,
+    source: str | None,
+    read: ReadSettings,
+    reader: RowReader,
+    dtype: Any,
+    unit: int,
+    fmt: str,
+    plan: StreamPlan | None = None,
+) -> _Job:
     from ..parallel import workers
 
     divisor = getattr(reader, "_divisor", None) if read.normalize == "max" else None
     size = (reader.height, reader.width, reader.channels)
-    return _Job(kind, source, read, divisor, size, str(np.dtype(dtype)), str(reader.dtype), unit, fmt, workers())
+    # FFT tiles and running-sum strips are cut by the engine's thread count: the workers then use the client's.
+    pinned = plan is not None and any(p.backend == "numpy" and p.method in ("fft", "box") for p in plan.plans)
+    threads = workers() if pinned else None
+    return _Job(kind, source, read, divisor, size, str(np.dtype(dtype)), str(reader.dtype), unit, fmt, threads)
 
 
 def split_filter(
@@ -557,7 +576,7 @@ def split_filter(
     steps = build_steps(reader, plan, settings)
     spread, workers = _spread(client, source, reader, steps, plan.unit_rows, fmt, write, budget, task_rows, window)
     check_memory(replace(spread.estimate, what="this split run, even streamed,"), budget)
-    job = replace(_job("filter", spread.shared, read, reader, dtype, plan.unit_rows, fmt), plan=plan, settings=settings)
+    job = replace(_job("filter", spread.shared, read, reader, dtype, plan.unit_rows, fmt, plan), plan=plan, settings=settings)
     shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows)
     return Split(
         destination,
