@@ -41,7 +41,11 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 @pytest.fixture(scope="module")
 def client():
-    """A client of a LocalCluster of two worker processes on 127.0.0.1; both closed (no process left) after."""
+    """A client of a LocalCluster of two worker processes on 127.0.0.1; both closed (no process left) after.
+
+    The workers run the engine on one thread while this process uses its default (the CPU count): split
+    results must not depend on the workers' own setting.
+    """
     import logging
 
     cluster = distributed.LocalCluster(
@@ -51,6 +55,7 @@ def client():
         host="127.0.0.1",
         dashboard_address=None,
         silence_logs=logging.ERROR,
+        env={"CONVCLI_THREADS": "1"},
     )
     dask_client = distributed.Client(cluster, timeout=30)
     try:
@@ -459,3 +464,24 @@ def test_one_source_that_fits_runs_on_the_client_and_fails_as_one_line(client, t
     broken = run_cli(["filter", "broken.png", "-k", "vertical", "-o", "c.png", "--stream", "--scheduler", address])
     assert broken.exit_code == 1 and "broken.png" in broken.stderr and "Traceback" not in broken.stderr, broken
     assert not (tmp_path / "c.png").exists()
+
+
+def test_workers_use_the_clients_threads_where_the_numbers_depend_on_them(client, monkeypatch):
+    from convcli.run.cluster_split import _job, _threads
+
+    monkeypatch.setenv("CONVCLI_THREADS", "5")
+    with _threads(3):
+        with _threads(3):
+            assert os.environ["CONVCLI_THREADS"] == "3"
+        assert os.environ["CONVCLI_THREADS"] == "3"
+    assert os.environ["CONVCLI_THREADS"] == "5"
+    with _threads(None):
+        assert os.environ["CONVCLI_THREADS"] == "5"
+    assert set(client.run(lambda: os.environ.get("CONVCLI_THREADS")).values()) == {"1"}
+    reader = ArrayRows(np.zeros((50, 40)))
+    for method, pinned in (("fft", True), ("box", True), ("direct", False), ("separable", False)):
+        settings = FilterSettings(make_geometry(), method=method)
+        kernel = "blur:3" if method in ("box", "separable") else "0 1; 2 3"
+        plan = plan_stream((50, 40), 1, np.float64, as_kernels(kernel), settings, strip_rows=4)
+        job = _job("filter", None, ReadSettings(), reader, np.float64, 4, "npy", plan)
+        assert (job.threads == 5) is pinned, method
