@@ -485,3 +485,18 @@ def test_workers_use_the_clients_threads_where_the_numbers_depend_on_them(client
         plan = plan_stream((50, 40), 1, np.float64, as_kernels(kernel), settings, strip_rows=4)
         job = _job("filter", None, ReadSettings(), reader, np.float64, 4, "npy", plan)
         assert (job.threads == 5) is pinned, method
+
+
+def test_a_scheduler_without_workers_is_one_error_not_a_wait():
+    from convcli.run.cluster import ClusterError
+    from convcli.run.cluster_split import _workers
+
+    class NoWorkers:
+        def scheduler_info(self):
+            return {"workers": {}}
+
+        def wait_for_workers(self, count, timeout):
+            raise TimeoutError
+
+    with pytest.raises(ClusterError, match="the scheduler has no workers"):
+        _workers(NoWorkers(), timeout=0.1)

@@ -50,7 +50,7 @@ from ..io.pixels import PixelMapping, to_pixels
 from ..io.strips import ArrayRows, RowReader, TiffRows, open_rows, row_writer
 from ..kernels import Kernel
 from ..limits import RUNTIME_BYTES, Estimate, check_memory
-from .cluster import ClusterError
+from .cluster import CONNECT_TIMEOUT, ClusterError
 from .stream import FilteredRows, PooledRows, StreamPlan, build_steps, plan_stream
 from .streamed import (
     Streamed,
@@ -323,6 +323,20 @@ def _shared_path(client: Any, source: str, reader: RowReader) -> str | None:
     return path if seen and all(seen.values()) else None
 
 
+def _workers(client: Any, timeout: float = CONNECT_TIMEOUT) -> int:
+    """The number of workers, once there is one (a scheduler without workers is an error, not a wait forever)."""
+    count = len(client.scheduler_info().get("workers", {}))
+    if count:
+        return count
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        raise ClusterError(
+            f"the scheduler has no workers (none joined within {timeout:g} s); start some with dask worker ADDRESS"
+        ) from None
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
 def _task_ranges(height: int, unit: int, row_bytes: int, workers: int, task_rows: int | None) -> list[tuple[int, int]]:
     """Output rows per task: whole streamed strips, about :data:`TASK_BYTES`, at least 4 tasks per worker."""
     units = -(-height // unit)
@@ -434,7 +448,7 @@ def _spread(
     task_rows: int | None,
     window: int | None,
 ) -> tuple[_Spread, int]:
-    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    workers = _workers(client)
     shared = _shared_path(client, source, reader)
     item = (
         1 if fmt == "png" and write.depth == 8 else 2 if fmt == "png" else 4 if fmt == "tiff" else steps.dtype.itemsize
@@ -576,7 +590,9 @@ def split_filter(
     steps = build_steps(reader, plan, settings)
     spread, workers = _spread(client, source, reader, steps, plan.unit_rows, fmt, write, budget, task_rows, window)
     check_memory(replace(spread.estimate, what="this split run, even streamed,"), budget)
-    job = replace(_job("filter", spread.shared, read, reader, dtype, plan.unit_rows, fmt, plan), plan=plan, settings=settings)
+    job = replace(
+        _job("filter", spread.shared, read, reader, dtype, plan.unit_rows, fmt, plan), plan=plan, settings=settings
+    )
     shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows)
     return Split(
         destination,
