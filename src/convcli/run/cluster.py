@@ -119,7 +119,8 @@ class Cluster:
         import logging
 
         for name in ("distributed", "distributed.worker", "distributed.nanny", "distributed.scheduler"):
-            logging.getLogger(name).setLevel(logging.ERROR)  # Dask logs to stderr; convcli reports its own lines
+            # Dask logs to stderr (a worker's lost heartbeat as the cluster stops, at ERROR); convcli reports its own lines
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             if self.scheduler.local:
                 self.cluster = LocalCluster(
@@ -128,7 +129,7 @@ class Cluster:
                     processes=True,
                     host="127.0.0.1",
                     dashboard_address=None,
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,
                     preload=["convcli.run.cluster_worker"],  # the workers leave Ctrl-C to the client
                 )
                 self.client = Client(self.cluster, timeout=self.timeout)

@@ -14,6 +14,13 @@ from typing import Any
 
 
 def dask_setup(worker: Any) -> None:
-    """Called by Dask in each worker process as it starts: ignore SIGINT (the client handles Ctrl-C)."""
+    """Called by Dask in each worker process as it starts: ignore SIGINT (the client handles Ctrl-C), log nothing.
+
+    Dask's own log lines (a heartbeat lost while the cluster stops) would land on convcli's stderr, which
+    carries convcli's messages only; a task's failure comes back to the client as its exception.
+    """
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     with contextlib.suppress(ValueError):  # not the main thread (a worker inside another program): as it is
         signal.signal(signal.SIGINT, signal.SIG_IGN)
