@@ -130,6 +130,8 @@ class Cluster:
                     host="127.0.0.1",
                     dashboard_address=None,
                     silence_logs=logging.CRITICAL,
+                    # No dashboard; the scheduler's HTTP routes on a free port (8787 may be taken: no warning)
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                     preload=["convcli.run.cluster_worker"],  # the workers leave Ctrl-C to the client
                 )
                 self.client = Client(self.cluster, timeout=self.timeout)
