@@ -5,7 +5,7 @@ Run from the repository root with Dask installed (``pip install -e '.[dask]'``):
 
     python bench/cluster.py            # the full run (100,000 sources for the memory row, a 16000x16000 image)
     python bench/cluster.py --quick    # smaller counts, a 6000x6000 image
-    python bench/cluster.py --only throughput,gigapixel   # some sections: overhead, throughput, memory, gigapixel
+    python bench/cluster.py --only throughput,gigapixel   # sections: overhead, throughput, memory, gigapixel, sent
 
 Each row runs the real ``convcli filter`` command (a fresh process) against a LocalCluster that this script
 starts on 127.0.0.1 (so the cluster's start-up is not counted), or with ``--jobs`` for comparison; wall
@@ -123,9 +123,21 @@ def big_tiff(path: Path, side: int) -> Path:
     return path
 
 
-def gigapixel(work: Path, side: int, cluster: Any, repeat: int) -> list[tuple[str, float, float, float]]:
+def big_png(path: Path, side: int) -> Path:
+    """The picture of :func:`big_tiff` as a PNG (decoded whole: a split run sends the workers their rows)."""
+    import tifffile
+    from PIL import Image
+
+    Image.fromarray(tifffile.imread(big_tiff(path.with_suffix(".tif"), side))).save(path, compress_level=1)
+    return path
+
+
+def gigapixel(
+    work: Path, side: int, cluster: Any, repeat: int, png: bool = False
+) -> list[tuple[str, float, float, float]]:
     """The streamed single-machine run against the same run split across the cluster's workers."""
-    source = big_tiff(work / "big.tif", side)
+    source = big_png(work / "big.png", side) if png else big_tiff(work / "big.tif", side)
+    kind = "PNG (rows sent by the client)" if png else "tiled BigTIFF"
     common = ["filter", str(source), "-k", "gaussian:15", "--stream", "--vmin", "0", "--vmax", "1"]
     pids = worker_pids(cluster)
     rows = []
@@ -144,7 +156,7 @@ def gigapixel(work: Path, side: int, cluster: Any, repeat: int) -> list[tuple[st
             peaks.append(peak)
             cpus.append(used[0] + (process_cpu(pids) - before if extra else 0.0))
         outputs[label] = target.read_bytes()
-        row = (f"{side}x{side} 8-bit tiled BigTIFF, gaussian:15, {label}", statistics.median(walls), max(peaks))
+        row = (f"{side}x{side} 8-bit {kind}, gaussian:15, {label}", statistics.median(walls), max(peaks))
         rows.append((*row, statistics.median(cpus)))
         print(f"{row[0]:<72} {row[1]:8.2f} {row[2]:11.0f} {statistics.median(cpus):8.1f}", flush=True)
     same = len(set(outputs.values())) == 1
@@ -249,6 +261,8 @@ def main() -> None:
             if "gigapixel" in sections:
                 side = options.side or (6000 if options.quick else 16000)
                 gigapixel(work, side, clusters[2], options.repeat)
+            if "sent" in sections:
+                gigapixel(work, options.side or 6000, clusters[2], options.repeat, png=True)
         finally:
             for cluster in clusters.values():
                 cluster.close()

@@ -63,6 +63,8 @@ from .streamed import (
 
 #: Bytes of results one task aims at (a few streamed strips; enough work to hide Dask's ~3 ms per task).
 TASK_BYTES = 16 << 20
+#: Bytes of results a task may grow to so that it covers several bands of a TIFF's tiles.
+MAX_TASK_BYTES = 48 << 20
 #: Tasks per worker at least, so that workers that are slower or lost do not leave the others idle at the end.
 TASKS_PER_WORKER = 4
 #: Tasks in flight (submitted and not yet written) per worker: the client's memory is this many tasks' rows.
@@ -337,12 +339,20 @@ def _workers(client: Any, timeout: float = CONNECT_TIMEOUT) -> int:
     return max(1, len(client.scheduler_info().get("workers", {})))
 
 
-def _task_ranges(height: int, unit: int, row_bytes: int, workers: int, task_rows: int | None) -> list[tuple[int, int]]:
-    """Output rows per task: whole streamed strips, about :data:`TASK_BYTES`, at least 4 tasks per worker."""
+def _task_ranges(
+    height: int, unit: int, row_bytes: int, workers: int, task_rows: int | None, least: int = 0
+) -> list[tuple[int, int]]:
+    """Output rows per task: whole streamed strips, about :data:`TASK_BYTES`, at least 4 tasks per worker.
+
+    ``least``: rows a task should have at least (4 bands of a TIFF's tiles: a task decodes the bands under
+    its halos again), within :data:`MAX_TASK_BYTES` and the 4 tasks per worker.
+    """
     units = -(-height // unit)
     if task_rows is None:
-        per_task = max(1, min(TASK_BYTES // max(1, unit * row_bytes), -(-units // (TASKS_PER_WORKER * workers))))
-        task_rows = per_task * unit
+        balanced = -(-units // (TASKS_PER_WORKER * workers))
+        per_task = max(1, min(TASK_BYTES // max(1, unit * row_bytes), balanced))
+        wanted = min(least, MAX_TASK_BYTES // max(1, row_bytes), balanced * unit)
+        task_rows = max(per_task * unit, wanted)
     task_rows = max(unit, -(-task_rows // unit) * unit)
     return [(start, min(height, start + task_rows)) for start in range(0, height, task_rows)]
 
@@ -454,7 +464,9 @@ def _spread(
         1 if fmt == "png" and write.depth == 8 else 2 if fmt == "png" else 4 if fmt == "tiff" else steps.dtype.itemsize
     )
     row_bytes = steps.width * steps.channels * item
-    ranges = _task_ranges(steps.height, unit, row_bytes, workers, task_rows)
+    # A worker decodes whole bands of tiles (or strips): the bands under a task's halos are decoded twice.
+    band = int(getattr(reader, "_band", 0)) if shared and isinstance(reader, TiffRows) else 0
+    ranges = _task_ranges(steps.height, unit, row_bytes, workers, task_rows, 4 * band)
     tallest = max(stop - start for start, stop in ranges)
     per_task = tallest * row_bytes
     if shared is None:  # the rows sent with a task, kept until it is submitted
