@@ -74,6 +74,7 @@ def sources(tmp_path_factory):
     tifffile.imwrite(folder / "striped.tif", pixels, rowsperstrip=5)
     Image.fromarray(pixels).save(folder / "gray.png")
     Image.fromarray(RNG.integers(0, 256, (40, 33, 3), dtype=np.uint8)).save(folder / "color.png")
+    Image.fromarray(RNG.integers(0, 65536, (41, 29), dtype=np.uint16)).save(folder / "deep.png")  # 16-bit gray
     np.save(folder / "floats.npy", RNG.standard_normal((53, 38)))
     return folder
 
@@ -122,6 +123,8 @@ def test_split_equals_in_memory_over_pad_modes_and_geometries(
         ("gray.png", "png", {"scale": "abs", "padding": "same", "pad_mode": "reflect"}),  # rows sent by the client
         ("gray.png", "png", {"scale": "minmax", "depth": 16}),
         ("color.png", "png", {"color": True, "padding": "same", "pad_mode": "circular"}),  # three channels, sent
+        ("deep.png", "npy", {"normalize": "max", "pad_mode": "replicate", "padding": 2}),  # 16-bit samples sent
+        ("color.png", "tif", {"normalize": "max"}),  # the client's whole-image maximum, given to the workers
         ("floats.npy", "png", {"scale": "auto"}),  # minmax chosen from the range pass
         ("floats.npy", "npy", {"padding": 2, "stride": 2, "pad_mode": "symmetric"}),
         ("tiled.tif", "png", {"normalize": "max", "scale": "clip", "vmin": 0.1, "vmax": 0.9}),

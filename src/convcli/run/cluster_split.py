@@ -19,7 +19,9 @@ Where a worker gets its input rows:
 * **sent by the client**: anything else (PNG, JPEG and the formats decoded
   whole, or files the workers cannot see): the client keeps what the
   streamed run keeps (the stored pixels) and sends each task exactly the
-  input rows its strips read, halos and far borders (``circular``) included.
+  input rows its strips read, halos and far borders (``circular``) included:
+  the stored 8- or 16-bit samples, which the worker turns into floats with
+  the reader's own code (gray, normalisation), or the values of arrays.
 
 Scale modes that need the result's range first (``minmax``, ``abs``,
 ``auto``) make a first pass on the workers too: each task returns the
@@ -47,7 +49,7 @@ import numpy as np
 from ..api.settings import FilterSettings, PoolSettings, ReadSettings, WriteSettings
 from ..errors import ConvcliError
 from ..io.pixels import PixelMapping, to_pixels
-from ..io.strips import ArrayRows, RowReader, TiffRows, open_rows, row_writer
+from ..io.strips import ArrayRows, RowReader, TiffRows, _Converted, open_rows, row_writer
 from ..kernels import Kernel
 from ..limits import RUNTIME_BYTES, Estimate, check_memory
 from .cluster import CONNECT_TIMEOUT, ClusterError
@@ -169,9 +171,25 @@ class _SentRows(RowReader):
         raise AssertionError(f"rows {start}:{stop} were not sent")  # a bug in _needed_runs
 
 
-def _worker_reader(job: _Job, sent: list[tuple[int, int, np.ndarray]] | None) -> RowReader:
+def _sent_pixels(job: _Job, runs: list[tuple[int, int, np.ndarray]]) -> RowReader:
+    """The stored 8/16-bit pixels a task was sent, turned into floats as the client's reader turns them."""
+    lookup = _SentRows(job.size, job.source_dtype, runs)
+    first = runs[0][2]
+    shape = (job.size[0], job.size[1], *first.shape[2:])
+    read = job.read
+    normalize = "dtype" if read.normalize == "max" else read.normalize
+    reader = _Converted(lookup.read, shape, first.dtype, gray=read.gray, normalize=normalize, color=read.color)
+    if read.normalize == "max":
+        reader._divisor = job.divisor  # noqa: SLF001 - the client's whole-image pass
+    return reader
+
+
+def _worker_reader(job: _Job, sent: tuple[str, list[tuple[int, int, np.ndarray]]] | None) -> RowReader:
     if sent is not None or job.source is None:
-        return _SentRows(job.size, job.source_dtype, sent or [])
+        kind, runs = sent if sent is not None else ("values", [])
+        if kind == "pixels" and runs:
+            return _sent_pixels(job, runs)
+        return _SentRows(job.size, job.source_dtype, runs)
     read = job.read
     reader = open_rows(
         job.source,
@@ -213,7 +231,9 @@ def _range_part(values: np.ndarray, scale: str) -> tuple[float, float, float, fl
     return low, high, math.inf, -math.inf
 
 
-def _task(job: _Job, start: int, stop: int, sent: list[tuple[int, int, np.ndarray]] | None, want: str) -> Any:
+def _task(
+    job: _Job, start: int, stop: int, sent: tuple[str, list[tuple[int, int, np.ndarray]]] | None, want: str
+) -> Any:
     """On a worker: output rows ``[start, stop)`` strip by strip (``want='rows'``), or each strip's extremes."""
     with _threads(job.threads):
         reader = _worker_reader(job, sent)
@@ -509,8 +529,11 @@ def _split_rows(
     sent_rows = None
     if spread.shared is None:
 
-        def sent_rows(start: int, stop: int) -> list[tuple[int, int, np.ndarray]]:
-            return [(a, b, np.array(reader.read(a, b))) for a, b in _needed_runs(steps, start, stop)]
+        def sent_rows(start: int, stop: int) -> tuple[str, list[tuple[int, int, np.ndarray]]]:
+            runs = _needed_runs(steps, start, stop)
+            if isinstance(reader, _Converted):  # the stored pixels (1 or 2 bytes a sample), not 4-byte floats
+                return "pixels", [(a, b, np.array(reader._pixels(a, b))) for a, b in runs]  # noqa: SLF001
+            return "values", [(a, b, np.array(reader.read(a, b))) for a, b in runs]
 
     data = None
     if passes == 2:
