@@ -470,7 +470,8 @@ def test_one_source_that_fits_runs_on_the_client_and_fails_as_one_line(client, t
 
 
 def test_workers_use_the_clients_threads_where_the_numbers_depend_on_them(client, monkeypatch):
-    from convcli.run.cluster_split import _job, _threads
+    from convcli.run.cluster_split import _job
+    from convcli.run.cluster_tasks import pinned_threads as _threads
 
     monkeypatch.setenv("CONVCLI_THREADS", "5")
     with _threads(3):

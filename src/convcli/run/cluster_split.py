@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -48,11 +47,12 @@ import numpy as np
 
 from ..api.settings import FilterSettings, PoolSettings, ReadSettings, WriteSettings
 from ..errors import ConvcliError
-from ..io.pixels import PixelMapping, to_pixels
-from ..io.strips import ArrayRows, RowReader, TiffRows, _Converted, open_rows, row_writer
+from ..io.pixels import PixelMapping
+from ..io.strips import ArrayRows, RowReader, TiffRows, _Converted, row_writer
 from ..kernels import Kernel
 from ..limits import RUNTIME_BYTES, Estimate, check_memory
 from .cluster import CONNECT_TIMEOUT, ClusterError
+from .cluster_tasks import Job, run_task, source_seen
 from .stream import FilteredRows, PooledRows, StreamPlan, build_steps, plan_stream
 from .streamed import (
     Streamed,
@@ -93,185 +93,6 @@ class Split(Streamed):
     def note(self) -> str:
         where = "read by the workers" if self.rows_from == "workers" else "sent by the client"
         return f"split across {self.workers} Dask workers: {self.tasks} tasks, rows {where}"
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What every task of a run needs (small: plans and settings, never pixels)."""
-
-    kind: str  # "filter" or "pool"
-    source: str | None  # the absolute path the workers read, or None when the rows are sent
-    read: ReadSettings
-    divisor: float | None  # the client's --normalize max divisor (so workers skip that whole-image pass)
-    size: tuple[int, int, int]  # height, width, channels of the source
-    dtype: str  # the working dtype
-    source_dtype: str  # what the client's reader gives
-    unit: int  # rows the streamed run computes at a time
-    fmt: str
-    threads: int | None  # the client's engine threads when the numbers depend on them (FFT tiles, box strips)
-    plan: StreamPlan | None = None
-    settings: FilterSettings | None = None
-    pool: PoolSettings | None = None
-    scale: str = "clip"
-    vmin: float | None = None
-    vmax: float | None = None
-    depth: int = 8
-
-
-# ---------------------------------------------------------------------------
-# On a worker
-
-
-_THREADS_LOCK = threading.Lock()
-_THREADS_USERS: list[Any] = [0, None]  # tasks using the pinned value, the value before
-
-
-@contextlib.contextmanager
-def _threads(count: int | None) -> Iterator[None]:
-    """Run with ``CONVCLI_THREADS=count`` (the client's), restored when the worker's last such task ends.
-
-    ``None``: the worker's own setting (direct taps, separable passes, OpenCV and pooling give the same
-    numbers on any number of threads).
-    """
-    if count is None:
-        yield
-        return
-    with _THREADS_LOCK:
-        if _THREADS_USERS[0] == 0:
-            _THREADS_USERS[1] = os.environ.get("CONVCLI_THREADS")
-        _THREADS_USERS[0] += 1
-        os.environ["CONVCLI_THREADS"] = str(count)
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_USERS[0] -= 1
-            if _THREADS_USERS[0] == 0:
-                previous = _THREADS_USERS[1]
-                if previous is None:
-                    os.environ.pop("CONVCLI_THREADS", None)
-                else:
-                    os.environ["CONVCLI_THREADS"] = previous
-
-
-class _SentRows(RowReader):
-    """The rows a task was sent: runs ``(start, stop, rows)`` of the source; reads fall inside one run."""
-
-    def __init__(self, size: tuple[int, int, int], dtype: str, runs: list[tuple[int, int, np.ndarray]]):
-        self.height, self.width, self.channels = size
-        self.dtype = np.dtype(dtype)
-        self.detail = "rows sent by the client"
-        self.kind = "image"
-        self.runs = runs
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        for first, last, rows in self.runs:
-            if first <= start and stop <= last:
-                return rows[start - first : stop - first]
-        raise AssertionError(f"rows {start}:{stop} were not sent")  # a bug in _needed_runs
-
-
-def _sent_pixels(job: _Job, runs: list[tuple[int, int, np.ndarray]]) -> RowReader:
-    """The stored 8/16-bit pixels a task was sent, turned into floats as the client's reader turns them."""
-    lookup = _SentRows(job.size, job.source_dtype, runs)
-    first = runs[0][2]
-    shape = (job.size[0], job.size[1], *first.shape[2:])
-    read = job.read
-    normalize = "dtype" if read.normalize == "max" else read.normalize
-    reader = _Converted(lookup.read, shape, first.dtype, gray=read.gray, normalize=normalize, color=read.color)
-    if read.normalize == "max":
-        reader._divisor = job.divisor  # noqa: SLF001 - the client's whole-image pass
-    return reader
-
-
-def _worker_reader(job: _Job, sent: tuple[str, list[tuple[int, int, np.ndarray]]] | None) -> RowReader:
-    if sent is not None or job.source is None:
-        kind, runs = sent if sent is not None else ("values", [])
-        if kind == "pixels" and runs:
-            return _sent_pixels(job, runs)
-        return _SentRows(job.size, job.source_dtype, runs)
-    read = job.read
-    reader = open_rows(
-        job.source,
-        frame=read.frame,
-        gray=read.gray,
-        normalize="dtype" if read.normalize == "max" else read.normalize,
-        color=read.color,
-    )
-    if read.normalize == "max":
-        reader._divisor = job.divisor  # type: ignore[attr-defined]  # noqa: SLF001 - the client's whole-image pass
-    if (reader.height, reader.width, reader.channels) != job.size:
-        reader.close()
-        raise ClusterError(
-            f"a worker reads {job.source!r} as {reader.height}x{reader.width} but the client as "
-            f"{job.size[0]}x{job.size[1]}; workers need the client's files (a shared file system)"
-        )
-    return reader
-
-
-def _steps(job: _Job, reader: RowReader) -> Any:
-    if job.kind == "pool":
-        assert job.pool is not None
-        return PooledRows(reader, job.pool, np.dtype(job.dtype))
-    assert job.plan is not None and job.settings is not None
-    return build_steps(reader, job.plan, job.settings)
-
-
-def _range_part(values: np.ndarray, scale: str) -> tuple[float, float, float, float]:
-    """One strip's extremes as :func:`convcli.run.streamed._range_pass` takes them: all values, finite values."""
-    values = np.asarray(values, dtype=np.float32)
-    if scale == "abs":
-        values = np.abs(values)
-    low, high = float(values.min()), float(values.max())
-    if np.isfinite(low) and np.isfinite(high):
-        return low, high, low, high
-    finite = values[np.isfinite(values)]
-    if finite.size:
-        return low, high, float(finite.min()), float(finite.max())
-    return low, high, math.inf, -math.inf
-
-
-def _task(
-    job: _Job, start: int, stop: int, sent: tuple[str, list[tuple[int, int, np.ndarray]]] | None, want: str
-) -> Any:
-    """On a worker: output rows ``[start, stop)`` strip by strip (``want='rows'``), or each strip's extremes."""
-    with _threads(job.threads):
-        reader = _worker_reader(job, sent)
-        try:
-            steps = _steps(job, reader)
-            if want == "range":
-                return [
-                    _range_part(steps.read(first, min(stop, first + job.unit)), job.scale)
-                    for first in range(start, stop, job.unit)
-                ]
-            out: np.ndarray | None = None
-            clipped = 0
-            mapping = (0.0, 0.0)
-            for first in range(start, stop, job.unit):
-                last = min(stop, first + job.unit)
-                block = steps.read(first, last)
-                if job.fmt == "png":
-                    values, done = to_pixels(block, scale=job.scale, vmin=job.vmin, vmax=job.vmax, depth=job.depth)
-                    clipped += done.clipped
-                    mapping = (done.low, done.high)
-                else:
-                    values = block
-                if out is None:
-                    dtype = np.float32 if job.fmt == "tiff" else values.dtype  # what the TIFF writer stores
-                    out = np.empty((stop - start, *values.shape[1:]), dtype=dtype)
-                out[first - start : last - start] = values
-            return out, clipped, mapping
-        finally:
-            reader.close()
-
-
-def _source_seen(path: str, size: int, mtime: int) -> bool:
-    """On a worker: whether it sees the client's file (same size and modification time)."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return False
-    return stat.st_size == size and stat.st_mtime_ns == mtime
 
 
 # ---------------------------------------------------------------------------
@@ -341,7 +162,7 @@ def _shared_path(client: Any, source: str, reader: RowReader) -> str | None:
         return None
     path = os.path.abspath(source)
     stat = os.stat(path)
-    seen = client.run(_source_seen, path, stat.st_size, stat.st_mtime_ns)
+    seen = client.run(source_seen, path, stat.st_size, stat.st_mtime_ns)
     return path if seen and all(seen.values()) else None
 
 
@@ -379,7 +200,7 @@ def _task_ranges(
 
 def _submit_in_order(
     client: Any,
-    job: _Job,
+    job: Job,
     ranges: Sequence[tuple[int, int]],
     want: str,
     sent_rows: Callable[[int, int], Any] | None,
@@ -400,7 +221,7 @@ def _submit_in_order(
         nonlocal submitted
         start, stop = ranges[submitted]
         sent = sent_rows(start, stop) if sent_rows is not None else None
-        future = client.submit(_task, job, start, stop, sent, want, pure=False)
+        future = client.submit(run_task, job, start, stop, sent, want, pure=False)
         futures[future.key] = future
         index[future.key] = submitted
         waiting.add(future)
@@ -504,7 +325,7 @@ def _spread(
 
 def _split_rows(
     client: Any,
-    job: _Job,
+    job: Job,
     spread: _Spread,
     steps: Any,
     reader: RowReader,
@@ -580,7 +401,7 @@ def _job(
     unit: int,
     fmt: str,
     plan: StreamPlan | None = None,
-) -> _Job:
+) -> Job:
     from ..parallel import workers
 
     divisor = getattr(reader, "_divisor", None) if read.normalize == "max" else None
@@ -588,7 +409,7 @@ def _job(
     # FFT tiles and running-sum strips are cut by the engine's thread count: the workers then use the client's.
     pinned = plan is not None and any(p.backend == "numpy" and p.method in ("fft", "box") for p in plan.plans)
     threads = workers() if pinned else None
-    return _Job(kind, source, read, divisor, size, str(np.dtype(dtype)), str(reader.dtype), unit, fmt, threads)
+    return Job(kind, source, read, divisor, size, str(np.dtype(dtype)), str(reader.dtype), unit, fmt, threads)
 
 
 def split_filter(
