@@ -272,7 +272,9 @@ def test_output_size_and_the_shape_command_say_the_same():
     assert str(info.value) in cli_error(["shape", "--input", 2, "--kernel", 5])
     assert ok(["shape", "--input", 5, "--kernel", 3, "--stride", 3, "--json"]).stdout
     record = json.loads(ok(["shape", "--input", "9x7", "--kernel", 3, "--op", "pool", "--ceil-mode", "--json"]).stdout)
-    assert (record["output"]["height"], record["output"]["width"]) == convcli.output_size((9, 7), 3, stride=None, op="pool", ceil_mode=True)
+    assert (record["output"]["height"], record["output"]["width"]) == convcli.output_size(
+        (9, 7), 3, stride=None, op="pool", ceil_mode=True
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -596,7 +596,11 @@ def test_upsample_cli_output_size_uses_the_chosen_padding(tmp_path):
     run = run_cli(["upsample", source, "-k", "bilinear", "--output-size", "7x6", "--json", "-o", tmp_path / "o.txt"])
     assert run.exit_code == 0, run
     record = json.loads(run.stdout)
-    assert record["output"] == {"height": 7, "width": 6} and record["padding"] == [1, 1] and record["output_padding"] == [1, 0]
+    assert (
+        record["output"] == {"height": 7, "width": 6}
+        and record["padding"] == [1, 1]
+        and record["output_padding"] == [1, 0]
+    )
 
 
 @pytest.mark.parametrize(

@@ -102,7 +102,10 @@ def test_json_single_and_stack(tmp_path):
     net.write_text("# stem\nconv:k=7,s=2,p=3  # 7x7/2\n\npool:k=3,s=2,p=1\n", encoding="utf-8")
     record = json.loads(run(["shape", "--input", "224", "--layers", str(net), "--json"]).stdout)
     assert record["output"] == {"height": 56, "width": 56}
-    assert [layer["receptive_field"] for layer in record["layers"]] == [{"height": 7, "width": 7}, {"height": 11, "width": 11}]
+    assert [layer["receptive_field"] for layer in record["layers"]] == [
+        {"height": 7, "width": 7},
+        {"height": 11, "width": 11},
+    ]
     assert [layer["jump"] for layer in record["layers"]] == [[2, 2], [4, 4]]
     assert [layer["centre"] for layer in record["layers"]] == [[0, 0], [0, 0]]
 

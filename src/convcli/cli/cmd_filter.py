@@ -282,6 +282,7 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
 
 def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:
     """Filter one source strip by strip into each output (TIFF, PNG, npy): the bytes the in-memory run writes."""
+    from ..run.cluster import current_cluster
     from ..run.streamed import stream_filter
     from .streaming import stream_one, streamed_note
 
@@ -289,6 +290,25 @@ def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: F
     for (_label, applied), target in zip(outputs, item.destinations):
 
         def work(reader: Any, target: str, fmt: str, on_rows: Any, applied: list[Kernel] = applied) -> Any:
+            cluster = current_cluster()
+            if cluster is not None:  # one source with --scheduler: the strips are computed on the workers
+                from ..run.cluster_split import split_filter
+
+                return split_filter(
+                    cluster.client,
+                    reader,
+                    item.source,
+                    options.read,
+                    target,
+                    fmt,
+                    applied,
+                    options.settings,
+                    options.run.write,
+                    strip_rows=options.strip_rows,
+                    tile=options.tile,
+                    budget=options.max_memory,
+                    on_rows=on_rows,
+                )
             return stream_filter(
                 reader,
                 target,

@@ -326,10 +326,29 @@ def _memory_guard(item: Item, options: PoolOptions) -> Any:
 def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
     """Pool one source strip by strip into its output (TIFF, PNG, npy): the bytes the in-memory run writes."""
     from ..pooling import pool_geometry
+    from ..run.cluster import current_cluster
     from ..run.streamed import stream_pool
     from .streaming import stream_one, streamed_note
 
     def work(reader: Any, target: str, fmt: str, on_rows: Any) -> Any:
+        cluster = current_cluster()
+        if cluster is not None:  # one source with --scheduler: the strips are computed on the workers
+            from ..run.cluster_split import split_pool
+
+            return split_pool(
+                cluster.client,
+                reader,
+                item.source,
+                options.read,
+                target,
+                fmt,
+                options.settings,
+                options.run.write,
+                strip_rows=options.strip_rows,
+                tile=options.tile,
+                budget=options.max_memory,
+                on_rows=on_rows,
+            )
         return stream_pool(
             reader,
             target,

@@ -106,7 +106,12 @@ class ShapeOptions:
     type=click.Path(dir_okay=False),
     help="File of layer specs, one per line ('#' comments), for a stack.",
 )
-@click.option("--json", "as_json", is_flag=True, help='Print JSON on stdout; sizes are {"height", "width"} objects (stride, padding, dilation stay [rows, columns]).')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print JSON on stdout; sizes are {"height", "width"} objects (stride, padding, dilation stay [rows, columns]).',
+)
 @click.option(
     "--figure",
     metavar="FIG",

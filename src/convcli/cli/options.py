@@ -321,7 +321,8 @@ def batch_options(function: F) -> F:
                 help="Run the sources on a Dask cluster (pip install 'convcli[dask]'): tcp://HOST:8786 connects to a "
                 "running scheduler, local or local:N starts N workers on 127.0.0.1 for this run. Workers read the "
                 "sources and write the outputs themselves: they need the same files (a shared file system). The "
-                "outputs and reports are those of --jobs 1.",
+                "outputs and reports are those of --jobs 1. One source that streams (--stream) is split: its row "
+                "strips are computed on the workers and written here.",
             ),
             click.option(
                 "--scheduler-timeout",

@@ -167,4 +167,5 @@ def streamed_note(done: Any) -> str:
     from ..limits import format_bytes
 
     passes = "two passes (the pixel range first)" if done.passes == 2 else "one pass"
-    return f"note: streamed in strips of {done.rows} rows, {passes}, estimated peak {format_bytes(done.estimate.total)}"
+    text = f"note: streamed in strips of {done.rows} rows, {passes}, estimated peak {format_bytes(done.estimate.total)}"
+    return text + (f"; {done.note()}" if hasattr(done, "note") else "")  # split across Dask workers

@@ -185,7 +185,7 @@ def _opencv_installed() -> bool:
         return False
 
 
-#: ``auto`` leaves OpenCV out below this many outputs unless cv2 is already imported: importing it costs more
+#: ``auto`` leaves OpenCV out below this many outputs (whether or not cv2 is imported): importing it costs more
 #: (40-120 ms) than it can save on a small image (a 451x300 photo's 3x3 filter takes about 1 ms either way).
 CV_MIN_OUTPUTS = 1 << 19
 
@@ -341,9 +341,9 @@ def _plan(
     geometry = conv_geometry(input_size, (kernel.shape[0], kernel.shape[1]), stride, padding, dilation)
     opencv = backend != "numpy" and np.dtype(dtype) == np.float32 and opencv_available()
     if opencv and backend == "auto" and geometry.output[0] * geometry.output[1] < CV_MIN_OUTPUTS:
-        import sys
-
-        opencv = "cv2" in sys.modules
+        # Never OpenCV here, even when cv2 happens to be imported: the choice (and the last bits of the result)
+        # must not depend on what else the process has loaded.
+        opencv = False
     if backend == "opencv" and np.dtype(dtype) == np.float32 and not opencv:
         raise ParameterError("backend 'opencv' needs opencv-python-headless: pip install 'convcli[fast]'")
     terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(dtype))

@@ -229,6 +229,28 @@ class RangeScan:
         self._largest = self._kept(self._largest, finite)
         self._magnitudes = self._kept(self._magnitudes, np.abs(finite))
 
+    def merge(self, other: RangeScan) -> None:
+        """Fold in the scan of other strips of the same result (another worker's): as if its values were added here.
+
+        >>> values = np.linspace(-1, 1, 1001, dtype=np.float32) ** 3
+        >>> one, two = RangeScan(values.size), RangeScan(values.size)
+        >>> one.add(values[:600]); two.add(values[600:]); one.merge(two)
+        >>> choose_ends(one, "auto", None, None) == choose_ends(_ArrayStats(values), "auto", None, None)
+        True
+        """
+        if (other.keep, other.percentile, other.absolute) != (self.keep, self.percentile, self.absolute):
+            raise ValueError("only scans of the same result (same size, percentile and scale) merge")
+        self.all_finite = self.all_finite and other.all_finite
+        if not other.count:
+            return
+        self.count += other.count
+        self._low, self._high = min(self._low, other._low), max(self._high, other._high)
+        self.negative += other.negative
+        self.positive += other.positive
+        self._smallest = -self._kept(-self._smallest, -other._smallest)
+        self._largest = self._kept(self._largest, other._largest)
+        self._magnitudes = self._kept(self._magnitudes, other._magnitudes)
+
     def _kept(self, kept: np.ndarray, new: np.ndarray) -> np.ndarray:
         """The ``keep`` largest of ``kept`` and ``new``."""
         if kept.size >= self.keep:

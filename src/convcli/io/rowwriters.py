@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,15 @@ class RowWriter:
         self.destination = destination
         self.rows_written = 0
 
+    @contextlib.contextmanager
+    def _removed_on_failure(self) -> Iterator[None]:
+        """A subclass's set-up after the temporary file exists: if it fails or is interrupted, the file goes."""
+        try:
+            yield
+        except BaseException:
+            self.abort()
+            raise
+
     def write(self, rows: np.ndarray) -> None:
         raise NotImplementedError
 
@@ -92,14 +102,15 @@ class NpyRows(RowWriter):
 
     def __init__(self, destination: str, shape: tuple[int, ...], dtype: Any):
         super().__init__(destination)
-        from numpy.lib import format as npy_format
+        with self._removed_on_failure():  # an interrupted set-up leaves no temporary file
+            from numpy.lib import format as npy_format
 
-        self.dtype = np.dtype(dtype)
-        header = {"descr": npy_format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": tuple(shape)}
-        try:  # numpy.save's choice: version 1.0 unless the header does not fit its 2-byte length
-            npy_format.write_array_header_1_0(self._target.handle, header)
-        except ValueError:
-            npy_format.write_array_header_2_0(self._target.handle, header)
+            self.dtype = np.dtype(dtype)
+            header = {"descr": npy_format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": tuple(shape)}
+            try:  # numpy.save's choice: version 1.0 unless the header does not fit its 2-byte length
+                npy_format.write_array_header_1_0(self._target.handle, header)
+            except ValueError:
+                npy_format.write_array_header_2_0(self._target.handle, header)
 
     def write(self, rows: np.ndarray) -> None:
         self._target.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
@@ -120,23 +131,24 @@ class TiffRowsWriter(RowWriter):
 
     def __init__(self, destination: str, shape: tuple[int, ...]):
         super().__init__(destination)
-        import tifffile
+        with self._removed_on_failure():  # an interrupted set-up leaves no temporary file
+            import tifffile
 
-        self.dtype = np.dtype(np.float32)
-        size = int(np.prod(shape)) * 4
-        self._target.handle.close()
-        with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
-            written: Any = writer.write(
-                shape=tuple(shape),
-                dtype=self.dtype,
-                photometric="rgb" if len(shape) == 3 else "minisblack",
-                returnoffset=True,
-            )
-            offset = written[0]
-        handle = open(self._target.temporary, "r+b")  # noqa: SIM115 - closed by commit or abort
-        self._target.handle = handle
-        self._end = handle.seek(0, os.SEEK_END)
-        handle.seek(offset)
+            self.dtype = np.dtype(np.float32)
+            size = int(np.prod(shape)) * 4
+            self._target.handle.close()
+            with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
+                written: Any = writer.write(
+                    shape=tuple(shape),
+                    dtype=self.dtype,
+                    photometric="rgb" if len(shape) == 3 else "minisblack",
+                    returnoffset=True,
+                )
+                offset = written[0]
+            handle = open(self._target.temporary, "r+b")  # noqa: SIM115 - closed by commit or abort
+            self._target.handle = handle
+            self._end = handle.seek(0, os.SEEK_END)
+            handle.seek(offset)
 
     def write(self, rows: np.ndarray) -> None:
         self._target.handle.write(np.ascontiguousarray(rows, dtype=self.dtype).data)
@@ -171,27 +183,28 @@ class TiledTiffRowsWriter(RowWriter):
 
     def __init__(self, destination: str, shape: tuple[int, ...], tile: int = TIFF_TILE):
         super().__init__(destination)
-        import tifffile
+        with self._removed_on_failure():  # an interrupted set-up leaves no temporary file
+            import tifffile
 
-        self.dtype = np.dtype(np.float32)
-        self.tile = tile
-        self._samples = shape[2] if len(shape) == 3 else 1
-        self._height, self._width = shape[0], shape[1]
-        self._across = -(-shape[1] // tile)
-        self._tile_bytes = tile * tile * self._samples * 4
-        size = -(-shape[0] // tile) * self._across * self._tile_bytes
-        self._target.handle.close()
-        with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
-            writer.write(
-                shape=tuple(shape),
-                dtype=self.dtype,
-                photometric="rgb" if len(shape) == 3 else "minisblack",
-                tile=(tile, tile),
-            )
-        with tifffile.TiffFile(self._target.temporary) as written:
-            self._offsets = np.asarray(written.pages[0].dataoffsets, dtype=np.int64)  # type: ignore[union-attr]
-        self._target.handle = open(self._target.temporary, "r+b", buffering=0)  # noqa: SIM115 - commit or abort
-        self._row = np.zeros((tile, tile, self._samples), dtype=self.dtype)  # one tile's worth, padded at the edge
+            self.dtype = np.dtype(np.float32)
+            self.tile = tile
+            self._samples = shape[2] if len(shape) == 3 else 1
+            self._height, self._width = shape[0], shape[1]
+            self._across = -(-shape[1] // tile)
+            self._tile_bytes = tile * tile * self._samples * 4
+            size = -(-shape[0] // tile) * self._across * self._tile_bytes
+            self._target.handle.close()
+            with tifffile.TiffWriter(self._target.temporary, bigtiff=size > _BIGTIFF_BYTES) as writer:
+                writer.write(
+                    shape=tuple(shape),
+                    dtype=self.dtype,
+                    photometric="rgb" if len(shape) == 3 else "minisblack",
+                    tile=(tile, tile),
+                )
+            with tifffile.TiffFile(self._target.temporary) as written:
+                self._offsets = np.asarray(written.pages[0].dataoffsets, dtype=np.int64)  # type: ignore[union-attr]
+            self._target.handle = open(self._target.temporary, "r+b", buffering=0)  # noqa: SIM115 - commit or abort
+            self._row = np.zeros((tile, tile, self._samples), dtype=self.dtype)  # one tile's worth, padded at the edge
 
     def write(self, rows: np.ndarray) -> None:
         values = np.asarray(rows, dtype=self.dtype).reshape(rows.shape[0], self._width, self._samples)
@@ -219,10 +232,11 @@ class PngRows(RowWriter):
 
     def __init__(self, destination: str, shape: tuple[int, ...], depth: int, compression: int):
         super().__init__(destination)
-        from .png import PngRowWriter
+        with self._removed_on_failure():  # an interrupted set-up leaves no temporary file
+            from .png import PngRowWriter
 
-        self.dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
-        self._png = PngRowWriter(self._target.handle.write, shape, self.dtype, compression=compression)
+            self.dtype = np.dtype(np.uint8 if depth == 8 else np.uint16)
+            self._png = PngRowWriter(self._target.handle.write, shape, self.dtype, compression=compression)
 
     def write(self, rows: np.ndarray) -> None:
         self._png.write(np.asarray(rows, dtype=self.dtype))

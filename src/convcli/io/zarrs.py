@@ -143,11 +143,17 @@ class ZarrRowsWriter:
             self._temporary = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
         except OSError as exc:
             raise OutputError(f"cannot write {destination!r}: {exc.strerror or exc}") from None
-        chunks = (tile, tile) + tuple(shape[2:])
-        self._array = zarr.open_array(self._temporary, mode="w", shape=tuple(shape), chunks=chunks, dtype=self.dtype)
-        # A band of chunk rows, written when full: zarr compresses whole chunks.
-        self._band = np.empty((min(tile, shape[0]),) + tuple(shape[1:]), dtype=self.dtype)
-        self._filled = 0
+        try:  # an interrupted set-up leaves no hidden folder
+            chunks = (tile, tile) + tuple(shape[2:])
+            self._array = zarr.open_array(
+                self._temporary, mode="w", shape=tuple(shape), chunks=chunks, dtype=self.dtype
+            )
+            # A band of chunk rows, written when full: zarr compresses whole chunks.
+            self._band = np.empty((min(tile, shape[0]),) + tuple(shape[1:]), dtype=self.dtype)
+            self._filled = 0
+        except BaseException:
+            self.abort()
+            raise
 
     def _flush(self) -> None:
         if self._filled:

@@ -14,10 +14,18 @@ system), and a check on every worker before any work refuses a run whose
 output folders a worker cannot write. A worker that dies mid-task has its
 task run again on another (Dask reschedules it); an item written twice is
 written atomically both times, so no output is ever partial.
+
+A run of one source is not sent to a worker: the client runs it, with the
+cluster made current (:func:`current_cluster`), so that a streamed run
+(forced by ``--stream`` or chosen by the memory budget) splits its row
+strips across the workers (:mod:`convcli.run.cluster_split`), and a source
+that fits in memory is filtered where it was decoded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +40,7 @@ CONNECT_TIMEOUT = 10.0
 #: Tasks per worker: enough to keep every worker busy to the end when items take unequal times.
 TASKS_PER_WORKER = 8
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
+_CURRENT: contextvars.ContextVar[Cluster | None] = contextvars.ContextVar("convcli_cluster", default=None)
 
 
 class ClusterError(ConvcliError, OSError):
@@ -110,7 +119,8 @@ class Cluster:
         import logging
 
         for name in ("distributed", "distributed.worker", "distributed.nanny", "distributed.scheduler"):
-            logging.getLogger(name).setLevel(logging.ERROR)  # Dask logs to stderr; convcli reports its own lines
+            # Dask logs to stderr (a worker's lost heartbeat as the cluster stops, at ERROR); convcli reports its own lines
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         try:
             if self.scheduler.local:
                 self.cluster = LocalCluster(
@@ -119,7 +129,10 @@ class Cluster:
                     processes=True,
                     host="127.0.0.1",
                     dashboard_address=None,
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,
+                    # No dashboard; the scheduler's HTTP routes on a free port (8787 may be taken: no warning)
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                    preload=["convcli.run.cluster_worker"],  # the workers leave Ctrl-C to the client
                 )
                 self.client = Client(self.cluster, timeout=self.timeout)
             else:
@@ -141,6 +154,21 @@ class Cluster:
 
     def workers(self) -> int:
         return max(1, len(self.client.scheduler_info().get("workers", {})))
+
+
+def current_cluster() -> Cluster | None:
+    """The cluster a one-source run on the client may split its strips across (``None`` elsewhere)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def made_current(cluster: Cluster) -> Iterator[Cluster]:
+    """Make ``cluster`` the :func:`current_cluster` inside the block."""
+    token = _CURRENT.set(cluster)
+    try:
+        yield cluster
+    finally:
+        _CURRENT.reset(token)
 
 
 def _check_worker(cwd: str, folders: Sequence[str]) -> str | None:
@@ -174,12 +202,19 @@ def check_workers(client: Any, items: Sequence[Item]) -> None:
             )
 
 
-def _call_chunk(worker: Callable[[Item], Any], items: Sequence[Item], cwd: str) -> list[Outcome]:
-    """On a worker: run the items in the client's working folder (relative paths mean the same there)."""
+def _call_chunk(worker: Callable[[Item], Any], items: Sequence[Item], cwd: str, threads: int) -> list[Outcome]:
+    """On a worker: run the items in the client's working folder (relative paths mean the same there).
+
+    The engine runs on the client's thread count: FFT tiles and box strips are cut by it, and their
+    last bits with them, so a worker with another number of cores writes the bytes ``--jobs 1`` writes.
+    """
+    from .cluster_tasks import pinned_threads
+
     previous = os.getcwd()
     os.chdir(cwd)
     try:
-        return [_call(worker, item) for item in items]
+        with pinned_threads(threads):
+            return [_call(worker, item) for item in items]
     finally:
         os.chdir(previous)
 
@@ -202,11 +237,21 @@ def run_items_on_cluster(
     from distributed import as_completed
 
     client = cluster.client
+    if len(items) == 1:  # one source: run here, its strips split across the workers when it streams
+        with made_current(cluster):
+            outcome = _call(worker, items[0])
+        if on_done:
+            on_done(1, int(not outcome.ok))
+        yield outcome
+        return
     check_workers(client, items)
     size = chunk or chunk_size(len(items), cluster.workers())
     chunks = [list(items[start : start + size]) for start in range(0, len(items), size)]
     cwd = os.getcwd()
-    futures = [client.submit(_call_chunk, worker, part, cwd, pure=False) for part in chunks]
+    from ..parallel import workers as engine_threads
+
+    threads = engine_threads()
+    futures = [client.submit(_call_chunk, worker, part, cwd, threads, pure=False) for part in chunks]
     position = {future.key: number for number, future in enumerate(futures)}
     ready: dict[int, list[Outcome]] = {}
     next_chunk = 0

@@ -77,13 +77,17 @@ def needs_range(write: WriteSettings) -> bool:
     return needs_values(write.scale, write.vmin, write.vmax)
 
 
+def range_scan(rows: Any, scale: str) -> RangeScan:
+    """An empty :class:`RangeScan` for the whole result of ``rows`` under ``scale`` (strips are added to it)."""
+    _, percentile = parse_scale(scale)
+    total = rows.height * rows.width * rows.channels
+    return RangeScan(total, percentile or DEFAULT_PERCENTILE, absolute=scale == "abs")
+
+
 def _range_pass(rows: Any, unit: int, write: WriteSettings, advance: Callable[[int], None]) -> RangeScan:
     """What :func:`to_pixels` would read of the whole result (extremes, signs, percentile tails), strip by strip."""
     height = rows.height
-    _, percentile = parse_scale(write.scale)
-    scan = RangeScan(
-        height * rows.width * rows.channels, percentile or DEFAULT_PERCENTILE, absolute=write.scale == "abs"
-    )
+    scan = range_scan(rows, write.scale)
     for start in range(0, height, unit):
         scan.add(rows.read(start, min(height, start + unit)))
         advance(min(height, start + unit) - start)
@@ -158,11 +162,11 @@ def stream_rows(
         data = _range_pass(steps, unit, write, advance)
         steps = make_steps()  # the first pass's caches are dropped
     scale, vmin, vmax = _resolved_scale(write, data)
+    clipped = 0
+    low = high = 0.0
     writer = row_writer(
         destination, fmt, shape, depth=write.depth, compression=write.compression, dtype=steps.dtype, tile=tile
     )
-    clipped = 0
-    low = high = 0.0
     try:
         for start in range(0, height, unit):
             block = steps.read(start, min(height, start + unit))
@@ -205,6 +209,19 @@ def _with_writer(
     if fmt == "zarr" or (reader is not None and reader.runtime_bytes):
         parts["zarr modules"] = ZARR_RUNTIME  # beside the interpreter, not in the strips' share
     return replace(estimate, parts=parts) if parts != estimate.parts else estimate
+
+
+def pool_dtype(reader: RowReader) -> np.dtype:
+    """The working type of a streamed pooling: float32 sources stay float32, the rest is float64."""
+    return np.dtype(np.float32 if reader.dtype == np.float32 else np.float64)
+
+
+def pool_strip_rows(reader: RowReader, steps: PooledRows, budget: int | None) -> int:
+    """Output rows per strip of a streamed pooling: about 8 MiB of padded input rows (less in a small budget)."""
+    padded = reader.width + sum(steps.columns)
+    target = 8 << 20 if budget is None else max(1 << 20, min(8 << 20, (budget - (60 << 20)) // 4))
+    per_row = padded * steps.dtype.itemsize * reader.channels * steps.geometry.stride[0]
+    return int(max(8, min(4096, target // max(1, per_row))))
 
 
 def _working_dtype(reader: RowReader, precision: str) -> np.dtype:
@@ -262,15 +279,9 @@ def stream_pool(
     tile: int | None = TIFF_TILE,
 ) -> Streamed:
     """Pool ``reader``'s image strip by strip into ``destination`` (the in-memory numbers; TIFF in ``tile`` tiles)."""
-    dtype = np.dtype(np.float32 if reader.dtype == np.float32 else np.float64)
+    dtype = pool_dtype(reader)
     steps = PooledRows(reader, settings, dtype)
-    if strip_rows is None:
-        padded = reader.width + sum(steps.columns)
-        target = 8 << 20 if budget is None else max(1 << 20, min(8 << 20, (budget - (60 << 20)) // 4))
-        strip_rows = int(
-            max(8, min(4096, target // max(1, padded * dtype.itemsize * reader.channels * steps.geometry.stride[0])))
-        )
-    rows = strip_rows
+    rows = pool_strip_rows(reader, steps, budget) if strip_rows is None else strip_rows
     estimate = pool_estimate(reader, steps, rows, reader.held_bytes)
     estimate = _with_writer(estimate, fmt, steps.geometry.output, steps.channels, dtype, tile, reader)
     check_memory(replace(estimate, what="this pooling, even streamed,"), budget)
@@ -334,6 +345,7 @@ def filter_file(
     strip_rows: int | None = None,
     max_memory: int | None = None,
     tile: int | None = TIFF_TILE,
+    scheduler: Any = None,
 ) -> Streamed:
     """Filter an image file into another without holding either whole, as ``convcli filter --stream``.
 
@@ -359,11 +371,15 @@ def filter_file(
         A TIFF destination in square tiles of this side (a multiple of 16, default 256; BigTIFF above
         4 GiB); ``None`` or 0 writes strips, byte for byte the file of the in-memory run. Other formats
         are byte for byte the in-memory file either way.
+    scheduler : str or distributed.Client, optional
+        Compute the strips on Dask workers (``tcp://HOST:8786``, ``local``, ``local:N`` or a client;
+        :mod:`convcli.run.cluster_split`): the same bytes, written here as the strips come back.
 
     Returns
     -------
     Streamed
-        The destination, format, shape, pixel mapping, strip height, passes and memory estimate.
+        The destination, format, shape, pixel mapping, strip height, passes and memory estimate
+        (a :class:`~convcli.run.cluster_split.Split` when ``scheduler`` is given).
 
     Examples
     --------
@@ -387,7 +403,26 @@ def filter_file(
     )
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
     fmt = _destination(destination, format)
-    with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
+    read = ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)
+    with _reader(source, read) as reader:
+        if scheduler is not None:
+            from .cluster_split import connected, split_filter
+
+            with connected(scheduler) as client:
+                return split_filter(
+                    client,
+                    reader,
+                    source,
+                    read,
+                    destination,
+                    fmt,
+                    as_kernels(kernel),
+                    settings,
+                    write,
+                    strip_rows=strip_rows,
+                    budget=max_memory,
+                    tile=tile,
+                )
         return stream_filter(
             reader,
             destination,
@@ -425,13 +460,14 @@ def pool_file(
     strip_rows: int | None = None,
     max_memory: int | None = None,
     tile: int | None = TIFF_TILE,
+    scheduler: Any = None,
 ) -> Streamed:
     """Pool an image file into another without holding either whole, as ``convcli pool --stream``.
 
     Byte for byte ``convcli.save(convcli.pool(convcli.load(source), size, ...), destination)`` (a TIFF's
     tiles aside: ``tile`` as :func:`filter_file`);
     the keyword arguments are those of :func:`convcli.pool`, :func:`convcli.load`,
-    :func:`convcli.save` and :func:`filter_file`.
+    :func:`convcli.save` and :func:`filter_file` (``scheduler`` too: the strips computed on Dask workers).
 
     >>> import numpy as np, os, tempfile
     >>> folder = tempfile.mkdtemp()
@@ -454,7 +490,25 @@ def pool_file(
     )
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
     fmt = _destination(destination, format)
-    with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
+    read = ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)
+    with _reader(source, read) as reader:
+        if scheduler is not None:
+            from .cluster_split import connected, split_pool
+
+            with connected(scheduler) as client:
+                return split_pool(
+                    client,
+                    reader,
+                    source,
+                    read,
+                    destination,
+                    fmt,
+                    settings,
+                    write,
+                    strip_rows=strip_rows,
+                    budget=max_memory,
+                    tile=tile,
+                )
         return stream_pool(
             reader, destination, fmt, settings, write, strip_rows=strip_rows, budget=max_memory, tile=tile
         )

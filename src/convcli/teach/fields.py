@@ -142,7 +142,7 @@ class ReceptiveField:
                     "ceil_mode": row.layer.ceil_mode,
                     "output_padding": list(row.layer.output_padding),
                     "output": None if row.output is None else size_record(row.output),
-                    "receptive_field": size_record(row.field),
+                    "receptive_field": {"height": row.field[0], "width": row.field[1]},  # None: unbounded
                     "jump": [_number(j) for j in row.jump],
                     "field_start": list(row.start),
                     "centre": [_number(c) for c in row.centre],
