@@ -137,7 +137,8 @@ def test_split_equals_in_memory_over_pad_modes_and_geometries(
         ("color.png", "png", {"color": True, "padding": "same", "pad_mode": "circular"}),  # three channels, sent
         ("deep.png", "npy", {"normalize": "max", "pad_mode": "replicate", "padding": 2}),  # 16-bit samples sent
         ("color.png", "tif", {"normalize": "max"}),  # the client's whole-image maximum, given to the workers
-        ("floats.npy", "png", {"scale": "auto"}),  # minmax chosen from the range pass
+        ("floats.npy", "png", {"scale": "auto"}),  # chosen from the range pass (percentile for an edge map)
+        ("tiled.tif", "png", {"scale": "percentile:97.5", "padding": "same"}),  # the workers' tails merged here
         ("floats.npy", "npy", {"padding": 2, "stride": 2, "pad_mode": "symmetric"}),
         ("tiled.tif", "png", {"normalize": "max", "scale": "clip", "vmin": 0.1, "vmax": 0.9}),
     ],
