@@ -145,9 +145,10 @@ class ZarrRowsWriter:
             raise OutputError(f"cannot write {destination!r}: {exc.strerror or exc}") from None
         try:  # an interrupted set-up leaves no hidden folder
             chunks = (tile, tile) + tuple(shape[2:])
-            self._array = zarr.open_array(
-                self._temporary, mode="w", shape=tuple(shape), chunks=chunks, dtype=self.dtype
-            )
+            with _signals_held():  # zarr writes its metadata from its own thread too (see _flush)
+                self._array = zarr.open_array(
+                    self._temporary, mode="w", shape=tuple(shape), chunks=chunks, dtype=self.dtype
+                )
             # A band of chunk rows, written when full: zarr compresses whole chunks.
             self._band = np.empty((min(tile, shape[0]),) + tuple(shape[1:]), dtype=self.dtype)
             self._filled = 0
@@ -158,7 +159,10 @@ class ZarrRowsWriter:
     def _flush(self) -> None:
         if self._filled:
             top = self.rows_written - self._filled
-            self._array[top : self.rows_written] = self._band[: self._filled]
+            # zarr 3 writes chunks from its own event-loop thread: a Ctrl-C that lands while it waits would leave
+            # that thread writing into the folder abort() removes; the signal waits for the band instead.
+            with _signals_held():
+                self._array[top : self.rows_written] = self._band[: self._filled]
             self._filled = 0
 
     def write(self, rows: np.ndarray) -> None:
