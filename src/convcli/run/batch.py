@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import errno
 import functools
-import glob
 import os
 import re
 import signal
-import string
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +85,8 @@ def _glob(pattern: str) -> set[str]:
     again, and two such links make the walk exponential (20 s and counting for one small folder).
     Hidden folders are skipped by ``**`` as :mod:`glob` does.
     """
+    import glob  # imported when a run has patterns (with fnmatch): not for one file (start-up, issue 19)
+
     parts = pattern.split("/")
     if "**" not in parts:
         return set(glob.glob(pattern))
@@ -227,6 +227,8 @@ def check_template(template: str, option: str = "--name") -> None:
     shown = template if len(template) <= 80 else template[:40] + "…" + template[-40:]
     if len(os.fsencode(template)) > 4 * MAX_FIELD_WIDTH:
         raise ParameterError(f"{option} {shown!r} is {len(template):,} characters long; a file name holds 255 bytes")
+    import string
+
     try:
         fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)]
     except ValueError as exc:
