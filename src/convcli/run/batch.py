@@ -33,8 +33,9 @@ MAX_LIST_BYTES = 256 << 20
 MAX_SOURCES = 1_000_000
 #: Widest field a ``--name`` template may ask for (``{index:05d}``): a file name holds at most 255 bytes.
 MAX_FIELD_WIDTH = 255
-#: ``[[fill]align][sign][z][#][0][width][grouping][.precision][type]``: the format mini-language of one field.
-_SPEC_RE = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?[a-zA-Z%]?$")
+#: ``[[fill]align][sign][z][#][0][width][grouping][.precision][type]``: the format mini-language of one field
+#: (compiled by ``re`` on first use: --name templates only, not at import).
+_SPEC_PATTERN = r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?[a-zA-Z%]?$"
 
 
 # ---------------------------------------------------------------------------
@@ -244,7 +245,7 @@ def check_template(template: str, option: str = "--name") -> None:
             raise ParameterError(f"{option} {shown!r} uses !{conversion}; write the field plainly, as {{{name}}}")
         if not spec:
             continue
-        match = _SPEC_RE.match(spec)
+        match = re.match(_SPEC_PATTERN, spec)
         if "{" in spec or match is None:
             raise ParameterError(
                 f"{option} {shown!r}: {{{name}:{spec[:20]}}} is not a format this field takes (e.g. {{index:03d}})"
