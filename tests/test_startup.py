@@ -16,6 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from convcli.io.pixels import nearest_rank
 
 ROOT = Path(__file__).resolve().parent.parent
 CHELSEA = ROOT / "samples" / "chelsea.png"
@@ -131,3 +135,13 @@ def test_a_kernel_spec_imports_its_parser_when_given(tmp_path: Path, spec: str, 
     assert done.returncode == 0, done.stderr
     assert module in modules
     assert (tmp_path / "out.png").stat().st_size > 0
+
+
+@given(st.integers(1, 10**12), st.floats(0, 100))
+def test_nearest_rank_is_the_exact_ceiling_of_the_decimal_percentile(count: int, percentile: float) -> None:
+    """The rank without fractions (kept off the start-up) against Fraction's exact arithmetic, the former code."""
+    import math
+    from fractions import Fraction
+
+    want = min(max(math.ceil(Fraction(repr(percentile)) * count / 100), 1), count)
+    assert nearest_rank(count, percentile) == want
