@@ -177,7 +177,9 @@ def section_imports(work: Path, runs: int, base: Path | None = None, top: int = 
         return float(np.median([r.get(module, 0) for r in rounds])) / 1e3
 
     print("## Imports of the small job beyond the floor (`python -X importtime`, median self ms)\n")
-    print(f"floor ({FLOOR}): {len(floor_modules)} modules, {np.median([sum(r.values()) for r in floor]) / 1e3:.1f} ms\n")
+    print(
+        f"floor ({FLOOR}): {len(floor_modules)} modules, {np.median([sum(r.values()) for r in floor]) / 1e3:.1f} ms\n"
+    )
     print("| tree | modules beyond the floor | of them convcli's | ms beyond the floor | convcli's ms |")
     print("|---|---|---|---|---|")
     extra_by_tree = {}

@@ -91,7 +91,6 @@ def uncovered_note(geometry: Any) -> str | None:
     )
 
 
-
 def labelled_size(shape: Sequence[int]) -> str:
     """A size as every report line starts it: ``300x451 (HxW)``, height (rows) first as NumPy and PyTorch write
     shapes; later sizes on the same line are in the same order, unlabelled.
