@@ -114,7 +114,7 @@ def test_help_and_shape_import_no_numerical_module(tmp_path: Path) -> None:
             assert "filter" in done.stdout and "numpy" not in modules  # the commands' help needs no arrays
         if args[0] == "shape":
             assert "-> 111x111" in done.stdout  # floor((224 - 3) / 2) + 1 = 111
-            assert "convcli.io" not in modules and "PIL" not in modules
+            assert "convcli.io" not in modules and "PIL" not in modules and "numpy" not in modules
 
 
 def test_kernels_listing_imports_the_magick_names_only_then(tmp_path: Path) -> None:
