@@ -4,6 +4,7 @@
     python bench/equal_settings.py --only e2e      # 12 MP JPEG -> PNG / TIFF against vips
     python bench/equal_settings.py --only small    # a 451x300 PNG, 3x3, against vips' two steps; --help, shape
     python bench/equal_settings.py --only batch    # 200 PNGs 640x480, two kernels: --jobs 2, --jobs 1, SciPy loop
+    python bench/equal_settings.py --only small,imports --base /tmp/base/src   # start-up against another tree
 
 Every contender is a whole process (start-up, decode, gray, filter, encode), run once to warm up
 and then --runs times in a new random order each round (bench/run.py's ``measure``); medians in
@@ -11,6 +12,13 @@ ms and ratios within one run. vips gets the same PNG level (``out.png[compressio
 convcli's default, and each tool is also timed at its own default (vips 6, convcli 1). The load
 average is printed before and after: on a shared 2-core machine it decides how far to trust a
 number. Not part of the test suite.
+
+``--base SRC`` (a copy of another commit's ``src``, e.g. ``git worktree add /tmp/base main``) adds
+that tree's convcli to the small-file section and the import profile, timed in the same rounds.
+The ``imports`` section runs the small job under ``python -X importtime`` ``--runs`` times and
+tables the median self time of every module it imports beyond the floor's (numpy, click,
+PIL.Image). Processes run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` dropped), as an
+installed convcli runs.
 """
 
 from __future__ import annotations
@@ -95,25 +103,101 @@ def section_e2e(work: Path, runs: int) -> None:
     print()
 
 
-def section_small(work: Path, runs: int) -> None:
-    small = ROOT / "samples" / "chelsea.png"
+SMALL = ROOT / "samples" / "chelsea.png"
+FLOOR = "import numpy, click, PIL.Image"
+#: the convcli commands of the small-file section: name -> arguments
+STARTUP = {
+    "filter (3x3, PNG out)": f"filter {SMALL} -k vertical -o {{work}}/s.png -q",
+    "--help": "--help",
+    "shape": "shape -i 224x224 -k 3 -s 2",
+    "kernels": "kernels",
+}
+
+
+def convcli(src: Path | None = None) -> str:
+    """The command that starts convcli from ``src`` (this tree's when None)."""
+    return f"env PYTHONPATH={src} {PYTHON} -m convcli" if src is not None else f"{PYTHON} -m convcli"
+
+
+def section_small(work: Path, runs: int, base: Path | None = None) -> None:
     matrix, _ = mask(work, "vertical")
     commands = {
-        "floor: python -c 'import numpy, click, PIL.Image'": f"{PYTHON} -c 'import numpy, click, PIL.Image'",
-        "convcli filter (3x3, PNG out)": f"{PYTHON} -m convcli filter {small} -k vertical -o {work / 's.png'} -q",
-        "vips colourspace + vips conv": f"vips colourspace {small} {work / 's.v'} b-w && "
+        f"floor: python -c '{FLOOR}'": f"{PYTHON} -c '{FLOOR}'",
+        "vips colourspace + vips conv": f"vips colourspace {SMALL} {work / 's.v'} b-w && "
         f"vips conv {work / 's.v'} {work / 'sv.png'} {matrix} --precision float",
-        "convcli --help": f"{PYTHON} -m convcli --help",
-        "convcli shape": f"{PYTHON} -m convcli shape -i 224x224 -k 3 -s 2",
     }
+    for name, arguments in STARTUP.items():
+        commands[f"convcli {name}"] = f"{convcli()} {arguments.format(work=work)}"
+        if base is not None:
+            commands[f"base convcli {name}"] = f"{convcli(base)} {arguments.format(work=work / 'base')}"
+    (work / "base").mkdir(exist_ok=True)
     result = timed(commands, runs)
     print("## A small file (451x300 PNG, 3x3, PNG out) and start-up, whole processes, ms (median)\n")
-    print("| command | ms |")
-    print("|---|---|")
+    print("| command | ms | / vips' two steps | / floor |")
+    print("|---|---|---|---|")
+    vips, floor = result["vips colourspace + vips conv"], result[f"floor: python -c '{FLOOR}'"]
     for name, value in result.items():
-        print(f"| {name} | {value:.0f} |")
-    ratio = result["convcli filter (3x3, PNG out)"] / result["vips colourspace + vips conv"]
-    print(f"\nconvcli / vips' two steps: **{ratio:.2f}** (target <= 1.25)\n", flush=True)
+        print(f"| {name} | {value:.0f} | {value / vips:.2f} | {value / floor:.2f} |")
+    ratio = result["convcli filter (3x3, PNG out)"] / vips
+    print(f"\nconvcli filter / vips' two steps: **{ratio:.2f}** (target <= 1.25)", end="")
+    if base is not None:
+        print(f"; base: {result['base convcli filter (3x3, PNG out)'] / vips:.2f}", end="")
+    print("\n", flush=True)
+
+
+def import_times(command: list[str], env: dict[str, str]) -> dict[str, int]:
+    """Self time in microseconds of every module a process imports (``python -X importtime``)."""
+    done = subprocess.run([PYTHON, "-X", "importtime", *command], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{command}: {done.stderr[-400:]}")
+    times = {}
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "self [us]" not in line:
+            own, _, name = line.split(":", 1)[1].split("|")
+            times[name.strip()] = int(own)
+    return times
+
+
+def section_imports(work: Path, runs: int, base: Path | None = None, top: int = 20) -> None:
+    """The small job's imports beyond the floor: module count and median self times, convcli's own and the rest."""
+    arguments = ["-m", "convcli", *STARTUP["filter (3x3, PNG out)"].format(work=work).split()]
+    trees = {"this tree": ROOT / "src", **({"base": base} if base is not None else {})}
+    floor: list[dict[str, int]] = []
+    samples: dict[str, list[dict[str, int]]] = {name: [] for name in trees}
+    import_times(["-c", FLOOR], ENV)  # warm the bytecode caches
+    for src in trees.values():
+        import_times(arguments, {**ENV, "PYTHONPATH": str(src)})
+    for _ in range(runs):  # round-robin: the floor and each tree once per round
+        floor.append(import_times(["-c", FLOOR], ENV))
+        for name, src in trees.items():
+            samples[name].append(import_times(arguments, {**ENV, "PYTHONPATH": str(src)}))
+    floor_modules = set().union(*floor)
+
+    def median(rounds: list[dict[str, int]], module: str) -> float:
+        return float(np.median([r.get(module, 0) for r in rounds])) / 1e3
+
+    print("## Imports of the small job beyond the floor (`python -X importtime`, median self ms)\n")
+    print(
+        f"floor ({FLOOR}): {len(floor_modules)} modules, {np.median([sum(r.values()) for r in floor]) / 1e3:.1f} ms\n"
+    )
+    print("| tree | modules beyond the floor | of them convcli's | ms beyond the floor | convcli's ms |")
+    print("|---|---|---|---|---|")
+    extra_by_tree = {}
+    for name, rounds in samples.items():
+        extra = sorted(set().union(*rounds) - floor_modules)
+        extra_by_tree[name] = extra
+        own = [m for m in extra if m.split(".")[0] == "convcli"]
+        total = np.median([sum(v for m, v in r.items() if m not in floor_modules) for r in rounds]) / 1e3
+        own_ms = np.median([sum(r.get(m, 0) for m in own) for r in rounds]) / 1e3
+        print(f"| {name} | {len(extra)} | {len(own)} | {total:.1f} | {own_ms:.1f} |")
+    for name, rounds in samples.items():
+        print(f"\n{name}: the {top} dearest modules beyond the floor\n")
+        print("| module | self ms |")
+        print("|---|---|")
+        ranked = sorted(extra_by_tree[name], key=lambda m: -median(rounds, m))
+        for module in ranked[:top]:
+            print(f"| {module} | {median(rounds, module):.2f} |")
+    print(flush=True)
 
 
 BATCH_LOOP = """
@@ -177,6 +261,7 @@ def main() -> None:
     parser.add_argument("--only", default="e2e,small,batch")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--count", type=int, default=200, help="images in the batch")
+    parser.add_argument("--base", type=Path, help="another tree's src, timed beside this one (small, imports)")
     args = parser.parse_args()
     if not shutil.which("vips"):
         sys.exit("needs the vips command: apt-get install -y libvips-tools")
@@ -187,7 +272,9 @@ def main() -> None:
         if "e2e" in sections:
             section_e2e(work, args.runs)
         if "small" in sections:
-            section_small(work, args.runs)
+            section_small(work, args.runs, args.base)
+        if "imports" in sections:
+            section_imports(work, args.runs, args.base)
         if "batch" in sections:
             section_batch(work, max(3, args.runs // 2), args.count)
     finally:

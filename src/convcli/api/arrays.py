@@ -13,7 +13,7 @@ import contextlib
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,10 +21,12 @@ from ..engine import Plan, correlate2d, per_channel, plan_correlation, resolve_p
 from ..errors import ParameterError
 from ..kernels import Kernel, parse_kernel_spec, resolve_kernel
 from ..limits import LimitError, check_geometry
-from ..pooling import POOL_OPS, PoolGeometry, pool2d, pool_geometry
 from ..shapes import SAME_EXTRA, Pair, format_pair, padding_sides, parse_padding, parse_pair
-from ..transpose import TransposeGeometry, conv_transpose2d, factor_padding, output_padding_for, transpose_geometry
 from .settings import FilterSettings, Geometry, PoolSettings, UpsampleSettings
+
+if TYPE_CHECKING:  # pooling and transpose are imported by the functions of pool and upsample (start-up, issue 19)
+    from ..pooling import PoolGeometry
+    from ..transpose import TransposeGeometry
 
 PRECISIONS = ("auto", "float32", "float64")
 #: Catalogue kernels whose bare name takes its factor from the upsampling stride.
@@ -468,6 +470,8 @@ def pool_settings(
     count_include_pad: bool = True,
 ) -> PoolSettings:
     """A checked :class:`PoolSettings` (the rules of ``convcli pool``: no dilation for mean)."""
+    from ..pooling import POOL_OPS
+
     if op not in POOL_OPS:
         raise ParameterError(f"op {op!r} is not one of {', '.join(POOL_OPS)}")
     settings = PoolSettings(
@@ -490,6 +494,8 @@ def pool_settings(
 
 def pool_array(image: np.ndarray, settings: PoolSettings) -> tuple[np.ndarray, PoolGeometry]:
     """Pool a checked 2-D or ``(H, W, C)`` array; returns the result and the resolved geometry."""
+    from ..pooling import pool2d, pool_geometry
+
     resolved = pool_geometry(
         (image.shape[0], image.shape[1]),
         settings.size,
@@ -647,6 +653,8 @@ def upsample_padding(kernel: Kernel, settings: UpsampleSettings) -> tuple[Any, P
             f"{kernel.spec} (PyTorch's meaning); give the padding too (--padding), or drop the output padding and "
             "let the padding be chosen"
         )
+    from ..transpose import factor_padding
+
     padding, extra = factor_padding(kernel.shape, settings.stride, settings.dilation)
     return padding, (extra if settings.output_size is None else (0, 0))
 
@@ -669,6 +677,8 @@ def upsampling_kernel(kernel: Any, stride: Pair) -> Kernel:
 
 def upsample_geometry(size: Pair, kernel: Kernel, settings: UpsampleSettings) -> TransposeGeometry:
     """The geometry of an upsampling of an ``(H, W)`` input (``output_size`` resolved to an output padding)."""
+    from ..transpose import output_padding_for, transpose_geometry
+
     padding, output_padding = upsample_padding(kernel, settings)
     if settings.output_size is not None:
         output_padding = output_padding_for(
@@ -693,6 +703,8 @@ def upsample_array(
     image: np.ndarray, kernel: Kernel, settings: UpsampleSettings
 ) -> tuple[np.ndarray, TransposeGeometry]:
     """Upsample a checked 2-D or ``(H, W, C)`` array; returns the result and the resolved geometry."""
+    from ..transpose import conv_transpose2d
+
     resolved = upsample_geometry((image.shape[0], image.shape[1]), kernel, settings)
     with _overflow_checked():
         result = per_channel(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -44,6 +43,8 @@ def message(text: str, quiet: bool = False) -> None:
 
 def emit_json(record: dict[str, Any]) -> None:
     """One JSON line on stdout (credentials in URLs hidden, as in every message)."""
+    import json  # --json only
+
     click.echo(_redact(json.dumps(record, separators=(", ", ": "))))
 
 

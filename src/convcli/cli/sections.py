@@ -9,7 +9,6 @@ section, so a new option cannot be forgotten.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any
 
@@ -110,6 +109,8 @@ def _format_sections(command: click.Command, ctx: click.Context, formatter: clic
 
 def suggest_command(name: str, group: click.Group, ctx: click.Context) -> str:
     """``no such command 'fliter'; did you mean 'filter'?`` (the suggestion only when one is close)."""
+    import difflib  # a mistyped command only
+
     close = difflib.get_close_matches(name, group.list_commands(ctx), n=1)
     return f"no such command {name!r}" + (f"; did you mean {close[0]!r}?" if close else "")
 
@@ -126,6 +127,8 @@ def suggest_option(error: click.NoSuchOption) -> str:
             for name in [*param.opts, *param.secondary_opts]
             if name.startswith("--")
         ]
+    import difflib  # a mistyped option only
+
     close = difflib.get_close_matches(error.option_name, names, n=2, cutoff=0.6)
     if close:
         text += "; did you mean " + " or ".join(repr(name) for name in close) + "?"

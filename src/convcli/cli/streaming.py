@@ -51,12 +51,13 @@ def guarded(
     """
     import os
 
-    from ..io.strips import streams_by_rows
     from ..limits import RUNTIME_BYTES, MemoryLimitError, memory_budget
 
     try:
         check()
     except MemoryLimitError as error:
+        from ..io.strips import streams_by_rows  # only when refused: the row readers stay off a small job
+
         room = memory_budget(budget)[0]
         if item.source == "-" or not os.path.isfile(item.source):
             error.streamable = False

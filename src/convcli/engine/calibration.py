@@ -22,7 +22,6 @@ the inputs alone), as the tests and the generated docs do.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from pathlib import Path
@@ -115,6 +114,8 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
         return _TABLE
     if outputs < PROBE_MIN_OUTPUTS:
         return {}  # small work: the fixed model, and no file read (nor SciPy imported for the machine key)
+    import json  # the cache file: big work only, like the rest below (start-up of a small job, issue 19)
+
     global _OPENCV
     path = cache_path()
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
@@ -26,9 +25,9 @@ SCALE_METHODS = ("auto", "minmax", "abs", "clip", "percentile")
 #: ``--scale percentile`` without a value, and what ``auto`` uses for a centred signed result.
 DEFAULT_PERCENTILE = 99.5
 
-#: A signed result is *centred* (an edge map, a difference) when each sign holds at least this share of the
-#: non-zero values; a sharpened or embossed photo (1 to 6% negative) is not.
-CENTRED_SHARE = Fraction(1, 4)
+#: A signed result is *centred* (an edge map, a difference) when each sign holds at least one in this many
+#: (a quarter) of the non-zero values; a sharpened or embossed photo (1 to 6% negative) is not.
+CENTRED_SHARE = 4
 
 
 def parse_scale(scale: str) -> tuple[str, float | None]:
@@ -71,8 +70,30 @@ def nearest_rank(count: int, percentile: float) -> int:
     >>> nearest_rank(200, 99.5), nearest_rank(4, 99.5), nearest_rank(200, 0.5), nearest_rank(10, 0)
     (199, 4, 1, 1)
     """
-    rank = math.ceil(Fraction(repr(float(percentile))) * count / 100)
+    numerator, denominator = _decimal_ratio(float(percentile))
+    rank = -(-numerator * count // (denominator * 100))  # ceil(P * count / 100), in integers
     return min(max(rank, 1), count)
+
+
+def _decimal_ratio(value: float) -> tuple[int, int]:
+    """The shortest decimal of ``value`` (its ``repr``) as an exact ratio of integers, as ``Fraction(repr(value))``
+    gives it, without importing :mod:`fractions` (and :mod:`decimal`) at start-up (issue 19).
+
+    >>> _decimal_ratio(99.5), _decimal_ratio(1e-05), _decimal_ratio(100.0), _decimal_ratio(-0.25)
+    ((995, 10), (1, 100000), (1000, 10), (-25, 100))
+    """
+    if not math.isfinite(value):
+        from fractions import Fraction
+
+        exact = Fraction(repr(value))  # raises as before: a percentile is a finite number
+        return exact.numerator, exact.denominator
+    mantissa, _, exponent = repr(value).lower().partition("e")
+    whole, _, digits = mantissa.partition(".")
+    numerator, denominator = int(whole + digits), 10 ** len(digits)
+    power = int(exponent or 0)
+    if power >= 0:
+        return numerator * 10**power, denominator
+    return numerator, denominator * 10**-power
 
 
 # ---------------------------------------------------------------------------
@@ -105,7 +126,7 @@ class ValueStats(Protocol):
 
 def _centred(stats: ValueStats) -> bool:
     signed = stats.negative + stats.positive
-    return min(stats.negative, stats.positive) > 0 and min(stats.negative, stats.positive) >= CENTRED_SHARE * signed
+    return min(stats.negative, stats.positive) > 0 and CENTRED_SHARE * min(stats.negative, stats.positive) >= signed
 
 
 def choose_ends(stats: ValueStats, scale: str, vmin: float | None, vmax: float | None) -> tuple[str, float, float]:

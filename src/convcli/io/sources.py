@@ -96,8 +96,9 @@ def classify_source(text: str) -> Source:
 # ---------------------------------------------------------------------------
 # Credentials and how URLs are shown
 
-#: ``scheme://userinfo@``: what :func:`redact` hides (greedy: a password may hold ``@``).
-_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+#: ``scheme://userinfo@``: what :func:`redact` hides (greedy: a password may hold ``@``); compiled by ``re`` on
+#: first use (a message with an ``@``), not at import (start-up, issue 19).
+_USERINFO_PATTERN = r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@"
 #: Longest path or URL shown in a message before it is shortened in the middle.
 SHOWN_LENGTH = 160
 
@@ -108,7 +109,7 @@ def redact(text: str) -> str:
     >>> redact("cannot read http://ann:s3cr%40t@example.com/a.png (or https://tok@x/)")
     'cannot read http://***@example.com/a.png (or https://***@x/)'
     """
-    return _USERINFO_RE.sub(r"\1***@", text) if "@" in text else text
+    return re.sub(_USERINFO_PATTERN, r"\1***@", text) if "@" in text else text
 
 
 def shorten(text: str, limit: int = SHOWN_LENGTH) -> str:

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .catalogue import MAX_UPSAMPLE_FACTOR, CatalogueEntry, bilinear_kernel, catalogue, nearest_kernel
 from .files import (
     KERNEL_WRITE_SUFFIXES,
@@ -23,11 +25,38 @@ from .files import (
     read_kernel_file,
     write_kernel_file,
 )
-from .magick import MAGICK_KERNEL_NAMES, MagickKernel, magick_catalogue, magick_kernel
 from .normalize import NORMALIZATIONS, normalize_kernel, normalize_weights
 from .specs import parse_kernel_spec, resolve_kernel
-from .vips import VipsMatrix, format_vips_matrix, load_vips_matrix, parse_vips_matrix
 from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, Kernel, as_kernel_array, rank1_factors
+
+if TYPE_CHECKING:
+    from .magick import MAGICK_KERNEL_NAMES, MagickKernel, magick_catalogue, magick_kernel
+    from .vips import VipsMatrix, format_vips_matrix, load_vips_matrix, parse_vips_matrix
+
+#: names imported on first use: ImageMagick's kernels (``im:``) and libvips ``.mat`` files are rare, and
+#: their modules are the largest of the package (kept off the start-up of ``convcli filter``, issue 19)
+_LAZY = {
+    "MAGICK_KERNEL_NAMES": "magick",
+    "MagickKernel": "magick",
+    "magick_catalogue": "magick",
+    "magick_kernel": "magick",
+    "VipsMatrix": "vips",
+    "format_vips_matrix": "vips",
+    "load_vips_matrix": "vips",
+    "parse_vips_matrix": "vips",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "KERNEL_FILE_SUFFIXES",

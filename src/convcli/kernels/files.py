@@ -17,7 +17,6 @@ from ..errors import KernelError
 from ..limits import check_npy_file, format_bytes
 from ..matrices import format_matrix, format_number, parse_matrix
 from .catalogue import _CATALOGUE
-from .vips import format_vips_matrix, load_vips_matrix
 from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, Kernel, as_kernel_array
 
 # ---------------------------------------------------------------------------
@@ -136,6 +135,8 @@ def load_kernel_file(path: Path) -> np.ndarray:
     :func:`convcli.matrices.parse_matrix`.
     """
     if path.suffix.lower() == ".mat":  # a libvips matrix: rows / scale (its offset: read_kernel_file)
+        from .vips import load_vips_matrix
+
         return load_vips_matrix(path).weights
     what = f"kernel file {_shown(str(path))!r}"
     try:
@@ -165,6 +166,8 @@ def load_kernel_file(path: Path) -> np.ndarray:
 def read_kernel_file(path: Path) -> tuple[np.ndarray, float]:
     """``(weights, offset)`` of a kernel file: the offset of a libvips ``.mat`` file, 0 for the other formats."""
     if path.suffix.lower() == ".mat":
+        from .vips import load_vips_matrix
+
         matrix = load_vips_matrix(path)
         return matrix.weights, matrix.offset
     return load_kernel_file(path), 0.0
@@ -229,6 +232,8 @@ def kernel_file_bytes(
         applied = rows / scale
     offset = 0.0 if offset is None else float(offset)
     if suffix == ".mat":
+        from .vips import format_vips_matrix
+
         return format_vips_matrix(rows, scale=scale, offset=offset, comments=comments).encode()
     if offset != 0:
         raise KernelError(

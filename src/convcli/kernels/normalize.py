@@ -47,7 +47,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import KernelError
-from .magick import magick_scale
 from .weights import Kernel, as_kernel_array
 
 #: The normalisation methods, in the order they are documented.
@@ -106,6 +105,8 @@ def normalize_weights(weights: Any, method: str, what: str = "kernel") -> np.nda
     elif method == "abs":
         result = array / l1
     else:
+        from .magick import magick_scale  # ImageMagick's ! and ^ only
+
         result = magick_scale(array, "^" if method in ("^", "pn") else "!")
     result = np.ascontiguousarray(result + 0.0)
     result.setflags(write=False)

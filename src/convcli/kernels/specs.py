@@ -41,7 +41,6 @@ from ..errors import KernelError, UnknownKernelError
 from ..matrices import parse_matrix
 from .catalogue import _CATALOGUE, catalogue
 from .files import kernel_files, parse_imagemagick, read_kernel_file
-from .magick import magick_kernel
 from .normalize import normalize_kernel, split_normalization
 from .weights import KERNEL_FILE_SUFFIXES, Kernel, as_kernel_array
 
@@ -104,6 +103,8 @@ def parse_kernel_spec(spec: str) -> Kernel:
     path = Path(text)
     prefix, _, rest = text.partition(":")
     if prefix.lower() == "im" and rest.strip() and not path.is_file():
+        from .magick import magick_kernel  # im: names only
+
         named = magick_kernel(rest)
         note = "" if named.centred else f"; ImageMagick's origin is row {named.origin[0]}, column {named.origin[1]}"
         description = f"ImageMagick kernel {named.label} ({named.weights.shape[1]}x{named.weights.shape[0]}){note}"

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import errno
 import functools
-import glob
 import os
 import re
 import signal
-import string
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +33,9 @@ MAX_LIST_BYTES = 256 << 20
 MAX_SOURCES = 1_000_000
 #: Widest field a ``--name`` template may ask for (``{index:05d}``): a file name holds at most 255 bytes.
 MAX_FIELD_WIDTH = 255
-#: ``[[fill]align][sign][z][#][0][width][grouping][.precision][type]``: the format mini-language of one field.
-_SPEC_RE = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?[a-zA-Z%]?$")
+#: ``[[fill]align][sign][z][#][0][width][grouping][.precision][type]``: the format mini-language of one field
+#: (compiled by ``re`` on first use: --name templates only, not at import).
+_SPEC_PATTERN = r"^(?:.?[<>=^])?[+\- ]?z?#?0?(\d*)[,_]?(?:\.(\d+))?[a-zA-Z%]?$"
 
 
 # ---------------------------------------------------------------------------
@@ -87,6 +86,8 @@ def _glob(pattern: str) -> set[str]:
     again, and two such links make the walk exponential (20 s and counting for one small folder).
     Hidden folders are skipped by ``**`` as :mod:`glob` does.
     """
+    import glob  # imported when a run has patterns (with fnmatch): not for one file (start-up, issue 19)
+
     parts = pattern.split("/")
     if "**" not in parts:
         return set(glob.glob(pattern))
@@ -227,6 +228,8 @@ def check_template(template: str, option: str = "--name") -> None:
     shown = template if len(template) <= 80 else template[:40] + "…" + template[-40:]
     if len(os.fsencode(template)) > 4 * MAX_FIELD_WIDTH:
         raise ParameterError(f"{option} {shown!r} is {len(template):,} characters long; a file name holds 255 bytes")
+    import string
+
     try:
         fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)]
     except ValueError as exc:
@@ -242,7 +245,7 @@ def check_template(template: str, option: str = "--name") -> None:
             raise ParameterError(f"{option} {shown!r} uses !{conversion}; write the field plainly, as {{{name}}}")
         if not spec:
             continue
-        match = _SPEC_RE.match(spec)
+        match = re.match(_SPEC_PATTERN, spec)
         if "{" in spec or match is None:
             raise ParameterError(
                 f"{option} {shown!r}: {{{name}:{spec[:20]}}} is not a format this field takes (e.g. {{index:03d}})"
