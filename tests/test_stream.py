@@ -584,8 +584,15 @@ def test_strip_height_shrinks_as_the_image_widens(kernel):
     for width in (1000, 16000, 40000, 100000):
         band = 256 * width  # an 8-bit image tiled 256x256
         plan = plan_stream((50000, width), 1, np.float32, kernels, settings, held=band)
+        if plan.plans[0].method == "fft" and plan.plans[0].backend == "numpy":
+            # NumPy's FFT (no OpenCV) streams in blocks of whole row tiles (docs/streaming.md, Limits): the
+            # estimate counts such a block, which grows with the width; the strips cannot get shorter than 8.
+            assert plan.estimate.parts["step 1"] >= 8 * width * 4 * 15 and plan.unit_rows == 8
+            continue
         assert plan.estimate.total - RUNTIME_BYTES <= STRIP_BYTES or (width == 100000 and plan.unit_rows == 8)
         heights.append(plan.unit_rows)
+    if not heights:
+        return
     assert heights == sorted(heights, reverse=True) and heights[0] > heights[-1]
     # Under a budget, the strips shrink further (and the estimate with them).
     small = plan_stream((50000, 16000), 1, np.float32, kernels, settings, budget=80 << 20, held=256 * 16000)

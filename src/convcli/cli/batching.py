@@ -69,7 +69,7 @@ class Gathered:
 def _expand_folders(sources: Sequence[str], recursive: bool) -> tuple[list[str], dict[str, str], int]:
     """Each folder among ``sources`` replaced by its images (sorted; see :func:`convcli.io.sources.folder_images`)."""
     from ..io.sources import folder_images
-    from ..io.zarrs import is_zarr
+    from ..io.zarrpaths import is_zarr
     from ..run.batch import MAX_SOURCES
 
     expanded: list[str] = []

@@ -91,7 +91,7 @@ def can_stream(item: Item, run: RunOptions, error: Exception) -> bool:
 
 def zarr_only(item: Item, stream: bool | None) -> bool:
     """Whether the item reads or writes a Zarr store, which only a streamed run does (``--no-stream``: an error)."""
-    from ..io.zarrs import is_zarr, is_zarr_output
+    from ..io.zarrpaths import is_zarr, is_zarr_output
 
     if not (is_zarr(item.source) or any(is_zarr_output(d) for d in item.destinations)):
         return False

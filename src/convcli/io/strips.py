@@ -427,7 +427,7 @@ def _stored_pixels(
 
 def streams_by_rows(path: str) -> bool:
     """Whether ``path`` is a file :func:`open_rows` reads by rows (TIFF, ``.npy``, Zarr) rather than whole."""
-    from .zarrs import is_zarr
+    from .zarrpaths import is_zarr
 
     if is_zarr(path):
         return True

@@ -26,21 +26,11 @@ import numpy as np
 from ..errors import DecodeError, OutputError, SourceError
 from .atomic import _signals_held
 from .strips import BandWindow, RowReader, _Converted
+from .zarrpaths import is_zarr, is_zarr_output  # noqa: F401  (re-exported)
 
 #: Bytes zarr and its codecs add to the interpreter once imported (zarr 3.1, numcodecs 0.16: measured).
 ZARR_RUNTIME = 20 << 20
 #: Files that mark a folder as a Zarr array or group (v3, then v2).
-_MARKERS = ("zarr.json", ".zarray", ".zgroup")
-
-
-def is_zarr(path: str) -> bool:
-    """Whether ``path`` is a Zarr store (a folder holding ``zarr.json``, ``.zarray`` or ``.zgroup``)."""
-    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, marker)) for marker in _MARKERS)
-
-
-def is_zarr_output(path: str) -> bool:
-    """Whether ``path`` names a Zarr output: a ``.zarr`` suffix."""
-    return path != "-" and Path(path).suffix.lower() == ".zarr"
 
 
 def _zarr() -> Any:
