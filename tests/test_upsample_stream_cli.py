@@ -157,3 +157,16 @@ def test_streamed_errors(cli, tmp_path, sources):
     )
     assert_error(figure, 2, "--figure", "--no-stream")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_zarr_output_streams(cli, tmp_path, sources):
+    zarr = pytest.importorskip("zarr")
+    memory, store = tmp_path / "m.npy", tmp_path / "s.zarr"
+    options = ["-k", "bilinear", "--stride", "2"]
+    assert cli(["upsample", sources["npy"], *options, "-o", memory, "-q"]).exit_code == 0
+    run = cli(["upsample", sources["npy"], *options, "-o", store, "--tile", "16"])
+    assert run.exit_code == 0, run
+    assert "note: streamed in strips" in run.stderr
+    np.testing.assert_array_equal(zarr.open(str(store), mode="r")[...], np.load(memory))
+    refused = cli(["upsample", sources["npy"], *options, "-o", tmp_path / "n.zarr", "--no-stream"])
+    assert_error(refused, 2, "Zarr", "drop --no-stream")
