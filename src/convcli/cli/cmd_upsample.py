@@ -23,6 +23,7 @@ from .options import (
     read_settings,
     run_options,
     source_options,
+    stream_options,
 )
 from .params import FiniteFloat, KernelSpecType, PaddingType, PairType
 from .reports import Report, output_report, size_record, with_figure
@@ -42,6 +43,11 @@ class UpsampleOptions:
     read: ReadSettings
     run: RunOptions
     max_memory: int | None = None
+    #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
+    stream: bool | None = None
+    strip_rows: int | None = None
+    #: Tile side of a streamed TIFF output (0: strips).
+    tile: int = 256
 
 
 def _short(pair: tuple[int, int]) -> str:
@@ -95,6 +101,7 @@ def _short(pair: tuple[int, int]) -> str:
 @click.option("--bias", type=FiniteFloat(), default=0.0, help="Added to every output value.")
 @source_options
 @memory_option
+@stream_options
 @output_options
 @batch_options
 @figure_options
@@ -139,6 +146,9 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Kerne
         read=read_settings(options),
         run=run_options(options),
         max_memory=max_memory_bytes(options),
+        stream=options.get("stream"),
+        strip_rows=options.get("strip_rows"),
+        tile=options.get("tile", 256),
     )
     upsample_padding(record.kernel, settings)  # an --output-padding that needs --padding: exit 2 before any work
     label = f"up{_short(settings.stride)}"
@@ -149,17 +159,28 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Kerne
 def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
     """Upsample one source, write the result (and the figure); runs in a worker."""
     from ..api.arrays import upsample_array, upsample_geometry
-    from ..limits import check_memory, estimate_transpose
+    from ..limits import LimitError, check_memory
+    from .streaming import can_stream, zarr_only
 
+    if options.stream or zarr_only(item, options.stream):
+        return _stream_item(item, options)
     start = time.perf_counter()
-    loaded = load_item(item, options.read, options.run)
+    try:
+        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, options))
+    except LimitError as error:
+        # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
+        if not can_stream(item, options.run, error):
+            raise
+        if options.stream is False:  # refused, though a streamed run would fit: say so
+            raise type(error)(
+                f"{error}; or drop --no-stream: a streamed run (--stream) holds a few rows at a time"
+            ) from None
+        return _stream_item(item, options)
     kernel = options.kernel
     size = (int(loaded.array.shape[0]), int(loaded.array.shape[1]))
     geometry = upsample_geometry(size, kernel, options.settings)
     channels = loaded.array.shape[2] if loaded.array.ndim == 3 else 1
-    what = f"upsampling {item.source!r} ({format_pair(size)}) to {format_pair(geometry.output)}"
-    cut = (max(geometry.sides[0]), max(geometry.sides[1]))
-    check_memory(estimate_transpose(size, geometry.output, cut, channels, 8, what), options.max_memory)
+    check_memory(_estimate(item, size, geometry, channels), options.max_memory)  # sources read without a header
     result, geometry = upsample_array(loaded.array, kernel, options.settings)
     written = write_result(result, item.destinations[0], options.run.write, stdout_format(loaded))
     report = _report(loaded, kernel, geometry, result, written, options, time.perf_counter() - start, _chosen(options))
@@ -185,6 +206,64 @@ def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
             scale=options.run.write.scale,
         )
     return with_figure([report], item.figure)
+
+
+def _estimate(item: Item, size: tuple[int, int], geometry: Any, channels: int) -> Any:
+    """The in-memory upsampling's peak memory (float64 planes, the full scatter before its cut)."""
+    from ..limits import estimate_transpose
+
+    what = f"upsampling {item.source!r} ({format_pair(size)}) to {format_pair(geometry.output)}"
+    cut = (max(geometry.sides[0]), max(geometry.sides[1]))
+    return estimate_transpose(size, geometry.output, cut, channels, 8, what)
+
+
+def _memory_guard(item: Item, options: UpsampleOptions) -> Any:
+    """A check run from the source's header: refuse the in-memory upsampling when it would not fit the budget."""
+
+    def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
+        from ..api.arrays import upsample_geometry
+        from ..limits import check_memory
+        from .streaming import guarded
+
+        geometry = upsample_geometry((height, width), options.kernel, options.settings)
+        planes = 3 if options.read.color and channels >= 3 else 1
+        estimate = _estimate(item, (height, width), geometry, planes)
+        guarded(
+            lambda: check_memory(estimate, options.max_memory),
+            item,
+            height * width,
+            decoded_bytes_per_pixel,
+            options.max_memory,
+        )
+
+    return check
+
+
+def _stream_item(item: Item, options: UpsampleOptions) -> list[Report]:
+    """Upsample one source strip by strip into its output (TIFF, PNG, npy): the bytes the in-memory run writes."""
+    from ..api.arrays import upsample_geometry
+    from ..run.stream_upsample import stream_upsample
+    from .streaming import stream_one, streamed_note
+
+    def work(reader: Any, target: str, fmt: str, on_rows: Any) -> Any:
+        return stream_upsample(
+            reader,
+            target,
+            fmt,
+            options.kernel,
+            options.settings,
+            options.run.write,
+            strip_rows=options.strip_rows,
+            tile=options.tile,
+            budget=options.max_memory,
+            on_rows=on_rows,
+        )
+
+    loaded, result, written, done, seconds = stream_one(item, item.destinations[0], options.read, options.run, work)
+    geometry = upsample_geometry(done.input_size, options.kernel, options.settings)
+    report = _report(loaded, options.kernel, geometry, result, written, options, seconds, _chosen(options))
+    report.record["streamed"] = {"strip_rows": done.rows, "passes": done.passes, "estimate": done.estimate.total}
+    return [Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record)]
 
 
 def _chosen(options: UpsampleOptions) -> str | None:
