@@ -31,7 +31,7 @@ from ..io.pixels import (
 )
 from ..io.strips import TIFF_TILE, RowReader, check_tile, open_rows, row_writer
 from ..kernels import Kernel
-from ..limits import Estimate, LimitError, check_memory, format_bytes
+from ..limits import Estimate, LimitError, MemoryLimitError, check_memory, format_bytes
 from .stream import PooledRows, StreamPlan, build_steps, choose_unit_rows, plan_stream, pool_estimate
 
 
@@ -257,7 +257,15 @@ def stream_filter(
     plan = replace(
         plan, estimate=_with_writer(plan.estimate, fmt, plan.output_size, plan.channels, dtype, tile, reader)
     )
-    check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
+    try:
+        check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
+    except MemoryLimitError as exc:
+        if any(step.method == "fft" and step.backend == "numpy" for step in plan.plans):
+            raise MemoryLimitError(
+                f"{exc}; NumPy's FFT streams in blocks of whole row tiles (docs/streaming.md, Limits): "
+                "--method direct streams in strips of any height"
+            ) from None
+        raise
     shape, mapping, passes = stream_rows(
         lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows, tile=tile
     )
