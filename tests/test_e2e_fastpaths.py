@@ -55,9 +55,12 @@ def reference_pixels(values, scale="auto", vmin=None, vmax=None, depth=8):
         return None, (low, high, 0, chosen)
     white = (1 << depth) - 1
     if high > low:
-        scaled = (values - np.float32(low)) * np.float32(white / (high - low))
+        factor = np.float32(white / (high - low))
+        scaled = (values - np.float32(low)) * factor
         unclipped = np.rint(scaled)  # half to even: -0.5 rounds to 0, the pixel of black itself
         clipped = int(np.count_nonzero((unclipped < 0) | (unclipped > white)))
+        if np.isinf(factor):  # a span below float32's range: a step is 0 wide, so only values outside count
+            clipped = int(np.count_nonzero((values < low) | (values > high)))
     else:
         scaled = np.where(values > low, np.float32(white), np.float32(0))
         clipped = int(np.count_nonzero((values < low) | (values > high)))
