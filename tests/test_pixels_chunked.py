@@ -48,7 +48,8 @@ def test_chunked_mapping_equals_the_whole_array_expression(values, window, depth
         low = float(values.min()) if window[0] is None else window[0]
         high = float(values.max()) if window[1] is None else window[1]
         assert (mapping.low, mapping.high) == (low, high)
-        if high > low:
+        if high > low and (1 << depth) - 1 <= (high - low) * float(np.finfo(np.float32).max):
+            # (a span below float32's range, where the factor overflows: test_e2e_fastpaths covers it)
             want, changed = reference(values, low, high, depth)
             np.testing.assert_array_equal(got, want)
             assert mapping.clipped == changed

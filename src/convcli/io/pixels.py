@@ -324,6 +324,9 @@ class PixelMapping:
     scale: str
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def to_pixels(
     values: np.ndarray, *, scale: str = "auto", vmin: float | None = None, vmax: float | None = None, depth: int = 8
 ) -> tuple[np.ndarray, PixelMapping]:
@@ -376,11 +379,11 @@ def to_pixels(
     inside = all_finite and low <= low_data and high_data <= high  # nothing to count or clip
     span = high - low
     clipped = 0
-    if span > 0:
-        factor = np.float32(white / span)  # infinite when the span is below float32's range
+    if span > 0 and white / span <= _FLOAT32_MAX:
+        factor = np.float32(white / span)
         pixels, clipped = _mapped(values, np.float32(low), factor, white, inside, depth)
         return pixels, PixelMapping(low, high, clipped, chosen)
-    else:
+    else:  # no span, or one below float32's range (its factor would be infinite): black up to low, white above
         scaled = np.where(values > low, np.float32(white), np.float32(0))
         if not inside:
             clipped = int(np.count_nonzero((values < low) | (values > high)))
