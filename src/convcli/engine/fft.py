@@ -24,6 +24,10 @@ from .strips import run_parallel, workers
 
 # Largest transform per axis: tiles of at most 1152x1152 keep memory and cache use small.
 _MAX_TILE = 1152
+#: Elements of one band of row tiles (transform rows x padded width): a wide image gets shorter row tiles, so
+#: a streamed run, which computes whole row tiles (:mod:`convcli.run.stream`), holds a band that does not grow
+#: with the width. 4 Mi elements: 1,000 rows at 4,000 wide (no change up to 3,600 wide), 100 at 40,000.
+BAND_ELEMENTS = 1 << 22
 # Fixed cost of one more tile (Python, kernel phases, small transforms), in the units of L*log2(L).
 _TILE_OVERHEAD = 2000
 # With a measured tile table: nanoseconds of Python per tile (the gather, the output copy, the job), fitted on
@@ -111,7 +115,27 @@ def _unit(table: dict[int, float], length: int) -> float:
     return table[a] ** (1 - share) * table[b] ** share
 
 
-def _tile(count: int, taps: int, table: dict[int, float] | None = None) -> tuple[int, int]:
+def fast_floor(n: int) -> int:
+    """The largest ``2^a 3^b 5^c <= n`` (``n >= 1``).
+
+    >>> [fast_floor(n) for n in (1, 7, 104, 1151)]
+    [1, 6, 100, 1125]
+    """
+    best = 1
+    five = 1
+    while five <= n:
+        three = five
+        while three <= n:
+            value = three
+            while value * 2 <= n:
+                value *= 2
+            best = max(best, value)
+            three *= 3
+        five *= 5
+    return best
+
+
+def _tile(count: int, taps: int, table: dict[int, float] | None = None, longest: int | None = None) -> tuple[int, int]:
     """Output tile length and transform length for ``count`` outputs of a ``taps``-long kernel.
 
     Fixed model: minimises ``tiles * (L log L + overhead)`` over fast lengths
@@ -120,15 +144,19 @@ def _tile(count: int, taps: int, table: dict[int, float] | None = None) -> tuple
     element of an ``L x L`` tile, :mod:`convcli.engine.calibration`; by default this
     process's table, ``{}`` for the fixed model): minimises
     ``tiles * L * sqrt(cost(L))`` over the probed lengths and the whole axis (a
-    square tile's cost split between its two axes).
+    square tile's cost split between its two axes). ``longest`` caps the
+    transform length, never below the first fast length from ``2 * taps`` (the
+    row axis of a wide image, :data:`BAND_ELEMENTS`).
     """
     if table is None:
         from . import calibration
 
         table = calibration.fft_table()
     whole = fast_length(count + taps - 1)
+    cap = max(fast_floor(longest), fast_length(2 * taps)) if longest is not None else whole
     if table and 2 * taps <= max(table):
-        options = [n for n in table if taps <= n < whole] + ([whole] if whole <= max(table) else [])
+        options = [n for n in table if taps <= n < whole and n <= cap]
+        options += [whole] if whole <= min(cap, max(table)) else []
         if options:
 
             def measured(length: int) -> float:
@@ -136,8 +164,8 @@ def _tile(count: int, taps: int, table: dict[int, float] | None = None) -> tuple
 
             length = min(sorted(options), key=measured)
             return min(count, length - taps + 1), length
-    lengths = {whole} | {fast_length(n) for n in (128, 256, 512, _MAX_TILE, max(128, 2 * taps))}
-    limit = max(_MAX_TILE, fast_length(2 * taps))
+    lengths = {whole, cap} | {fast_length(n) for n in (128, 256, 512, _MAX_TILE, max(128, 2 * taps))}
+    limit = min(max(_MAX_TILE, fast_length(2 * taps)), cap)
     best: tuple[float, int, int] | None = None
     for length in sorted(lengths):
         if length < taps or length > min(whole, limit):
@@ -149,6 +177,34 @@ def _tile(count: int, taps: int, table: dict[int, float] | None = None) -> tuple
     if best is None:
         return count, whole
     return best[1], best[2]
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How :func:`correlate_fft` cuts one geometry: per output class ``(r_h, r_w)`` the output tile and
+    transform lengths ``(tile_h, length_h, tile_w, length_w)``, and the threads of each transform.
+
+    A streamed run (:mod:`convcli.run.stream`) computes blocks of whole row tiles of the whole image with
+    the whole image's tiling, so every tile is the same transform as in memory, bit for bit.
+    """
+
+    tiles: dict[tuple[int, int], tuple[int, int, int, int]]
+    inner: int
+
+
+def tiling(geometry: ConvGeometry, table: dict[int, float] | None = None, threads: int | None = None) -> Tiling:
+    """The tiles of ``geometry``: rows capped so a band of row tiles holds about :data:`BAND_ELEMENTS`."""
+    threads = workers() if threads is None else threads
+    longest = max(1, BAND_ELEMENTS // max(1, geometry.padded[1]))
+    tiles = {}
+    jobs = 0
+    for key, phases in _classes(geometry).items():
+        rows_out, cols_out = phases[0][0].out_count, phases[0][1].out_count
+        tile_h, length_h = _tile(rows_out, max(rt.k_count for rt, _ in phases), table, longest)
+        tile_w, length_w = _tile(cols_out, max(ct.k_count for _, ct in phases), table)
+        tiles[key] = (tile_h, length_h, tile_w, length_w)
+        jobs += math.ceil(rows_out / tile_h) * math.ceil(cols_out / tile_w)
+    return Tiling(tiles, 1 if jobs >= threads else threads)
 
 
 def _classes(geometry: ConvGeometry) -> dict[tuple[int, int], list[tuple[AxisTerm, AxisTerm]]]:
@@ -177,10 +233,10 @@ def estimate_ns(geometry: ConvGeometry, table: dict[int, float]) -> float | None
     if not table:
         return None
     total = 0.0
-    for phases in _classes(geometry).values():
+    plan = tiling(geometry, table)
+    for key, phases in _classes(geometry).items():
         rows_out, cols_out = phases[0][0].out_count, phases[0][1].out_count
-        tile_h, length_h = _tile(rows_out, max(rt.k_count for rt, _ in phases), table)
-        tile_w, length_w = _tile(cols_out, max(ct.k_count for _, ct in phases), table)
+        tile_h, length_h, tile_w, length_w = plan.tiles[key]
         count = math.ceil(rows_out / tile_h) * math.ceil(cols_out / tile_w)
         unit = math.sqrt(_unit(table, length_h) * _unit(table, length_w))
         total += count * (length_h * length_w * unit * (0.1 + 0.9 * len(phases)) + _TILE_NS)
@@ -188,9 +244,19 @@ def estimate_ns(geometry: ConvGeometry, table: dict[int, float]) -> float | None
 
 
 def correlate_fft(
-    image: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, mode: str, value: float, out: np.ndarray
+    image: np.ndarray,
+    kernel: np.ndarray,
+    geometry: ConvGeometry,
+    mode: str,
+    value: float,
+    out: np.ndarray,
+    tiles: Tiling | None = None,
 ) -> None:
-    """Write the correlation into ``out`` (every element), through real FFTs."""
+    """Write the correlation into ``out`` (every element), through real FFTs.
+
+    ``tiles``: the tiling to use (by default :func:`tiling` of ``geometry``); a streamed block passes the
+    whole image's, whose row tiles it holds whole (dilation 1 down the rows).
+    """
     from scipy import fft
 
     from . import calibration
@@ -198,14 +264,12 @@ def correlate_fft(
     dtype = out.dtype
     (top, _), (left, _) = geometry.padding
     classes = _classes(geometry)
-    table = calibration.fft_table(out.size)
+    if tiles is None:
+        tiles = tiling(geometry, calibration.fft_table(out.size))
     jobs = []
-    for phases in classes.values():
+    for key, phases in classes.items():
         rows_out, cols_out = phases[0][0].out_count, phases[0][1].out_count
-        taps_h = max(rt.k_count for rt, _ in phases)
-        taps_w = max(ct.k_count for _, ct in phases)
-        tile_h, length_h = _tile(rows_out, taps_h, table)
-        tile_w, length_w = _tile(cols_out, taps_w, table)
+        tile_h, length_h, tile_w, length_w = tiles.tiles[key]
         shape = (length_h, length_w)
         spectra = []
         for rt, ct in phases:
@@ -217,8 +281,7 @@ def correlate_fft(
             for j0 in range(0, cols_out, tile_w):
                 jobs.append((phases, spectra, shape, i0, min(rows_out, i0 + tile_h), j0, min(cols_out, j0 + tile_w)))
 
-    threads = workers()
-    inner = 1 if len(jobs) >= threads else threads
+    inner = tiles.inner
 
     def tile(phases, spectra, shape, i0, i1, j0, j1) -> None:
         total = None

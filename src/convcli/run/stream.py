@@ -10,8 +10,10 @@ as the in-memory plan of the whole image** on that block, with the column
 padding unchanged and no row padding. Methods whose numbers do not depend on
 where a block starts (direct taps, separable passes, OpenCV's filters)
 work on strips of any height; the others compute exactly the row units the
-in-memory engine computes: the running-sum strips of ``box`` and the FFT's
-row tiles (stride 1). Steps cache the units they computed last, so halos are
+in-memory engine computes: the running-sum strips of ``box``, the FFT's
+row tiles (with the whole image's tiling, whose row tiles stay short on a
+wide image: :data:`convcli.engine.fft.BAND_ELEMENTS`) and the banded strips
+of the BLAS variants. Steps cache the units they computed last, so halos are
 computed once.
 
 Pooling streams the same way (:class:`PooledRows`): a block of the rows the
@@ -64,6 +66,7 @@ class FilteredRows:
         settings: FilterSettings,
         dtype: Any,
         unit_rows: int,
+        tiles: Any = None,
     ) -> None:
         shape = settings.geometry
         self.source = source
@@ -78,13 +81,15 @@ class FilteredRows:
         self.compute = plan.full or plan.geometry
         self.height, self.width = plan.geometry.output
         self.channels = source.channels
+        #: NumPy's FFT: the whole image's tiling (:func:`fft_tiling`; the client's, on a cluster's workers).
+        self.tiles = tiles if tiles is not None else fft_tiling(plan)
         self.units = self._units(unit_rows)
         #: Units kept after they are computed (:func:`build_steps` keeps one for the last step).
         self.keep = _CACHED_UNITS
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def _units(self, unit_rows: int) -> list[tuple[int, int]]:
-        return plan_units(self.plan, unit_rows)
+        return plan_units(self.plan, unit_rows, self.tiles, self.weights)
 
     # -- computing -----------------------------------------------------------
 
@@ -172,7 +177,7 @@ class FilteredRows:
         else:
             from ..engine.fft import correlate_fft
 
-            correlate_fft(block, kernel, g, mode, value, out)
+            correlate_fft(block, kernel, g, mode, value, out, self.tiles)
         return out
 
     def _computed(self, index: int) -> np.ndarray:
@@ -204,68 +209,65 @@ class FilteredRows:
         return np.ascontiguousarray(rows, dtype=self.dtype)  # a view of the cached unit when it can be
 
 
-def plan_units(plan: Plan, unit_rows: int) -> list[tuple[int, int]]:
-    """Row ranges of the computed geometry a step computes one at a time (as the in-memory engine cuts them when
-    it matters: NumPy's box strips and FFT row tiles; otherwise ``unit_rows`` at a time)."""
-    rows = (plan.full or plan.geometry).output[0]
+def fft_tiling(plan: Plan) -> Any:
+    """The tiling :func:`convcli.engine.fft.correlate_fft` gives the whole image of a NumPy FFT plan, else None."""
+    if plan.backend != "numpy" or plan.method != "fft":
+        return None
+    from ..engine import calibration
+    from ..engine.fft import tiling
+
+    g = plan.full or plan.geometry
+    return tiling(g, calibration.fft_table(g.output[0] * g.output[1]))
+
+
+def plan_units(
+    plan: Plan, unit_rows: int, tiles: Any = None, kernel: np.ndarray | None = None
+) -> list[tuple[int, int]]:
+    """Row ranges of the computed geometry a step computes one at a time, cut where the in-memory engine cuts
+    when its numbers depend on the cut; otherwise ``unit_rows`` at a time.
+
+    NumPy's box plans: exactly its running-sum strips. NumPy's FFT plans: whole row tiles of the whole image's
+    tiling (``tiles``, by default :func:`fft_tiling`), as many as ``unit_rows`` holds (at least one); with a
+    dilation down the rows its output classes interleave the rows: one block. The BLAS variants of the direct
+    and separable methods (``kernel`` given, the weights the step correlates with): multiples of their banded
+    strips, whose products' last bits follow the strip height.
+    """
+    g = plan.full or plan.geometry
+    rows = g.output[0]
+    unit = max(1, unit_rows)
     if plan.backend == "numpy" and plan.method == "box":
         from ..engine.strips import _strips
 
-        g = plan.full or plan.geometry
         width = (g.output[1] - 1) * g.stride[1] + g.dilation[1] * (g.kernel[1] - 1) + 1
         least = 4 * g.dilation[0] * (g.kernel[0] - 1) // g.stride[0] + 4
         # Each running-sum strip starts its sums afresh: compute exactly the in-memory strips, one per unit.
         return _strips(g, 8 * 4 * width * g.stride[0], least)
     if plan.backend == "numpy" and plan.method == "fft":
-        units = _fft_units(plan, unit_rows)
-        # None: one tile covers the rows, or strided/dilated classes interleave them: one block, as in memory.
-        return units if units is not None else [(0, rows)]
-    unit = max(1, unit_rows)
+        if g.dilation[0] != 1:
+            return [(0, rows)]
+        tiles = tiles if tiles is not None else fft_tiling(plan)
+        heights = {tile_h for tile_h, _, _, _ in tiles.tiles.values()}
+        assert len(heights) == 1, heights  # dilation 1 down the rows: one row class, one row tiling
+        tile = heights.pop()
+        unit = max(1, unit // tile) * tile
+    elif plan.backend == "numpy" and kernel is not None and _banded(plan, kernel):
+        from ..engine.strips import _banded_rows
+
+        strip = _banded_rows(g.stride[0])
+        unit = max(1, unit // strip) * strip
     return [(start, min(rows, start + unit)) for start in range(0, rows, unit)]
 
 
-def _fft_units(plan: Plan, unit_rows: int) -> list[tuple[int, int]] | None:
-    """Blocks of whole FFT row tiles that give the in-memory numbers (stride and dilation 1), or None.
-
-    Each block must get the same tiles (:func:`convcli.engine.fft._tile`) and run its transforms on
-    as many threads as the whole image did (pocketfft's threads group its SIMD lanes differently).
-    """
-    from ..engine.fft import _tile
-    from ..parallel import workers
+def _banded(plan: Plan, kernel: np.ndarray) -> bool:
+    """Whether a NumPy direct or separable plan takes its BLAS variant (banded products over strips of rows)."""
+    from ..engine.strips import direct_cost, separable_cost
 
     g = plan.full or plan.geometry
-    if g.stride != (1, 1) or g.dilation != (1, 1):
-        return None
-    rows, cols = g.output
-    tile, length = _tile(rows, g.kernel[0])
-    if tile >= rows:
-        return None
-    col_tile = _tile(cols, g.kernel[1])[0]
-    col_tiles = -(-cols // col_tile)
-    threads = workers()
-
-    def inner(count: int) -> int:
-        return 1 if -(-count // tile) * col_tiles >= threads else threads
-
-    def fits(count: int) -> bool:
-        return _tile(count, g.kernel[0]) == (tile, length) and inner(count) == inner(rows)
-
-    # The in-memory tiling cut into blocks of whole tiles, each planned by _tile exactly as the whole image:
-    # the last block holds q tiles and the partial one, the others m tiles (a block small enough for one
-    # transform would be planned as one tile, so small m and q may not do).
-    rest = rows % tile
-    first = max(1, unit_rows // tile)
-    for q in range(0 if rest else 1, 17):
-        last = q * tile + rest
-        if last > rows or not fits(last):
-            continue
-        tiles = (rows - last) // tile
-        for m in range(first, first + 16):
-            sizes = [m * tile] * (tiles // m) + ([tiles % m * tile] if tiles % m else []) + [last]
-            if all(fits(size) for size in sizes[:-1]):
-                starts = np.cumsum([0, *sizes])
-                return [(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
-    return None
+    if plan.method == "direct":
+        return direct_cost(kernel, g)[1]
+    if plan.method == "separable":
+        return separable_cost(list(plan.terms), g)[1]
+    return False
 
 
 def _box(block: np.ndarray, weight: float, g: ConvGeometry, mode: str, value: float, out: np.ndarray) -> None:
@@ -295,6 +297,9 @@ class StreamPlan:
     dtype: np.dtype
     unit_rows: int
     estimate: Estimate
+    #: Per step, NumPy's FFT tiling of the whole image (:func:`fft_tiling`), else None: planned once, here
+    #: (on a cluster, by the client, so workers with other calibrations compute the same tiles).
+    tilings: tuple[Any, ...] = ()
 
 
 def _itemsize(dtype: Any) -> int:
@@ -302,27 +307,36 @@ def _itemsize(dtype: Any) -> int:
 
 
 def stream_estimate(
-    input_size: tuple[int, int], channels: int, plans: Sequence[Plan], itemsize: int, unit_rows: int, held: int = 0
+    input_size: tuple[int, int],
+    channels: int,
+    plans: Sequence[Plan],
+    itemsize: int,
+    unit_rows: int,
+    held: int = 0,
+    kernels: Sequence[Kernel] | None = None,
 ) -> Estimate:
     """Peak memory of a streamed run: per step, its input rows, the engine's buffers and its cached units.
 
-    Per step, with ``R`` output rows a unit and ``h = (R - 1) * stride + dilation * (k - 1) + 1``
-    input rows under them: the block of input rows (``h`` rows at the input's width), the engine's
-    buffers on it (OpenCV: its ``h``-row result and the copy of the kept rows; NumPy's direct and
-    separable passes: the unit's output and their bounded chunks; NumPy's FFT and box plans, whose
-    units are their own row tiles: a gathered copy and about three rows of scratch per output row)
-    and the units the step keeps
+    Per step, with ``R`` output rows a unit (:func:`plan_units`, given the ``kernels``) and
+    ``h = (R - 1) * stride + dilation * (k - 1) + 1`` input rows under them: the block of input rows
+    (``h`` rows at the input's width), the engine's buffers on it (OpenCV: its ``h``-row result and the
+    copy of the kept rows; NumPy's direct and separable passes: the unit's output and their bounded
+    chunks; NumPy's FFT: the unit's output and, per thread, a tile's window, spectra and result; NumPy's
+    box: a gathered copy and about three rows of float64 sums per output row) and the units the step keeps
     (``_CACHED_UNITS``, one for the last step); then the writing of a strip, what the reader holds
     (its band of segments, or the stored pixels of an image decoded whole) and the interpreter with
     NumPy, SciPy and the codecs loaded (a measured 60 MiB). Checked against measured peaks by
     ``bench/huge.py``.
     """
+    from ..parallel import workers
+
     parts: dict[str, int] = {"runtime": RUNTIME_BYTES, "reader": held}
     for index, plan in enumerate(plans):
         g = plan.full or plan.geometry
-        # The tallest unit the step computes (NumPy's FFT and box plans cut their own, as in memory).
-        fixed = plan.backend == "numpy" and plan.method in ("box", "fft")
-        rows = max(b - a for a, b in plan_units(plan, unit_rows)) if fixed else min(unit_rows, g.output[0])
+        kernel = None if kernels is None else np.asarray(kernels[index].weights, dtype=np.float64)
+        tiles = fft_tiling(plan)
+        # The tallest unit the step computes (cut as the in-memory engine cuts, where that matters).
+        rows = max(b - a for a, b in plan_units(plan, unit_rows, tiles, kernel))
         halo = (rows - 1) * g.stride[0] + g.dilation[0] * (g.kernel[0] - 1) + 1
         plane = itemsize * channels
         block = halo * g.input[1] * plane
@@ -331,7 +345,10 @@ def stream_estimate(
             engine = halo * g.padded[1] * itemsize + rows * g.output[1] * itemsize
             if channels > 1:  # the planes split out of the block, the stacked result
                 engine += block + rows * g.output[1] * plane
-        elif fixed:  # NumPy's FFT tiles and running sums over a tall unit
+        elif tiles is not None:  # NumPy's FFT: the unit's output, and per thread a tile's buffers
+            lengths = max(length_h * length_w for _, length_h, _, length_w in tiles.tiles.values())
+            engine = rows * g.output[1] * itemsize + workers() * 4 * lengths * itemsize
+        elif plan.backend == "numpy" and plan.method == "box":  # running sums over a tall unit
             engine = 2 * halo * g.padded[1] * itemsize + 4 * rows * g.output[1] * itemsize
         else:  # NumPy's direct and separable passes: the unit's output, bounded chunks of scratch (engine.strips)
             engine = rows * g.output[1] * itemsize + (2 << 20)
@@ -353,6 +370,7 @@ def choose_unit_rows(
     *,
     input_size: tuple[int, int] | None = None,
     held: int = 0,
+    kernels: Sequence[Kernel] | None = None,
 ) -> int:
     """Strip height: the tallest (8 to 4096 rows) whose estimate fits :data:`STRIP_BYTES` beside the interpreter.
 
@@ -364,7 +382,7 @@ def choose_unit_rows(
     size = input_size or plans[0].geometry.input
 
     def working(rows: int) -> int:
-        return stream_estimate(size, channels, plans, itemsize, rows, held).total - RUNTIME_BYTES
+        return stream_estimate(size, channels, plans, itemsize, rows, held, kernels).total - RUNTIME_BYTES
 
     tallest = max((p.full or p.geometry).output[0] for p in plans)
     low, high = min(8, tallest), max(1, min(4096, tallest))
@@ -393,21 +411,22 @@ def plan_stream(
     rows = (
         strip_rows
         if strip_rows is not None
-        else choose_unit_rows(plans, itemsize, channels, budget, input_size=input_size, held=held)
+        else choose_unit_rows(plans, itemsize, channels, budget, input_size=input_size, held=held, kernels=kernels)
     )
     if rows < 1:
         raise ParameterError(f"strip height {rows} must be at least 1 row")
-    estimate = stream_estimate(input_size, channels, plans, itemsize, rows, held)
-    return StreamPlan(
-        tuple(kernels), tuple(plans), input_size, plans[-1].geometry.output, channels, np.dtype(dtype), rows, estimate
-    )
+    estimate = stream_estimate(input_size, channels, plans, itemsize, rows, held, kernels)
+    tilings = tuple(fft_tiling(plan) for plan in plans)
+    output = plans[-1].geometry.output
+    return StreamPlan(tuple(kernels), tuple(plans), input_size, output, channels, np.dtype(dtype), rows, estimate, tilings)
 
 
 def build_steps(reader: Any, plan: StreamPlan, settings: FilterSettings) -> Any:
     """The chain of :class:`FilteredRows` over ``reader``; the last one gives the result's rows."""
     rows: Any = reader
-    for kernel, step in zip(plan.kernels, plan.plans):
-        rows = FilteredRows(rows, kernel, step, settings, plan.dtype, plan.unit_rows)
+    tilings = plan.tilings or (None,) * len(plan.plans)
+    for kernel, step, tiles in zip(plan.kernels, plan.plans, tilings):
+        rows = FilteredRows(rows, kernel, step, settings, plan.dtype, plan.unit_rows, tiles)
     rows.keep = 1  # the last step's rows are read in order, each once
     return rows
 
