@@ -159,7 +159,42 @@ def test_the_opencv_probe_measures_each_function():
         assert calibration.probe_opencv() == {}
         return
     factors = calibration.probe_opencv(rounds=1)
-    assert set(factors) == {"box", "separable", "direct", "fft"} and all(0.25 <= f <= 4 for f in factors.values())
+    assert set(factors) == {"box", "box/side", "separable", "separable/tap", "direct", "fft"}
+    assert all(0.25 <= f <= 4 for name, f in factors.items() if "/" not in name)
+    assert all(1 / 32 <= f <= 32 for name, f in factors.items() if "/" in name)
+
+
+@pytest.mark.parametrize(("fixed", "slope"), [(1.0, 1.0), (0.5, 20.0), (3.0, 0.1)])
+def test_two_factor_fit_recovers_a_function_measured_here(fixed, slope):
+    # Two probes of one function (3x3 and 15x15): the fit gives back the factors the "machine" applied to the
+    # model's fixed and growing parts, so its ranking against the other functions holds at every kernel size.
+    from convcli.engine.plan import opencv_parts
+
+    for method in ("box", "separable"):
+        parts = [tuple(v * 1e-9 for v in opencv_parts(method, (k, k), 1, 1 << 20)) for k in (3, 15)]
+        measured = tuple(fixed * f + slope * g for f, g in parts)
+        assert calibration.fit_two((parts[0], parts[1]), measured) == (fixed, slope)
+
+
+def test_a_slope_factor_moves_a_box_between_boxfilter_and_sepfilter2d(monkeypatch):
+    # Measured here (an AMD EPYC, OpenCV 5): boxFilter 1.2 ms at 3x3 and 2.6 ms at 15x15 on 1024x1024,
+    # sepFilter2D 2.4 and 4.6 ms: the same slope factor that the probe fits sends both boxes to boxFilter.
+    from convcli.engine import opencv_available
+
+    if not opencv_available():
+        pytest.skip("needs OpenCV")
+    for factors, expected in (
+        ({"box": 1.0, "box/side": 1.0, "separable": 1.0, "separable/tap": 1.0}, None),
+        ({"box": 0.8, "box/side": 20.0, "separable": 8.0, "separable/tap": 3.0, "direct": 4.0}, "box"),
+        ({"box": 4.0, "box/side": 32.0, "separable": 0.5, "separable/tap": 0.5, "direct": 4.0}, "separable"),
+    ):
+        monkeypatch.setattr(calibration, "opencv_factors", lambda outputs=0, f=factors: f)
+        monkeypatch.setattr(calibration, "token", lambda f=factors: tuple(sorted(f.items())))
+        for k in (3, 15):
+            plan = plan_correlation((2048, 2048), np.full((k, k), 1 / k**2), padding=k // 2)
+            assert plan.backend == "opencv"
+            if expected is not None:
+                assert plan.method == expected, (factors, k, plan)
 
 
 def test_opencv_factors_steer_the_choice_between_its_functions(monkeypatch):

@@ -112,7 +112,9 @@ def test_hypothesis_geometry(height, width, kh, kw, stride, dilation, pad, mode,
     np.testing.assert_array_equal(_streamed_rows(image, kernels, settings, rows), expected)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(
     height=st.integers(20, 90),
     width=st.integers(10, 60),
@@ -153,7 +155,7 @@ def test_fft_row_tiles_shorten_as_the_image_widens():
     lengths = {}
     for width in (1000, 3600, 16000, 40000, 100000):
         g = conv_geometry((50000, width), (15, 15), padding=7)
-        (tile_h, length_h, tile_w, length_w), = tiling(g, {}).tiles.values()
+        ((tile_h, length_h, tile_w, length_w),) = tiling(g, {}).tiles.values()
         assert length_h <= max(fast_floor(BAND_ELEMENTS // g.padded[1]), fast_length(30)) and tile_h == length_h - 14
         lengths[width] = length_h
     assert lengths[1000] == lengths[3600] == 1152 > lengths[16000] > lengths[40000] > lengths[100000] >= 30

@@ -25,6 +25,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,11 @@ TILE_LENGTHS = (128, 256, 384, 512, 768, 1152)
 _ROUNDS = 4
 # OpenCV quotients are clipped to this range; one at either end marks a disturbed probe (see plausible).
 _CLIP = (0.25, 4.0)
+# The factors of the parts of boxFilter's and sepFilter2D's estimates that grow with the kernel: a wider range
+# (the model's slopes are small and were fitted on one CPU; clipped, never a mark of a disturbed probe).
+_SLOPE_CLIP = (1 / 32, 32.0)
+#: What the cache file's contents follow; part of the machine key, so a file from an older probe is probed again.
+FORMAT = 2
 
 _TABLE: dict[int, float] | None = None
 _OPENCV: dict[str, float] | None = None
@@ -86,7 +92,7 @@ def machine_key() -> str:
         import cv2
 
         parts.append(f"opencv={cv2.__version__}")
-    return "; ".join(parts + [f"convcli={__version__}"])
+    return "; ".join(parts + [f"convcli={__version__}", f"calibration={FORMAT}"])
 
 
 def cache_path(key: str | None = None) -> Path:
@@ -189,7 +195,7 @@ def plausible(table: dict[int, float], opencv: dict[str, float]) -> tuple[dict[i
     """
     if not table or max(table.values()) > _MAX_SPREAD * min(table.values()):
         return {}, {}
-    if any(value in _CLIP for value in opencv.values()):
+    if any(value in _CLIP for name, value in opencv.items() if "/" not in name):
         return table, {}
     return table, opencv
 
@@ -202,6 +208,10 @@ def forget() -> None:
 
 def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dict[int, float]:
     """Time one overlap-save tile per length (one thread), the fastest of interleaved rounds; ns per element.
+
+    The time is this thread's CPU time (``time.thread_time``): other processes on a busy machine delay the
+    probe but hardly change what it computes (on this 2-core machine under a load of 5, wall-clock probes
+    cached tiles 3 to 5 times dearer than quiet ones).
 
     >>> table = probe((128, 256), rounds=1)
     >>> sorted(table) == [128, 256] and all(value > 0 for value in table.values())
@@ -226,26 +236,62 @@ def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dic
     for round_ in range(rounds + 1):
         for n in lengths:
             calls = max(1, (1 << 18) // (n * n))  # small tiles repeated: a quarter million elements per sample
-            start = time.perf_counter()
+            start = time.thread_time()
             for _ in range(calls):
                 tile(n)
             if round_:
-                samples[n].append((time.perf_counter() - start) / calls)
+                samples[n].append((time.thread_time() - start) / calls)
     return {n: round(min(samples[n]) * 1e9 / (n * n), 4) for n in lengths}
 
 
-def probe_opencv(rounds: int = _ROUNDS) -> dict[str, float]:
-    """OpenCV's boxFilter, sepFilter2D, filter2D and filter2D's DFT at 1024x1024: measured / the model's estimate.
+def fit_two(
+    estimates: tuple[tuple[float, float], tuple[float, float]], measured: tuple[float, float]
+) -> tuple[float, float]:
+    """Factors ``(a, b)`` with ``a * fixed_i + b * growing_i = measured_i`` for two probes of one function.
 
-    Two kernel sizes per function (3 and 15; filter2D 3 and 7, its DFT 15), the
-    fastest of interleaved rounds, the median quotient per function, clipped to 0.25..4 (a quotient beyond that says
-    the machine was busy, not that the model is that far off). ``{}`` without OpenCV.
+    ``estimates``: the model's two parts (a fixed cost and a part that grows with the kernel) at each probe.
+    Each factor is clipped to its range (:data:`_CLIP` for ``a``, :data:`_SLOPE_CLIP` for ``b``); with no
+    growth between the probes, one factor for both.
+
+    >>> fit_two(((1.0, 0.1), (1.0, 0.5)), (2.0, 6.0))
+    (1.0, 10.0)
+    >>> fit_two(((1.0, 0.1), (1.0, 0.1)), (2.2, 2.2))
+    (2.0, 2.0)
+    """
+    (f1, g1), (f2, g2) = estimates
+    m1, m2 = measured
+    if abs(g2 - g1) < 1e-12 or abs(f1 * g2 - f2 * g1) < 1e-12:
+        one = (m1 + m2) / (f1 + g1 + f2 + g2)
+        return _clip(one, _CLIP), _clip(one, _CLIP)
+    determinant = f1 * g2 - f2 * g1
+    a = (m1 * g2 - m2 * g1) / determinant
+    b = (f1 * m2 - f2 * m1) / determinant
+    return _clip(a, _CLIP), _clip(b, _SLOPE_CLIP)
+
+
+def _clip(value: float, bounds: tuple[float, float]) -> float:
+    return round(min(bounds[1], max(bounds[0], value)), 3)
+
+
+def probe_opencv(rounds: int = _ROUNDS) -> dict[str, float]:
+    """OpenCV's boxFilter, sepFilter2D, filter2D and filter2D's DFT at 1024x1024 against the model's estimate.
+
+    Two kernel sizes per function (3 and 15; filter2D 3 and 7, its DFT 15), the fastest of interleaved rounds.
+    boxFilter and sepFilter2D get two factors each (:func:`fit_two`): ``box`` and ``separable`` scale the fixed
+    part of their estimate (per output; per output and term), ``box/side`` and ``separable/tap`` the part that
+    grows with the kernel, so a function whose cost grows faster here than where the model was fitted is
+    still ranked right at every size; filter2D (``direct``) and its DFT (``fft``) one factor each (the median
+    quotient). Each call runs on one OpenCV thread, timed by this thread's CPU time (robust to other
+    processes), divided by the threads OpenCV uses otherwise (its functions split the rows between them).
+    ``{}`` without OpenCV.
     """
     from .plan import opencv_available
 
     if not opencv_available():
         return {}
     import statistics
+
+    import cv2
 
     from ..shapes import conv_geometry
     from .opencv import _call
@@ -268,26 +314,45 @@ def probe_opencv(rounds: int = _ROUNDS) -> dict[str, float]:
         ("direct", rng.uniform(-1, 1, (7, 7))),
         ("fft", rng.uniform(-1, 1, (15, 15))),
     ]
-    import cv2
-
-    calls, estimates = [], []
+    calls, estimates, parts = [], [], []
     for method, kernel in cases:
         k = kernel.shape[0]
         geometry = conv_geometry((size, size), kernel.shape, (1, 1), (k // 2, k // 2), (1, 1))
         terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(np.float32))
         estimates.append(_model_costs(geometry, kernel, terms, True)[(method, "opencv")] * 1e-9)
+        parts.append(_opencv_parts(method, kernel, terms, geometry))
         calls.append(_call(kernel, terms, method, (k // 2, k // 2), cv2.BORDER_CONSTANT, geometry.output))
+    threads = max(1, cv2.getNumThreads())
     samples: list[list[float]] = [[] for _ in cases]
-    for round_ in range(rounds + 1):
-        for index, call in enumerate(calls):
-            repeat = max(1, int(2e-3 / estimates[index]))
-            start = time.perf_counter()
-            for _ in range(repeat):
-                call(image)
-            if round_:
-                samples[index].append((time.perf_counter() - start) / repeat)
-    quotients: dict[str, list[float]] = {}
-    for (method, _), measured, estimate in zip(cases, samples, estimates):
-        quotients.setdefault(method, []).append(min(measured) / estimate)
-    low, high = _CLIP
-    return {method: round(min(high, max(low, statistics.median(q))), 3) for method, q in quotients.items()}
+    cv2.setNumThreads(1)
+    try:
+        for round_ in range(rounds + 1):
+            for index, call in enumerate(calls):
+                repeat = max(1, int(2e-3 * threads / estimates[index]))
+                start = time.thread_time()
+                for _ in range(repeat):
+                    call(image)
+                if round_:
+                    samples[index].append((time.thread_time() - start) / repeat / threads)
+    finally:
+        cv2.setNumThreads(threads)
+    measured = [min(times) for times in samples]
+    factors: dict[str, float] = {}
+    for method, growing in (("box", "box/side"), ("separable", "separable/tap")):
+        first, second = (i for i, (name, _) in enumerate(cases) if name == method)
+        fitted = fit_two((parts[first], parts[second]), (measured[first], measured[second]))
+        factors[method], factors[growing] = fitted
+    for method in ("direct", "fft"):
+        quotients = [m / e for (name, _), m, e in zip(cases, measured, estimates) if name == method]
+        factors[method] = _clip(statistics.median(quotients), _CLIP)
+    return factors
+
+
+def _opencv_parts(method: str, kernel: np.ndarray, terms: list, geometry: Any) -> tuple[float, float]:
+    """The model's estimate of one OpenCV call in seconds, split into its fixed part and the part that grows with
+    the kernel (:func:`convcli.engine.plan.opencv_parts`); ``(estimate, 0)`` for filter2D and its DFT."""
+    from .plan import opencv_parts
+
+    outputs = geometry.output[0] * geometry.output[1]
+    fixed, growing = opencv_parts(method, kernel.shape, len(terms), outputs)
+    return fixed * 1e-9, growing * 1e-9

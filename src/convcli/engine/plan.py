@@ -207,7 +207,8 @@ def _costs(
     OpenCV's are scaled by its functions' measured speed here
     (:mod:`convcli.engine.calibration`), unless ``raw`` or the calibration is off.
     """
-    costs = _model_costs(geometry, kernel, terms, opencv)
+    factors = calibration.opencv_factors(geometry.output[0] * geometry.output[1]) if opencv and not raw else {}
+    costs = _model_costs(geometry, kernel, terms, opencv, factors)
     if not raw:
         from .fft import estimate_ns
 
@@ -215,14 +216,37 @@ def _costs(
         measured = estimate_ns(geometry, calibration.fft_table(outputs))
         if measured is not None:
             costs[("fft", "numpy")] = measured
-        factors = calibration.opencv_factors(outputs) if opencv else {}
-        for (method, backend), cost in costs.items():
-            if backend == "opencv":
-                costs[(method, backend)] = cost * factors.get(method, 1.0)
+        for method in ("direct", "fft"):  # boxFilter's and sepFilter2D's factors are applied by part
+            if (method, "opencv") in costs:
+                costs[(method, "opencv")] *= factors.get(method, 1.0)
     return costs
 
 
-def _model_costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool) -> dict[tuple[str, str], float]:
+def opencv_parts(method: str, shape: tuple[int, int], terms: int, outputs: int) -> tuple[float, float]:
+    """The model's ns for OpenCV's ``box`` (boxFilter) or ``separable`` (sepFilter2D) on ``outputs`` outputs, as
+    ``(fixed, growing)``: the part per output (and term) and the part that grows with the kernel's size.
+
+    :mod:`convcli.engine.calibration` fits one factor to each part on the machine it runs on.
+    ``direct`` and ``fft`` (filter2D, its DFT) are not split: ``(0, 0)``.
+
+    >>> opencv_parts("box", (15, 15), 1, 1000)
+    (1400.0, 90.0)
+    """
+    (kh, kw), large = shape, outputs > _CV_CACHED_OUTPUTS
+    if method == "box":
+        return outputs * (_CV_BOX + (_CV_BOX_LARGE if large else 0.0)), outputs * _CV_BOX_PER_SIDE * max(kh, kw)
+    if method == "separable":
+        fixed = _CV_SEP_TERM + (_CV_SEP_LARGE if large else 0.0)
+        return outputs * terms * fixed, outputs * terms * (kh + kw) * _CV_SEP_TAP
+    return 0.0, 0.0
+
+
+def _model_costs(
+    geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool, factors: dict[str, float] | None = None
+) -> dict[tuple[str, str], float]:
+    """The fixed model's ns per (method, backend); ``factors`` scale the parts of OpenCV's boxFilter and
+    sepFilter2D estimates (:func:`opencv_parts`; ``box``, ``box/side``, ``separable``, ``separable/tap``)."""
+    factors = factors or {}
     (kh, kw), (sh, sw) = kernel.shape, geometry.stride
     outputs = geometry.output[0] * geometry.output[1]
     inputs = geometry.padded[0] * geometry.padded[1]
@@ -258,13 +282,10 @@ def _model_costs(geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv
         if plain:
             if kh * kw >= _CV_DFT_AREA:
                 costs[("fft", "opencv")] = outputs * _CV_DFT
-            if separable:
-                per_term = (kh + kw) * _CV_SEP_TAP + _CV_SEP_TERM + (_CV_SEP_LARGE if large else 0.0)
-                costs[("separable", "opencv")] = outputs * len(terms) * per_term
-            if box:
-                costs[("box", "opencv")] = outputs * (
-                    _CV_BOX + _CV_BOX_PER_SIDE * max(kh, kw) + (_CV_BOX_LARGE if large else 0.0)
-                )
+            for method, wanted, slope in (("separable", separable, "separable/tap"), ("box", box, "box/side")):
+                if wanted:
+                    fixed, growing = opencv_parts(method, (kh, kw), len(terms), outputs)
+                    costs[(method, "opencv")] = fixed * factors.get(method, 1.0) + growing * factors.get(slope, 1.0)
     return costs
 
 

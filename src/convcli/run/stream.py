@@ -418,7 +418,9 @@ def plan_stream(
     estimate = stream_estimate(input_size, channels, plans, itemsize, rows, held, kernels)
     tilings = tuple(fft_tiling(plan) for plan in plans)
     output = plans[-1].geometry.output
-    return StreamPlan(tuple(kernels), tuple(plans), input_size, output, channels, np.dtype(dtype), rows, estimate, tilings)
+    return StreamPlan(
+        tuple(kernels), tuple(plans), input_size, output, channels, np.dtype(dtype), rows, estimate, tilings
+    )
 
 
 def build_steps(reader: Any, plan: StreamPlan, settings: FilterSettings) -> Any:

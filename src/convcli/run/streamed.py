@@ -260,7 +260,9 @@ def stream_filter(
     try:
         check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
     except MemoryLimitError as exc:
-        if any(p.method == "fft" and p.backend == "numpy" and (p.full or p.geometry).dilation[0] != 1 for p in plan.plans):
+        if any(
+            p.method == "fft" and p.backend == "numpy" and (p.full or p.geometry).dilation[0] != 1 for p in plan.plans
+        ):
             raise MemoryLimitError(
                 f"{exc}; NumPy's FFT with a dilation down the rows computes the image as one block "
                 "(docs/streaming.md, Limits): --method direct streams in strips of any height"
