@@ -111,6 +111,52 @@ def test_pool_gives_the_serial_results_in_input_order():
     assert serial == parallel == [(i, i * i) for i in range(1, 9)]
 
 
+def pool_limit(item: Item) -> tuple[int | None, int]:
+    """A worker reporting the engine threads its process may run at once, and the cores it sees."""
+    from convcli import parallel
+
+    return parallel._POOL_LIMIT, os.cpu_count() or 1
+
+
+def test_workers_share_the_cores_between_them():
+    # --jobs 2 on this machine: each worker runs at most cores // 2 engine threads (the parent is not limited).
+    from convcli import parallel
+    from convcli.run.batch import default_jobs
+
+    items = [Item(i, str(i), ()) for i in range(1, 5)]
+    limits = {o.value[0] for o in run_items(items, pool_limit, jobs=2)}
+    assert limits == {max(1, default_jobs() // 2)} and parallel._POOL_LIMIT is None
+
+
+def test_a_limited_pool_cuts_the_same_tasks_and_gives_the_same_bytes(monkeypatch):
+    # The cut follows workers() (CONVCLI_THREADS), not the limit: an FFT's tiles, box strips and PNG parts
+    # give the same bytes whether 1 or all of the threads run them; with a limit of 1 every task runs here.
+    from convcli import parallel
+    from convcli.engine import correlate2d
+    from convcli.io.png import png_bytes
+
+    monkeypatch.setenv("CONVCLI_THREADS", "4")
+    rng = np.random.default_rng(3)
+    image = rng.random((700, 900), dtype=np.float32)
+    kernels = [(rng.random((15, 15)), "fft"), (np.full((9, 9), 1 / 81), "box"), (rng.random((3, 3)), "direct")]
+
+    def run() -> list:
+        results = [correlate2d(image, k, padding="same", method=m, backend="numpy") for k, m in kernels]
+        pixels = (np.clip(results[0] / results[0].max(), 0, 1) * 255).astype(np.uint8)
+        return [*results, png_bytes(pixels, compression=1)]
+
+    free = run()
+    try:
+        parallel.limit_pool(1)
+        limited = run()
+        started = parallel._POOL  # no pool: every share ran in this thread
+    finally:
+        parallel.limit_pool(None)
+    for a, b in zip(free, limited):
+        assert (a == b) if isinstance(a, bytes) else np.array_equal(a, b)
+    assert started is None
+
+
 def test_failures_are_captured_and_fail_fast_stops():
     items = [Item(1, "2", ()), Item(2, "bad", ()), Item(3, "4", ())]
     for jobs in (1, 2):

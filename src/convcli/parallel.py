@@ -5,6 +5,11 @@ in parallel threads. The pool is created on first use, sized by
 ``CONVCLI_THREADS`` or the number of CPUs, and forgotten in a forked child
 (whose copy of it has no threads). :class:`single_threaded_blas` pins NumPy's
 OpenBLAS to one thread where strips already use every core.
+
+Two counts: :func:`workers` is the one the numbers may depend on (how FFT tiles, box
+strips and PNG parts are cut), the same in every process of a run; :func:`limit_pool`
+caps the threads that execute the shares (a batch's worker processes each take their
+share of the cores), which changes when work runs, never what it computes.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ if TYPE_CHECKING:  # imported when the pool starts: concurrent.futures pulls in 
     from concurrent.futures import ThreadPoolExecutor
 
 _POOL: ThreadPoolExecutor | None = None
+#: Threads that run shares at once in this process (None: :func:`workers`), set by :func:`limit_pool`.
+_POOL_LIMIT: int | None = None
 
 
 def _forget_pool_after_fork() -> None:
@@ -40,18 +47,31 @@ def workers() -> int:
     return os.cpu_count() or 1
 
 
+def limit_pool(threads: int | None) -> None:
+    """Run at most ``threads`` shares at once in this process (``None``: :func:`workers`).
+
+    For processes that share the cores (``--jobs N`` workers): the tasks and their shares stay those of
+    :func:`workers`, so results are the same bytes; only fewer of them run at the same time.
+    """
+    global _POOL, _POOL_LIMIT
+    _POOL_LIMIT = None if threads is None else max(1, int(threads))
+    _POOL = None  # sized again on next use (a pool already started keeps running its idle threads harmlessly)
+
+
 def run_parallel(tasks: list, function: Callable, parallel: bool = True) -> None:
     """Run ``function(*task)`` for every task: one share per thread, the caller taking the first share."""
     global _POOL
     count = min(workers(), len(tasks))
-    if not parallel or count < 2:
+    threads = count if _POOL_LIMIT is None else min(count, _POOL_LIMIT)
+    if not parallel or count < 2 or threads < 2:
         for task in tasks:
             function(*task)
         return
     if _POOL is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(max_workers=max(1, workers() - 1), thread_name_prefix="convcli")
+        size = workers() if _POOL_LIMIT is None else min(workers(), _POOL_LIMIT)
+        _POOL = ThreadPoolExecutor(max_workers=max(1, size - 1), thread_name_prefix="convcli")
 
     def share(index: int) -> None:
         for task in tasks[index::count]:

@@ -337,9 +337,10 @@ def _call(worker: Callable[[Item], Any], item: Item) -> Outcome:
     return Outcome(item, value=value, seconds=time.perf_counter() - start)
 
 
-def _init_worker(parent: int) -> None:
+def _init_worker(parent: int, threads: int | None = None) -> None:
     """Workers ignore Ctrl-C (the parent stops handing out items and lets running ones finish their files),
-    and end when the parent is gone (killed, or ended by SIGTERM).
+    end when the parent is gone (killed, or ended by SIGTERM), and run at most ``threads`` engine threads
+    (:func:`convcli.parallel.limit_pool`: the work is cut as in the parent, so the bytes are the same).
 
     A worker whose parent died would otherwise wait forever on the task queue (its siblings keep the
     queue's pipe open). It sends itself SIGTERM, which the atomic writer holds until the output being
@@ -348,6 +349,10 @@ def _init_worker(parent: int) -> None:
     import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threads is not None:
+        from ..parallel import limit_pool
+
+        limit_pool(threads)
 
     def watch_parent() -> None:
         while os.getppid() == parent:
@@ -425,7 +430,10 @@ def _run_pool(
 ) -> Iterator[Outcome]:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    executor = ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=_init_worker, initargs=(os.getpid(),))
+    processes = min(jobs, len(items))
+    # Each worker runs its engine shares on its part of the cores (the cuts, and so the bytes, stay --jobs 1's).
+    threads = max(1, default_jobs() // processes)
+    executor = ProcessPoolExecutor(max_workers=processes, initializer=_init_worker, initargs=(os.getpid(), threads))
     ready: dict[int, Outcome] = {}
     next_index = 0
     finished = failed = 0
