@@ -855,3 +855,19 @@ def test_pool_and_upsample_refuse_absurd_sizes_before_allocating(tmp_path, args,
     assert_error(run, code, fragment)
     assert time.perf_counter() - started < 10
     assert not (tmp_path / "o.npy").exists()
+
+
+def test_a_subsampled_estimate_keeps_uneven_padding():
+    # A plan that computes every output at stride 1 and keeps every s-th counts all the stride-1 outputs of the
+    # padded image: 40 rows and columns of padding on one side count as much as 20 on each (they were dropped).
+    from convcli.limits import estimate_filter
+    from convcli.shapes import conv_geometry
+
+    one_side = estimate_filter(
+        (300, 400), 1, [((3, 3), "direct")], stride=(2, 2), padding=((0, 40), (0, 40)), subsampled=[True], itemsize=4
+    )
+    both = estimate_filter(
+        (300, 400), 1, [((3, 3), "direct")], stride=(2, 2), padding=((20, 20), (20, 20)), subsampled=[True], itemsize=4
+    )
+    full = conv_geometry((300, 400), (3, 3), (1, 1), ((0, 40), (0, 40)), (1, 1))
+    assert one_side.parts["all outputs"] == both.parts["all outputs"] == full.output[0] * full.output[1] * 4

@@ -356,13 +356,12 @@ def estimate_filter(
         geometry = conv_geometry(size, kernel_size, stride, padding, dilation)
         out_bytes = geometry.output[0] * geometry.output[1] * itemsize
         full = subsampled is not None and subsampled[index]
-        (top, _), (left, _) = geometry.padding
         work = correlation_work(
             size,
             kernel_size,
             method,
             stride=(1, 1) if full else stride,
-            padding=(top, left) if full else padding,
+            padding=geometry.padding if full else padding,  # per side: uneven padding keeps its sides
             dilation=dilation,
             itemsize=itemsize,
             backend=backend,
