@@ -149,7 +149,7 @@ def correlate2d(
         if bias:
             out += out.dtype.type(bias)
         return out
-    from . import fft, strips
+    from . import strips
 
     image = np.asarray(image)
     if image.ndim != 2:
@@ -194,7 +194,9 @@ def correlate2d(
         elif plan.method == "box":
             strips.correlate_box(source, float(kernel.flat[0]), geometry, mode, pad_value, out)
         else:
-            fft.correlate_fft(source, kernel, geometry, mode, pad_value, out)
+            from .fft import correlate_fft  # only here: small jobs never need the FFT module
+
+            correlate_fft(source, kernel, geometry, mode, pad_value, out)
     if plan.full is not None:
         # Computed at stride 1 (cheaper here than the kept outputs alone): keep every s-th output.
         (oh, ow), (sh, sw) = plan.geometry.output, plan.geometry.stride

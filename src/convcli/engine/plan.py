@@ -210,12 +210,13 @@ def _costs(
     factors = calibration.opencv_factors(geometry.output[0] * geometry.output[1]) if opencv and not raw else {}
     costs = _model_costs(geometry, kernel, terms, opencv, factors)
     if not raw:
-        from .fft import estimate_ns
+        table = calibration.fft_table(geometry.output[0] * geometry.output[1])
+        if table:  # small work has no table: the FFT module is not imported for it
+            from .fft import estimate_ns
 
-        outputs = geometry.output[0] * geometry.output[1]
-        measured = estimate_ns(geometry, calibration.fft_table(outputs))
-        if measured is not None:
-            costs[("fft", "numpy")] = measured
+            measured = estimate_ns(geometry, table)
+            if measured is not None:
+                costs[("fft", "numpy")] = measured
         for method in ("direct", "fft"):  # boxFilter's and sepFilter2D's factors are applied by part
             if (method, "opencv") in costs:
                 costs[(method, "opencv")] *= factors.get(method, 1.0)
