@@ -52,6 +52,7 @@ HEAVY = {
     "convcli.pooling": "pool",
     "convcli.teach.figures": "--figure",
     "convcli.engine.opencv": "OpenCV backend",
+    "convcli.engine.fft": "FFT work (a measured tile table only for large work)",
     "PIL.JpegImagePlugin": "Pillow's common plugins for a PNG",
     "PIL.BmpImagePlugin": "Pillow's common plugins for a PNG",
     "PIL.GifImagePlugin": "Pillow's common plugins for a PNG",
