@@ -74,3 +74,29 @@ def test_a_photo_sized_result_is_the_same_in_chunks(chunk):
     want, changed = reference(values, 0.0, 1.0, 8)
     np.testing.assert_array_equal(clipped, want)
     assert record.clipped == changed > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.integers(1, 700_000),
+    kind=st.sampled_from(["normal", "ties", "constant", "signed-skew", "tiny-tail"]),
+    which=st.sampled_from(["high", "low", "abs"]),
+    percentile=st.sampled_from([0.0, 0.5, 50.0, 97.5, 99.5, 99.9, 100.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_tail_value_is_the_partitioned_value(size, kind, which, percentile, seed):
+    # The sampled bound is only a shortcut: the value is np.partition's, whatever the data (ties at the bound,
+    # a constant image, a tail the sample misses, ranks at the very ends).
+    from convcli.io.pixels import nearest_rank, tail_value
+
+    rng = np.random.default_rng(seed)
+    values = {
+        "normal": lambda: rng.standard_normal(size),
+        "ties": lambda: rng.integers(-3, 4, size).astype(float),
+        "constant": lambda: np.full(size, 0.25),
+        "signed-skew": lambda: rng.exponential(size=size) - 0.2,
+        "tiny-tail": lambda: np.where(rng.random(size) < 1e-4, 1e6, rng.random(size)),
+    }[kind]().astype(np.float32)
+    rank = nearest_rank(size, 100 - percentile if which == "low" else percentile)
+    reference = np.abs(values) if which == "abs" else values
+    assert tail_value(values, rank, which) == np.partition(reference, rank - 1)[rank - 1]

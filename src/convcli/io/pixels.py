@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -199,9 +199,56 @@ class _ArrayStats:
     def order(self, which: str, percentile: float) -> float:
         if not self.finite.size:
             return 0.0 if which == "low" else 1.0  # no finite value: the ends of clip
-        values = np.abs(self.finite) if which == "abs" else self.finite
-        rank = nearest_rank(values.size, 100 - percentile if which == "low" else percentile)
-        return float(np.partition(values, rank - 1)[rank - 1])
+        rank = nearest_rank(self.finite.size, 100 - percentile if which == "low" else percentile)
+        return tail_value(self.finite, rank, which)
+
+
+def tail_value(values: np.ndarray, rank: int, which: str = "high") -> float:
+    """The ``rank``-th smallest (1-based) of ``values`` (``which='abs'``: of their magnitudes), exactly as
+    ``np.partition`` finds it, reading only a tail: a strided sample gives a bound the answer lies beyond, the
+    values past it are counted, and when they hold the answer only they are partitioned (a 12 MP result's
+    99.5th percentile: one comparison pass and 1% of the values, instead of copying and partitioning all).
+
+    ``which='low'``: a rank near the bottom (the tail below the bound); otherwise near the top.
+
+    >>> x = np.random.default_rng(0).standard_normal(100_000).astype(np.float32)
+    >>> all(tail_value(x, r, w) == np.partition(np.abs(x) if w == "abs" else x, r - 1)[r - 1]
+    ...     for w, r in (("high", 99_500), ("low", 500), ("abs", 99_000), ("high", 1), ("low", 100_000)))
+    True
+    """
+    flat = values.ravel()
+    count = flat.size
+    needed = rank if which == "low" else count - rank + 1  # values at or beyond the answer, from its tail's end
+    step = count // 65536
+    if step >= 4 and needed * 8 < count:
+        sample = np.abs(flat[::step]) if which == "abs" else flat[::step]
+        # Twice the sample's share of the tail, and some: the bound is verified by counting, never trusted.
+        spare = min(sample.size, 2 * (needed // step) + 64)
+        low = which == "low"
+        bound = np.partition(sample, spare - 1 if low else sample.size - spare)[
+            spare - 1 if low else sample.size - spare
+        ]
+        tail = _beyond(flat, bound, which)
+        if tail.size >= needed:
+            index = needed - 1 if which == "low" else tail.size - needed
+            return float(np.partition(tail, index)[index])
+    chosen = np.abs(flat) if which == "abs" else flat
+    return float(np.partition(chosen, rank - 1)[rank - 1])
+
+
+def _beyond(flat: np.ndarray, bound: Any, which: str, chunk: int = 1 << 16) -> np.ndarray:
+    """The values at or below ``bound`` (``low``), at or above it (``high``), or the magnitudes at or above it
+    (``abs``), read in cache-sized chunks (no full-size mask or copy)."""
+    parts = []
+    scratch = np.empty(min(chunk, flat.size), dtype=flat.dtype)
+    for start in range(0, flat.size, chunk):
+        piece = flat[start : start + chunk]
+        if which == "abs":
+            magnitudes = np.abs(piece, out=scratch[: piece.size])
+            parts.append(magnitudes[magnitudes >= bound])
+        else:
+            parts.append(piece[piece <= bound] if which == "low" else piece[piece >= bound])
+    return np.concatenate(parts) if parts else flat[:0]
 
 
 class RangeScan:
