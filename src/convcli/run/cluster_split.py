@@ -1,7 +1,8 @@
 """One huge image split across Dask workers: row strips with their halos computed remotely, written here in order.
 
-A streamed run (:mod:`convcli.run.stream`) computes the output in row strips,
-each reading the input rows its windows need. Here the strips become Dask
+A streamed run (:mod:`convcli.run.stream`, :mod:`convcli.run.stream_upsample`)
+computes the output in row strips, each reading the input rows its windows
+need (filter, pool) or whose kernels reach them (upsample). Here the strips become Dask
 tasks (a few strips each, aligned on the streamed run's strips): a worker
 rebuilds the same chain of steps, with the **plans made on the client** (the
 method, backend and geometry of the whole image, so the numbers are the
@@ -37,6 +38,7 @@ temporary output file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -44,18 +46,20 @@ from typing import Any
 
 import numpy as np
 
-from ..api.settings import FilterSettings, PoolSettings, ReadSettings, WriteSettings
-from ..errors import ConvcliError
+from ..api.settings import FilterSettings, PoolSettings, ReadSettings, UpsampleSettings, WriteSettings
+from ..errors import ConvcliError, ParameterError
 from ..io.pixels import PixelMapping, RangeScan
-from ..io.strips import TIFF_TILE, ArrayRows, RowReader, TiffRows, _Converted, check_tile, row_writer
+from ..io.strips import TIFF_TILE, ArrayRows, NpyFileRows, RowReader, TiffRows, _Converted, check_tile, row_writer
 from ..kernels import Kernel
 from ..limits import RUNTIME_BYTES, Estimate, check_memory
 from .cluster import CONNECT_TIMEOUT, ClusterError
 from .cluster_tasks import Job, run_task, source_seen
-from .stream import FilteredRows, PooledRows, StreamPlan, build_steps, plan_stream
+from .stream import STRIP_BYTES, FilteredRows, PooledRows, StreamPlan, build_steps, plan_stream
+from .stream_upsample import UpsampledRows, choose_upsample_rows, upsampled_rows
 from .streamed import (
     Streamed,
     _resolved_scale,
+    _with_writer,
     _working_dtype,
     check_free_space,
     needs_range,
@@ -143,19 +147,33 @@ def _pooled_needs(step: PooledRows, runs: list[tuple[int, int]]) -> list[tuple[i
     return _runs(np.unique(np.concatenate(parts))) if parts else []
 
 
+def _upsampled_needs(step: UpsampledRows, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The input rows whose kernels reach each run (none for rows only the bias reaches)."""
+    parts = [np.arange(*step.input_rows(start, stop)) for start, stop in runs]
+    return _runs(np.unique(np.concatenate(parts))) if parts else []
+
+
+#: The source rows each kind of streamed step reads for runs of its output rows.
+_NEEDS: tuple[tuple[type, Callable[[Any, list[tuple[int, int]]], list[tuple[int, int]]]], ...] = (
+    (FilteredRows, _filtered_needs),
+    (PooledRows, _pooled_needs),
+    (UpsampledRows, _upsampled_needs),
+)
+
+
 def _needed_runs(steps: Any, start: int, stop: int) -> list[tuple[int, int]]:
     """The source rows a task's output rows ``[start, stop)`` read, through every step of the chain."""
     runs = [(start, stop)]
     step = steps
-    while isinstance(step, (FilteredRows, PooledRows)):
-        runs = _filtered_needs(step, runs) if isinstance(step, FilteredRows) else _pooled_needs(step, runs)
+    while needs := next((needs for kind, needs in _NEEDS if isinstance(step, kind)), None):
+        runs = needs(step, runs)
         step = step.source
     return runs
 
 
 def _reads_itself(reader: RowReader) -> bool:
-    """Whether workers can read this source by rows themselves (TIFF segments, a memory-mapped ``.npy``)."""
-    return isinstance(reader, TiffRows) or (isinstance(reader, ArrayRows) and reader.held_bytes == 0)
+    """Whether workers can read this source by rows themselves (TIFF segments, a ``.npy`` by offset or mapped)."""
+    return isinstance(reader, (TiffRows, NpyFileRows)) or (isinstance(reader, ArrayRows) and reader.held_bytes == 0)
 
 
 def _shared_path(client: Any, source: str, reader: RowReader) -> str | None:
@@ -288,6 +306,7 @@ def _spread(
     budget: int | None,
     task_rows: int | None,
     window: int | None,
+    tile: int | None,
 ) -> tuple[_Spread, int]:
     workers = _workers(client)
     shared = _shared_path(client, source, reader)
@@ -309,7 +328,10 @@ def _spread(
     if budget is not None and window is None:  # fewer tasks in flight under a small budget (one at least)
         chosen = max(1, min(chosen, (budget - sum(parts.values())) // max(1, per_task)))
     parts["tasks in flight"] = chosen * per_task
-    estimate = Estimate("this split run's client", parts)
+    # A Zarr output's band of chunk rows, as on one machine (the other writers hold what "writing" counts).
+    estimate = _with_writer(
+        Estimate("this split run's client", parts), fmt, (steps.height, steps.width), steps.channels, steps.dtype, tile
+    )
     return _Spread(ranges, chosen, shared, estimate), workers
 
 
@@ -328,6 +350,8 @@ def _split_rows(
     height, width, channels = steps.height, steps.width, steps.channels
     shape: tuple[int, ...] = (height, width) + ((channels,) if channels > 1 else ())
     pixels = job.fmt == "png"
+    if pixels and write.depth not in (8, 16):
+        raise ParameterError(f"depth {write.depth} is not 8 or 16")
     tile = check_tile(tile)
     check_free_space(destination, output_bytes(shape, job.fmt, write.depth, steps.dtype.itemsize, tile))
     passes = 2 if pixels and needs_range(write) else 1
@@ -388,9 +412,9 @@ def _job(
     source: str | None,
     read: ReadSettings,
     reader: RowReader,
-    dtype: Any,
     unit: int,
     fmt: str,
+    steps: Callable[[RowReader], Any],
     plan: StreamPlan | None = None,
 ) -> Job:
     from ..parallel import workers
@@ -400,7 +424,59 @@ def _job(
     # FFT tiles and running-sum strips are cut by the engine's thread count: the workers then use the client's.
     pinned = plan is not None and any(p.backend == "numpy" and p.method in ("fft", "box") for p in plan.plans)
     threads = workers() if pinned else None
-    return Job(kind, source, read, divisor, size, str(np.dtype(dtype)), str(reader.dtype), unit, fmt, threads)
+    return Job(kind, source, read, divisor, size, str(reader.dtype), unit, fmt, threads, steps)
+
+
+#: What the memory check calls each kind of split run.
+_WHAT = {"filter": "this split run", "pool": "this split pooling", "upsample": "this split upsampling"}
+
+
+def _split(
+    client: Any,
+    kind: str,
+    reader: RowReader,
+    source: str,
+    read: ReadSettings,
+    build: Callable[[RowReader], Any],
+    unit: int,
+    destination: str,
+    fmt: str,
+    write: WriteSettings,
+    *,
+    plan: StreamPlan | None,
+    budget: int | None,
+    on_rows: Callable[[int, int], None] | None,
+    task_rows: int | None,
+    window: int | None,
+    tile: int | None,
+) -> Split:
+    """What every split run does once its steps are planned: spread the tasks, check the client's memory, run.
+
+    ``build(reader)`` makes the streamed steps over a reader of the source (here over the client's, on each
+    worker over the task's); ``unit`` is the streamed run's strip height.
+    """
+    steps = build(reader)
+    spread, workers = _spread(client, source, reader, steps, unit, fmt, write, budget, task_rows, window, tile)
+    check_memory(replace(spread.estimate, what=f"{_WHAT[kind]}, even streamed,"), budget)
+    job = _job(kind, spread.shared, read, reader, unit, fmt, build, plan)
+    shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows, tile)
+    return Split(
+        destination,
+        fmt,
+        shape,
+        mapping,
+        unit,
+        passes,
+        spread.estimate,
+        reader.detail,
+        reader.kind,
+        (reader.height, reader.width),
+        plan,
+        workers=workers,
+        tasks=len(spread.ranges),
+        window=spread.window,
+        rows_from="workers" if spread.shared else "client",
+    )
 
 
 def split_filter(
@@ -435,29 +511,24 @@ def split_filter(
     plan = plan_stream(
         size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
     )
-    steps = build_steps(reader, plan, settings)
-    spread, workers = _spread(client, source, reader, steps, plan.unit_rows, fmt, write, budget, task_rows, window)
-    check_memory(replace(spread.estimate, what="this split run, even streamed,"), budget)
-    job = replace(
-        _job("filter", spread.shared, read, reader, dtype, plan.unit_rows, fmt, plan), plan=plan, settings=settings
-    )
-    shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows, tile)
-    return Split(
+    build = functools.partial(build_steps, plan=plan, settings=settings)
+    return _split(
+        client,
+        "filter",
+        reader,
+        source,
+        read,
+        build,
+        plan.unit_rows,
         destination,
         fmt,
-        shape,
-        mapping,
-        plan.unit_rows,
-        passes,
-        spread.estimate,
-        reader.detail,
-        reader.kind,
-        size,
-        plan,
-        workers=workers,
-        tasks=len(spread.ranges),
-        window=spread.window,
-        rows_from="workers" if spread.shared else "client",
+        write,
+        plan=plan,
+        budget=budget,
+        on_rows=on_rows,
+        task_rows=task_rows,
+        window=window,
+        tile=tile,
     )
 
 
@@ -479,30 +550,74 @@ def split_pool(
     tile: int | None = TIFF_TILE,
 ) -> Split:
     """:func:`convcli.run.streamed.stream_pool` with the strips computed on the Dask ``client``'s workers."""
-    dtype = pool_dtype(reader)
-    steps = PooledRows(reader, settings, dtype)
+    build = functools.partial(PooledRows, settings=settings, dtype=pool_dtype(reader))
     if strip_rows is None:
-        strip_rows = pool_strip_rows(reader, steps, budget)
-    spread, workers = _spread(client, source, reader, steps, strip_rows, fmt, write, budget, task_rows, window)
-    check_memory(replace(spread.estimate, what="this split pooling, even streamed,"), budget)
-    job = replace(_job("pool", spread.shared, read, reader, dtype, strip_rows, fmt), pool=settings)
-    shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows, tile)
-    size = (reader.height, reader.width)
-    return Split(
+        strip_rows = pool_strip_rows(reader, build(reader), budget)
+    return _split(
+        client,
+        "pool",
+        reader,
+        source,
+        read,
+        build,
+        strip_rows,
         destination,
         fmt,
-        shape,
-        mapping,
+        write,
+        plan=None,
+        budget=budget,
+        on_rows=on_rows,
+        task_rows=task_rows,
+        window=window,
+        tile=tile,
+    )
+
+
+def split_upsample(
+    client: Any,
+    reader: RowReader,
+    source: str,
+    read: ReadSettings,
+    destination: str,
+    fmt: str,
+    kernel: Kernel,
+    settings: UpsampleSettings,
+    write: WriteSettings,
+    *,
+    strip_rows: int | None = None,
+    budget: int | None = None,
+    on_rows: Callable[[int, int], None] | None = None,
+    task_rows: int | None = None,
+    window: int | None = None,
+    tile: int | None = TIFF_TILE,
+) -> Split:
+    """:func:`convcli.run.stream_upsample.stream_upsample` with the strips computed on the Dask ``client``'s workers.
+
+    ``kernel`` is resolved for the stride (:func:`convcli.api.arrays.upsampling_kernel`). A task's output
+    rows ``[a, b)`` read the input rows ``ceil((a + p - d(k - 1)) / s)`` to ``floor((b - 1 + p) / s)``
+    (about ``1/s`` of its rows): read by the workers from a shared TIFF or ``.npy``, else sent by the
+    client. The file is byte for byte the single-machine streamed one.
+    """
+    build = upsampled_rows(reader, kernel, settings)
+    if strip_rows is None:
+        strip_rows = choose_upsample_rows(build(reader), reader.held_bytes, budget, STRIP_BYTES)
+    return _split(
+        client,
+        "upsample",
+        reader,
+        source,
+        read,
+        build,
         strip_rows,
-        passes,
-        spread.estimate,
-        reader.detail,
-        reader.kind,
-        size,
-        workers=workers,
-        tasks=len(spread.ranges),
-        window=spread.window,
-        rows_from="workers" if spread.shared else "client",
+        destination,
+        fmt,
+        write,
+        plan=None,
+        budget=budget,
+        on_rows=on_rows,
+        task_rows=task_rows,
+        window=window,
+        tile=tile,
     )
 
 
@@ -520,4 +635,4 @@ def connected(scheduler: Any) -> Iterator[Any]:
         yield scheduler
 
 
-__all__ = ["Split", "connected", "split_filter", "split_pool"]
+__all__ = ["Split", "connected", "split_filter", "split_pool", "split_upsample"]
