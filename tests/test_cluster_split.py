@@ -732,7 +732,7 @@ def test_workers_use_the_clients_threads_where_the_numbers_depend_on_them(client
 
 def test_a_scheduler_without_workers_is_one_error_not_a_wait():
     from convcli.run.cluster import ClusterError
-    from convcli.run.cluster_split import _workers
+    from convcli.run.cluster_spread import worker_count
 
     class NoWorkers:
         def scheduler_info(self):
@@ -742,4 +742,4 @@ def test_a_scheduler_without_workers_is_one_error_not_a_wait():
             raise TimeoutError
 
     with pytest.raises(ClusterError, match="the scheduler has no workers"):
-        _workers(NoWorkers(), timeout=0.1)
+        worker_count(NoWorkers(), timeout=0.1)

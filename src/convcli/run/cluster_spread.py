@@ -125,7 +125,7 @@ def worker_count(client: Any, timeout: float = CONNECT_TIMEOUT) -> int:
     if count:
         return count
     try:
-        client.wait_forworker_count(1, timeout=timeout)
+        client.wait_for_workers(1, timeout=timeout)
     except TimeoutError:
         raise ClusterError(
             f"the scheduler has no workers (none joined within {timeout:g} s); start some with dask worker ADDRESS"
