@@ -8,6 +8,8 @@ byte. Images are small and strips tiny (``strip_rows``), so every run has many t
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import signal
 import subprocess
@@ -23,13 +25,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import convcli
-from conftest import run_cli
-from convcli.api.arrays import as_kernels
+from conftest import assert_error, run_cli
+from convcli.api.arrays import as_kernels, upsample_settings, upsampling_kernel
 from convcli.api.arrays import geometry as make_geometry
-from convcli.api.settings import FilterSettings, ReadSettings
+from convcli.api.settings import FilterSettings, ReadSettings, WriteSettings
 from convcli.io.strips import ArrayRows, open_rows
-from convcli.run.cluster_split import _needed_runs, _shared_path, _task_ranges, split_filter
+from convcli.run.cluster_split import Split, split_filter, split_upsample
+from convcli.run.cluster_spread import needed_runs, shared_path, task_ranges
 from convcli.run.stream import build_steps, plan_stream
+from convcli.run.stream_upsample import upsample_file, upsampled_rows
 from convcli.run.streamed import filter_file, pool_file
 
 distributed = pytest.importorskip("distributed")
@@ -79,34 +83,50 @@ def sources(tmp_path_factory):
     return folder
 
 
-def in_memory(source: Path, destination: Path, kernel, **options) -> bytes:
-    """The reference file: load, filter, save, all in memory."""
-    read = {k: options.pop(k) for k in ("color", "normalize") if k in options}
-    write = {k: options.pop(k) for k in ("scale", "vmin", "vmax", "depth") if k in options}
-    image = convcli.load(str(source), **read)
-    convcli.save(convcli.filter(image, kernel, **options), str(destination), **write)
+#: The in-memory operation and its streamed file form (``scheduler=``: split across the workers).
+OPERATIONS = {"filter": (convcli.filter, filter_file), "upsample": (convcli.upsample, upsample_file)}
+READ_OPTIONS, WRITE_OPTIONS = ("color", "normalize"), ("scale", "vmin", "vmax", "depth")
+
+
+def computed(source: Path, kernel, operation: str = "filter", **options) -> np.ndarray:
+    """The reference values: load and compute in memory."""
+    read = {k: options.pop(k) for k in READ_OPTIONS if k in options}
+    for k in WRITE_OPTIONS:
+        options.pop(k, None)
+    return OPERATIONS[operation][0](convcli.load(str(source), **read), kernel, **options)
+
+
+def in_memory(source: Path, destination: Path, kernel, operation: str = "filter", **options) -> bytes:
+    """The reference file: load, compute, save, all in memory."""
+    write = {k: options[k] for k in WRITE_OPTIONS if k in options}
+    convcli.save(computed(source, kernel, operation, **options), str(destination), **write)
     return destination.read_bytes()
 
 
-def split_equals_references(client, source: Path, folder: Path, ext: str, kernel, **options) -> None:
-    memory = in_memory(source, folder / f"memory.{ext}", kernel, **dict(options))
+def split_equals_references(
+    client, source: Path, folder: Path, ext: str, kernel, operation: str = "filter", **options
+) -> Split:
+    """The split file against the in-memory file and the single-machine streamed one, byte for byte."""
+    run_file = OPERATIONS[operation][1]
+    memory = in_memory(source, folder / f"memory.{ext}", kernel, operation, **options)
     # A streamed TIFF is tiled by default; in strips (tile=None) it is the in-memory file byte for byte.
-    filter_file(str(source), str(folder / f"stream.{ext}"), kernel, strip_rows=3, tile=None, **options)
-    done = filter_file(
+    run_file(str(source), str(folder / f"stream.{ext}"), kernel, strip_rows=3, tile=None, **options)
+    done = run_file(
         str(source), str(folder / f"split.{ext}"), kernel, strip_rows=3, scheduler=client, tile=None, **options
     )
-    assert done.tasks > 2 and done.workers == 2, done
+    assert isinstance(done, Split) and done.tasks > 2 and done.workers == 2, done
     assert (folder / f"stream.{ext}").read_bytes() == memory, "the single-machine streamed file differs"
     assert (folder / f"split.{ext}").read_bytes() == memory, (source.name, ext, kernel, options)
     if ext in ("tif", "tiff"):  # and in tiles, the split writes the single-machine streamed file
-        filter_file(str(source), str(folder / f"stream-tiled.{ext}"), kernel, strip_rows=3, tile=16, **options)
-        filter_file(
+        run_file(str(source), str(folder / f"stream-tiled.{ext}"), kernel, strip_rows=3, tile=16, **options)
+        run_file(
             str(source), str(folder / f"split-tiled.{ext}"), kernel, strip_rows=3, scheduler=client, tile=16, **options
         )
         tiled = (folder / f"split-tiled.{ext}").read_bytes()
         assert tiled == (folder / f"stream-tiled.{ext}").read_bytes(), (source.name, kernel, options)
         with tifffile.TiffFile(folder / f"split-tiled.{ext}") as tiff:
             assert tiff.pages[0].is_tiled
+    return done
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -201,20 +221,155 @@ def test_pooling_split_equals_in_memory(client, sources, tmp_path):
         assert (tmp_path / "split.png").read_bytes() == (tmp_path / "memory.png").read_bytes(), op
 
 
+# ---------------------------------------------------------------------------
+# Upsampling (a transposed convolution) split across the workers
+
+#: Kernels and geometries: named kernels with the padding chosen for them (None) and with PyTorch's padding,
+#: file-like kernels with every option (four sides, output padding, dilation, bias), strides of 1 to 4.
+UP_GEOMETRIES = [
+    ("bilinear", {"stride": 2, "padding": None}),  # exactly twice the size
+    ("nearest:3", {"stride": 3, "padding": None}),
+    ("bilinear", {"stride": 2, "padding": 0}),  # PyTorch's padding: 2n + 2
+    (RNG.standard_normal((3, 2)), {"stride": (3, 2), "padding": (1, 2, 0, 1), "output_padding": 1, "dilation": 2}),
+    (RNG.standard_normal((5, 5)), {"stride": 1, "padding": 2, "bias": 0.25}),  # stride 1: a full correlation
+    ("0 1; 2 3", {"stride": 2, "dilation": 3, "output_padding": 2}),  # output padding below the dilation
+    (RNG.standard_normal((4, 4)), {"stride": 4, "padding": 5}),  # more cut than a stride
+]
+
+
+@pytest.mark.parametrize(("kernel", "geometry"), UP_GEOMETRIES)
+def test_upsample_split_equals_in_memory_over_kernels_and_geometries(client, sources, tmp_path, kernel, geometry):
+    done = split_equals_references(client, sources / "tiled.tif", tmp_path, "png", kernel, "upsample", **geometry)
+    assert done.rows_from == "workers" and done.passes == 2  # --scale auto: the range first, on the workers
+
+
+@pytest.mark.parametrize(
+    ("source", "ext", "options"),
+    [
+        ("striped.tif", "tif", {}),  # float32 TIFF, one pass
+        ("tiled.tif", "npy", {}),
+        ("gray.png", "png", {"scale": "abs"}),  # rows sent by the client
+        ("gray.png", "png", {"scale": "minmax", "depth": 16}),
+        ("color.png", "png", {"color": True}),  # three channels, sent
+        ("deep.png", "npy", {"normalize": "max"}),  # 16-bit samples sent, the client's maximum
+        ("color.png", "tif", {"normalize": "max"}),
+        ("floats.npy", "png", {"scale": "auto"}),  # read by the workers (by file offset)
+        ("tiled.tif", "png", {"scale": "percentile:97.5"}),  # the workers' tails merged here
+        ("floats.npy", "npy", {}),
+        ("tiled.tif", "png", {"normalize": "max", "scale": "clip", "vmin": 0.1, "vmax": 0.9}),  # one pass
+    ],
+)
+@pytest.mark.parametrize(
+    ("kernel", "geometry"), [UP_GEOMETRIES[0], (RNG.standard_normal((3, 3)), {"stride": 2, "padding": 1})]
+)
+def test_upsample_split_equals_in_memory_over_formats_and_scales(
+    client, sources, tmp_path, source, ext, options, kernel, geometry
+):
+    done = split_equals_references(client, sources / source, tmp_path, ext, kernel, "upsample", **geometry, **options)
+    # PNGs are decoded whole on the client, which sends the rows; a tiled TIFF and a .npy are read by the workers.
+    expected = {"tiled.tif": "workers", "floats.npy": "workers"}.get(source, "client" if ".png" in source else None)
+    assert expected is None or done.rows_from == expected
+    ranged = ext == "png" and options.get("scale", "auto") != "clip"
+    assert done.passes == (2 if ranged else 1)
+
+
+@pytest.mark.parametrize("operation", ["filter", "upsample"])
+def test_a_split_zarr_store_is_the_streamed_store(client, sources, tmp_path, operation):
+    zarr = pytest.importorskip("zarr")
+    kernel, options = ("gaussian:5", {"padding": "same"}) if operation == "filter" else UP_GEOMETRIES[0]
+    run_file = OPERATIONS[operation][1]
+    source = sources / "floats.npy"
+    run_file(str(source), str(tmp_path / "stream.zarr"), kernel, strip_rows=3, tile=16, **options)
+    done = run_file(
+        str(source), str(tmp_path / "split.zarr"), kernel, strip_rows=3, tile=16, scheduler=client, **options
+    )
+    assert done.tasks > 2 and "zarr band" in done.estimate.parts
+    np.testing.assert_array_equal(
+        zarr.open(str(tmp_path / "split.zarr"), mode="r")[...], computed(source, kernel, operation, **options)
+    )
+    files = sorted(
+        p.relative_to(tmp_path / "stream.zarr") for p in (tmp_path / "stream.zarr").rglob("*") if p.is_file()
+    )
+    assert files == sorted(
+        p.relative_to(tmp_path / "split.zarr") for p in (tmp_path / "split.zarr").rglob("*") if p.is_file()
+    )
+    for name in files:  # the chunks and the metadata, byte for byte
+        assert (tmp_path / "split.zarr" / name).read_bytes() == (tmp_path / "stream.zarr" / name).read_bytes(), name
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    height=st.integers(1, 30),
+    width=st.integers(1, 12),
+    kernel=st.tuples(st.integers(1, 5), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 4), st.integers(1, 3)),
+    dilation=st.integers(1, 3),
+    padding=st.integers(0, 5),
+    extra=st.integers(0, 3),
+    strip=st.integers(1, 6),
+)
+def test_upsample_split_rows_equal_the_in_memory_array_hypothesis(
+    client, tmp_path, height, width, kernel, stride, dilation, padding, extra, strip
+):
+    output_padding = min(extra, max(stride[0], dilation) - 1, max(stride[1], dilation) - 1)
+    values = np.random.default_rng(height * width).standard_normal((height, width))
+    weights = np.random.default_rng(kernel[0] * kernel[1]).standard_normal(kernel)
+    options = {"stride": stride, "dilation": dilation, "padding": padding, "output_padding": output_padding}
+    try:
+        expected = convcli.upsample(values, weights, **options)
+    except convcli.ConvcliError:  # a padding that cuts the whole output away: refused alike
+        return
+    source = tmp_path / "h.npy"
+    np.save(source, values)
+    upsample_file(str(source), str(tmp_path / "h-out.npy"), weights, strip_rows=strip, scheduler=client, **options)
+    np.testing.assert_array_equal(np.load(tmp_path / "h-out.npy"), expected)
+
+
+def test_the_rows_sent_to_an_upsampling_task_are_those_its_kernels_reach():
+    # Output rows [a, b) read the input rows ceil((a + p - d(k - 1)) / s) to floor((b - 1 + p) / s): a recording
+    # reader under the worker's steps, read strip by strip, reads exactly the rows the client sends.
+    image = RNG.random((90, 20)).astype(np.float32)
+    for kernel, options in (
+        ("bilinear", {"stride": 2, "padding": None}),
+        (RNG.random((5, 3)), {"stride": 3, "padding": 4, "dilation": 2}),
+        (RNG.random((2, 2)), {"stride": 1, "padding": 0}),
+    ):
+        settings = upsample_settings(**options)
+        resolved = upsampling_kernel(kernel, settings.stride)
+        build = upsampled_rows(ArrayRows(image), resolved, settings)
+        steps = build(ArrayRows(image))
+        (s, _), (d, _), (p, _), k = (
+            steps.geometry.stride,
+            steps.geometry.dilation,
+            steps.geometry.padding,
+            resolved.shape[0],
+        )
+        for start, stop in ((0, 24), (50, 80), (steps.height - 16, steps.height)):
+            recording = Recording(image)
+            worker_steps = build(recording)
+            for first in range(start, stop, 8):
+                worker_steps.read(first, min(stop, first + 8))
+            needed = {row for a, b in needed_runs(steps, start, stop) for row in range(a, b)}
+            low, high = max(0, -(-(start + p - d * (k - 1)) // s)), min(image.shape[0] - 1, (stop - 1 + p) // s)
+            assert recording.rows == needed == set(range(low, high + 1)), (kernel, options, start)
+
+
+class Recording(ArrayRows):
+    """An array read by rows that remembers which rows were read."""
+
+    def __init__(self, array):
+        super().__init__(array)
+        self.rows: set[int] = set()
+
+    def read(self, start, stop):
+        self.rows.update(range(start, stop))
+        return super().read(start, stop)
+
+
 def test_the_rows_sent_to_a_task_are_its_rows_and_halos_only():
     # The rows a task is sent (when workers cannot read the file) are exactly those its strips read:
     # a recording reader under the same chain, read strip by strip as a worker does.
     image = RNG.random((200, 30)).astype(np.float32)
-
-    class Recording(ArrayRows):
-        def __init__(self, array):
-            super().__init__(array)
-            self.rows: set[int] = set()
-
-        def read(self, start, stop):
-            self.rows.update(range(start, stop))
-            return super().read(start, stop)
-
     for mode, kernels, stride in (
         ("zeros", ["gaussian:5"], 1),
         ("circular", ["gaussian:7", "laplacian"], 1),
@@ -229,12 +384,12 @@ def test_the_rows_sent_to_a_task_are_its_rows_and_halos_only():
                 steps.read(first, min(stop, first + 8))
             needed = {
                 row
-                for a, b in _needed_runs(build_steps(ArrayRows(image), plan, settings), start, stop)
+                for a, b in needed_runs(build_steps(ArrayRows(image), plan, settings), start, stop)
                 for row in range(a, b)
             }
             assert recording.rows <= needed, (mode, kernels, start)
             assert len(needed) <= (stop - start) * stride + 60  # the rows and the halos, never the whole image
-    assert _task_ranges(100, 8, 1000, 2, None) == [(start, min(100, start + 16)) for start in range(0, 100, 16)]
+    assert task_ranges(100, 8, 1000, 2, None) == [(start, min(100, start + 16)) for start in range(0, 100, 16)]
 
 
 class FakeClient:
@@ -248,16 +403,18 @@ class FakeClient:
 def test_workers_read_a_tiff_they_see_and_are_sent_the_rows_otherwise(sources):
     path = str(sources / "tiled.tif")
     with open_rows(path) as reader:
-        assert _shared_path(FakeClient(True), path, reader) == os.path.abspath(path)
-        assert _shared_path(FakeClient(False), path, reader) is None  # one worker cannot see it
+        assert shared_path(FakeClient(True), path, reader) == os.path.abspath(path)
+        assert shared_path(FakeClient(False), path, reader) is None  # one worker cannot see it
     with open_rows(str(sources / "gray.png")) as reader:
-        assert _shared_path(FakeClient(True), str(sources / "gray.png"), reader) is None  # decoded whole
+        assert shared_path(FakeClient(True), str(sources / "gray.png"), reader) is None  # decoded whole
+    with open_rows(str(sources / "floats.npy")) as reader:  # a .npy is read by file offset: by the workers too
+        assert shared_path(FakeClient(True), str(sources / "floats.npy"), reader) == str(sources / "floats.npy")
 
 
 def test_rows_sent_when_a_worker_cannot_see_the_file(client, sources, tmp_path, monkeypatch):
-    import convcli.run.cluster_split as split
+    import convcli.run.cluster_spread as spread
 
-    monkeypatch.setattr(split, "_shared_path", lambda *args: None)
+    monkeypatch.setattr(spread, "shared_path", lambda *args: None)
     split_equals_references(
         client, sources / "tiled.tif", tmp_path, "png", "gaussian:5", padding="same", pad_mode="circular"
     )
@@ -279,12 +436,17 @@ def test_rows_sent_when_a_worker_cannot_see_the_file(client, sources, tmp_path, 
     assert done.rows_from == "client" and done.window == 1
 
 
-def test_a_worker_killed_mid_run_has_its_strips_run_again(client, tmp_path):
+@pytest.mark.parametrize("operation", ["filter", "upsample"])
+def test_a_worker_killed_mid_run_has_its_strips_run_again(client, tmp_path, operation):
     # Kill (SIGKILL) a worker that is computing strips, from the client as the first strips are written: the
     # scheduler runs its tasks again on the other worker and the file is still the in-memory one.
     source = tmp_path / "big.npy"
-    np.save(source, RNG.random((600, 400)))
-    memory = in_memory(source, tmp_path / "memory.png", "gaussian:15", padding="same", pad_mode="reflect")
+    if operation == "filter":
+        np.save(source, RNG.random((600, 400)))
+        memory = in_memory(source, tmp_path / "memory.png", "gaussian:15", padding="same", pad_mode="reflect")
+    else:  # 300x200 -> 600x400
+        np.save(source, RNG.random((300, 200)))
+        memory = in_memory(source, tmp_path / "memory.png", "bilinear", "upsample", stride=2)
     pids = client.run(os.getpid)
     killed: list[str] = []
 
@@ -297,21 +459,15 @@ def test_a_worker_killed_mid_run_has_its_strips_run_again(client, tmp_path):
             killed.append(busy[0])
 
     with open_rows(str(source)) as reader:
-        settings = FilterSettings(make_geometry(padding="same", pad_mode="reflect"))
-        split_filter(
-            client,
-            reader,
-            str(source),
-            ReadSettings(),
-            str(tmp_path / "split.png"),
-            "png",
-            as_kernels("gaussian:15"),
-            settings,
-            convcli.api.settings.WriteSettings(),
-            strip_rows=10,
-            task_rows=20,
-            on_rows=kill_a_busy_worker,
-        )
+        common = (client, reader, str(source), ReadSettings(), str(tmp_path / "split.png"), "png")
+        if operation == "filter":
+            settings = FilterSettings(make_geometry(padding="same", pad_mode="reflect"))
+            step = (as_kernels("gaussian:15"), settings)
+            split_filter(*common, *step, WriteSettings(), strip_rows=10, task_rows=20, on_rows=kill_a_busy_worker)
+        else:
+            settings = upsample_settings(stride=2, padding=None)  # chosen: exactly twice the size
+            step = (upsampling_kernel("bilinear", settings.stride), settings)
+            split_upsample(*common, *step, WriteSettings(), strip_rows=10, task_rows=20, on_rows=kill_a_busy_worker)
     assert killed, "no worker was busy when the strips came back"
     assert (tmp_path / "split.png").read_bytes() == memory
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -336,6 +492,83 @@ def test_one_source_with_scheduler_and_stream_is_split(client, sources, tmp_path
     assert pooled.exit_code == memory.exit_code == 0, pooled
     assert "rows sent by the client" in pooled.stderr
     assert (tmp_path / "p.png").read_bytes() == (tmp_path / "q.png").read_bytes()
+
+
+def split_run_record(client, args: list[str]) -> tuple[dict, int]:
+    """A --json run of ``args`` on the test cluster: its record, and the tasks the scheduler ran (counted there)."""
+    with distributed.get_task_stream(client) as stream:
+        run = run_cli([*args, "--scheduler", client.scheduler.address, "--json"])
+    assert run.exit_code == 0, run
+    ran = {task["key"] for task in stream.data if "run_task" in str(task["key"])}
+    return json.loads(run.stdout), len(ran)
+
+
+@pytest.mark.parametrize(
+    ("command", "source", "options", "rows_from"),
+    [
+        ("filter", "tiled.tif", ["-k", "gaussian:5", "--padding", "same"], "workers"),
+        ("pool", "gray.png", ["-k", "3"], "client"),
+        ("upsample", "tiled.tif", ["-k", "bilinear", "--stride", "2"], "workers"),
+        ("upsample", "gray.png", ["-k", "nearest:3", "--stride", "3", "--scale", "minmax"], "client"),
+        ("upsample", "floats.npy", ["-k", "bilinear", "--stride", "2", "--padding", "0"], "workers"),
+    ],
+)
+def test_a_split_run_says_its_workers_and_tasks_in_json(
+    client, sources, tmp_path, monkeypatch, command, source, options, rows_from
+):
+    # The in-memory file, and the split one with the numbers of the split in its --json record: the workers
+    # and the tasks (each whole strips) the scheduler ran, pass by pass.
+    monkeypatch.chdir(tmp_path)
+    args = [command, str(sources / source), *options]
+    memory = run_cli([*args, "-o", "memory.png", "--no-stream"])
+    assert memory.exit_code == 0, memory
+    record, ran = split_run_record(client, [*args, "-o", "split.png", "--stream", "--strip-rows", "4"])
+    assert (tmp_path / "split.png").read_bytes() == (tmp_path / "memory.png").read_bytes()
+    streamed = record["streamed"]
+    split = streamed["split"]
+    assert set(split) == {"workers", "tasks", "window", "rows_from"}
+    assert split["workers"] == len(client.scheduler_info()["workers"]) == 2
+    assert split["tasks"] * streamed["passes"] == ran  # the tasks of every pass, as the scheduler saw them
+    assert streamed["strip_rows"] == 4 and split["tasks"] <= -(-record["output"]["height"] // 4)  # whole strips
+    assert 1 <= split["window"] <= 4 and split["rows_from"] == rows_from
+    # and in words on stderr, without --json
+    said = run_cli([*args, "-o", "again.png", "--stream", "--strip-rows", "4", "--scheduler", client.scheduler.address])
+    where = "read by the workers" if rows_from == "workers" else "sent by the client"
+    assert f"split across 2 Dask workers: {split['tasks']} tasks, rows {where}" in said.stderr, said
+
+
+def test_an_upsampling_the_memory_budget_refuses_is_split(client, tmp_path, monkeypatch):
+    # 800x800 -> 1600x1600: the in-memory estimate (about 92 MiB) is above 80 MiB, the streamed one below.
+    monkeypatch.chdir(tmp_path)
+    np.save("big.npy", RNG.standard_normal((800, 800)))
+    assert run_cli(["upsample", "big.npy", "-k", "bilinear", "-o", "memory.npy", "-q"]).exit_code == 0
+    args = ["upsample", "big.npy", "-k", "bilinear", "-o", "split.npy", "--max-memory", "80"]
+    record, ran = split_run_record(client, args)
+    assert record["streamed"]["split"]["tasks"] == ran > 2
+    assert (tmp_path / "split.npy").read_bytes() == (tmp_path / "memory.npy").read_bytes()
+
+
+def test_a_streamed_upsampling_and_an_unreachable_scheduler_is_one_line_within_the_timeout(
+    sources, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    args = ["upsample", str(sources / "floats.npy"), "-k", "bilinear", "-o", "out.npy", "--stream"]
+    run = run_cli([*args, "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"])
+    assert_error(run, 1, "cannot reach the scheduler tcp://127.0.0.1:9 within 1 s")
+    assert time.monotonic() - start < 8
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_upsample_rows_sent_when_a_worker_cannot_see_the_file(client, sources, tmp_path, monkeypatch):
+    import convcli.run.cluster_spread as spread
+
+    monkeypatch.setattr(spread, "shared_path", lambda *args: None)
+    for source in ("tiled.tif", "floats.npy"):
+        done = split_equals_references(
+            client, sources / source, tmp_path, "png", "bilinear", "upsample", stride=2, padding=None
+        )
+        assert done.rows_from == "client"
 
 
 def test_a_source_the_memory_budget_refuses_is_split(client, tmp_path, monkeypatch):
@@ -415,22 +648,15 @@ def _assert_gone(children: list) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("whole_group", [False, True])
-def test_ctrl_c_on_a_split_image(tmp_path, whole_group):
-    tifffile.imwrite(tmp_path / "big.tif", RNG.integers(0, 256, (3000, 2000), dtype=np.uint8), tile=(256, 256))
-    args = [
-        "filter",
-        "big.tif",
-        "-k",
-        "gaussian:15",
-        "-o",
-        "out.tif",
-        "--stream",
-        "--strip-rows",
-        "16",
-        "--scheduler",
-        "local:2",
-    ]
+@pytest.mark.parametrize(("command", "whole_group"), [("filter", False), ("filter", True), ("upsample", True)])
+def test_ctrl_c_on_a_split_image(tmp_path, command, whole_group):
+    if command == "filter":
+        tifffile.imwrite(tmp_path / "big.tif", RNG.integers(0, 256, (3000, 2000), dtype=np.uint8), tile=(256, 256))
+        operation = ["filter", "big.tif", "-k", "gaussian:15"]
+    else:  # 2000x1500 -> 4013x3013, a 15x15 kernel scattered: seconds of work on the workers
+        tifffile.imwrite(tmp_path / "big.tif", RNG.integers(0, 256, (2000, 1500), dtype=np.uint8), tile=(256, 256))
+        operation = ["upsample", "big.tif", "-k", "; ".join(["1 " * 15] * 15), "--stride", "2"]
+    args = [*operation, "-o", "out.tif", "--stream", "--strip-rows", "16", "--scheduler", "local:2"]
 
     def writing() -> bool:
         return any(p.name.endswith(".part") for p in tmp_path.iterdir())
@@ -500,13 +726,13 @@ def test_workers_use_the_clients_threads_where_the_numbers_depend_on_them(client
         settings = FilterSettings(make_geometry(), method=method)
         kernel = "blur:3" if method in ("box", "separable") else "0 1; 2 3"
         plan = plan_stream((50, 40), 1, np.float64, as_kernels(kernel), settings, strip_rows=4)
-        job = _job("filter", None, ReadSettings(), reader, np.float64, 4, "npy", plan)
+        job = _job("filter", None, ReadSettings(), reader, 4, "npy", functools.partial(build_steps, plan=plan), plan)
         assert (job.threads == 5) is pinned, method
 
 
 def test_a_scheduler_without_workers_is_one_error_not_a_wait():
     from convcli.run.cluster import ClusterError
-    from convcli.run.cluster_split import _workers
+    from convcli.run.cluster_spread import worker_count
 
     class NoWorkers:
         def scheduler_info(self):
@@ -516,4 +742,4 @@ def test_a_scheduler_without_workers_is_one_error_not_a_wait():
             raise TimeoutError
 
     with pytest.raises(ClusterError, match="the scheduler has no workers"):
-        _workers(NoWorkers(), timeout=0.1)
+        worker_count(NoWorkers(), timeout=0.1)

@@ -8,6 +8,7 @@ that do not divide the output.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -170,3 +171,15 @@ def test_a_zarr_output_streams(cli, tmp_path, sources):
     np.testing.assert_array_equal(zarr.open(str(store), mode="r")[...], np.load(memory))
     refused = cli(["upsample", sources["npy"], *options, "-o", tmp_path / "n.zarr", "--no-stream"])
     assert_error(refused, 2, "Zarr", "drop --no-stream")
+
+
+def test_the_json_record_of_a_streamed_run_says_how_it_streamed(cli, tmp_path, sources):
+    # strip height, passes (two: --scale auto needs the range first) and the estimate; no "split" on one machine.
+    out = tmp_path / "s.png"
+    run = cli(["upsample", sources["png8"], "-k", "bilinear", "-o", out, "--stream", "--strip-rows", "5", "--json"])
+    assert run.exit_code == 0, run
+    record = json.loads(run.stdout)
+    assert record["output"] == {"height": 46, "width": 34} and record["path"] == str(out)
+    streamed = record["streamed"]
+    assert set(streamed) == {"strip_rows", "passes", "estimate"}
+    assert streamed["strip_rows"] == 5 and streamed["passes"] == 2 and streamed["estimate"] > 0

@@ -284,6 +284,7 @@ def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: F
     """Filter one source strip by strip into each output (TIFF, PNG, npy): the bytes the in-memory run writes."""
     from ..run.cluster import current_cluster
     from ..run.streamed import stream_filter
+    from .reports import streamed_record
     from .streaming import stream_one, streamed_note
 
     reports = []
@@ -324,7 +325,7 @@ def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: F
 
         loaded, result, written, done, seconds = stream_one(item, target, options.read, options.run, work)
         report = _report(loaded, _StreamedFilter(result, tuple(applied), done.plan.plans), written, options, seconds)
-        report.record["streamed"] = {"strip_rows": done.rows, "passes": done.passes, "estimate": done.estimate.total}
+        report.record["streamed"] = streamed_record(done)
         reports.append(Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record))
     return reports
 

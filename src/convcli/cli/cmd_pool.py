@@ -328,6 +328,7 @@ def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
     from ..pooling import pool_geometry
     from ..run.cluster import current_cluster
     from ..run.streamed import stream_pool
+    from .reports import streamed_record
     from .streaming import stream_one, streamed_note
 
     def work(reader: Any, target: str, fmt: str, on_rows: Any) -> Any:
@@ -372,5 +373,5 @@ def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
         ceil_mode=settings.ceil_mode,
     )
     report = _report(loaded, geometry, result, written, options, seconds)
-    report.record["streamed"] = {"strip_rows": done.rows, "passes": done.passes, "estimate": done.estimate.total}
+    report.record["streamed"] = streamed_record(done)
     return [Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record)]

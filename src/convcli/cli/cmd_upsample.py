@@ -240,12 +240,36 @@ def _memory_guard(item: Item, options: UpsampleOptions) -> Any:
 
 
 def _stream_item(item: Item, options: UpsampleOptions) -> list[Report]:
-    """Upsample one source strip by strip into its output (TIFF, PNG, npy): the bytes the in-memory run writes."""
+    """Upsample one source strip by strip into its output (TIFF, PNG, npy, Zarr): the bytes the in-memory run writes.
+
+    With ``--scheduler`` (one source), the strips are computed on the Dask workers.
+    """
     from ..api.arrays import upsample_geometry
+    from ..run.cluster import current_cluster
     from ..run.stream_upsample import stream_upsample
+    from .reports import streamed_record
     from .streaming import stream_one, streamed_note
 
     def work(reader: Any, target: str, fmt: str, on_rows: Any) -> Any:
+        cluster = current_cluster()
+        if cluster is not None:  # one source with --scheduler: the strips are computed on the workers
+            from ..run.cluster_split import split_upsample
+
+            return split_upsample(
+                cluster.client,
+                reader,
+                item.source,
+                options.read,
+                target,
+                fmt,
+                options.kernel,
+                options.settings,
+                options.run.write,
+                strip_rows=options.strip_rows,
+                tile=options.tile,
+                budget=options.max_memory,
+                on_rows=on_rows,
+            )
         return stream_upsample(
             reader,
             target,
@@ -262,7 +286,7 @@ def _stream_item(item: Item, options: UpsampleOptions) -> list[Report]:
     loaded, result, written, done, seconds = stream_one(item, item.destinations[0], options.read, options.run, work)
     geometry = upsample_geometry(done.input_size, options.kernel, options.settings)
     report = _report(loaded, options.kernel, geometry, result, written, options, seconds, _chosen(options))
-    report.record["streamed"] = {"strip_rows": done.rows, "passes": done.passes, "estimate": done.estimate.total}
+    report.record["streamed"] = streamed_record(done)
     return [Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record)]
 
 

@@ -252,6 +252,24 @@ def output_report(
     return Report(tuple(line for line in lines if line), record)
 
 
+def streamed_record(done: Any) -> dict[str, Any]:
+    """The ``streamed`` field of a --json record: strip height, passes, estimated peak and, split, the split.
+
+    ``done`` is the :class:`~convcli.run.streamed.Streamed` of the run; a run split across Dask workers (a
+    :class:`~convcli.run.cluster_split.Split`) adds ``split``: the workers at the start, the tasks per pass
+    (each a run of whole strips), the most tasks in flight and where the workers got their rows.
+    """
+    record: dict[str, Any] = {"strip_rows": done.rows, "passes": done.passes, "estimate": done.estimate.total}
+    if getattr(done, "tasks", 0):
+        record["split"] = {
+            "workers": done.workers,
+            "tasks": done.tasks,
+            "window": done.window,
+            "rows_from": done.rows_from,
+        }
+    return record
+
+
 def with_figure(reports: Sequence[Report], figure: str | None) -> list[Report]:
     """The reports of one source, told that its figure was written (a last line, and ``figure`` in every record)."""
     if figure is None:

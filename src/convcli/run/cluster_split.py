@@ -1,13 +1,14 @@
 """One huge image split across Dask workers: row strips with their halos computed remotely, written here in order.
 
-A streamed run (:mod:`convcli.run.stream`) computes the output in row strips,
-each reading the input rows its windows need. Here the strips become Dask
-tasks (a few strips each, aligned on the streamed run's strips): a worker
-rebuilds the same chain of steps, with the **plans made on the client** (the
-method, backend and geometry of the whole image, so the numbers are the
-in-memory ones), computes its rows and sends them back; the client writes
-them in order with the streamed run's row writers (PNG by rows, TIFF,
-``.npy``), keeping at most ``window`` tasks in flight, so its memory is
+A streamed run (:mod:`convcli.run.stream`, :mod:`convcli.run.stream_upsample`)
+computes the output in row strips, each reading the input rows its windows
+need (filter, pool) or whose kernels reach it (upsample). Here the strips
+become Dask tasks (a few strips each, aligned on the streamed run's strips):
+a worker rebuilds the same chain of steps, with the **plans made on the
+client** (the method, backend and geometry of the whole image, so the
+numbers are the in-memory ones), computes its rows and sends them back; the
+client writes them in order with the streamed run's row writers (PNG by
+rows, TIFF, ``.npy``, Zarr), keeping at most ``window`` tasks in flight, so its memory is
 bounded whatever the image's size.
 
 Where a worker gets its input rows:
@@ -29,6 +30,10 @@ extremes of each of its strips, and the client folds them in order as the
 single-machine range pass does. Workers also map floats to pixels (the
 mapping is per value), so they send 8- or 16-bit rows back for PNG.
 
+How the image is cut into tasks, and which rows each reads, is
+:mod:`convcli.run.cluster_spread`; what a task does on its worker is
+:mod:`convcli.run.cluster_tasks`.
+
 A worker that dies has its tasks run again elsewhere (Dask reschedules them;
 a task is a pure computation); Ctrl-C cancels the tasks and removes the
 temporary output file.
@@ -37,22 +42,24 @@ temporary output file.
 from __future__ import annotations
 
 import contextlib
-import os
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ..api.settings import FilterSettings, PoolSettings, ReadSettings, WriteSettings
-from ..errors import ConvcliError
+from ..api.settings import FilterSettings, PoolSettings, ReadSettings, UpsampleSettings, WriteSettings
+from ..errors import ConvcliError, ParameterError
 from ..io.pixels import PixelMapping, RangeScan
-from ..io.strips import TIFF_TILE, ArrayRows, RowReader, TiffRows, _Converted, check_tile, row_writer
+from ..io.strips import TIFF_TILE, RowReader, _Converted, check_tile, row_writer
 from ..kernels import Kernel
-from ..limits import RUNTIME_BYTES, Estimate, check_memory
-from .cluster import CONNECT_TIMEOUT, ClusterError
-from .cluster_tasks import Job, run_task, source_seen
-from .stream import FilteredRows, PooledRows, StreamPlan, build_steps, plan_stream
+from ..limits import check_memory
+from .cluster import ClusterError
+from .cluster_spread import Spread, needed_runs, spread_tasks
+from .cluster_tasks import Job, run_task
+from .stream import STRIP_BYTES, PooledRows, StreamPlan, build_steps, plan_stream
+from .stream_upsample import choose_upsample_rows, upsampled_rows
 from .streamed import (
     Streamed,
     _resolved_scale,
@@ -64,15 +71,6 @@ from .streamed import (
     pool_strip_rows,
     range_scan,
 )
-
-#: Bytes of results one task aims at (a few streamed strips; enough work to hide Dask's ~3 ms per task).
-TASK_BYTES = 16 << 20
-#: Bytes of results a task may grow to so that it covers several bands of a TIFF's tiles.
-MAX_TASK_BYTES = 48 << 20
-#: Tasks per worker at least, so that workers that are slower or lost do not leave the others idle at the end.
-TASKS_PER_WORKER = 4
-#: Tasks in flight (submitted and not yet written) per worker: the client's memory is this many tasks' rows.
-WINDOW_PER_WORKER = 2
 
 
 @dataclass(frozen=True)
@@ -99,105 +97,6 @@ class Split(Streamed):
 
 # ---------------------------------------------------------------------------
 # On the client
-
-
-def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
-    """Sorted unique rows as maximal runs ``[start, stop)``."""
-    if rows.size == 0:
-        return []
-    cuts = np.flatnonzero(np.diff(rows) != 1) + 1
-    return [(int(run[0]), int(run[-1]) + 1) for run in np.split(rows, cuts)]
-
-
-def _filtered_needs(step: FilteredRows, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The source rows ``step.read`` of each run reads (the units it computes, their halos, the border rows)."""
-    from ..engine.borders import border_map
-
-    g = step.compute
-    sh = step.geometry.stride[0]
-    subsample = step.plan.full is not None
-    top = g.padding[0][0]
-    height = step.source.height
-    parts = []
-    for start, stop in runs:
-        first, last = (start * sh, (stop - 1) * sh + 1) if subsample else (start, stop)
-        for u0, u1 in step.units:
-            if u1 <= first or u0 >= last:
-                continue
-            count = (u1 - u0 - 1) * g.stride[0] + g.dilation[0] * (g.kernel[0] - 1) + 1
-            index = np.arange(u0 * g.stride[0] - top, u0 * g.stride[0] - top + count)
-            mapped = border_map(index, height, step.mode)
-            parts.append(mapped[mapped >= 0])
-    return _runs(np.unique(np.concatenate(parts))) if parts else []
-
-
-def _pooled_needs(step: PooledRows, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    g = step.geometry
-    parts = []
-    for start, stop in runs:
-        first = start * g.stride[0] - g.padding[0]
-        count = (stop - start - 1) * g.stride[0] + g.span[0]
-        lo, hi = max(0, first), min(g.input[0], first + count)
-        if hi > lo:
-            parts.append(np.arange(lo, hi))
-    return _runs(np.unique(np.concatenate(parts))) if parts else []
-
-
-def _needed_runs(steps: Any, start: int, stop: int) -> list[tuple[int, int]]:
-    """The source rows a task's output rows ``[start, stop)`` read, through every step of the chain."""
-    runs = [(start, stop)]
-    step = steps
-    while isinstance(step, (FilteredRows, PooledRows)):
-        runs = _filtered_needs(step, runs) if isinstance(step, FilteredRows) else _pooled_needs(step, runs)
-        step = step.source
-    return runs
-
-
-def _reads_itself(reader: RowReader) -> bool:
-    """Whether workers can read this source by rows themselves (TIFF segments, a memory-mapped ``.npy``)."""
-    return isinstance(reader, TiffRows) or (isinstance(reader, ArrayRows) and reader.held_bytes == 0)
-
-
-def _shared_path(client: Any, source: str, reader: RowReader) -> str | None:
-    """The absolute path every worker reads, or ``None`` when the client must send the rows."""
-    if not _reads_itself(reader) or not os.path.isfile(source):
-        return None
-    path = os.path.abspath(source)
-    stat = os.stat(path)
-    seen = client.run(source_seen, path, stat.st_size, stat.st_mtime_ns)
-    return path if seen and all(seen.values()) else None
-
-
-def _workers(client: Any, timeout: float = CONNECT_TIMEOUT) -> int:
-    """The number of workers, once there is one (a scheduler without workers is an error, not a wait forever)."""
-    count = len(client.scheduler_info().get("workers", {}))
-    if count:
-        return count
-    try:
-        client.wait_for_workers(1, timeout=timeout)
-    except TimeoutError:
-        raise ClusterError(
-            f"the scheduler has no workers (none joined within {timeout:g} s); start some with dask worker ADDRESS"
-        ) from None
-    return max(1, len(client.scheduler_info().get("workers", {})))
-
-
-def _task_ranges(
-    height: int, unit: int, row_bytes: int, workers: int, task_rows: int | None, least: int = 0
-) -> list[tuple[int, int]]:
-    """Output rows per task: whole streamed strips, about :data:`TASK_BYTES`, at least 4 tasks per worker.
-
-    ``least``: rows a task should have at least (4 bands of a TIFF's tiles: a task decodes the bands under
-    its halos again), within :data:`MAX_TASK_BYTES` and the 4 tasks per worker.
-    """
-    units = -(-height // unit)
-    if task_rows is None:
-        balanced = -(-units // (TASKS_PER_WORKER * workers))
-        per_task = max(1, min(TASK_BYTES // max(1, unit * row_bytes), balanced))
-        wanted = min(least, MAX_TASK_BYTES // max(1, row_bytes), balanced * unit)
-        task_rows = max(per_task * unit, wanted)
-    task_rows = max(unit, -(-task_rows // unit) * unit)
-    return [(start, min(height, start + task_rows)) for start in range(0, height, task_rows)]
 
 
 def _submit_in_order(
@@ -267,56 +166,10 @@ def _cluster_error(exc: Exception) -> ConvcliError | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Spread:
-    """How a run is spread: the tasks' rows, the window, where rows come from, the client's estimate."""
-
-    ranges: list[tuple[int, int]]
-    window: int
-    shared: str | None
-    estimate: Estimate
-
-
-def _spread(
-    client: Any,
-    source: str,
-    reader: RowReader,
-    steps: Any,
-    unit: int,
-    fmt: str,
-    write: WriteSettings,
-    budget: int | None,
-    task_rows: int | None,
-    window: int | None,
-) -> tuple[_Spread, int]:
-    workers = _workers(client)
-    shared = _shared_path(client, source, reader)
-    item = (
-        1 if fmt == "png" and write.depth == 8 else 2 if fmt == "png" else 4 if fmt == "tiff" else steps.dtype.itemsize
-    )
-    row_bytes = steps.width * steps.channels * item
-    # A worker decodes whole bands of tiles (or strips): the bands under a task's halos are decoded twice.
-    band = int(getattr(reader, "_band", 0)) if shared and isinstance(reader, TiffRows) else 0
-    ranges = _task_ranges(steps.height, unit, row_bytes, workers, task_rows, 4 * band)
-    tallest = max(stop - start for start, stop in ranges)
-    per_task = tallest * row_bytes
-    if shared is None:  # the rows sent with a task, kept until it is submitted
-        runs = _needed_runs(steps, *ranges[0])
-        per_task += sum(b - a for a, b in runs) * reader.width * reader.channels * reader.dtype.itemsize
-    parts = {"runtime": RUNTIME_BYTES, "reader": 0 if shared else reader.held_bytes}
-    parts["writing"] = unit * row_bytes + (1 << 20)
-    chosen = window or WINDOW_PER_WORKER * workers
-    if budget is not None and window is None:  # fewer tasks in flight under a small budget (one at least)
-        chosen = max(1, min(chosen, (budget - sum(parts.values())) // max(1, per_task)))
-    parts["tasks in flight"] = chosen * per_task
-    estimate = Estimate("this split run's client", parts)
-    return _Spread(ranges, chosen, shared, estimate), workers
-
-
 def _split_rows(
     client: Any,
     job: Job,
-    spread: _Spread,
+    spread: Spread,
     steps: Any,
     reader: RowReader,
     destination: str,
@@ -328,6 +181,8 @@ def _split_rows(
     height, width, channels = steps.height, steps.width, steps.channels
     shape: tuple[int, ...] = (height, width) + ((channels,) if channels > 1 else ())
     pixels = job.fmt == "png"
+    if pixels and write.depth not in (8, 16):
+        raise ParameterError(f"depth {write.depth} is not 8 or 16")
     tile = check_tile(tile)
     check_free_space(destination, output_bytes(shape, job.fmt, write.depth, steps.dtype.itemsize, tile))
     passes = 2 if pixels and needs_range(write) else 1
@@ -343,7 +198,7 @@ def _split_rows(
     if spread.shared is None:
 
         def sent_rows(start: int, stop: int) -> tuple[str, list[tuple[int, int, np.ndarray]]]:
-            runs = _needed_runs(steps, start, stop)
+            runs = needed_runs(steps, start, stop)
             if isinstance(reader, _Converted):  # the stored pixels (1 or 2 bytes a sample), not 4-byte floats
                 return "pixels", [(a, b, np.array(reader._pixels(a, b))) for a, b in runs]  # noqa: SLF001
             return "values", [(a, b, np.array(reader.read(a, b))) for a, b in runs]
@@ -388,9 +243,9 @@ def _job(
     source: str | None,
     read: ReadSettings,
     reader: RowReader,
-    dtype: Any,
     unit: int,
     fmt: str,
+    steps: Callable[[RowReader], Any],
     plan: StreamPlan | None = None,
 ) -> Job:
     from ..parallel import workers
@@ -400,7 +255,59 @@ def _job(
     # FFT tiles and running-sum strips are cut by the engine's thread count: the workers then use the client's.
     pinned = plan is not None and any(p.backend == "numpy" and p.method in ("fft", "box") for p in plan.plans)
     threads = workers() if pinned else None
-    return Job(kind, source, read, divisor, size, str(np.dtype(dtype)), str(reader.dtype), unit, fmt, threads)
+    return Job(kind, source, read, divisor, size, str(reader.dtype), unit, fmt, threads, steps)
+
+
+#: What the memory check calls each kind of split run.
+_WHAT = {"filter": "this split run", "pool": "this split pooling", "upsample": "this split upsampling"}
+
+
+def _split(
+    client: Any,
+    kind: str,
+    reader: RowReader,
+    source: str,
+    read: ReadSettings,
+    build: Callable[[RowReader], Any],
+    unit: int,
+    destination: str,
+    fmt: str,
+    write: WriteSettings,
+    *,
+    plan: StreamPlan | None,
+    budget: int | None,
+    on_rows: Callable[[int, int], None] | None,
+    task_rows: int | None,
+    window: int | None,
+    tile: int | None,
+) -> Split:
+    """What every split run does once its steps are planned: spread the tasks, check the client's memory, run.
+
+    ``build(reader)`` makes the streamed steps over a reader of the source (here over the client's, on each
+    worker over the task's); ``unit`` is the streamed run's strip height.
+    """
+    steps = build(reader)
+    spread, workers = spread_tasks(client, source, reader, steps, unit, fmt, write, budget, task_rows, window, tile)
+    check_memory(replace(spread.estimate, what=f"{_WHAT[kind]}, even streamed,"), budget)
+    job = _job(kind, spread.shared, read, reader, unit, fmt, build, plan)
+    shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows, tile)
+    return Split(
+        destination,
+        fmt,
+        shape,
+        mapping,
+        unit,
+        passes,
+        spread.estimate,
+        reader.detail,
+        reader.kind,
+        (reader.height, reader.width),
+        plan,
+        workers=workers,
+        tasks=len(spread.ranges),
+        window=spread.window,
+        rows_from="workers" if spread.shared else "client",
+    )
 
 
 def split_filter(
@@ -435,29 +342,24 @@ def split_filter(
     plan = plan_stream(
         size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
     )
-    steps = build_steps(reader, plan, settings)
-    spread, workers = _spread(client, source, reader, steps, plan.unit_rows, fmt, write, budget, task_rows, window)
-    check_memory(replace(spread.estimate, what="this split run, even streamed,"), budget)
-    job = replace(
-        _job("filter", spread.shared, read, reader, dtype, plan.unit_rows, fmt, plan), plan=plan, settings=settings
-    )
-    shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows, tile)
-    return Split(
+    build = functools.partial(build_steps, plan=plan, settings=settings)
+    return _split(
+        client,
+        "filter",
+        reader,
+        source,
+        read,
+        build,
+        plan.unit_rows,
         destination,
         fmt,
-        shape,
-        mapping,
-        plan.unit_rows,
-        passes,
-        spread.estimate,
-        reader.detail,
-        reader.kind,
-        size,
-        plan,
-        workers=workers,
-        tasks=len(spread.ranges),
-        window=spread.window,
-        rows_from="workers" if spread.shared else "client",
+        write,
+        plan=plan,
+        budget=budget,
+        on_rows=on_rows,
+        task_rows=task_rows,
+        window=window,
+        tile=tile,
     )
 
 
@@ -479,30 +381,74 @@ def split_pool(
     tile: int | None = TIFF_TILE,
 ) -> Split:
     """:func:`convcli.run.streamed.stream_pool` with the strips computed on the Dask ``client``'s workers."""
-    dtype = pool_dtype(reader)
-    steps = PooledRows(reader, settings, dtype)
+    build = functools.partial(PooledRows, settings=settings, dtype=pool_dtype(reader))
     if strip_rows is None:
-        strip_rows = pool_strip_rows(reader, steps, budget)
-    spread, workers = _spread(client, source, reader, steps, strip_rows, fmt, write, budget, task_rows, window)
-    check_memory(replace(spread.estimate, what="this split pooling, even streamed,"), budget)
-    job = replace(_job("pool", spread.shared, read, reader, dtype, strip_rows, fmt), pool=settings)
-    shape, mapping, passes = _split_rows(client, job, spread, steps, reader, destination, write, on_rows, tile)
-    size = (reader.height, reader.width)
-    return Split(
+        strip_rows = pool_strip_rows(reader, build(reader), budget)
+    return _split(
+        client,
+        "pool",
+        reader,
+        source,
+        read,
+        build,
+        strip_rows,
         destination,
         fmt,
-        shape,
-        mapping,
+        write,
+        plan=None,
+        budget=budget,
+        on_rows=on_rows,
+        task_rows=task_rows,
+        window=window,
+        tile=tile,
+    )
+
+
+def split_upsample(
+    client: Any,
+    reader: RowReader,
+    source: str,
+    read: ReadSettings,
+    destination: str,
+    fmt: str,
+    kernel: Kernel,
+    settings: UpsampleSettings,
+    write: WriteSettings,
+    *,
+    strip_rows: int | None = None,
+    budget: int | None = None,
+    on_rows: Callable[[int, int], None] | None = None,
+    task_rows: int | None = None,
+    window: int | None = None,
+    tile: int | None = TIFF_TILE,
+) -> Split:
+    """:func:`convcli.run.stream_upsample.stream_upsample` with the strips computed on the Dask ``client``'s workers.
+
+    ``kernel`` is resolved for the stride (:func:`convcli.api.arrays.upsampling_kernel`). A task's output
+    rows ``[a, b)`` read the input rows ``ceil((a + p - d(k - 1)) / s)`` to ``floor((b - 1 + p) / s)``
+    (about ``1/s`` of its rows): read by the workers from a shared TIFF or ``.npy``, else sent by the
+    client. The file is byte for byte the single-machine streamed one.
+    """
+    build = upsampled_rows(reader, kernel, settings)
+    if strip_rows is None:
+        strip_rows = choose_upsample_rows(build(reader), reader.held_bytes, budget, STRIP_BYTES)
+    return _split(
+        client,
+        "upsample",
+        reader,
+        source,
+        read,
+        build,
         strip_rows,
-        passes,
-        spread.estimate,
-        reader.detail,
-        reader.kind,
-        size,
-        workers=workers,
-        tasks=len(spread.ranges),
-        window=spread.window,
-        rows_from="workers" if spread.shared else "client",
+        destination,
+        fmt,
+        write,
+        plan=None,
+        budget=budget,
+        on_rows=on_rows,
+        task_rows=task_rows,
+        window=window,
+        tile=tile,
     )
 
 
@@ -520,4 +466,4 @@ def connected(scheduler: Any) -> Iterator[Any]:
         yield scheduler
 
 
-__all__ = ["Split", "connected", "split_filter", "split_pool"]
+__all__ = ["Split", "connected", "split_filter", "split_pool", "split_upsample"]

@@ -3,9 +3,11 @@
 A task gets a :class:`Job` (the client's plans and settings, never pixels),
 a range of output rows and, when the workers cannot read the source
 themselves, the input rows its strips read. It rebuilds the streamed steps
-(:func:`convcli.run.stream.build_steps` or :class:`~convcli.run.stream.PooledRows`)
-over its reader and reads its rows strip by strip, as the single-machine
-streamed run does, so its numbers are that run's.
+over its reader with the job's ``steps`` (:func:`convcli.run.stream.build_steps`,
+:class:`~convcli.run.stream.PooledRows` or
+:class:`~convcli.run.stream_upsample.UpsampledRows`, given the client's plans)
+and reads its rows strip by strip, as the single-machine streamed run does,
+so its numbers are that run's.
 """
 
 from __future__ import annotations
@@ -13,17 +15,16 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..api.settings import FilterSettings, PoolSettings, ReadSettings
+from ..api.settings import ReadSettings
 from ..io.pixels import to_pixels
 from ..io.strips import RowReader, _Converted, open_rows
 from .cluster import ClusterError
-from .stream import PooledRows, StreamPlan, build_steps
 from .streamed import range_scan
 
 
@@ -31,19 +32,17 @@ from .streamed import range_scan
 class Job:
     """What every task of a split run needs (small: the client's plans and settings, never pixels)."""
 
-    kind: str  # "filter" or "pool"
+    kind: str  # "filter", "pool" or "upsample"
     source: str | None  # the absolute path the workers read, or None when the rows are sent
     read: ReadSettings
     divisor: float | None  # the client's --normalize max divisor (so workers skip that whole-image pass)
     size: tuple[int, int, int]  # height, width, channels of the source
-    dtype: str  # the working dtype
     source_dtype: str  # what the client's reader gives
     unit: int  # rows the streamed run computes at a time
     fmt: str
     threads: int | None  # the client's engine threads when the numbers depend on them (FFT tiles, box strips)
-    plan: StreamPlan | None = None
-    settings: FilterSettings | None = None
-    pool: PoolSettings | None = None
+    #: The streamed steps over a reader, from the client's plans (a picklable partial: build_steps, PooledRows...).
+    steps: Callable[[RowReader], Any] | None = None
     scale: str = "clip"
     vmin: float | None = None
     vmax: float | None = None
@@ -137,14 +136,6 @@ def _worker_reader(job: Job, sent: tuple[str, list[tuple[int, int, np.ndarray]]]
     return reader
 
 
-def _steps(job: Job, reader: RowReader) -> Any:
-    if job.kind == "pool":
-        assert job.pool is not None
-        return PooledRows(reader, job.pool, np.dtype(job.dtype))
-    assert job.plan is not None and job.settings is not None
-    return build_steps(reader, job.plan, job.settings)
-
-
 def run_task(
     job: Job, start: int, stop: int, sent: tuple[str, list[tuple[int, int, np.ndarray]]] | None, want: str
 ) -> Any:
@@ -152,7 +143,8 @@ def run_task(
     with pinned_threads(job.threads):
         reader = _worker_reader(job, sent)
         try:
-            steps = _steps(job, reader)
+            assert job.steps is not None
+            steps = job.steps(reader)
             if want == "range":  # what the single-machine range pass reads of these rows
                 scan = range_scan(steps, job.scale)
                 for first in range(start, stop, job.unit):

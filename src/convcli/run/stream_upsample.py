@@ -7,17 +7,21 @@ of those rows is upsampled with the same polyphase evaluation as the whole image
 (:func:`convcli.transpose._polyphase`), its row padding moved to where the block starts and its
 output cut to the block's rows: every output element gets the same products added in the same
 order, so the numbers are the in-memory ones, bit for bit. No border modes are involved (rows
-beyond the input add nothing).
+beyond the input add nothing). With a Dask ``scheduler`` the strips are computed on the workers
+(:func:`convcli.run.cluster_split.split_upsample`), with the same numbers.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ..api.arrays import _fix, _overflow_checked, check_finite_result
+from ..io.strips import TIFF_TILE
 from ..kernels import Kernel
 from ..limits import RUNTIME_BYTES, Estimate
 from ..transpose import TransposeGeometry, _polyphase
@@ -77,6 +81,20 @@ class UpsampledRows:
         )
 
 
+def upsampled_rows(reader: Any, kernel: Kernel, settings: Any) -> Callable[[Any], UpsampledRows]:
+    """The steps of a streamed upsampling of ``reader``'s image, as a picklable maker over any reader of it.
+
+    The geometry is resolved once for the whole image (the padding chosen for a named kernel included);
+    the working type is float32 for a float32 source, float64 otherwise. A split run sends the maker to
+    its workers, which apply it to the rows they read.
+    """
+    from ..api.arrays import upsample_geometry
+
+    dtype = np.dtype(np.float32 if reader.dtype == np.float32 else np.float64)
+    geometry = upsample_geometry((reader.height, reader.width), kernel, settings)
+    return functools.partial(UpsampledRows, kernel=kernel, geometry=geometry, bias=settings.bias, dtype=dtype)
+
+
 def upsample_estimate(steps: UpsampledRows, rows: int, held: int = 0) -> Estimate:
     """Peak memory of a streamed upsampling: the input rows of a strip, the strip's output and its copies."""
     g = steps.geometry
@@ -115,29 +133,21 @@ def stream_upsample(
     strip_rows: int | None = None,
     budget: int | None = None,
     on_rows: Any = None,
-    tile: int | None = 256,
+    tile: int | None = TIFF_TILE,
 ) -> Any:
     """Upsample ``reader``'s image strip by strip into ``destination`` (the in-memory numbers; TIFF in ``tile`` tiles)."""
-    from ..api.arrays import upsample_geometry
     from ..limits import check_memory
     from .stream import STRIP_BYTES
     from .streamed import Streamed, _with_writer, stream_rows
 
-    dtype = np.dtype(np.float32 if reader.dtype == np.float32 else np.float64)
-    geometry = upsample_geometry((reader.height, reader.width), kernel, settings)
-    steps = UpsampledRows(reader, kernel, geometry, settings.bias, dtype)
+    build = upsampled_rows(reader, kernel, settings)
+    steps = build(reader)
     rows = strip_rows if strip_rows is not None else choose_upsample_rows(steps, reader.held_bytes, budget, STRIP_BYTES)
     estimate = upsample_estimate(steps, rows, reader.held_bytes)
-    estimate = _with_writer(estimate, fmt, geometry.output, steps.channels, dtype, tile, reader)
+    estimate = _with_writer(estimate, fmt, steps.geometry.output, steps.channels, steps.dtype, tile, reader)
     check_memory(replace(estimate, what="this upsampling, even streamed,"), budget)
     shape, mapping, passes = stream_rows(
-        lambda: UpsampledRows(reader, kernel, geometry, settings.bias, dtype),
-        destination,
-        fmt,
-        write,
-        rows,
-        on_rows=on_rows,
-        tile=tile,
+        lambda: build(reader), destination, fmt, write, rows, on_rows=on_rows, tile=tile
     )
     size = (reader.height, reader.width)
     return Streamed(destination, fmt, shape, mapping, rows, passes, estimate, reader.detail, reader.kind, size)
@@ -166,7 +176,8 @@ def upsample_file(
     frame: int = 0,
     strip_rows: int | None = None,
     max_memory: int | None = None,
-    tile: int | None = 256,
+    tile: int | None = TIFF_TILE,
+    scheduler: Any = None,
 ) -> Any:
     """Upsample an image file into another without holding either whole (a transposed convolution by strips).
 
@@ -176,6 +187,11 @@ def upsample_file(
     :func:`convcli.save` and :func:`convcli.filter_file`. Output rows ``[a, b)`` read the input rows
     ``ceil((a + p - d(k - 1)) / s)`` to ``floor((b - 1 + p) / s)``: the input held is about
     ``1/s`` of the output strip.
+
+    ``scheduler`` (``tcp://HOST:8786``, ``local``, ``local:N`` or a ``distributed.Client``) computes
+    the strips on Dask workers, as :func:`convcli.filter_file` does: the same bytes, written here as
+    the strips come back, and a :class:`~convcli.run.cluster_split.Split` returned (the workers and
+    tasks it used).
 
     Examples
     --------
@@ -205,7 +221,26 @@ def upsample_file(
     resolved = upsampling_kernel(kernel, settings.stride)
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
     fmt = _destination(destination, format)
-    with _reader(source, ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)) as reader:
+    read = ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)
+    with _reader(source, read) as reader:
+        if scheduler is not None:
+            from .cluster_split import connected, split_upsample
+
+            with connected(scheduler) as client:
+                return split_upsample(
+                    client,
+                    reader,
+                    source,
+                    read,
+                    destination,
+                    fmt,
+                    resolved,
+                    settings,
+                    write,
+                    strip_rows=strip_rows,
+                    budget=max_memory,
+                    tile=tile,
+                )
         return stream_upsample(
             reader, destination, fmt, resolved, settings, write, strip_rows=strip_rows, budget=max_memory, tile=tile
         )
