@@ -452,7 +452,7 @@ def describe_layer(layer: str | Layer, input_size: IntOrPair) -> LayerDescriptio
 
 def _kernel_list(kernel: Any) -> list[Kernel]:
     """One kernel, or a list of specs / Kernels / 2-D arrays applied in turn (as :func:`convcli.filter` takes them)."""
-    from .arrays import as_kernels
+    from .checks import as_kernels
 
     return as_kernels(kernel)
 
@@ -505,8 +505,10 @@ def figure(
         matplotlib is not installed (the message says how to install it).
     """
     from ..teach.figures import build_comparison_figure, filter_row, require_matplotlib
-    from .arrays import FilterSettings, as_image, filter_array
-    from .arrays import geometry as checked_geometry
+    from .arrays import filter_array
+    from .checks import as_image
+    from .checks import geometry as checked_geometry
+    from .settings import FilterSettings
 
     require_matplotlib("convcli.figure")
     array = as_image(image)

@@ -244,7 +244,8 @@ def filter_animation_command(ctx: click.Context, source: str, kernel: Any, **opt
       convcli animate filter samples/edges.txt -k "1 -1" --json
     """
     from ..api.animation import animate_filter
-    from ..api.arrays import FilterSettings, geometry
+    from ..api.checks import geometry
+    from ..api.settings import FilterSettings
 
     run = _options(options)
     settings = FilterSettings(geometry(**vars(geometry_settings(options))), bias=options["bias"])
@@ -266,7 +267,7 @@ def pool_animation_command(ctx: click.Context, source: str, **options: Any) -> N
       convcli animate pool samples/edges.txt --op mean --size 3 -s 2 -p 1 --no-count-include-pad
     """
     from ..api.animation import animate_pool
-    from ..api.arrays import pool_settings
+    from ..api.checks import pool_settings
 
     run = _options(options)
     settings = pool_settings(
@@ -296,7 +297,8 @@ def upsample_animation_command(ctx: click.Context, source: str, kernel: Any, **o
       convcli animate upsample "1 2; 3 4" -k nearest -s 2 --format apng -o up.png
     """
     from ..api.animation import animate_upsample
-    from ..api.arrays import upsample_settings, upsampling_kernel
+    from ..api.checks import upsample_settings
+    from ..api.upsampling import upsampling_kernel
 
     run = _options(options)
     settings = upsample_settings(
