@@ -5,7 +5,7 @@ The only package that imports the image codecs (Pillow, tifffile, pypng).
 Sources
 -------
 A source is classified first (:mod:`.sources`), then decoded by content
-(:mod:`.decode`):
+(:mod:`.decode`, which hands each format family to its own module):
 
 * ``-``: standard input (image bytes, ``.npy`` bytes or a text matrix);
 * ``http://`` / ``https://`` URLs (timeout, size cap, at most 5 redirects and
@@ -32,7 +32,8 @@ rename).
 from __future__ import annotations
 
 from .atomic import check_output_path, same_file, write_atomic
-from .decode import GRAY_METHODS, LUMA_WEIGHTS, NORMALIZE_METHODS, Loaded, decode, normalize, sniff, to_gray
+from .decode import GRAY_METHODS, LUMA_WEIGHTS, NORMALIZE_METHODS, Loaded, decode, normalize, to_gray
+from .decode_common import sniff
 from .encode import DEFAULT_PNG_COMPRESSION, OUTPUT_FORMATS, encode, output_format
 from .load import load_source
 from .pixels import SCALE_METHODS, PixelMapping, to_pixels
