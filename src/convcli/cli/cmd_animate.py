@@ -146,7 +146,7 @@ def _load(source: str, run: AnimateOptions) -> tuple[Any, str, str]:
 
 def _finish(animation: Any, stem: str, what: str, run: AnimateOptions) -> None:
     from ..io.animation import animation_format, encode_animation
-    from ..teach.animate import is_grid, render
+    from ..teach.animate_render import is_grid, render
 
     if run.as_json:
         for record in animation.records():
@@ -195,7 +195,7 @@ def _limit(run: AnimateOptions, image: Any) -> int | None:
     """Frames drawn: ``--frames``, else every step on a number grid and 60 on a photo."""
     if run.frames is not None:
         return run.frames
-    from ..teach.animate import GRID_LIMIT
+    from ..teach.animate_render import GRID_LIMIT
 
     small = max(image.shape[:2]) <= GRID_LIMIT if run.grid is None else run.grid
     return None if small else 60
