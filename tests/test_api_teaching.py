@@ -31,8 +31,9 @@ from convcli.errors import KernelError, OutputError, ParameterError, ShapeError,
 from convcli.kernels import parse_kernel_spec
 from convcli.shapes import conv_output_length, pool_output_length, transpose_output_length
 from convcli.teach.fits import ROUNDING_LEVEL, format_loss, rounding_floor, unit_roundoff
-from convcli.teach.layers import dependency_set, parse_layer, run_stack
+from convcli.teach.layers import parse_layer
 from convcli.teach.learn import lesson_image, lesson_target
+from convcli.teach.stacks import dependency_set, run_stack
 
 X = str(SAMPLES / "x.txt")
 EDGES = str(SAMPLES / "edges.txt")

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ParameterError
 from ..shapes import PaddingSpec, Pair, Sides, as_pair, parse_padding
 from ..teach.fields import ReceptiveField
-from ..teach.layers import Layer, parse_layer, parse_layer_file, run_stack
+from ..teach.layers import Layer, parse_layer, parse_layer_file
+from ..teach.stacks import run_stack
 
 if TYPE_CHECKING:
     from ..kernels import Kernel

@@ -289,7 +289,8 @@ def _single_layer(settings: ShapeOptions) -> Layer:
 def _figure(path: str, layers: list[Layer], size: Pair, pixel: Pair, quiet: bool) -> None:
     """Draw the input positions that output ``pixel`` of the last layer depends on."""
     from ..teach.figures import receptive_field_figure
-    from ..teach.layers import dependency_set, layer_output
+    from ..teach.layers import layer_output
+    from ..teach.stacks import dependency_set
 
     output = size
     for layer in layers:
