@@ -32,7 +32,7 @@ from convcli.kernels import parse_kernel_spec
 from convcli.shapes import conv_output_length, pool_output_length, transpose_output_length
 from convcli.teach.fits import ROUNDING_LEVEL, format_loss, rounding_floor, unit_roundoff
 from convcli.teach.layers import parse_layer
-from convcli.teach.learn import lesson_image, lesson_target
+from convcli.teach.learn_lesson import lesson_image, lesson_target
 from convcli.teach.stacks import dependency_set, run_stack
 
 X = str(SAMPLES / "x.txt")

@@ -201,7 +201,7 @@ def kernel_size_for(
     >>> kernel_size_for(np.zeros((6, 8)), np.zeros((6, 7)))
     (1, 2)
     """
-    from ..teach.learn import as_plane
+    from ..teach.learn_model import as_plane
     from ..teach.targets import infer_kernel_size
 
     image = as_plane(_plane(input, "input"), "input")
@@ -288,7 +288,7 @@ def learn(
 
     Examples
     --------
-    >>> from convcli.teach.learn import lesson_image, lesson_target
+    >>> from convcli.teach.learn_lesson import lesson_image, lesson_target
     >>> fit = learn(lesson_image(), lesson_target(), solver="lstsq")
     >>> fit.kernel.round(6) + 0.0, fit.rank, fit.size_inferred
     (array([[ 1., -1.]]), 2, True)
