@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 import convcli
 from conftest import SAMPLES, run_cli
 from convcli.api.files import load_settings
+from convcli.api.learning import kernel_size_for
+from convcli.api.receptive_fields import describe_layer
 from convcli.api.settings import ReadSettings
-from convcli.api.teaching import describe_layer, kernel_size_for
 from convcli.engine import correlate2d
 from convcli.errors import KernelError, OutputError, ParameterError, ShapeError, UnknownKernelError
 from convcli.kernels import parse_kernel_spec

@@ -290,7 +290,7 @@ def _finish(result: Any, settings: LearnOptions, title: str) -> None:
 
 
 def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
-    from ..api.teaching import kernel_size_for, learn
+    from ..api.learning import kernel_size_for, learn
 
     quiet = settings.silent
     image = load(input_source, settings.read, quiet=quiet).array
@@ -335,7 +335,7 @@ def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
 
 
 def _run_demo(settings: LearnOptions) -> None:
-    from ..api.teaching import learn
+    from ..api.learning import learn
     from ..teach.learn_lesson import lesson_image, lesson_intro, lesson_lines, lesson_target
 
     quiet = settings.silent
