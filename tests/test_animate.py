@@ -16,7 +16,8 @@ import convcli
 from conftest import assert_error, run_cli
 from convcli.api.animation import animate
 from convcli.errors import ParameterError
-from convcli.teach.animate import render, sample_frames
+from convcli.teach.animate import sample_frames
+from convcli.teach.animate_render import render
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("imageio")

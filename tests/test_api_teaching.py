@@ -24,15 +24,17 @@ from hypothesis import strategies as st
 import convcli
 from conftest import SAMPLES, run_cli
 from convcli.api.files import load_settings
+from convcli.api.learning import kernel_size_for
+from convcli.api.receptive_fields import describe_layer
 from convcli.api.settings import ReadSettings
-from convcli.api.teaching import describe_layer, kernel_size_for
 from convcli.engine import correlate2d
 from convcli.errors import KernelError, OutputError, ParameterError, ShapeError, UnknownKernelError
 from convcli.kernels import parse_kernel_spec
 from convcli.shapes import conv_output_length, pool_output_length, transpose_output_length
 from convcli.teach.fits import ROUNDING_LEVEL, format_loss, rounding_floor, unit_roundoff
-from convcli.teach.layers import dependency_set, parse_layer, run_stack
-from convcli.teach.learn import lesson_image, lesson_target
+from convcli.teach.layers import parse_layer
+from convcli.teach.learn_lesson import lesson_image, lesson_target
+from convcli.teach.stacks import dependency_set, run_stack
 
 X = str(SAMPLES / "x.txt")
 EDGES = str(SAMPLES / "edges.txt")

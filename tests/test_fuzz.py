@@ -292,7 +292,8 @@ LAYER_TEXT = st.one_of(
 @given(st.lists(LAYER_TEXT, min_size=1, max_size=4), PAIR_TEXT)
 def test_fuzz_layer_stacks(layers, size):
     """Layer specs and layer files: a table of sizes or a ConvcliError, nothing else; the CLI: exit 0, or 2 in one line."""
-    from convcli.teach.layers import parse_layer, parse_layer_file, run_stack
+    from convcli.teach.layers import parse_layer, parse_layer_file
+    from convcli.teach.stacks import run_stack
 
     try:
         parsed = [parse_layer(text) for text in layers]

@@ -27,8 +27,9 @@ from conftest import ROOT, SAMPLES, assert_error, run_cli
 from convcli import load
 from convcli.errors import DecodeError, KernelError, ParameterError, SourceError
 from convcli.io.decode import decode
+from convcli.io.fetch import split_credentials
 from convcli.io.load import load_source
-from convcli.io.sources import classify_source, redact, split_credentials
+from convcli.io.sources import classify_source, redact
 from convcli.limits import LimitError
 
 SRC = str(ROOT / "src")

@@ -14,7 +14,7 @@ import convcli
 from conftest import assert_error
 from convcli.errors import KernelError, UnknownKernelError
 from convcli.kernels import magick_kernel, parse_kernel_spec
-from convcli.kernels.magick import parse_geometry
+from convcli.kernels.magick_geometry import parse_geometry
 
 
 def _find_magick() -> str | None:

@@ -12,16 +12,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from convcli.errors import ParameterError, ShapeError
-from convcli.teach.layers import (
-    axis_report,
-    dependency_set,
-    jump,
-    layer_output,
-    make_layer,
-    parse_layer,
-    parse_layer_file,
-    run_stack,
-)
+from convcli.teach.layer_axes import axis_report
+from convcli.teach.layers import layer_output, make_layer, parse_layer, parse_layer_file
+from convcli.teach.stacks import dependency_set, jump, run_stack
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -21,19 +21,9 @@ from convcli.errors import DecodeError, ParameterError, ShapeError
 from convcli.kernels import parse_kernel_spec
 from convcli.matrices import parse_matrix
 from convcli.shapes import conv_geometry
-from convcli.teach.learn import (
-    LESSON_KERNEL,
-    FitResult,
-    fit,
-    fit_gd,
-    fit_lstsq,
-    initial_kernel,
-    lesson_image,
-    lesson_target,
-    loss_gradient,
-    squared_error,
-    stable_lr,
-)
+from convcli.teach.learn import FitResult, fit, fit_gd, fit_lstsq, initial_kernel, stable_lr
+from convcli.teach.learn_lesson import LESSON_KERNEL, lesson_image, lesson_target
+from convcli.teach.learn_model import loss_gradient, squared_error
 from convcli.teach.targets import check_target, infer_kernel_size, matching_padding, matching_sizes
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -499,7 +489,7 @@ def test_lstsq_recovers_a_7x7_kernel(stride, dilation):
 @pytest.mark.parametrize("mode", ["zeros", "constant", "reflect", "symmetric", "replicate", "circular"])
 def test_design_matrix_reproduces_the_engine(mode):
     from convcli.engine import pad2d
-    from convcli.teach.learn import design_matrix
+    from convcli.teach.learn_model import design_matrix
 
     rng = np.random.default_rng(13)
     x, k = rng.standard_normal((9, 11)), rng.standard_normal((3, 4))

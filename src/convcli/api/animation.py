@@ -8,19 +8,10 @@ from ..errors import ParameterError
 from ..kernels import Kernel, resolve_kernel
 from ..shapes import conv_geometry
 from ..teach.animate import Animation, filter_animation, pool_animation, upsample_animation
-from .arrays import (
-    FilterSettings,
-    PoolSettings,
-    UpsampleSettings,
-    as_image,
-    filter_array,
-    geometry,
-    pool_array,
-    pool_settings,
-    upsample_array,
-    upsample_settings,
-    upsampling_kernel,
-)
+from .arrays import filter_array, pool_array, upsample_array
+from .checks import as_image, geometry, pool_settings, upsample_settings
+from .settings import FilterSettings, PoolSettings, UpsampleSettings
+from .upsampling import upsampling_kernel
 
 OPERATIONS = ("filter", "pool", "upsample")
 

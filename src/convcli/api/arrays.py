@@ -2,220 +2,48 @@
 
 The command line calls the same functions (``filter_array``, ``pool_array``,
 ``upsample_array``) with a settings record built once from its options; the
-public functions below build that record from keyword arguments. Every
-function works on a 2-D array ``(H, W)`` or, channel by channel, on an
-``(H, W, C)`` array (what ``--color`` loads), and never changes its input.
+public functions below build that record from keyword arguments (checked by
+:mod:`convcli.api.checks`; an upsampling's kernel and padding resolved by
+:mod:`convcli.api.upsampling`). Every function works on a 2-D array
+``(H, W)`` or, channel by channel, on an ``(H, W, C)`` array (what
+``--color`` loads), and never changes its input.
 """
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..engine import Plan, correlate2d, per_channel, plan_correlation, resolve_pad_mode
-from ..errors import ParameterError
-from ..kernels import Kernel, parse_kernel_spec, resolve_kernel
-from ..limits import LimitError, check_geometry
-from ..shapes import SAME_EXTRA, Pair, format_pair, padding_sides, parse_padding, parse_pair
-from .settings import FilterSettings, Geometry, PoolSettings, UpsampleSettings
+from ..engine import Plan, correlate2d, per_channel, plan_correlation
+from ..kernels import Kernel
+from ..shapes import Pair
+
+# ``name as name``: named through this module by the commands and run/ (their imports predate the split
+# into checks and upsampling), so re-exported from here as they were.
+from .checks import (
+    _finite,
+    _fix,
+    _overflow_checked,
+    _working_dtype,
+    as_image,
+    as_kernels,
+    check_finite_result,
+    geometry,
+    pool_settings,
+    upsample_settings,
+)
+from .checks import check_placement as check_placement
+from .settings import FilterSettings, PoolSettings, UpsampleSettings
+from .upsampling import is_factor_kernel as is_factor_kernel
+from .upsampling import upsample_geometry, upsampling_kernel
+from .upsampling import upsample_padding as upsample_padding
 
 if TYPE_CHECKING:  # pooling and transpose are imported by the functions of pool and upsample (start-up, issue 19)
     from ..pooling import PoolGeometry
     from ..transpose import TransposeGeometry
-
-PRECISIONS = ("auto", "float32", "float64")
-#: Catalogue kernels whose bare name takes its factor from the upsampling stride.
-FACTOR_KERNELS = ("bilinear", "nearest")
-
-
-# ---------------------------------------------------------------------------
-# Checking what the caller gave
-
-
-def as_image(image: Any, what: str = "image") -> np.ndarray:
-    """``image`` as a real-valued NumPy array of 2 (``(H, W)``) or 3 (``(H, W, C)``) dimensions.
-
-    Integer and boolean arrays are accepted (and computed in float64); nothing
-    is copied when the input already is an array.
-    """
-    try:
-        array = np.asarray(image)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{what} is not an array of numbers; give a 2-D (H, W) or 3-D (H, W, C) array") from None
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise ParameterError(f"{what} holds {array.dtype} values; give real numbers (a NumPy array of floats)")
-    if np.iscomplexobj(array):
-        raise ParameterError(f"{what} holds complex values; give real numbers")
-    if array.ndim not in (2, 3):
-        raise ParameterError(
-            f"{what} has shape {array.shape}; give a 2-D (H, W) array, or (H, W, C) to filter each channel"
-        )
-    if array.size == 0:
-        raise ParameterError(f"{what} has shape {array.shape} and holds no values")
-    if array.dtype == np.bool_:
-        array = array.astype(np.float64)
-    return array
-
-
-def _pair(value: Any, what: str, minimum: int = 1) -> Pair:
-    """``N`` or ``(H, W)`` (ints, NumPy ints or the command line's ``"HxW"`` text) as a checked pair."""
-    if isinstance(value, np.integer):
-        value = int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, np.integer) for v in value):
-        value = (int(value[0]), int(value[1]))
-    if isinstance(value, bool) or not isinstance(value, (int, str, tuple, list)):
-        raise ParameterError(f"{what} {value!r} is not N or (H, W)")
-    if isinstance(value, (tuple, list)) and (
-        len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
-        raise ParameterError(f"{what} {value!r} is not N or (H, W): give two whole numbers")
-    return parse_pair(value, what, minimum)
-
-
-def _padding(value: Any, named: bool = True) -> Any:
-    """A padding spec (``N``, ``(H, W)``, ``'same'``, four sides...) checked and in canonical form."""
-    if isinstance(value, np.integer):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, str, tuple, list)):
-        raise ParameterError(f"padding {value!r} is not N, (H, W), (top, bottom, left, right) or a name")
-    if isinstance(value, (tuple, list)):
-        value = [int(v) if isinstance(v, np.integer) else v for v in value]
-    return parse_padding(value, "padding", named=named)
-
-
-def _flat(padding: Any) -> Any:
-    """Padding as a flat tuple of ints for :func:`check_geometry` (names as they are)."""
-    if isinstance(padding, str):
-        return padding
-    (t, b), (left, r) = padding_sides(padding)
-    return (t, left) if (t, left) == (b, r) else (t, b, left, r)
-
-
-def _origin(value: Any) -> Pair:
-    """An origin: ``N`` (both axes), ``(rows, columns)`` or ``"Y,X"``; negative values move the window down/right."""
-    if isinstance(value, np.integer):
-        value = int(value)
-    if isinstance(value, (tuple, list)):
-        value = tuple(int(v) if isinstance(v, np.integer) else v for v in value)
-        if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ParameterError(f"origin {value!r} is not N or (rows, columns): give two whole numbers")
-    elif isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ParameterError(f"origin {value!r} is not N or (rows, columns)")
-    try:
-        return parse_pair(value, "origin", minimum=-(1 << 62))
-    except ParameterError:
-        raise ParameterError(f"origin {value!r} is not Y,X (rows, columns; e.g. 1,0 or -1,-1)") from None
-
-
-def geometry(
-    *,
-    stride: Any = 1,
-    padding: Any = 0,
-    dilation: Any = 1,
-    pad_mode: str = "zeros",
-    pad_value: float = 0.0,
-    convolve: bool = False,
-    origin: Any = 0,
-    same_extra: str | None = None,
-) -> Geometry:
-    """A checked :class:`~convcli.api.settings.Geometry` from keyword arguments as the public functions take them.
-
-    ``same_extra`` (``'bottom-right'``, PyTorch's and the default, or
-    ``'top-left'``, which only goes with ``padding='same'``).
-
-    >>> geometry(stride=2, padding="same").stride
-    (2, 2)
-    >>> geometry(padding="0,1,2,3").padding
-    ((0, 1), (2, 3))
-    """
-    spec = _padding(padding)
-    if same_extra is not None:
-        if same_extra not in SAME_EXTRA:
-            raise ParameterError(f"same_extra {same_extra!r} is not one of {', '.join(SAME_EXTRA)}")
-        if spec != "same" and same_extra != "bottom-right":  # the default side, harmless to name
-            raise ParameterError(
-                f"same extra {same_extra!r} places the extra row/column of padding 'same' (even kernels); "
-                "give padding 'same' or drop it"
-            )
-    record = Geometry(
-        stride=_pair(stride, "stride"),
-        padding=spec,
-        dilation=_pair(dilation, "dilation"),
-        pad_mode=resolve_pad_mode(str(pad_mode)),
-        pad_value=_finite(pad_value, "pad_value"),
-        convolve=bool(convolve),
-        origin=_origin(origin),
-        same_extra=same_extra or "bottom-right",
-    )
-    check_geometry(stride=record.stride, padding=_flat(record.padding), dilation=record.dilation, origin=record.origin)
-    return record
-
-
-def check_placement(shape: Geometry, kernels: Sequence[Kernel]) -> None:
-    """Refuse, before any work, an origin that some kernel's padding cannot hold (the message gives the range).
-
-    >>> check_placement(geometry(padding="same", origin=(1, 0)), as_kernels("gaussian:3"))
-    >>> check_placement(geometry(padding=1, origin=(2, 0)), as_kernels("gaussian:3"))
-    Traceback (most recent call last):
-    ...
-    convcli.errors.ShapeError: origin 2,0 is out of range for the 3x3 kernel with padding 1x1: rows take -1..1, columns -1..1 (an origin moves the window within the padding; pad more to move it further)
-    """
-    for kernel in kernels:
-        shape.sides(kernel.shape)
-
-
-def _finite(value: Any, what: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{what} {value!r} is not a number") from None
-    if not np.isfinite(number):
-        raise ParameterError(f"{what} {value!r} must be a finite number")
-    return number
-
-
-@contextlib.contextmanager
-def _overflow_checked() -> Iterator[None]:
-    """Compute without NumPy's overflow warnings (in this thread and the engine's worker threads):
-    :func:`check_finite_result` then refuses the result in one line instead."""
-    with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
-        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
-        yield
-
-
-def check_finite_result(result: np.ndarray, what: str, fix: str) -> np.ndarray:
-    """Refuse a result with infinite or NaN values computed from finite ones (an overflow), never hand it on.
-
-    >>> check_finite_result(np.array([1.0, 2.0]), "filtering", "")
-    array([1., 2.])
-    >>> check_finite_result(np.array([np.inf], dtype=np.float32), "filtering", "use --precision float64")
-    Traceback (most recent call last):
-    ...
-    convcli.limits.LimitError: filtering overflows float32: 1 output value is beyond ±3.4e+38 (infinite or NaN); use --precision float64
-    """
-    if result.dtype.kind != "f":
-        return result
-    finite = np.isfinite(result)
-    if finite.all():
-        return result
-    count = int(finite.size - np.count_nonzero(finite))
-    top = float(np.finfo(result.dtype).max)
-    raise LimitError(
-        f"{what} overflows {result.dtype}: {count:,} output value{' is' if count == 1 else 's are'} beyond "
-        f"±{top:.2g} (infinite or NaN); {fix}"
-    )
-
-
-def _fix(dtype: Any, values: str) -> str:
-    if np.dtype(dtype) == np.float32:
-        return f"use --precision float64 (precision='float64'), or smaller {values}"
-    return f"use smaller {values}"
 
 
 # ---------------------------------------------------------------------------
@@ -229,42 +57,6 @@ class Filtered:
     array: np.ndarray
     kernels: tuple[Kernel, ...]
     plans: tuple[Plan, ...]
-
-
-def as_kernels(kernel: Any) -> list[Kernel]:
-    """A list of :class:`~convcli.kernels.Kernel` from one kernel or a list of them (applied in turn).
-
-    A list of numbers, or of lists of numbers, is one kernel's weights, not a
-    chain: ``[1, -1]`` and ``[[0, 1], [2, 3]]`` are single kernels. A chain is
-    a list of specs, ``Kernel`` records or 2-D arrays:
-    ``["gaussian:5", "vertical"]``.
-
-    >>> [k.name for k in as_kernels(["gaussian:5", "vertical"])]
-    ['gaussian-5', 'vertical']
-    >>> [k.shape for k in as_kernels([[0, 1], [2, 3]])]
-    [(2, 2)]
-    """
-    if isinstance(kernel, (list, tuple)) and kernel and not _is_weights(kernel):
-        return [resolve_kernel(item) for item in kernel]
-    return [resolve_kernel(kernel)]
-
-
-def _is_weights(items: Sequence[Any]) -> bool:
-    """True for a nested list of numbers (one kernel's weights), false for a list of kernels."""
-    first = items[0]
-    if isinstance(first, (int, float, np.number)):
-        return True
-    return isinstance(first, (list, tuple)) and bool(first) and isinstance(first[0], (int, float, np.number))
-
-
-def _working_dtype(array: np.ndarray, precision: str) -> Any:
-    if precision not in PRECISIONS:
-        raise ParameterError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
-    if precision == "float32":
-        return np.float32
-    if precision == "float64":
-        return np.float64
-    return np.float32 if array.dtype == np.float32 else np.float64
 
 
 def plan_filter(size: Pair, kernels: Sequence[Kernel], settings: FilterSettings, dtype: Any = np.float64) -> list[Plan]:
@@ -459,39 +251,6 @@ def filter(  # noqa: A001 (the public name mirrors the command)
 # pool
 
 
-def pool_settings(
-    size: Any = 2,
-    *,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    op: str = "max",
-    ceil_mode: bool = False,
-    count_include_pad: bool = True,
-) -> PoolSettings:
-    """A checked :class:`PoolSettings` (the rules of ``convcli pool``: no dilation for mean)."""
-    from ..pooling import POOL_OPS
-
-    if op not in POOL_OPS:
-        raise ParameterError(f"op {op!r} is not one of {', '.join(POOL_OPS)}")
-    settings = PoolSettings(
-        op=op,
-        size=_pair(size, "pool size"),
-        stride=None if stride is None else _pair(stride, "stride"),
-        padding=_padding(padding, named=False),
-        dilation=_pair(dilation, "dilation"),
-        ceil_mode=bool(ceil_mode),
-        count_include_pad=bool(count_include_pad),
-    )
-    check_geometry(stride=settings.stride, padding=_flat(settings.padding), dilation=settings.dilation)
-    if op == "mean" and settings.dilation != (1, 1):
-        raise ParameterError(
-            f"dilation {format_pair(settings.dilation)} does not apply to op 'mean' (PyTorch's avg_pool2d has no "
-            "dilation); drop it or use op 'max'/'min'"
-        )
-    return settings
-
-
 def pool_array(image: np.ndarray, settings: PoolSettings) -> tuple[np.ndarray, PoolGeometry]:
     """Pool a checked 2-D or ``(H, W, C)`` array; returns the result and the resolved geometry."""
     from ..pooling import pool2d, pool_geometry
@@ -596,107 +355,6 @@ def pool(
 
 # ---------------------------------------------------------------------------
 # upsample
-
-
-def upsample_settings(
-    *,
-    stride: Any,
-    padding: Any = 0,
-    output_padding: Any = 0,
-    dilation: Any = 1,
-    output_size: Any = None,
-    bias: float = 0.0,
-) -> UpsampleSettings:
-    """A checked :class:`UpsampleSettings`; ``padding=None`` or ``'auto'`` is resolved per kernel (:func:`upsample_padding`)."""
-    auto = padding is None or (isinstance(padding, str) and padding.strip().lower() == "auto")
-    settings = UpsampleSettings(
-        stride=_pair(stride, "stride"),
-        padding="auto" if auto else _padding(padding, named=False),
-        output_padding=_pair(output_padding, "output padding", minimum=0),
-        dilation=_pair(dilation, "dilation"),
-        output_size=None if output_size is None else _pair(output_size, "output size"),
-        bias=_finite(bias, "bias"),
-    )
-    if settings.output_size is not None and settings.output_padding != (0, 0):
-        raise ParameterError("output size sets the output padding itself; drop the output padding")
-    check_geometry(stride=settings.stride, padding=_flat(settings.padding), dilation=settings.dilation)
-    return settings
-
-
-def is_factor_kernel(kernel: Kernel) -> bool:
-    """True for a named upsampling kernel (``bilinear``, ``bilinear:F``, ``nearest``, ``nearest:F``).
-
-    >>> is_factor_kernel(resolve_kernel("bilinear:3")), is_factor_kernel(resolve_kernel("gaussian:3"))
-    (True, False)
-    """
-    return kernel.spec.strip().lower().split(":", 1)[0] in FACTOR_KERNELS
-
-
-def upsample_padding(kernel: Kernel, settings: UpsampleSettings) -> tuple[Any, Pair]:
-    """The padding and output padding an upsampling uses: as given, or chosen when ``padding`` is ``'auto'``.
-
-    ``'auto'`` with a named upsampling kernel (:data:`FACTOR_KERNELS`) takes
-    :func:`convcli.transpose.factor_padding` (exactly ``stride`` times the
-    size); with any other kernel it is 0, PyTorch's default. An
-    ``output_size`` then sets the output padding from that padding.
-
-    >>> upsample_padding(upsampling_kernel("bilinear", (2, 2)), upsample_settings(stride=2, padding="auto"))
-    ((1, 1), (0, 0))
-    """
-    if settings.padding != "auto":
-        return settings.padding, settings.output_padding
-    if not is_factor_kernel(kernel):
-        return (0, 0), settings.output_padding
-    if settings.output_padding != (0, 0):
-        raise ParameterError(
-            f"output padding {format_pair(settings.output_padding)} goes with an explicit padding for -k "
-            f"{kernel.spec} (PyTorch's meaning); give the padding too (--padding), or drop the output padding and "
-            "let the padding be chosen"
-        )
-    from ..transpose import factor_padding
-
-    padding, extra = factor_padding(kernel.shape, settings.stride, settings.dilation)
-    return padding, (extra if settings.output_size is None else (0, 0))
-
-
-def upsampling_kernel(kernel: Any, stride: Pair) -> Kernel:
-    """The kernel of an upsampling: a bare ``bilinear``/``nearest`` takes ``stride`` as its factor.
-
-    >>> upsampling_kernel("bilinear", (2, 2)).shape
-    (4, 4)
-    >>> upsampling_kernel("bilinear:3", (2, 2)).shape
-    (5, 5)
-    """
-    resolved = resolve_kernel(kernel)
-    name = resolved.spec.strip().lower()
-    if name in FACTOR_KERNELS:
-        factor = str(stride[0]) if stride[0] == stride[1] else format_pair(stride)
-        return parse_kernel_spec(f"{name}:{factor}")
-    return resolved
-
-
-def upsample_geometry(size: Pair, kernel: Kernel, settings: UpsampleSettings) -> TransposeGeometry:
-    """The geometry of an upsampling of an ``(H, W)`` input (``output_size`` resolved to an output padding)."""
-    from ..transpose import output_padding_for, transpose_geometry
-
-    padding, output_padding = upsample_padding(kernel, settings)
-    if settings.output_size is not None:
-        output_padding = output_padding_for(
-            size,
-            kernel.shape,
-            settings.output_size,
-            stride=settings.stride,
-            padding=padding,
-            dilation=settings.dilation,
-        )
-    return transpose_geometry(
-        size,
-        kernel.shape,
-        stride=settings.stride,
-        padding=padding,
-        output_padding=output_padding,
-        dilation=settings.dilation,
-    )
 
 
 def upsample_array(

@@ -146,7 +146,7 @@ def _load(source: str, run: AnimateOptions) -> tuple[Any, str, str]:
 
 def _finish(animation: Any, stem: str, what: str, run: AnimateOptions) -> None:
     from ..io.animation import animation_format, encode_animation
-    from ..teach.animate import is_grid, render
+    from ..teach.animate_render import is_grid, render
 
     if run.as_json:
         for record in animation.records():
@@ -195,7 +195,7 @@ def _limit(run: AnimateOptions, image: Any) -> int | None:
     """Frames drawn: ``--frames``, else every step on a number grid and 60 on a photo."""
     if run.frames is not None:
         return run.frames
-    from ..teach.animate import GRID_LIMIT
+    from ..teach.animate_render import GRID_LIMIT
 
     small = max(image.shape[:2]) <= GRID_LIMIT if run.grid is None else run.grid
     return None if small else 60
@@ -244,7 +244,8 @@ def filter_animation_command(ctx: click.Context, source: str, kernel: Any, **opt
       convcli animate filter samples/edges.txt -k "1 -1" --json
     """
     from ..api.animation import animate_filter
-    from ..api.arrays import FilterSettings, geometry
+    from ..api.checks import geometry
+    from ..api.settings import FilterSettings
 
     run = _options(options)
     settings = FilterSettings(geometry(**vars(geometry_settings(options))), bias=options["bias"])
@@ -266,7 +267,7 @@ def pool_animation_command(ctx: click.Context, source: str, **options: Any) -> N
       convcli animate pool samples/edges.txt --op mean --size 3 -s 2 -p 1 --no-count-include-pad
     """
     from ..api.animation import animate_pool
-    from ..api.arrays import pool_settings
+    from ..api.checks import pool_settings
 
     run = _options(options)
     settings = pool_settings(
@@ -296,7 +297,8 @@ def upsample_animation_command(ctx: click.Context, source: str, kernel: Any, **o
       convcli animate upsample "1 2; 3 4" -k nearest -s 2 --format apng -o up.png
     """
     from ..api.animation import animate_upsample
-    from ..api.arrays import upsample_settings, upsampling_kernel
+    from ..api.checks import upsample_settings
+    from ..api.upsampling import upsampling_kernel
 
     run = _options(options)
     settings = upsample_settings(

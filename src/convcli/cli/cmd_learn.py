@@ -290,14 +290,14 @@ def _finish(result: Any, settings: LearnOptions, title: str) -> None:
 
 
 def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
-    from ..api.teaching import kernel_size_for, learn
+    from ..api.learning import kernel_size_for, learn
 
     quiet = settings.silent
     image = load(input_source, settings.read, quiet=quiet).array
     loaded_target = load(target_source, settings.read, quiet=quiet)
     target = loaded_target.array
     if loaded_target.kind == "image":
-        from ..teach.learn import image_target_note
+        from ..teach.learn_lesson import image_target_note
 
         message(image_target_note(loaded_target.source.display, loaded_target.detail, target), quiet)
     geometry = settings.geometry
@@ -335,8 +335,8 @@ def _run(input_source: str, target_source: str, settings: LearnOptions) -> None:
 
 
 def _run_demo(settings: LearnOptions) -> None:
-    from ..api.teaching import learn
-    from ..teach.learn import lesson_image, lesson_intro, lesson_lines, lesson_target
+    from ..api.learning import learn
+    from ..teach.learn_lesson import lesson_image, lesson_intro, lesson_lines, lesson_target
 
     quiet = settings.silent
     seed = 0 if settings.seed is None else settings.seed

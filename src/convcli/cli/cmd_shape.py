@@ -163,7 +163,7 @@ def shape_command(**options: Any) -> None:
       convcli shape --input 16 conv:k=3,p=1 conv:k=3,s=2 --figure rf.png --pixel 3x3
       convcli shape --input 33 conv:k=3 conv:k=3 conv:k=3 conv:k=3 --effective --figure erf.png
     """
-    from ..api.teaching import describe_layer, receptive_field
+    from ..api.receptive_fields import describe_layer, receptive_field
 
     settings = ShapeOptions.from_click(options)
     if settings.figure is not None:
@@ -207,7 +207,7 @@ def _effective(settings: ShapeOptions, layers: list[Layer]) -> Any:
     """The effective receptive field of ``--pixel`` (default the middle output), or ``None`` without --effective."""
     if not settings.effective:
         return None
-    from ..api.teaching import effective_receptive_field
+    from ..api.receptive_fields import effective_receptive_field
 
     kernels = list(settings.layer_kernels) if settings.layer_kernels else None
     return effective_receptive_field(layers, settings.input_size, pixel=settings.pixel, kernels=kernels)
@@ -289,7 +289,8 @@ def _single_layer(settings: ShapeOptions) -> Layer:
 def _figure(path: str, layers: list[Layer], size: Pair, pixel: Pair, quiet: bool) -> None:
     """Draw the input positions that output ``pixel`` of the last layer depends on."""
     from ..teach.figures import receptive_field_figure
-    from ..teach.layers import dependency_set, layer_output
+    from ..teach.layers import layer_output
+    from ..teach.stacks import dependency_set
 
     output = size
     for layer in layers:

@@ -5,11 +5,12 @@ The only package that imports the image codecs (Pillow, tifffile, pypng).
 Sources
 -------
 A source is classified first (:mod:`.sources`), then decoded by content
-(:mod:`.decode`):
+(:mod:`.decode`, which hands each format family to its own module):
 
 * ``-``: standard input (image bytes, ``.npy`` bytes or a text matrix);
-* ``http://`` / ``https://`` URLs (timeout, size cap, at most 5 redirects and
-  never to another scheme); every other scheme is refused;
+* ``http://`` / ``https://`` URLs, downloaded by :mod:`.fetch` (timeout, size
+  cap, at most 5 redirects and never to another scheme); every other scheme is
+  refused;
 * anything else is a path. ``.npy``, ``.txt`` and ``.csv`` paths are raw 2-D
   arrays; every other file is decoded by its content, not its name.
 
@@ -32,11 +33,13 @@ rename).
 from __future__ import annotations
 
 from .atomic import check_output_path, same_file, write_atomic
-from .decode import GRAY_METHODS, LUMA_WEIGHTS, NORMALIZE_METHODS, Loaded, decode, normalize, sniff, to_gray
+from .decode import GRAY_METHODS, LUMA_WEIGHTS, NORMALIZE_METHODS, Loaded, decode, normalize, to_gray
+from .decode_common import sniff
 from .encode import DEFAULT_PNG_COMPRESSION, OUTPUT_FORMATS, encode, output_format
+from .fetch import fetch_url
 from .load import load_source
 from .pixels import SCALE_METHODS, PixelMapping, to_pixels
-from .sources import Source, classify_source, fetch_url, read_path_bytes, read_stdin_bytes
+from .sources import Source, classify_source, read_path_bytes, read_stdin_bytes
 
 __all__ = [
     "DEFAULT_PNG_COMPRESSION",

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from ..errors import DecodeError, SourceError
-from ..limits import DEFAULT_MAX_PIXELS, SizeCheck
+from ..limits import DEFAULT_MAX_DOWNLOAD, DEFAULT_MAX_PIXELS, DEFAULT_TIMEOUT, SizeCheck
 from .decode import Loaded, decode
-from .sources import (
-    DEFAULT_MAX_DOWNLOAD,
-    DEFAULT_TIMEOUT,
-    classify_source,
-    fetch_url,
-    read_path_bytes,
-    read_stdin_bytes,
-)
+from .fetch import fetch_url
+from .sources import classify_source, read_path_bytes, read_stdin_bytes
 
 
 def load_source(

@@ -395,7 +395,9 @@ def _stored_pixels(
     """
     import warnings
 
-    from .decode import _decode_pillow, _decode_png16_color, _png_header, sniff
+    from .decode_common import sniff
+    from .decode_pillow import _decode_pillow
+    from .decode_png import _decode_png16_color, _png_header
     from .sources import read_path_bytes
 
     data = read_path_bytes(path)

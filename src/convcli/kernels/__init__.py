@@ -4,7 +4,9 @@
 * :mod:`.catalogue`: named kernels (``gaussian:7``, ``vertical``, ``bilinear:2``);
 * :mod:`.files`: ``.txt``/``.csv``/``.npy``/``.mat`` files (read and written), ImageMagick
   strings, kernel folders;
-* :mod:`.magick`: ImageMagick's named kernels (``im:Sobel:90``, ``im:Gaussian:0x2``);
+* :mod:`.magick`: ImageMagick's named kernels (``im:Sobel:90``, ``im:Gaussian:0x2``), built with
+  :mod:`.magick_build` (the record, scaling, rotation, widths) from the arguments parsed by
+  :mod:`.magick_geometry`;
 * :mod:`.vips`: libvips ``.mat`` matrix files (scale and offset);
 * :mod:`.normalize`: normalisation by the sum, the absolute sum, or ImageMagick's ``!`` and ``^``;
 * :mod:`.specs`: resolving a ``-k SPEC`` into a :class:`Kernel`.
@@ -30,14 +32,15 @@ from .specs import parse_kernel_spec, resolve_kernel
 from .weights import KERNEL_FILE_SUFFIXES, MAX_KERNEL_SIDE, Kernel, as_kernel_array, rank1_factors
 
 if TYPE_CHECKING:
-    from .magick import MAGICK_KERNEL_NAMES, MagickKernel, magick_catalogue, magick_kernel
+    from .magick import MAGICK_KERNEL_NAMES, magick_catalogue, magick_kernel
+    from .magick_build import MagickKernel
     from .vips import VipsMatrix, format_vips_matrix, load_vips_matrix, parse_vips_matrix
 
 #: names imported on first use: ImageMagick's kernels (``im:``) and libvips ``.mat`` files are rare, and
 #: their modules are the largest of the package (kept off the start-up of ``convcli filter``, issue 19)
 _LAZY = {
     "MAGICK_KERNEL_NAMES": "magick",
-    "MagickKernel": "magick",
+    "MagickKernel": "magick_build",
     "magick_catalogue": "magick",
     "magick_kernel": "magick",
     "VipsMatrix": "vips",

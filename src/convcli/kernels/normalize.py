@@ -105,7 +105,7 @@ def normalize_weights(weights: Any, method: str, what: str = "kernel") -> np.nda
     elif method == "abs":
         result = array / l1
     else:
-        from .magick import magick_scale  # ImageMagick's ! and ^ only
+        from .magick_build import magick_scale  # ImageMagick's ! and ^ only
 
         result = magick_scale(array, "^" if method in ("^", "pn") else "!")
     result = np.ascontiguousarray(result + 0.0)

@@ -2,7 +2,7 @@
 
 The text ``convcli shape --kernel ...`` prints and its ``--json`` record, as a
 record (:class:`LayerDescription`). Pure Python (no NumPy), so ``convcli
-shape`` starts fast; the facts come from :func:`convcli.teach.layers.layer_report`.
+shape`` starts fast; the facts come from :func:`convcli.teach.layer_axes.layer_report`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 
 from ..shapes import Pair, format_pair, size_record
 from .fields import padding_text
-from .layers import AxisReport, Layer, layer_report, resolved_padding
+from .layer_axes import AxisReport, layer_report
+from .layers import Layer, resolved_padding
 
 _AXIS_NAMES = (("row", "rows"), ("column", "columns"))
 

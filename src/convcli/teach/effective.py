@@ -1,6 +1,6 @@
 """The effective receptive field: with what weight each input pixel reaches one output pixel of a layer stack.
 
-The theoretical receptive field (:mod:`convcli.teach.layers`) says *which*
+The theoretical receptive field (:mod:`convcli.teach.stacks`) says *which*
 input pixels an output can see; the effective one (Luo et al., 2016) says how
 much each of them counts: the gradient of the chosen output with respect to
 the input, here computed exactly by running the stack's adjoint operations
@@ -31,7 +31,8 @@ from ..engine import correlate2d
 from ..errors import ParameterError
 from ..shapes import Pair, format_pair, transpose_output_length
 from ..transpose import conv_transpose2d
-from .layers import Layer, layer_output, resolved_padding, run_stack
+from .layers import Layer, layer_output, resolved_padding
+from .stacks import run_stack
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ def effective_receptive_field(
 
 def _theoretical(layers: Sequence[Layer], input_size: Pair, pixel: Pair) -> tuple[Pair, Pair]:
     """First and last input row and column the pixel depends on (padding excluded)."""
-    from .layers import dependency_set
+    from .stacks import dependency_set
 
     bounds = []
     for axis in range(2):

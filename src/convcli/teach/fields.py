@@ -1,7 +1,7 @@
 """A layer stack's receptive fields as a record: the table ``convcli shape`` prints, its JSON and an HTML table.
 
 Pure Python (no NumPy), so ``convcli shape`` starts fast. The numbers come from
-:func:`convcli.teach.layers.run_stack`.
+:func:`convcli.teach.stacks.run_stack`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..shapes import Pair, format_pair, size_record
-from .layers import StackRow, format_fraction
+from .stacks import StackRow, format_fraction
 
 NOTE_FIELD = (
     "field: span of input pixels (padding included) that output (0, 0) can depend on; jump: input pixels "
@@ -50,7 +50,7 @@ def _number(value: Fraction | None) -> int | float | None:
 
 @dataclass(frozen=True)
 class ReceptiveField:
-    """Sizes, jumps and receptive fields after each layer of a stack (from :func:`~convcli.teach.layers.run_stack`).
+    """Sizes, jumps and receptive fields after each layer of a stack (from :func:`~convcli.teach.stacks.run_stack`).
 
     ``str()`` is the table ``convcli shape`` prints for the stack, :meth:`to_dict`
     its ``--json`` record, ``_repr_html_`` the table for notebooks.

@@ -1,4 +1,4 @@
-"""Layers and layer stacks: output sizes, receptive fields and what each window reaches.
+"""Layers: the specs (``conv:k=7,s=2,p=3``), their parsing and checks, and each layer's padding and output size.
 
 Pure Python (no NumPy), so ``convcli shape`` starts fast. Every output size
 comes from :mod:`convcli.shapes` (the single source of truth); this module adds
@@ -17,45 +17,27 @@ Defaults are PyTorch's: stride 1 (pooling: the kernel size), padding 0, dilation
 A layer file holds one spec per line; ``#`` starts a comment, blank lines are
 ignored.
 
-Receptive fields
-----------------
-For output pixel ``o`` of a layer, its receptive field is the span of input
-coordinates that can affect it on an unbounded input (so it may reach into the
-padding: negative coordinates or coordinates past the end). It is computed
-exactly by following, layer by layer backwards, the positions each output
-reads: a conv or pool output ``o`` reads ``o*s - p + t*d`` for ``t < k``; a
-transposed-convolution output ``o`` receives input ``i`` when
-``i*s - p + t*d == o``. For conv and pool stacks this equals the textbook
-recurrence ``rf_l = rf_(l-1) + d*(k-1)*jump_(l-1)``, ``jump_l = jump_(l-1)*s``,
-``start_l = start_(l-1) - p*jump_(l-1)``. With dilation or a stride larger than
-the kernel the field has holes; the span counts them.
-
-The jump is the distance, in input pixels, between neighbouring outputs: the
-product of the strides, divided by the stride of each transposed layer.
+Receptive fields through a stack of layers are computed by
+:mod:`convcli.teach.stacks`; what the windows of one layer read, axis by axis,
+by :mod:`convcli.teach.layer_axes`.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
-from fractions import Fraction
-from math import gcd
+from dataclasses import dataclass
 
-from ..errors import ParameterError, ShapeError
+from ..errors import ParameterError
 from ..shapes import (
     PaddingSpec,
     Pair,
-    conv_geometry,
-    conv_output_length,
     format_pair,
     output_size,
     padding_sides,
     parse_padding,
     parse_pair,
-    pool_output_length,
     resolve_padding,
-    transpose_output_length,
 )
 
 OPS = ("conv", "pool", "transpose")
@@ -77,9 +59,6 @@ _KEYS = {
     "ceil_mode": "ceil_mode",
     "ceil-mode": "ceil_mode",
 }
-
-# Above this many windows per axis, the rows a window never reads are counted at the end only.
-_EXACT_SCAN_LIMIT = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -242,7 +221,7 @@ def parse_layer_file(text: str, name: str = "layer file") -> list[Layer]:
 
 
 # ---------------------------------------------------------------------------
-# One layer: sizes and per-axis facts
+# One layer: padding and output size
 
 
 def resolved_padding(layer: Layer) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -273,365 +252,3 @@ def layer_output(layer: Layer, size: Pair) -> Pair:
         ceil_mode=layer.ceil_mode,
         output_padding=layer.output_padding,
     )
-
-
-@dataclass(frozen=True)
-class AxisReport:
-    """Everything ``convcli shape`` says about one axis of one layer.
-
-    Attributes
-    ----------
-    size, kernel, stride, dilation, output : int
-    padding : (before, after)
-    formula : str
-        The output-size formula with the numbers put in.
-    dropped_window : int or None
-        Pool ceil mode: start (in input coordinates) of the window PyTorch drops.
-    unread : tuple of int
-        Input indices no window reads (conv and pool).
-    unread_tail : int
-        How many of them lie after the last window's last tap (padding or ceil
-        mode can bring windows there; the others are stepped over).
-    covering : str or None
-        The option change that makes windows reach the tail (``padding 1``,
-        ``ceil mode``); empty when no allowed change can.
-    padding_windows : tuple of int
-        Output indices whose window reads only padding.
-    conv_sizes : (low, high) or None
-        Transpose: conv input sizes a conv with the same settings maps to ``size``.
-    output_paddings : tuple of int
-        Transpose: output-padding values PyTorch accepts (smaller than stride or dilation).
-    matching_output_paddings : dict
-        Transpose: output padding -> output size, for those a conv maps back to ``size``.
-    """
-
-    size: int
-    kernel: int
-    stride: int
-    padding: tuple[int, int]
-    dilation: int
-    output: int
-    formula: str
-    dropped_window: int | None = None
-    unread: tuple[int, ...] = ()
-    unread_tail: int = 0
-    covering: str | None = None
-    padding_windows: tuple[int, ...] = ()
-    conv_sizes: tuple[int, int] | None = None
-    output_paddings: tuple[int, ...] = ()
-    matching_output_paddings: dict[int, int] = field(default_factory=dict)
-
-
-def _window_taps(start: int, kernel: int, dilation: int, size: int) -> range:
-    """Tap indices ``t`` with ``0 <= start + t*dilation < size``."""
-    low = 0 if start >= 0 else (-start + dilation - 1) // dilation
-    high = min(kernel - 1, (size - 1 - start) // dilation) if start <= size - 1 else -1
-    return range(low, high + 1)
-
-
-def _reads(
-    size: int, kernel: int, stride: int, pad_before: int, dilation: int, output: int
-) -> tuple[list[int], list[int]]:
-    """(input indices never read, output windows reading only padding) along one axis."""
-    read = bytearray(size)
-    empty = []
-    for j in range(output):
-        start = j * stride - pad_before
-        taps = _window_taps(start, kernel, dilation, size)
-        if not taps:
-            empty.append(j)
-            continue
-        if dilation == 1:
-            read[start + taps[0] : start + taps[-1] + 1] = b"\x01" * len(taps)
-        else:
-            for t in taps:
-                read[start + t * dilation] = 1
-    return [i for i in range(size) if not read[i]], empty
-
-
-def _conv_formula(n: int, k: int, s: int, pads: tuple[int, int], d: int, out: int, rounding: str = "floor") -> str:
-    before, after = pads
-    padded = f"2*{before}" if before == after else f"{before} + {after}"
-    span = str(k) if d == 1 else f"{d}*({k} - 1) - 1"
-    return f"out = {rounding}(({n} + {padded} - {span}) / {s}) + 1"
-
-
-def _tail_cover_conv(size: int, kernel: int, stride: int, pads: tuple[int, int], dilation: int) -> str:
-    pad = max(pads)
-    geometry = conv_geometry((size, 1), (kernel, 1), (stride, 1), (pad, 0), (dilation, 1))
-    return f"padding {geometry.covering_padding()[0]}"
-
-
-def _tail_cover_pool(size: int, kernel: int, stride: int, pads: tuple[int, int], dilation: int, ceil_mode: bool) -> str:
-    """The smallest change (more bottom/right padding, ceil mode) that lets a window reach the last row."""
-    before, pad = pads
-    options = [(pad, True)] if not ceil_mode else []
-    options += [(p, ceil_mode) for p in range(pad + 1, kernel // 2 + 1)]
-    options += [(p, True) for p in range(pad + 1, kernel // 2 + 1)] if not ceil_mode else []
-    for p, ceil in options:
-        try:
-            out = pool_output_length(size, kernel, stride, before, dilation, ceil, p)
-        except ShapeError:
-            continue
-        unread, _ = _reads(size, kernel, stride, before, dilation, out)
-        if not unread or unread[-1] != size - 1:
-            change = []
-            if p != pad:
-                change.append(f"padding {p}" if before == pad else f"padding {p} at the end")
-            if ceil and not ceil_mode:
-                change.append("ceil mode")
-            return " and ".join(change)
-    return ""
-
-
-def _transpose_formula(n: int, k: int, s: int, pads: tuple[int, int], d: int, op: int) -> str:
-    span = f"{k}" if d == 1 else f"{d}*({k} - 1) + 1"
-    extra = f" + {op}" if op else ""
-    cut = f"2*{pads[0]}" if pads[0] == pads[1] else f"({pads[0]} + {pads[1]})"
-    return f"out = ({n} - 1)*{s} - {cut} + {span}{extra}"
-
-
-def axis_report(layer: Layer, size: Pair, axis: int) -> AxisReport:
-    """Explain one axis of ``layer`` on an input of ``size`` (see :class:`AxisReport`).
-
-    >>> report = axis_report(parse_layer("conv:k=3,s=3"), (5, 5), 0)
-    >>> report.formula, report.unread
-    ('out = floor((5 + 2*0 - 3) / 3) + 1 = 1', (3, 4))
-    """
-    n, k, s, d = size[axis], layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
-    pads = resolved_padding(layer)[axis]
-    out = layer_output(layer, size)[axis]
-    if layer.op == "transpose":
-        op = layer.output_padding[axis]
-        matching = {}
-        accepted = []
-        for value in range(max(s, d)):
-            try:
-                m = transpose_output_length(n, k, s, pads[0], d, value, pads[1])
-            except ShapeError:
-                continue
-            accepted.append(value)
-            try:
-                if conv_output_length(m, k, s, pads[0], pads[1], d) == n:
-                    matching[value] = m
-            except ShapeError:
-                pass
-        sizes = (min(matching.values()), max(matching.values())) if matching else None
-        return AxisReport(
-            n,
-            k,
-            s,
-            pads,
-            d,
-            out,
-            f"{_transpose_formula(n, k, s, pads, d, op)} = {out}",
-            conv_sizes=sizes,
-            output_paddings=tuple(accepted),
-            matching_output_paddings=matching,
-        )
-    dropped = None
-    if layer.op == "pool" and layer.ceil_mode:
-        numerator = n + pads[0] + pads[1] - (d * (k - 1) + 1)
-        ceil_count = -(-numerator // s) + 1
-        formula = _conv_formula(n, k, s, pads, d, out, "ceil")
-        if ceil_count != out:
-            dropped = (ceil_count - 1) * s - pads[0]
-            formula += f" - 1 = {out}"
-        else:
-            formula += f" = {out}"
-    else:
-        formula = f"{_conv_formula(n, k, s, pads, d, out)} = {out}"
-    if out * k <= _EXACT_SCAN_LIMIT:
-        unread, empty = _reads(n, k, s, pads[0], d, out)
-    else:  # huge: only the tail, from the last window's last tap
-        last = (out - 1) * s - pads[0] + d * (k - 1)
-        unread, empty = list(range(max(0, last + 1), n)), []
-    # The tail: real rows after the last tap of the last window (padding can bring windows there).
-    tail = min(n, max(0, n - 1 - ((out - 1) * s - pads[0] + d * (k - 1))))
-    covering = None
-    if tail:
-        if layer.op == "conv":
-            covering = _tail_cover_conv(n, k, s, pads, d)
-        else:
-            covering = _tail_cover_pool(n, k, s, pads, d, layer.ceil_mode)
-    return AxisReport(
-        n,
-        k,
-        s,
-        pads,
-        d,
-        out,
-        formula,
-        dropped,
-        tuple(unread),
-        tail,
-        covering,
-        tuple(empty),
-    )
-
-
-def layer_report(layer: Layer, size: Pair) -> tuple[AxisReport, AxisReport]:
-    """:func:`axis_report` for rows and columns."""
-    return (axis_report(layer, size, 0), axis_report(layer, size, 1))
-
-
-# ---------------------------------------------------------------------------
-# Stacks and receptive fields
-
-
-def _read_positions(layer: Layer, axis: int, index: int) -> list[int]:
-    """Positions of the layer's input (unbounded) that its output ``index`` depends on."""
-    k, s, d = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
-    before = resolved_padding(layer)[axis][0]
-    if layer.op == "transpose":
-        return [(index + before - t * d) // s for t in range(k) if (index + before - t * d) % s == 0]
-    return [index * s - before + t * d for t in range(k)]
-
-
-def dependency_set(layers: list[Layer], axis: int, index: int = 0) -> set[int]:
-    """Input coordinates (unbounded, padding included) that output ``index`` of the last layer depends on.
-
-    >>> sorted(dependency_set([parse_layer("conv:k=3,p=1"), parse_layer("conv:k=2,s=2")], 0))
-    [-1, 0, 1, 2]
-    """
-    positions = {index}
-    for layer in reversed(layers):
-        positions = {p for q in positions for p in _read_positions(layer, axis, q)}
-    return positions
-
-
-class _Spans:
-    """The span ``(low, high)`` of the inputs each output of a stack prefix depends on, for every output.
-
-    Output ``q`` of a conv or pool layer reads positions ``q*s - p + t*d``, so
-    shifting the output by one shifts the reads by ``s``; a transposed layer's
-    output ``q + s`` reads what ``q`` reads shifted by one. Hence the span of
-    output ``q + P`` is the span of ``q`` shifted by ``P*J`` (``J`` the jump), for
-    a period ``P`` that each layer updates: ``P / gcd(P, s)`` for conv and pool,
-    ``P*s`` for transpose. Storing the spans of ``P`` outputs and composing them
-    one layer at a time costs ``O(P*k)`` per layer: linear in the number of layers
-    (``P`` is at most the product of the transposed strides).
-    """
-
-    def __init__(self) -> None:
-        self.period = 1
-        self.jump = Fraction(1)
-        self.spans: list[tuple[int, int] | None] = [(0, 0)]  # the input itself
-
-    def span(self, index: int) -> tuple[int, int] | None:
-        turns, residue = divmod(index, self.period)
-        found = self.spans[residue]
-        if found is None:
-            return None
-        shift = int(turns * self.period * self.jump)
-        return (found[0] + shift, found[1] + shift)
-
-    def add(self, layer: Layer, axis: int) -> None:
-        stride = layer.stride[axis]
-        if layer.op == "transpose":
-            period, jump_ = self.period * stride, self.jump / stride
-        else:
-            period, jump_ = self.period // gcd(self.period, stride), self.jump * stride
-        spans: list[tuple[int, int] | None] = []
-        for index in range(period):
-            reached = [s for s in map(self.span, _read_positions(layer, axis, index)) if s is not None]
-            spans.append((min(s[0] for s in reached), max(s[1] for s in reached)) if reached else None)
-        self.period, self.jump, self.spans = period, jump_, spans
-
-
-def jump(layers: list[Layer], axis: int) -> Fraction:
-    """Input pixels between neighbouring outputs: strides multiplied, transposed strides divided."""
-    value = Fraction(1)
-    for layer in layers:
-        value = value / layer.stride[axis] if layer.op == "transpose" else value * layer.stride[axis]
-    return value
-
-
-@dataclass(frozen=True)
-class StackRow:
-    """One layer of a stack, per axis ``(H, W)``.
-
-    ``field`` is the receptive-field span of output (0, 0) (``None`` on an axis
-    where no input reaches it), ``start`` its first input coordinate and
-    ``centre`` its middle.
-    """
-
-    layer: Layer
-    input: Pair | None
-    output: Pair | None
-    padding: tuple[tuple[int, int], tuple[int, int]]
-    field: tuple[int | None, int | None]
-    jump: tuple[Fraction, Fraction]
-    start: tuple[int | None, int | None]
-    centre: tuple[Fraction | None, Fraction | None]
-
-
-def run_stack(layers: list[Layer], size: Pair | None) -> list[StackRow]:
-    """Sizes and receptive fields after each layer of a stack (linear in the number of layers).
-
-    With ``size=None`` only the fields, jumps and starts are computed (they do
-    not depend on the input size) and every size is ``None``.
-
-    Raises
-    ------
-    ShapeError
-        Naming the layer (1-based) that cannot take its input.
-
-    >>> rows = run_stack([parse_layer("conv:k=7,s=2,p=3"), parse_layer("pool:k=3,s=2,p=1")], (224, 224))
-    >>> [(r.output[0], r.field[0], int(r.jump[0]), r.start[0]) for r in rows]
-    [(112, 7, 2, -3), (56, 11, 4, -5)]
-    """
-    rows = []
-    current = size
-    spans = (_Spans(), _Spans())
-    for number, layer in enumerate(layers, start=1):
-        output = None
-        if current is not None:
-            try:
-                output = layer_output(layer, current)
-            except ShapeError as exc:
-                raise ShapeError(f"layer {number} ({layer.spec}) on {format_pair(current)}: {exc}") from None
-        fields: list[int | None] = []
-        starts: list[int | None] = []
-        centres: list[Fraction | None] = []
-        for axis in range(2):
-            spans[axis].add(layer, axis)
-            found = spans[axis].span(0)
-            if found is not None:
-                low, high = found
-                fields.append(high - low + 1)
-                starts.append(low)
-                centres.append(Fraction(low + high, 2))
-            else:
-                fields.append(None)
-                starts.append(None)
-                centres.append(None)
-        rows.append(
-            StackRow(
-                layer,
-                current,
-                output,
-                resolved_padding(layer),
-                (fields[0], fields[1]),
-                (spans[0].jump, spans[1].jump),
-                (starts[0], starts[1]),
-                (centres[0], centres[1]),
-            )
-        )
-        current = output
-    return rows
-
-
-def format_fraction(value: Fraction | None) -> str:
-    """``3``, ``-1.5``, ``1/3`` (``-`` for None).
-
-    >>> format_fraction(Fraction(3, 2)), format_fraction(Fraction(1, 3)), format_fraction(Fraction(-4))
-    ('1.5', '1/3', '-4')
-    """
-    if value is None:
-        return "-"
-    if value.denominator == 1:
-        return str(value.numerator)
-    if value.denominator in (2, 4, 5, 8, 10):
-        return f"{float(value):g}"
-    return f"{value.numerator}/{value.denominator}"

@@ -26,6 +26,10 @@ convolution applies (the correlation kernel flipped by 180 degrees). Padding,
 stride and dilation follow PyTorch ``conv2d``; the geometry comes from
 :func:`convcli.shapes.conv_geometry`. The target must have the output size
 ``floor((M + p_before + p_after - d*(k-1) - 1)/s) + 1`` per axis.
+
+The model (forward pass, gradient, design matrix) is in
+:mod:`convcli.teach.learn_model`; the classic lesson of ``--demo`` in
+:mod:`convcli.teach.learn_lesson`.
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..engine import correlate2d, pad2d
-from ..errors import DecodeError, ParameterError, ShapeError
+from ..engine import pad2d
+from ..errors import ParameterError, ShapeError
 from ..shapes import ConvGeometry, PaddingSpec, format_pair
-from .fits import FitResult, inline_text, rounding_floor, unit_roundoff
+from .fits import FitResult, rounding_floor, unit_roundoff
+from .learn_model import _forward, _identifiability, _rank_from, _weight_gradient, as_plane, design_matrix
 from .targets import check_target, padding_spec, size_pair
 
 Pair = tuple[int, int]
@@ -52,141 +57,6 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 #: Largest design matrix (rows x unknowns) built; above it ``lstsq`` refuses and ``gd`` skips the rank.
 MAX_DESIGN_ENTRIES = 50_000_000
-
-
-# ---------------------------------------------------------------------------
-# The model: forward pass, loss, gradient, design matrix
-
-
-def as_plane(array: np.ndarray, what: str) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim != 2:
-        raise ParameterError(f"the {what} must be a 2-D (gray) array; got shape {array.shape} (drop --color)")
-    if array.size == 0:
-        raise ParameterError(f"the {what} is empty")
-    if not np.all(np.isfinite(array)):
-        raise DecodeError(f"the {what} contains NaN or infinity; every value must be a finite number")
-    return array.astype(np.float64)
-
-
-def _forward(padded: np.ndarray, weights: np.ndarray, bias: float, geometry: ConvGeometry) -> np.ndarray:
-    """Correlation of the already padded input (so the border is built once)."""
-    return correlate2d(padded, weights, stride=geometry.stride, dilation=geometry.dilation, bias=bias)
-
-
-def _weight_gradient(padded: np.ndarray, residual: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
-    """``dL/dW`` for ``L = sum(residual**2)``: the padded input correlated with the residual.
-
-    Stride and dilation swap roles (see the module docstring); the output is cut to the kernel size.
-    """
-    kh, kw = geometry.kernel
-    full = correlate2d(padded, residual, stride=geometry.dilation, dilation=geometry.stride)
-    return 2.0 * full[:kh, :kw]
-
-
-def squared_error(
-    image: np.ndarray,
-    target: np.ndarray,
-    kernel: np.ndarray,
-    bias: float = 0.0,
-    *,
-    stride: Pair | int = 1,
-    padding: PaddingSpec | int = 0,
-    dilation: Pair | int = 1,
-    pad_mode: str = "zeros",
-    pad_value: float = 0.0,
-    convolve: bool = False,
-) -> float:
-    """The summed squared error ``sum((filter(image, kernel) + bias - target)**2)``.
-
-    >>> x = np.arange(9.0).reshape(3, 3)
-    >>> squared_error(x, np.array([[19., 25.], [37., 44.]]), np.array([[0., 1.], [2., 3.]]))
-    1.0
-    """
-    weights = np.asarray(kernel, dtype=np.float64)
-    weights = weights[::-1, ::-1] if convolve else weights
-    out = correlate2d(
-        as_plane(image, "input"),
-        weights,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        pad_mode=pad_mode,
-        pad_value=pad_value,
-        bias=bias,
-    )
-    return float(np.sum((out - np.asarray(target, dtype=np.float64)) ** 2))
-
-
-def loss_gradient(
-    image: np.ndarray,
-    target: np.ndarray,
-    kernel: np.ndarray,
-    bias: float = 0.0,
-    *,
-    stride: Pair | int = 1,
-    padding: PaddingSpec | int = 0,
-    dilation: Pair | int = 1,
-    pad_mode: str = "zeros",
-    pad_value: float = 0.0,
-    convolve: bool = False,
-) -> tuple[np.ndarray, float]:
-    """Gradient of :func:`squared_error` with respect to the kernel and the bias.
-
-    Returns ``(dL/dK, dL/db)``; ``dL/dK`` has the kernel's shape and orientation
-    (flipped back when ``convolve``).
-
-    >>> g, gb = loss_gradient(np.array([[1., 2., 3.]]), np.array([[0., 0.]]), np.array([[1., 0.]]))
-    >>> g, gb  # residual [1, 2]: dL/dK = 2*[1*1 + 2*2, 1*2 + 2*3]
-    (array([[10., 16.]]), 6.0)
-    """
-    image = as_plane(image, "input")
-    weights = np.asarray(kernel, dtype=np.float64)
-    weights = weights[::-1, ::-1] if convolve else weights
-    geometry = check_target(
-        image.shape, np.shape(target), weights.shape, size_pair(stride), padding_spec(padding), size_pair(dilation)
-    )
-    padded = pad2d(image, geometry.padding, pad_mode, pad_value)
-    residual = _forward(padded, weights, bias, geometry) - np.asarray(target, dtype=np.float64)
-    grad = _weight_gradient(padded, residual, geometry)
-    return (grad[::-1, ::-1] if convolve else grad), float(2.0 * residual.sum())
-
-
-def design_matrix(padded: np.ndarray, geometry: ConvGeometry, with_bias: bool = False) -> np.ndarray:
-    """The im2col matrix ``A`` with ``A @ W.ravel() == correlate2d(...).ravel()``.
-
-    Row ``i*ow + j`` holds the window ``Xpad[i*sh + u*dh, j*sw + v*dw]`` for
-    ``(u, v)`` in row-major kernel order; a last column of ones with a bias.
-    ``padded`` is the input already padded to ``geometry.padded``.
-    """
-    (sh, sw), (dh, dw), (oh, ow) = geometry.stride, geometry.dilation, geometry.output
-    kh, kw = geometry.kernel
-    columns = kh * kw + (1 if with_bias else 0)
-    matrix = np.empty((oh * ow, columns), dtype=np.float64)
-    for u in range(kh):
-        for v in range(kw):
-            window = padded[u * dh : u * dh + sh * (oh - 1) + 1 : sh, v * dw : v * dw + sw * (ow - 1) + 1 : sw]
-            matrix[:, u * kw + v] = window.ravel()
-    if with_bias:
-        matrix[:, -1] = 1.0
-    return matrix
-
-
-def _rank_from(singular: np.ndarray, shape: tuple[int, int]) -> int:
-    """NumPy's rule (``matrix_rank``/``lstsq``): singular values above ``max(shape) * eps * s_max``."""
-    if singular.size == 0 or singular[0] == 0:
-        return 0
-    return int(np.sum(singular > max(shape) * np.finfo(np.float64).eps * singular[0]))
-
-
-def _identifiability(rank: int | None, unknowns: int, learn_bias: bool) -> list[str]:
-    if rank is None or rank >= unknowns:
-        return []
-    what = "kernel and bias are" if learn_bias else "kernel is"
-    return [
-        f"warning: the {what} not identifiable: the input patches have rank {rank} but there are {unknowns} "
-        f"unknowns (a flat or too small input); many kernels fit equally well"
-    ]
 
 
 # ---------------------------------------------------------------------------
@@ -239,6 +109,7 @@ def fit_lstsq(
     When the patches do not determine the kernel (rank below the number of
     unknowns) the minimum-norm solution is returned with a warning.
 
+    >>> from convcli.engine import correlate2d
     >>> x = np.ones((6, 8)); x[:, 2:6] = 0
     >>> y = correlate2d(x, np.array([[1., -1.]]))
     >>> fit = fit_lstsq(x, y, (1, 2))
@@ -402,6 +273,7 @@ def fit_gd(
 
     Examples
     --------
+    >>> from convcli.engine import correlate2d
     >>> x = np.ones((6, 8)); x[:, 2:6] = 0
     >>> y = correlate2d(x, np.array([[1., -1.]]))
     >>> fit = fit_gd(x, y, (1, 2), epochs=10, lr=0.03, seed=0)
@@ -525,96 +397,3 @@ def fit(image: np.ndarray, target: np.ndarray, size: Pair | int, *, solver: str 
             options.pop(name, None)
         return fit_lstsq(image, target, size, **options)
     raise ParameterError(f"unknown solver {solver!r}; use one of {', '.join(SOLVERS)}")
-
-
-# ---------------------------------------------------------------------------
-# The classic lesson
-
-
-#: The kernel of the classic lesson: ``diff-x``, ``x[j] - x[j+1]``.
-LESSON_KERNEL = np.array([[1.0, -1.0]])
-
-
-def lesson_image() -> np.ndarray:
-    """The 6x8 image of the classic lesson: ones with the middle four columns 0 (``samples/edges.txt``).
-
-    >>> lesson_image()[0]
-    array([1., 1., 0., 0., 0., 0., 1., 1.])
-    """
-    image = np.ones((6, 8))
-    image[:, 2:6] = 0.0
-    return image
-
-
-def lesson_target() -> np.ndarray:
-    """``lesson_image()`` filtered with ``[1, -1]``: 6x7, 1 where white turns black, -1 where black turns white."""
-    return correlate2d(lesson_image(), LESSON_KERNEL)
-
-
-def image_target_note(name: str, detail: str, target: np.ndarray) -> str:
-    """What a TARGET read from an image file costs the fit, and how to avoid it (``convcli learn`` prints it).
-
-    A saved image holds rounded pixels, read back as [0, 1]; a result that ``filter`` stretched to fill
-    0..255 (minmax, percentile, or auto on signed values) comes back as ``a * result + b``, so the kernel learned
-    is ``a`` times the filter's, plus an offset: ``1.03 -0.31`` for ``1 -1``.
-
-    >>> print(image_target_note("t.png", "PNG L 8-bit", np.array([[0.0, 0.5, 1.0]])))  # doctest: +ELLIPSIS
-    note: TARGET t.png is an image (PNG L 8-bit), read as values in [0, 1] (here 0..1): ...stretched a result to 0..255...
-    """
-    low, high = float(np.nanmin(target)), float(np.nanmax(target))
-    text = f"note: TARGET {name} is an image ({detail}), read as values in [0, 1] (here {low:.4g}..{high:.4g}): "
-    if low == 0 and high == 1:
-        text += (
-            "its pixels span exactly 0..255, as when filter stretched a result to 0..255 (--scale minmax, "
-            "percentile, or auto on signed values), so the kernel learned is the stretched one, not the filter's"
-        )
-    else:
-        text += "its values are rounded to the pixel steps, so the fit is only as exact as the rounding"
-    return (
-        text + "; save the target raw (convcli filter ... -o target.npy), or for results in [0, 1] (blurs) "
-        "with --scale clip"
-    )
-
-
-def lesson_intro(seed: int) -> list[str]:
-    """What ``convcli learn --demo`` says before it learns: the lesson and the random start."""
-    start, _ = initial_kernel((1, 2), seed)
-    return [
-        "the classic lesson: a 6x8 image of ones with the middle four columns 0 (samples/edges.txt),",
-        "filtered with [1, -1] (diff-x) gives the 6x7 target: 1 where white turns black, -1 where black",
-        "turns white. Learn a 1x2 kernel back from a random start by gradient descent on the summed",
-        "squared error (one epoch = one full-batch step with its exact gradient).",
-        f"start (seed {seed}): {inline_text(start)}",
-    ]
-
-
-def lesson_lines(result: FitResult, exact: FitResult) -> list[str]:
-    """What ``convcli learn --demo`` says after learning: the result, why it is not exact, and least squares.
-
-    ``result`` is the gradient-descent fit of the lesson, ``exact`` the least-squares one.
-    """
-    epochs, lr, optimizer = result.epochs, float(result.lr or 0.0), result.optimizer
-    error = float(np.abs(result.kernel - LESSON_KERNEL).max())
-    lines = [
-        f"gradient descent, {epochs} epochs ({optimizer}, lr {lr:g}): {inline_text(result.kernel)}; "
-        f"largest error vs [1, -1]: {error:.3g}"
-    ]
-    hessian = sorted((2.0 * s * s for s in result.singular_values), reverse=True)
-    if optimizer == "sgd" and len(hessian) == 2:
-        factors = " and ".join(f"|1 - {lr:g}*{h:.4g}| = {abs(1 - lr * h):.3g}" for h in hessian)
-        best = 2.0 / (hessian[0] + hessian[1])
-        lines += [
-            f"why not exact: the loss is a quadratic bowl; its Hessian 2 A^T A has eigenvalues {hessian[0]:.4g} "
-            f"and {hessian[1]:.4g},",
-            f"  so each epoch multiplies the error along their directions by {factors}.",
-            f"  Gradient descent converges only for lr < {stable_lr(result.singular_values, 'sgd'):.4g}; the best "
-            f"fixed lr, 2/({hessian[0]:.4g} + {hessian[1]:.4g}) = {best:.4g}, gives "
-            f"{abs(1 - best * hessian[0]):.3g}.",
-        ]
-    exact_error = float(np.abs(exact.kernel - LESSON_KERNEL).max())
-    lines += [
-        "do better: the filter is linear in its weights, so least squares (--solver lstsq) solves it in one step:",
-        f"  {inline_text(exact.kernel)}, largest error {exact_error:.3g}, rank {exact.rank} of {exact.unknowns} "
-        f"unknowns ({'identifiable' if exact.identifiable else 'not identifiable'})",
-    ]
-    return lines
