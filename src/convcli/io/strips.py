@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..limits import check_pixels
-from .decode import LUMA_WEIGHTS, _pixel_range, normalize, to_gray
+from .decode import _pixel_range, luma, normalize, to_gray
 from .rowwriters import (  # noqa: F401 - the writers, re-exported: convcli.io.strips is where callers find them
     STREAM_FORMATS,
     TIFF_TILE,
@@ -177,7 +177,7 @@ class _Converted(RowReader):
         if self._gray == "mean":
             np.mean(rgb, axis=2, dtype=np.float32, out=out)
         else:
-            np.matmul(rgb, np.asarray(LUMA_WEIGHTS, dtype=np.float32), out=out)
+            luma(rgb, out=out)
         return out
 
     def _peak(self) -> float | None:
