@@ -845,3 +845,26 @@ def test_a_numpy_fft_plan_streams_within_the_budget_and_a_dilated_one_names_dire
     assert done.estimate.total <= 150 << 20
     expected = convcli.filter(np.load(source), kernel, method="direct")
     np.testing.assert_array_equal(np.load(tmp_path / "direct.npy"), expected)
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+@pytest.mark.parametrize(
+    ("shape", "dtype", "layout"),
+    [
+        ((301, 77), np.uint8, {}),
+        ((130, 64, 3), np.uint16, {"rowsperstrip": 7}),
+        ((96, 48), np.float32, {"tile": (16, 48)}),
+    ],
+)
+def test_uncompressed_contiguous_tiffs_are_read_by_offset(tmp_path, shape, dtype, layout, byteorder):
+    # tifffile (2025 on) says is_contiguous with a bool and the data at dataoffsets[0]: such files (what convcli and
+    # most tools write uncompressed, full-width tiles included) are read row by row from the file, nothing held.
+    from convcli.io.strips import TiffRows, open_rows
+
+    values = (RNG.random(shape) * (255 if dtype == np.uint8 else 60000)).astype(dtype)
+    path = tmp_path / "c.tif"
+    tifffile.imwrite(path, values, byteorder=byteorder, photometric="rgb" if len(shape) == 3 else None, **layout)
+    with open_rows(str(path), normalize="none", color=len(shape) == 3) as reader:
+        assert isinstance(reader, TiffRows) and reader._contiguous is not None and reader.held_bytes == 0
+        for start, stop in [(0, shape[0]), (5, 9), (shape[0] - 3, shape[0]), (17, 60)]:
+            np.testing.assert_array_equal(reader.read(start, stop), values[start:stop].astype(np.float32))

@@ -261,8 +261,11 @@ class TiffRows(_Converted):
             self._samples = shape[2] if len(shape) == 3 else 1
             self._stored = np.dtype(page.dtype)
             # Uncompressed and contiguous (what convcli and most tools write by default): rows are read by offset.
+            self._contiguous = None
             contiguous: Any = page.is_contiguous if int(page.compression) == 1 else None
-            self._contiguous = (contiguous[0], self._stored.newbyteorder(self._file.byteorder)) if contiguous else None
+            if contiguous:  # tifffile 2025 and later: a bool, the data at dataoffsets[0]; before: (offset, size)
+                offset = page.dataoffsets[0] if contiguous is True else contiguous[0]
+                self._contiguous = (int(offset), self._stored.newbyteorder(self._file.byteorder))
         except Exception:
             self._file.close()
             raise
