@@ -868,3 +868,17 @@ def test_uncompressed_contiguous_tiffs_are_read_by_offset(tmp_path, shape, dtype
         assert isinstance(reader, TiffRows) and reader._contiguous is not None and reader.held_bytes == 0
         for start, stop in [(0, shape[0]), (5, 9), (shape[0] - 3, shape[0]), (17, 60)]:
             np.testing.assert_array_equal(reader.read(start, stop), values[start:stop].astype(np.float32))
+
+
+@pytest.mark.parametrize("kernel", ["bilinear", "nearest", "bilinear:3", "0 1; 2 3"])
+def test_upsample_file_chooses_the_padding_as_upsample_does(tmp_path, kernel):
+    # No padding given: a named upsampling kernel gets the padding that makes exactly stride times the size, as
+    # convcli.upsample does (upsample_file defaulted to 0, PyTorch's 2n + 2, against its docstring); 0 when asked.
+    from convcli.run.stream_upsample import upsample_file
+
+    values = RNG.random((7, 9))
+    np.save(tmp_path / "x.npy", values)
+    upsample_file(str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), kernel, stride=2, strip_rows=3)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), convcli.upsample(values, kernel, stride=2))
+    upsample_file(str(tmp_path / "x.npy"), str(tmp_path / "z.npy"), kernel, stride=2, padding=0, strip_rows=3)
+    np.testing.assert_array_equal(np.load(tmp_path / "z.npy"), convcli.upsample(values, kernel, stride=2, padding=0))

@@ -159,7 +159,7 @@ def upsample_file(
     kernel: Any,
     *,
     stride: Any,
-    padding: Any = 0,
+    padding: Any = None,
     output_padding: Any = 0,
     dilation: Any = 1,
     output_size: Any = None,
