@@ -18,7 +18,8 @@ def calibrated(monkeypatch, tmp_path):
     """Calibration switched on, its cache in a temporary folder, nothing held in this process."""
     monkeypatch.delenv(calibration.ENV_OFF, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": 0.5})
+    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": {3: 0.5, 15: 0.9}})
+    monkeypatch.setattr(calibration, "probe_threads", lambda: 1.5)
     calibration.forget()
     yield tmp_path
     calibration.forget()
@@ -52,8 +53,10 @@ def test_small_work_never_probes_and_large_work_probes_once_then_reads_the_cache
     assert calibration.fft_table(10) == {} and calibration.token() is None
     assert calibration.fft_table(1 << 30) == table and len(calls) == 1
     assert calibration.fft_table(10) == table  # held now, for small work too
-    assert calibration.token() == (tuple(sorted(table.items())), (("box", 0.5),))
-    assert calibration.opencv_factors() == {"box": 0.5} and written["opencv"] == {"box": 0.5}
+    assert calibration.token() == (tuple(sorted(table.items())), (("box", ((3, 0.5), (15, 0.9))),), 1.5)
+    assert calibration.opencv_costs() == {"box": {3: 0.5, 15: 0.9}} and written["opencv"] == {
+        "box": {"3": 0.5, "15": 0.9}
+    }
 
 
 def test_the_cache_is_per_machine_key(calibrated):
@@ -152,67 +155,67 @@ def test_streamed_fft_strips_stay_identical_to_the_in_memory_result_with_a_table
         np.testing.assert_array_equal(_streamed_rows(image, kernels, settings, rows), expected)
 
 
-def test_the_opencv_probe_measures_each_function():
+def test_the_fft_estimate_shares_its_tiles_by_the_measured_speedup():
+    g = conv_geometry((2048, 2048), (15, 15), (1, 1), (7, 7), (1, 1))
+    table = {128: 9.0, 256: 8.0, 512: 11.0}
+    assert estimate_ns(g, table, 1.6) == pytest.approx(estimate_ns(g, table) / 1.6)
+    assert estimate_ns(g, table, 0.5) == estimate_ns(g, table)  # never dearer than one thread
+
+
+def test_the_opencv_probe_measures_each_function_at_each_size():
     from convcli.engine import opencv_available
 
     if not opencv_available():
         assert calibration.probe_opencv() == {}
         return
-    factors = calibration.probe_opencv(rounds=1)
-    assert set(factors) == {"box", "box/side", "separable", "separable/tap", "direct", "fft"}
-    assert all(0.25 <= f <= 4 for name, f in factors.items() if "/" not in name)
-    assert all(1 / 32 <= f <= 32 for name, f in factors.items() if "/" in name)
+    costs = calibration.probe_opencv(rounds=1)
+    assert {m: sorted(points) for m, points in costs.items()} == {
+        m: list(p) for m, p in calibration.OPENCV_POINTS.items()
+    }
+    assert all(0 < ns < 500 for points in costs.values() for ns in points.values())
 
 
-@pytest.mark.parametrize(("fixed", "slope"), [(1.0, 1.0), (0.5, 20.0), (3.0, 0.1)])
-def test_two_factor_fit_recovers_a_function_measured_here(fixed, slope):
-    # Two probes of one function (3x3 and 15x15): the fit gives back the factors the "machine" applied to the
-    # model's fixed and growing parts, so its ranking against the other functions holds at every kernel size.
-    from convcli.engine.plan import opencv_parts
-
-    for method in ("box", "separable"):
-        parts = [tuple(v * 1e-9 for v in opencv_parts(method, (k, k), 1, 1 << 20)) for k in (3, 15)]
-        measured = tuple(fixed * f + slope * g for f, g in parts)
-        assert calibration.fit_two((parts[0], parts[1]), measured) == (fixed, slope)
+def plan_with(monkeypatch, costs: dict, kernel: np.ndarray, size: int = 2048):  # type: ignore[no-untyped-def]
+    """The plan of a 'same' correlation with OpenCV's measured costs set to ``costs``."""
+    monkeypatch.setattr(calibration, "opencv_costs", lambda outputs=0, c=costs: c)
+    monkeypatch.setattr(calibration, "token", lambda c=costs: repr(sorted(c.items())))
+    return plan_correlation((size, size), kernel, padding=kernel.shape[0] // 2)
 
 
-def test_a_slope_factor_moves_a_box_between_boxfilter_and_sepfilter2d(monkeypatch):
-    # Measured here (an AMD EPYC, OpenCV 5): boxFilter 1.2 ms at 3x3 and 2.6 ms at 15x15 on 1024x1024,
-    # sepFilter2D 2.4 and 4.6 ms: the same slope factor that the probe fits sends both boxes to boxFilter.
+#: Measured here (an AMD EPYC, OpenCV 5, quiet): boxFilter is cheap at 3x3 and flat from 7x7, sepFilter2D grows.
+EPYC = {
+    "box": {3: 0.77, 7: 2.3, 15: 2.5, 31: 2.3},
+    "separable": {3: 0.6, 7: 1.1, 15: 2.4, 31: 3.9},
+    "direct": {9: 0.7, 25: 1.6, 49: 3.3, 81: 5.4, 121: 8.1},
+    "fft": {225: 16.0},
+}
+
+
+@pytest.mark.parametrize(
+    ("side", "expected"),
+    [(3, "separable"), (5, "separable"), (7, "separable"), (15, "separable"), (21, "box"), (31, "box"), (45, "box")],
+)
+def test_measured_costs_pick_the_function_cheapest_at_that_size(monkeypatch, side, expected):
+    # boxFilter's cost is not linear in the side here (0.77 at 3, 2.3 from 7): a factor on a model line could
+    # not rank it right at 3, 15 and 31 at once; the measured points can (and interpolate between them).
     from convcli.engine import opencv_available
 
     if not opencv_available():
         pytest.skip("needs OpenCV")
-    for factors, expected in (
-        ({"box": 1.0, "box/side": 1.0, "separable": 1.0, "separable/tap": 1.0}, None),
-        ({"box": 0.8, "box/side": 20.0, "separable": 8.0, "separable/tap": 3.0, "direct": 4.0}, "box"),
-        ({"box": 4.0, "box/side": 32.0, "separable": 0.5, "separable/tap": 0.5, "direct": 4.0}, "separable"),
-    ):
-        monkeypatch.setattr(calibration, "opencv_factors", lambda outputs=0, f=factors: f)
-        monkeypatch.setattr(calibration, "token", lambda f=factors: tuple(sorted(f.items())))
-        for k in (3, 15):
-            plan = plan_correlation((2048, 2048), np.full((k, k), 1 / k**2), padding=k // 2)
-            assert plan.backend == "opencv"
-            if expected is not None:
-                assert plan.method == expected, (factors, k, plan)
+    plan = plan_with(monkeypatch, EPYC, np.full((side, side), 1 / side**2))
+    assert (plan.method, plan.backend) == (expected, "opencv"), plan.reason
 
 
-def test_opencv_factors_steer_the_choice_between_its_functions(monkeypatch):
+def test_measured_costs_steer_the_choice_and_the_numbers_agree(monkeypatch):
     from convcli.engine import opencv_available
 
     if not opencv_available():
         pytest.skip("needs OpenCV")
     box = np.full((9, 9), 1 / 81)
-    picks = {}
-    for name, factors in (
-        ("box cheap", {"box": 0.25, "separable": 4.0}),
-        ("box dear", {"box": 4.0, "separable": 0.25}),
-    ):
-        monkeypatch.setattr(calibration, "opencv_factors", lambda outputs=0, f=factors: f)
-        monkeypatch.setattr(calibration, "token", lambda f=factors: tuple(sorted(f.items())))
-        plan = plan_correlation((2048, 2048), box, padding=4)
-        picks[name] = (plan.method, plan.backend)
-    assert picks == {"box cheap": ("box", "opencv"), "box dear": ("separable", "opencv")}
+    cheap_box = {"box": {3: 0.1, 31: 0.1}, "separable": {3: 5.0, 31: 9.0}, "direct": {9: 9.0, 121: 90.0}}
+    dear_box = {"box": {3: 9.0, 31: 9.0}, "separable": {3: 0.2, 31: 0.4}, "direct": {9: 9.0, 121: 90.0}}
+    assert plan_with(monkeypatch, cheap_box, box).method == "box"
+    assert plan_with(monkeypatch, dear_box, box).method == "separable"
     x = np.random.default_rng(6).random((400, 300), dtype=np.float32)
     by_box = correlate2d(x, box, padding=4, method="box", backend="opencv")
     by_separable = correlate2d(x, box, padding=4, method="separable", backend="opencv")
@@ -229,9 +232,9 @@ def test_a_disturbed_probe_is_not_cached_and_retried_an_hour_later(calibrated, m
     calibration.forget()  # an hour later it probes again
     monkeypatch.setattr(calibration, "RETRY_SECONDS", 0.0)
     monkeypatch.setattr(calibration, "probe", fake_probe({128: 8.0, 256: 8.1, 1152: 13.8}, calls))
-    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": 0.7, "direct": 4.0})
+    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": {3: 0.7}, "direct": {9: 900.0}})
     assert calibration.fft_table(1 << 30) == {128: 8.0, 256: 8.1, 1152: 13.8} and len(calls) == 2
-    assert calibration.opencv_factors() == {}  # a quotient at the clip: OpenCV keeps the fixed model
+    assert calibration.opencv_costs() == {}  # an implausible cost: OpenCV keeps the fixed model
 
 
 def test_an_implausible_cache_file_is_probed_again(calibrated, monkeypatch):

@@ -1,31 +1,37 @@
-"""The FFT's tile costs on the machine it runs on: a probe on first use, cached per machine.
+"""The cost model's measured parts on the machine it runs on: probes on first use, cached per machine.
 
-What varies most from one CPU to another in the cost model is the FFT: how a
-transform's cost per element grows with its length depends on the caches (on the
-2-core Intel Xeon this project runs on, a 384x384 tile costs half as much per
-element as a 1152x1152 one; the constants were fitted on an AMD EPYC, where the
-large tile was as cheap). So the first time ``auto`` plans work of at least
-:data:`PROBE_MIN_OUTPUTS` outputs, :func:`probe` times one overlap-save tile (the
-gather, ``rfft2``, the product and ``irfft2``, one thread) at each length of
-:data:`TILE_LENGTHS`, the fastest of interleaved rounds, about 0.1 s in all. The FFT
-then cuts its tiles at the length that is cheapest here, and the plan estimates
-the FFT from the same table (tiles times their cost, shared by the threads).
+What varies most from one CPU to another in the cost model is the FFT (how a
+transform's cost per element grows with its length depends on the caches; on the
+2-core Intel Xeon this project ran on, a 384x384 tile cost half as much per element
+as a 1152x1152 one, while the constants were fitted on an AMD EPYC, where the large
+tile was as cheap), how much the FFT's tiles gain from threads, and OpenCV's functions
+(whose costs follow no one formula across CPUs and OpenCV builds). So the first time
+``auto`` plans work of at least :data:`PROBE_MIN_OUTPUTS` outputs:
 
-The table is written to ``$XDG_CACHE_HOME/convcli`` (``~/.cache/convcli``), one file
-per machine key (CPU model, cores, NumPy/SciPy and convcli versions), and read
-back by later processes in microseconds. The calibration only changes speed:
-every tile length and every method give the same numbers to float rounding.
-``CONVCLI_NO_CALIBRATION=1`` switches it off (the fixed model: the plan depends on
-the inputs alone), as the tests and the generated docs do.
+* :func:`probe` times one overlap-save tile (the gather, ``rfft2``, the product and
+  ``irfft2``, one thread, by this thread's CPU time) at each length of
+  :data:`TILE_LENGTHS`: the FFT cuts its tiles at the length cheapest here;
+* :func:`probe_threads` measures how much faster a batch of tiles runs on the engine's
+  threads: the plan's FFT estimate shares the tiles by it;
+* :func:`probe_opencv` times boxFilter, sepFilter2D, filter2D and its DFT at a few kernel
+  sizes (:data:`OPENCV_POINTS`): the plan interpolates them.
+
+About 1 s in all, once. The results are written to ``$XDG_CACHE_HOME/convcli``
+(``~/.cache/convcli``), one file per machine key (CPU model, cores, NumPy/SciPy/OpenCV and
+convcli versions, :data:`FORMAT`), and read back by later processes in microseconds. A
+probe a busy machine disturbed is not kept (:func:`plausible`). The calibration only
+changes speed: every tile length and every method give the same numbers to float
+rounding. ``CONVCLI_NO_CALIBRATION=1`` switches it off (the fixed model: the plan depends
+on the inputs alone), as the tests and the generated docs do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -40,16 +46,15 @@ TILE_LENGTHS = (128, 256, 384, 512, 768, 1152)
 # Rounds per probe, and the fastest of them kept: on a shared machine other work only ever adds time, so the
 # minimum is the estimate least disturbed by it (medians of 3 moved by 2-3x under a load of 2-3 on 2 cores).
 _ROUNDS = 4
-# OpenCV quotients are clipped to this range; one at either end marks a disturbed probe (see plausible).
-_CLIP = (0.25, 4.0)
-# The factors of the parts of boxFilter's and sepFilter2D's estimates that grow with the kernel: a wider range
-# (the model's slopes are small and were fitted on one CPU; clipped, never a mark of a disturbed probe).
-_SLOPE_CLIP = (1 / 32, 32.0)
 #: What the cache file's contents follow; part of the machine key, so a file from an older probe is probed again.
-FORMAT = 2
+FORMAT = 3
 
 _TABLE: dict[int, float] | None = None
-_OPENCV: dict[str, float] | None = None
+#: OpenCV's measured ns per output here, by method (``box``, ``separable`` per term, ``direct``, ``fft``), at the
+#: kernel sizes of :data:`OPENCV_POINTS`: ``{method: {x: ns}}`` (x: the side, the mean side, or the taps).
+_OPENCV: dict[str, dict[int, float]] | None = None
+#: How much faster the FFT's tiles run on all of the engine's threads than on one, measured here (None: not known).
+_SPEEDUP: float | None = None
 
 
 def enabled() -> bool:
@@ -61,7 +66,10 @@ def token() -> object:
     """What plans depend on (for their cache): off, not yet known, or the table in use."""
     if not enabled():
         return "off"
-    return None if _TABLE is None else (tuple(sorted(_TABLE.items())), tuple(sorted((_OPENCV or {}).items())))
+    if _TABLE is None:
+        return None
+    opencv = tuple(sorted((method, tuple(sorted(points.items()))) for method, points in (_OPENCV or {}).items()))
+    return tuple(sorted(_TABLE.items())), opencv, _SPEEDUP
 
 
 def machine_key() -> str:
@@ -142,7 +150,7 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
         return {}  # small work: the fixed model, and no file read (nor SciPy imported for the machine key)
     import json  # the cache file: big work only, like the rest below (start-up of a small job, issue 19)
 
-    global _OPENCV
+    global _OPENCV, _SPEEDUP
     path = cache_path()
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -150,11 +158,14 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
             _TABLE, _OPENCV = {}, {}  # a recent probe was disturbed: the fixed model until it is retried
             return _TABLE
         table = {int(length): float(value) for length, value in stored["ns_per_element"].items()}
-        opencv = {str(name): float(value) for name, value in stored.get("opencv", {}).items()}
-        if table and all(value > 0 for value in [*table.values(), *opencv.values()]):
+        opencv = {
+            str(name): {int(x): float(ns) for x, ns in points.items()}
+            for name, points in stored.get("opencv", {}).items()
+        }
+        if table and all(value > 0 for value in table.values()):
             table, opencv = plausible(table, opencv)  # a file from before the plausibility check, or edited
             if table:
-                _TABLE, _OPENCV = table, opencv
+                _TABLE, _OPENCV, _SPEEDUP = table, opencv, float(stored.get("fft_threads_speedup", 1.0))
                 return _TABLE
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
@@ -171,11 +182,13 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
     try:
         os.close(descriptor)
         table, _OPENCV = plausible(probe(), probe_opencv())
+        _SPEEDUP = probe_threads()
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         record: dict = {
             "key": machine_key(),
             "ns_per_element": {str(k): v for k, v in table.items()},
-            "opencv": _OPENCV,
+            "fft_threads_speedup": _SPEEDUP,
+            "opencv": {name: {str(x): ns for x, ns in points.items()} for name, points in (_OPENCV or {}).items()},
         }
         if not table:  # a disturbed probe: the fixed model, and no new probe for RETRY_SECONDS
             record["rejected_at"] = time.time()
@@ -190,8 +203,15 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
     return table
 
 
-def opencv_factors(outputs: int = 0) -> dict[str, float]:
-    """Measured / estimated time of OpenCV's functions here, by method (``box``, ``separable``, ``direct``, ``fft``).
+def fft_speedup(outputs: int = 0) -> float:
+    """How much faster the FFT's tiles run on the engine's threads than on one here (:func:`probe_threads`); 1.0
+    when off or not known. Read, probed and held with :func:`fft_table`."""
+    fft_table(outputs)
+    return (_SPEEDUP or 1.0) if enabled() else 1.0
+
+
+def opencv_costs(outputs: int = 0) -> dict[str, dict[int, float]]:
+    """OpenCV's measured ns per output here, by method and kernel size (:func:`probe_opencv`).
 
     Read, probed and held with :func:`fft_table` (the same file); ``{}`` when off,
     not known yet, or OpenCV is not installed.
@@ -205,25 +225,30 @@ def opencv_factors(outputs: int = 0) -> dict[str, float]:
 _MAX_SPREAD = 4.0
 
 
-def plausible(table: dict[int, float], opencv: dict[str, float]) -> tuple[dict[int, float], dict[str, float]]:
+def plausible(
+    table: dict[int, float], opencv: dict[str, dict[int, float]]
+) -> tuple[dict[int, float], dict[str, dict[int, float]]]:
     """The probe's results, or ``{}`` for the part a busy machine disturbed (it is then not cached).
 
-    >>> plausible({256: 8.0, 1152: 14.0}, {"box": 0.7, "fft": 1.3})
-    ({256: 8.0, 1152: 14.0}, {'box': 0.7, 'fft': 1.3})
-    >>> plausible({256: 8.0, 384: 120.0}, {"box": 0.7, "direct": 4.0})
+    >>> plausible({256: 8.0, 1152: 14.0}, {"box": {3: 0.7, 15: 2.5}})
+    ({256: 8.0, 1152: 14.0}, {'box': {3: 0.7, 15: 2.5}})
+    >>> plausible({256: 8.0, 384: 120.0}, {"box": {3: 0.7}})
     ({}, {})
+    >>> plausible({256: 8.0}, {"box": {3: 0.0}})
+    ({256: 8.0}, {})
     """
     if not table or max(table.values()) > _MAX_SPREAD * min(table.values()):
         return {}, {}
-    if any(value in _CLIP for name, value in opencv.items() if "/" not in name):
+    values = [ns for points in opencv.values() for ns in points.values()]
+    if not all(math.isfinite(ns) and 0 < ns < _MAX_OPENCV_NS for ns in values):
         return table, {}
     return table, opencv
 
 
 def forget() -> None:
     """Drop the table held in this process (the next plan reads the cache again)."""
-    global _TABLE, _OPENCV
-    _TABLE = _OPENCV = None
+    global _TABLE, _OPENCV, _SPEEDUP
+    _TABLE = _OPENCV = _SPEEDUP = None
 
 
 def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dict[int, float]:
@@ -264,58 +289,72 @@ def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dic
     return {n: round(min(samples[n]) * 1e9 / (n * n), 4) for n in lengths}
 
 
-def fit_two(
-    estimates: tuple[tuple[float, float], tuple[float, float]], measured: tuple[float, float]
-) -> tuple[float, float]:
-    """Factors ``(a, b)`` with ``a * fixed_i + b * growing_i = measured_i`` for two probes of one function.
+def probe_threads(rounds: int = _ROUNDS, tiles: int = 16, length: int = 256) -> float:
+    """Wall time of ``tiles`` FFT tiles one after another over their time on the engine's threads
+    (:func:`convcli.parallel.run_parallel`), the fastest of interleaved rounds, clipped to 1..threads.
 
-    ``estimates``: the model's two parts (a fixed cost and a part that grows with the kernel) at each probe.
-    Each factor is clipped to its range (:data:`_CLIP` for ``a``, :data:`_SLOPE_CLIP` for ``b``); with no
-    growth between the probes, one factor for both.
+    The transforms are short and take the GIL between NumPy calls, so their speedup depends on the CPU: 0.94 to
+    1.29 on a 2-core Intel Xeon, 1.4 to 2.0 on a 2-core AMD EPYC. A busy machine measures less (the plan then
+    expects the FFT slower than it is: a cautious error).
 
-    >>> fit_two(((1.0, 0.1), (1.0, 0.5)), (2.0, 6.0))
-    (1.0, 10.0)
-    >>> fit_two(((1.0, 0.1), (1.0, 0.1)), (2.2, 2.2))
-    (2.0, 2.0)
+    >>> 1.0 <= probe_threads(rounds=1, tiles=4, length=128) <= max(1, __import__("os").cpu_count() or 1)
+    True
     """
-    (f1, g1), (f2, g2) = estimates
-    m1, m2 = measured
-    if abs(g2 - g1) < 1e-12 or abs(f1 * g2 - f2 * g1) < 1e-12:
-        one = (m1 + m2) / (f1 + g1 + f2 + g2)
-        return _clip(one, _CLIP), _clip(one, _CLIP)
-    determinant = f1 * g2 - f2 * g1
-    a = (m1 * g2 - m2 * g1) / determinant
-    b = (f1 * m2 - f2 * m1) / determinant
-    return _clip(a, _CLIP), _clip(b, _SLOPE_CLIP)
+    from scipy import fft
+
+    from ..parallel import run_parallel, workers
+
+    threads = workers()
+    if threads < 2:
+        return 1.0
+    rng = np.random.default_rng(3)
+    windows = [rng.random((length, length), dtype=np.float32) for _ in range(tiles)]
+    spectrum = np.conj(fft.rfft2(rng.random((15, 15), dtype=np.float32), s=(length, length)))
+
+    def tile(window: np.ndarray) -> None:
+        product = fft.rfft2(window, workers=1)
+        product *= spectrum
+        fft.irfft2(product, s=(length, length), workers=1)
+
+    jobs = [(window,) for window in windows]
+    alone: list[float] = []
+    together: list[float] = []
+    for round_ in range(rounds + 1):
+        for parallel, samples in ((False, alone), (True, together)):
+            start = time.perf_counter()
+            run_parallel(jobs, tile, parallel)
+            if round_:
+                samples.append(time.perf_counter() - start)
+    return round(min(float(threads), max(1.0, min(alone) / min(together))), 3)
 
 
-def _clip(value: float, bounds: tuple[float, float]) -> float:
-    return round(min(bounds[1], max(bounds[0], value)), 3)
+#: Kernel sizes OpenCV's functions are timed at: boxFilter by side, sepFilter2D by side (a Gaussian, per term),
+#: filter2D by taps (below its DFT switch at 130), its DFT at one size (per output it hardly grows).
+OPENCV_POINTS = {"box": (3, 7, 15, 31), "separable": (3, 7, 15, 31), "direct": (9, 25, 49, 81, 121), "fft": (225,)}
+# An OpenCV call costing more than this per output was measured on a machine too busy to tell (quiet: 0.5 to 20).
+_MAX_OPENCV_NS = 500.0
 
 
-def probe_opencv(rounds: int = _ROUNDS) -> dict[str, float]:
-    """OpenCV's boxFilter, sepFilter2D, filter2D and filter2D's DFT at 1024x1024 against the model's estimate.
+def probe_opencv(rounds: int = _ROUNDS) -> dict[str, dict[int, float]]:
+    """OpenCV's boxFilter, sepFilter2D, filter2D and its DFT timed on a 1024x1024 float32 image, ns per output.
 
-    Two kernel sizes per function (3 and 15; filter2D 3 and 7, its DFT 15), the fastest of interleaved rounds.
-    boxFilter and sepFilter2D get two factors each (:func:`fit_two`): ``box`` and ``separable`` scale the fixed
-    part of their estimate (per output; per output and term), ``box/side`` and ``separable/tap`` the part that
-    grows with the kernel, so a function whose cost grows faster here than where the model was fitted is
-    still ranked right at every size; filter2D (``direct``) and its DFT (``fft``) one factor each (the median
-    quotient). Each call runs on one OpenCV thread, timed by this thread's CPU time (robust to other
-    processes), divided by the threads OpenCV uses otherwise (its functions split the rows between them).
-    ``{}`` without OpenCV.
+    At each size of :data:`OPENCV_POINTS` (boxes, Gaussians, random kernels): the costs of these functions do
+    not follow one formula across CPUs and OpenCV builds (on an AMD EPYC with OpenCV 5, boxFilter costs 0.8 ns
+    per output at 3x3 and 2.3 from 7x7 to 31x31, sepFilter2D's fixed part is 20 times the model's), so the plan
+    interpolates the measured points (:func:`convcli.engine.plan.measured_ns`) instead of scaling a model. Each
+    time is the fastest wall time on OpenCV's threads, or, when other processes slowed those rounds down, the
+    call's CPU time on one thread (which they hardly change; an upper bound of the wall time). ``{}`` without
+    OpenCV.
     """
     from .plan import opencv_available
 
     if not opencv_available():
         return {}
-    import statistics
-
     import cv2
 
     from ..shapes import conv_geometry
     from .opencv import _call
-    from .plan import _analysis, _model_costs, separable_rtol
+    from .plan import _analysis, separable_rtol
 
     size = 1024
     image = np.random.default_rng(0).random((size, size), dtype=np.float32)
@@ -325,54 +364,46 @@ def probe_opencv(rounds: int = _ROUNDS) -> dict[str, float]:
         line = np.exp(-0.5 * ((np.arange(k) - k // 2) / max(0.5, k / 6)) ** 2)
         return np.outer(line, line) / line.sum() ** 2
 
-    cases = [
-        ("box", np.full((3, 3), 1 / 9)),
-        ("box", np.full((15, 15), 1 / 225)),
-        ("separable", gaussian(3)),
-        ("separable", gaussian(15)),
-        ("direct", rng.uniform(-1, 1, (3, 3))),
-        ("direct", rng.uniform(-1, 1, (7, 7))),
-        ("fft", rng.uniform(-1, 1, (15, 15))),
-    ]
-    calls, estimates, parts = [], [], []
-    for method, kernel in cases:
+    def kernel_for(method: str, x: int) -> np.ndarray:
+        if method == "box":
+            return np.full((x, x), 1 / (x * x))
+        if method == "separable":
+            return gaussian(x)
+        side = math.isqrt(x)
+        return rng.uniform(-1, 1, (side, side))
+
+    cases = [(method, x) for method, points in OPENCV_POINTS.items() for x in points]
+    calls = []
+    for method, x in cases:
+        kernel = kernel_for(method, x)
         k = kernel.shape[0]
         geometry = conv_geometry((size, size), kernel.shape, (1, 1), (k // 2, k // 2), (1, 1))
         terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(np.float32))
-        estimates.append(_model_costs(geometry, kernel, terms, True)[(method, "opencv")] * 1e-9)
-        parts.append(_opencv_parts(method, kernel, terms, geometry))
         calls.append(_call(kernel, terms, method, (k // 2, k // 2), cv2.BORDER_CONSTANT, geometry.output))
     threads = max(1, cv2.getNumThreads())
-    samples: list[list[float]] = [[] for _ in cases]
-    cv2.setNumThreads(1)
-    try:
-        for round_ in range(rounds + 1):
-            for index, call in enumerate(calls):
-                repeat = max(1, int(2e-3 * threads / estimates[index]))
-                start = time.thread_time()
-                for _ in range(repeat):
-                    call(image)
-                if round_:
-                    samples[index].append((time.thread_time() - start) / repeat / threads)
-    finally:
-        cv2.setNumThreads(threads)
-    measured = [min(times) for times in samples]
-    factors: dict[str, float] = {}
-    for method, growing in (("box", "box/side"), ("separable", "separable/tap")):
-        first, second = (i for i, (name, _) in enumerate(cases) if name == method)
-        fitted = fit_two((parts[first], parts[second]), (measured[first], measured[second]))
-        factors[method], factors[growing] = fitted
-    for method in ("direct", "fft"):
-        quotients = [m / e for (name, _), m, e in zip(cases, measured, estimates) if name == method]
-        factors[method] = _clip(statistics.median(quotients), _CLIP)
-    return factors
-
-
-def _opencv_parts(method: str, kernel: np.ndarray, terms: list, geometry: Any) -> tuple[float, float]:
-    """The model's estimate of one OpenCV call in seconds, split into its fixed part and the part that grows with
-    the kernel (:func:`convcli.engine.plan.opencv_parts`); ``(estimate, 0)`` for filter2D and its DFT."""
-    from .plan import opencv_parts
-
-    outputs = geometry.output[0] * geometry.output[1]
-    fixed, growing = opencv_parts(method, kernel.shape, len(terms), outputs)
-    return fixed * 1e-9, growing * 1e-9
+    # Calls per sample: about 2 ms of them (from a warm call), so OpenCV's workers waking up for the first call
+    # is not most of a sample, as it is not of a real image's call.
+    repeats = []
+    for call in calls:
+        call(image)
+        start = time.perf_counter()
+        call(image)
+        repeats.append(max(1, min(50, int(2e-3 / max(time.perf_counter() - start, 1e-6)))))
+    walls: list[list[float]] = [[] for _ in cases]
+    singles: list[list[float]] = [[] for _ in cases]
+    for samples, clock, count in ((walls, time.perf_counter, threads), (singles, time.thread_time, 1)):
+        cv2.setNumThreads(count)
+        try:
+            for round_ in range(rounds + 1):
+                for index, call in enumerate(calls):
+                    start = clock()
+                    for _ in range(repeats[index]):
+                        call(image)
+                    if round_:
+                        samples[index].append((clock() - start) / repeats[index])
+        finally:
+            cv2.setNumThreads(threads)
+    costs: dict[str, dict[int, float]] = {}
+    for (method, x), wall, single in zip(cases, walls, singles):
+        costs.setdefault(method, {})[x] = round(min(min(wall), min(single)) * 1e9 / (size * size), 4)
+    return costs

@@ -218,17 +218,18 @@ def _classes(geometry: ConvGeometry) -> dict[tuple[int, int], list[tuple[AxisTer
     return classes
 
 
-def estimate_ns(geometry: ConvGeometry, table: dict[int, float]) -> float | None:
+def estimate_ns(geometry: ConvGeometry, table: dict[int, float], speedup: float = 1.0) -> float | None:
     """Estimated ns of :func:`correlate_fft` from measured tile costs; ``None`` without a table.
 
     Per tile: the probed round trip (one thread) for stride 1; with ``p`` kernel
     phases ``0.1 + 0.9 p`` of it (each phase a strided gather, a forward
     transform and a product; one inverse; fitted on bench/calibrate.py's stride-2
     and stride-4 cases), and :data:`_TILE_NS` of Python around it.
-    The tiles are not divided by the threads: measured on this 2-core machine, a
-    batch of 256x256 tiles ran 0.94-1.29x faster on two threads than on one (the
-    transforms are short and hold the GIL between them), while the constants of
-    the other methods already include their threads.
+    The tiles are divided by ``speedup``, how much faster a batch of tiles runs on the
+    engine's threads than on one, measured on the machine
+    (:func:`convcli.engine.calibration.probe_threads`: 0.94-1.29 on a 2-core Xeon, 1.4-2.0 on a
+    2-core EPYC; the transforms are short and take the GIL between them), while the
+    constants of the other methods already include their threads.
     """
     if not table:
         return None
@@ -240,7 +241,7 @@ def estimate_ns(geometry: ConvGeometry, table: dict[int, float]) -> float | None
         count = math.ceil(rows_out / tile_h) * math.ceil(cols_out / tile_w)
         unit = math.sqrt(_unit(table, length_h) * _unit(table, length_w))
         total += count * (length_h * length_w * unit * (0.1 + 0.9 * len(phases)) + _TILE_NS)
-    return total
+    return total / max(1.0, speedup)
 
 
 def correlate_fft(

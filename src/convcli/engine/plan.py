@@ -204,50 +204,50 @@ def _costs(
     """Estimated nanoseconds of each (method, backend) that can run this correlation.
 
     The NumPy FFT's estimate comes from this machine's measured tile costs, and
-    OpenCV's are scaled by its functions' measured speed here
+    OpenCV's from its functions' measured costs here at a few kernel sizes
     (:mod:`convcli.engine.calibration`), unless ``raw`` or the calibration is off.
     """
-    factors = calibration.opencv_factors(geometry.output[0] * geometry.output[1]) if opencv and not raw else {}
-    costs = _model_costs(geometry, kernel, terms, opencv, factors)
+    outputs = geometry.output[0] * geometry.output[1]
+    measured = calibration.opencv_costs(outputs) if opencv and not raw else {}
+    costs = _model_costs(geometry, kernel, terms, opencv, measured)
     if not raw:
-        table = calibration.fft_table(geometry.output[0] * geometry.output[1])
+        table = calibration.fft_table(outputs)
         if table:  # small work has no table: the FFT module is not imported for it
             from .fft import estimate_ns
 
-            measured = estimate_ns(geometry, table)
-            if measured is not None:
-                costs[("fft", "numpy")] = measured
-        for method in ("direct", "fft"):  # boxFilter's and sepFilter2D's factors are applied by part
-            if (method, "opencv") in costs:
-                costs[(method, "opencv")] *= factors.get(method, 1.0)
+            estimate = estimate_ns(geometry, table, calibration.fft_speedup(outputs))
+            if estimate is not None:
+                costs[("fft", "numpy")] = estimate
     return costs
 
 
-def opencv_parts(method: str, shape: tuple[int, int], terms: int, outputs: int) -> tuple[float, float]:
-    """The model's ns for OpenCV's ``box`` (boxFilter) or ``separable`` (sepFilter2D) on ``outputs`` outputs, as
-    ``(fixed, growing)``: the part per output (and term) and the part that grows with the kernel's size.
+def measured_ns(points: dict[int, float], x: float, grows: bool = True) -> float:
+    """ns per output at size ``x`` from costs measured at a few sizes: linear between them, the first below;
+    above the last, extended along the last two points when the cost ``grows`` with the size, else flat.
 
-    :mod:`convcli.engine.calibration` fits one factor to each part on the machine it runs on.
-    ``direct`` and ``fft`` (filter2D, its DFT) are not split: ``(0, 0)``.
-
-    >>> opencv_parts("box", (15, 15), 1, 1000)
-    (1400.0, 90.0)
+    >>> measured_ns({3: 1.0, 7: 2.0, 15: 2.0}, 5), measured_ns({3: 1.0, 7: 2.0}, 1), measured_ns({3: 1.0, 7: 2.0}, 11)
+    (1.5, 1.0, 3.0)
+    >>> measured_ns({3: 1.0, 7: 2.0}, 11, grows=False)
+    2.0
     """
-    (kh, kw), large = shape, outputs > _CV_CACHED_OUTPUTS
-    if method == "box":
-        return outputs * (_CV_BOX + (_CV_BOX_LARGE if large else 0.0)), outputs * _CV_BOX_PER_SIDE * max(kh, kw)
-    if method == "separable":
-        fixed = _CV_SEP_TERM + (_CV_SEP_LARGE if large else 0.0)
-        return outputs * terms * fixed, outputs * terms * (kh + kw) * _CV_SEP_TAP
-    return 0.0, 0.0
+    sizes = sorted(points)
+    if x <= sizes[0] or len(sizes) == 1:
+        return points[sizes[0]] if x <= sizes[0] or not grows else points[sizes[0]] * x / sizes[0]
+    if x >= sizes[-1] and not grows:
+        return points[sizes[-1]]
+    upper = next((i for i, size in enumerate(sizes) if size >= x), len(sizes) - 1)
+    a, b = sizes[upper - 1], sizes[upper]
+    value = points[a] + (points[b] - points[a]) * (x - a) / (b - a)
+    return max(value, points[sizes[-1]]) if x > sizes[-1] else value
 
 
 def _model_costs(
-    geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool, factors: dict[str, float] | None = None
+    geometry: ConvGeometry, kernel: np.ndarray, terms: list, opencv: bool, measured: dict | None = None
 ) -> dict[tuple[str, str], float]:
-    """The fixed model's ns per (method, backend); ``factors`` scale the parts of OpenCV's boxFilter and
-    sepFilter2D estimates (:func:`opencv_parts`; ``box``, ``box/side``, ``separable``, ``separable/tap``)."""
-    factors = factors or {}
+    """The fixed model's ns per (method, backend); OpenCV's per-output costs from ``measured`` when given
+    (:func:`convcli.engine.calibration.opencv_costs`: boxFilter by side, sepFilter2D by mean side per term,
+    filter2D by taps, its DFT flat), the model's constants otherwise."""
+    measured = measured or {}
     (kh, kw), (sh, sw) = kernel.shape, geometry.stride
     outputs = geometry.output[0] * geometry.output[1]
     inputs = geometry.padded[0] * geometry.padded[1]
@@ -275,18 +275,28 @@ def _model_costs(
         0.35 + _FFT_STRIDED / (sh * sw) if strided else 1.0
     )
     if opencv:
+
+        def per_output(method: str, x: float, model: float, grows: bool = True) -> float:
+            points = measured.get(method)
+            return measured_ns(points, x, grows) if points else model
+
         # Strided or dilated: one filter2D per polyphase component, each read by a strided copy.
         phases = inputs * _CV_GATHER if not plain else 0.0
         large = outputs > _CV_CACHED_OUTPUTS
         if kh * kw < _CV_DFT_AREA or not plain:
-            costs[("direct", "opencv")] = phases + outputs * (taps * _CV_TAP + (_CV_TAP_LARGE if large else 0.0))
+            tap = per_output("direct", taps, taps * _CV_TAP)
+            costs[("direct", "opencv")] = phases + outputs * (tap + (_CV_TAP_LARGE if large else 0.0))
         if plain:
             if kh * kw >= _CV_DFT_AREA:
-                costs[("fft", "opencv")] = outputs * _CV_DFT
-            for method, wanted, slope in (("separable", separable, "separable/tap"), ("box", box, "box/side")):
-                if wanted:
-                    fixed, growing = opencv_parts(method, (kh, kw), len(terms), outputs)
-                    costs[(method, "opencv")] = fixed * factors.get(method, 1.0) + growing * factors.get(slope, 1.0)
+                costs[("fft", "opencv")] = outputs * per_output("fft", kh * kw, _CV_DFT, grows=False)
+            if separable:
+                side = (kh + kw) / 2
+                term = per_output("separable", side, 2 * side * _CV_SEP_TAP + _CV_SEP_TERM)
+                costs[("separable", "opencv")] = outputs * len(terms) * (term + (_CV_SEP_LARGE if large else 0.0))
+            if box:
+                side = max(kh, kw)
+                cost = per_output("box", side, _CV_BOX + _CV_BOX_PER_SIDE * side, grows=False)
+                costs[("box", "opencv")] = outputs * (cost + (_CV_BOX_LARGE if large else 0.0))
     return costs
 
 
