@@ -196,7 +196,8 @@ def main() -> None:
                     host="127.0.0.1",
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
-                    env={"CONVCLI_THREADS": "1"},
+                    # One engine thread at a time per worker (the tasks keep the client's cuts): N workers, N cores.
+                    env={"CONVCLI_POOL_THREADS": "1"},
                 )
             print(f"{'run':<72} {'wall s':>8} {'client MiB':>11} {'CPU s':>8}")
 

@@ -223,3 +223,36 @@ def test_the_temporary_files_of_a_killed_worker_are_removed(tmp_path):
     items = [Item(1, "a.png", (str(out / "a-k.png"),))]
     assert remove_stale_parts(items) == 1
     assert sorted(p.name for p in out.iterdir()) == [".other.png.x1y2.part", "a-k.png"]
+
+
+def _engine_threads() -> tuple[str | None, int | None, int]:
+    """On a worker: its execution limit (from the environment), as convcli.parallel reads it, and its cut count."""
+    from convcli import parallel
+
+    return os.environ.get("CONVCLI_POOL_THREADS"), parallel.pool_limit(), parallel.workers()
+
+
+def test_a_local_cluster_shares_the_cores_between_its_workers():
+    # local:N starts N worker processes on this machine: each runs its engine shares on cores // N threads
+    # (the cuts stay the client's count, so the bytes are --jobs 1's: test_the_same_bytes_and_reports_as_one_job).
+    from convcli.run.cluster import Cluster
+
+    with Cluster(parse_scheduler("local:2")) as cluster:
+        seen = set(cluster.client.run(_engine_threads).values())
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert seen == {(str(share), share, os.cpu_count() or 1)}
+
+
+def test_the_pool_limit_comes_from_the_environment(monkeypatch):
+    from convcli import parallel
+
+    monkeypatch.setattr(parallel, "_POOL_LIMIT", None)
+    monkeypatch.setenv("CONVCLI_POOL_THREADS", "1")
+    assert parallel.pool_limit() == 1
+    monkeypatch.setenv("CONVCLI_POOL_THREADS", "zero")
+    assert parallel.pool_limit() is None
+    parallel.limit_pool(3)
+    try:
+        assert parallel.pool_limit() == 3  # a process's own limit wins over the environment
+    finally:
+        parallel.limit_pool(None)

@@ -47,6 +47,15 @@ def workers() -> int:
     return os.cpu_count() or 1
 
 
+def pool_limit() -> int | None:
+    """Shares run at once here: :func:`limit_pool`'s, else ``CONVCLI_POOL_THREADS`` (set on a cluster's workers
+    that share a machine), else None (:func:`workers`)."""
+    if _POOL_LIMIT is not None:
+        return _POOL_LIMIT
+    text = os.environ.get("CONVCLI_POOL_THREADS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
 def limit_pool(threads: int | None) -> None:
     """Run at most ``threads`` shares at once in this process (``None``: :func:`workers`).
 
@@ -62,7 +71,8 @@ def run_parallel(tasks: list, function: Callable, parallel: bool = True) -> None
     """Run ``function(*task)`` for every task: one share per thread, the caller taking the first share."""
     global _POOL
     count = min(workers(), len(tasks))
-    threads = count if _POOL_LIMIT is None else min(count, _POOL_LIMIT)
+    limit = pool_limit()
+    threads = count if limit is None else min(count, limit)
     if not parallel or count < 2 or threads < 2:
         for task in tasks:
             function(*task)
@@ -70,7 +80,7 @@ def run_parallel(tasks: list, function: Callable, parallel: bool = True) -> None
     if _POOL is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        size = workers() if _POOL_LIMIT is None else min(workers(), _POOL_LIMIT)
+        size = workers() if limit is None else min(workers(), limit)
         _POOL = ThreadPoolExecutor(max_workers=max(1, size - 1), thread_name_prefix="convcli")
 
     def share(index: int) -> None:

@@ -133,6 +133,9 @@ class Cluster:
                     # No dashboard; the scheduler's HTTP routes on a free port (8787 may be taken: no warning)
                     scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                     preload=["convcli.run.cluster_worker"],  # the workers leave Ctrl-C to the client
+                    # The workers share this machine's cores: each runs its engine shares on its part of them
+                    # (the cuts, and so the bytes, stay the client's thread count's: convcli.parallel).
+                    env={"CONVCLI_POOL_THREADS": str(max(1, (os.cpu_count() or 1) // max(1, self.scheduler.workers)))},
                 )
                 self.client = Client(self.cluster, timeout=self.timeout)
             else:
