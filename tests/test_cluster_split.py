@@ -26,9 +26,10 @@ from PIL import Image
 
 import convcli
 from conftest import assert_error, run_cli
-from convcli.api.arrays import as_kernels, upsample_settings, upsampling_kernel
-from convcli.api.arrays import geometry as make_geometry
+from convcli.api.checks import as_kernels, upsample_settings
+from convcli.api.checks import geometry as make_geometry
 from convcli.api.settings import FilterSettings, ReadSettings, WriteSettings
+from convcli.api.upsampling import upsampling_kernel
 from convcli.io.strips import ArrayRows, open_rows
 from convcli.run.cluster_split import Split, split_filter, split_upsample
 from convcli.run.cluster_spread import needed_runs, shared_path, task_ranges

@@ -541,11 +541,14 @@ def test_real_imagemagick_and_vips_place_an_even_kernel_as_documented(tmp_path):
 @pytest.mark.parametrize("name", ["bilinear", "nearest"])
 @pytest.mark.parametrize("stride", [(2, 2), (3, 3), (4, 4), (2, 3), (1, 1)])
 def test_named_kernels_with_no_padding_give_exactly_stride_times_the_size_as_torch(name, stride):
+    from convcli.api.checks import upsample_settings
+    from convcli.api.upsampling import upsample_padding, upsampling_kernel
+
     torch = _torch()
     image = _image((5, 6), 19)
-    kernel = convcli.api.arrays.upsampling_kernel(name, stride)
-    settings = convcli.api.arrays.upsample_settings(stride=stride, padding="auto")
-    padding, extra = convcli.api.arrays.upsample_padding(kernel, settings)
+    kernel = upsampling_kernel(name, stride)
+    settings = upsample_settings(stride=stride, padding="auto")
+    padding, extra = upsample_padding(kernel, settings)
     ours = convcli.upsample(image, name, stride=stride)
     assert ours.shape == (5 * stride[0], 6 * stride[1])
     pads = resolve_padding(padding, kernel.shape)

@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 
 import convcli
 from conftest import assert_error
-from convcli.api.arrays import as_kernels, filter_array
-from convcli.api.arrays import geometry as make_geometry
+from convcli.api.arrays import filter_array
 from convcli.api.arrays import pool as pool_array_api
+from convcli.api.checks import as_kernels
+from convcli.api.checks import geometry as make_geometry
 from convcli.api.settings import FilterSettings
 from convcli.io.png import PngRowWriter, png_bytes
 from convcli.io.strips import ArrayRows
@@ -410,7 +411,7 @@ def test_pool_files_are_byte_identical(cli, tmp_path, sources, options, suffix, 
     rows=st.integers(1, 5),
 )
 def test_hypothesis_pooling(height, width, size, stride, padding, dilation, op, ceil_mode, include, rows):
-    from convcli.api.arrays import pool_settings
+    from convcli.api.checks import pool_settings
     from convcli.errors import ConvcliError
     from convcli.run.stream import PooledRows
 
@@ -760,7 +761,8 @@ def test_a_zarr_source_without_zarr_names_the_extra(cli, tmp_path, monkeypatch):
 )
 def test_hypothesis_upsampling(height, width, kh, kw, stride, dilation, padding, extra, rows, dtype, seed):
     # Output rows from a window of input rows (gaps where the stride outruns the kernel included), bit for bit.
-    from convcli.api.arrays import upsample_array, upsample_settings
+    from convcli.api.arrays import upsample_array
+    from convcli.api.checks import upsample_settings
     from convcli.errors import ConvcliError
     from convcli.kernels import Kernel
     from convcli.run.stream_upsample import UpsampledRows

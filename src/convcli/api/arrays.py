@@ -20,9 +20,6 @@ import numpy as np
 from ..engine import Plan, correlate2d, per_channel, plan_correlation
 from ..kernels import Kernel
 from ..shapes import Pair
-
-# ``name as name``: named through this module by the commands and run/ (their imports predate the split
-# into checks and upsampling), so re-exported from here as they were.
 from .checks import (
     _finite,
     _fix,
@@ -35,11 +32,8 @@ from .checks import (
     pool_settings,
     upsample_settings,
 )
-from .checks import check_placement as check_placement
 from .settings import FilterSettings, PoolSettings, UpsampleSettings
-from .upsampling import is_factor_kernel as is_factor_kernel
 from .upsampling import upsample_geometry, upsampling_kernel
-from .upsampling import upsample_padding as upsample_padding
 
 if TYPE_CHECKING:  # pooling and transpose are imported by the functions of pool and upsample (start-up, issue 19)
     from ..pooling import PoolGeometry

@@ -37,6 +37,7 @@ from ..run.batch import (
     run_items,
     source_stem,
 )
+from ..shapes import format_pair
 from .options import RunOptions
 from .params import remembered_inputs
 from .reports import HINT, Progress, Report, emit_json, message, plural
@@ -199,6 +200,11 @@ def plan_items(
     inputs = [*sources, *remembered_inputs(), *([run.from_file] if run.from_file not in (None, "-") else [])]
     check_outputs([p for p, _ in pairs + figures], inputs)
     return Plan(items, batch, list(sources))
+
+
+def short_pair(pair: tuple[int, int]) -> str:
+    """``2`` for 2x2, ``4x2`` otherwise (in output labels: ``max2``, ``up4x2``)."""
+    return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
 
 
 def _make_subfolders(destinations: list[str]) -> None:

@@ -9,27 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..api.settings import FilterSettings, ReadSettings
+from ..api.settings import FilterSettings
 from ..run.batch import Item
 from ..shapes import format_pair
-from .batching import load_item, run_command
-from .options import (
-    RunOptions,
-    batch_options,
-    conv_options,
-    figure_options,
-    geometry_settings,
-    max_memory_bytes,
-    memory_option,
-    output_options,
-    read_settings,
-    run_options,
-    source_options,
-    stream_options,
-)
+from .batching import run_command
+from .options import conv_options, geometry_settings
 from .params import KernelSpecType
 from .reports import Report, output_report, size_record, uncovered_note, with_figure, zero_padding_hint
 from .sections import SectionedCommand
+from .streaming import ImageOptions, guarded, image_fields, image_options, load_or_stream, stream_item
 from .streams import stdout_format, write_result
 
 if TYPE_CHECKING:
@@ -37,40 +25,21 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class FilterOptions:
+class FilterOptions(ImageOptions):
     """``convcli filter``'s options, built once from the command line (picklable: batch workers get a copy)."""
 
     settings: FilterSettings
-    read: ReadSettings
-    run: RunOptions
     chain: bool = False
     verbose: bool = False
-    max_memory: int | None = None
-    #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
-    stream: bool | None = None
-    strip_rows: int | None = None
-    #: Tile side of a streamed TIFF output (0: strips).
-    tile: int = 256
 
 
 def filter_options(options: dict[str, Any], chain: bool) -> FilterOptions:
     """Check and gather click's keyword arguments into a :class:`FilterOptions`."""
-    from ..api.arrays import geometry
+    from ..api.checks import geometry
 
     checked = geometry(**vars(geometry_settings(options)))
-    return FilterOptions(
-        settings=FilterSettings(
-            checked, bias=options["bias"], method=options["method"], precision=options["precision"]
-        ),
-        read=read_settings(options),
-        run=run_options(options),
-        chain=chain,
-        verbose=options["verbose"],
-        max_memory=max_memory_bytes(options),
-        stream=options.get("stream"),
-        strip_rows=options.get("strip_rows"),
-        tile=options.get("tile", 256),
-    )
+    settings = FilterSettings(checked, bias=options["bias"], method=options["method"], precision=options["precision"])
+    return FilterOptions(settings=settings, chain=chain, verbose=options["verbose"], **image_fields(options))
 
 
 def _labels(kernels: list[Kernel], chain: bool) -> list[tuple[str, list[Kernel]]]:
@@ -93,8 +62,7 @@ def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: 
     def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
         from ..api.arrays import plan_filter
         from ..io import output_format
-        from ..limits import check_memory, estimate_filter
-        from .streaming import guarded
+        from ..limits import estimate_filter
 
         color = options.read.color and channels >= 3
         image = decoded_bytes_per_pixel > 0
@@ -124,13 +92,7 @@ def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: 
                 backends=[p.backend for p in plans],
                 subsampled=[p.full is not None for p in plans],
             )
-            guarded(
-                functools.partial(check_memory, estimate, options.max_memory),
-                item,
-                height * width,
-                decoded_bytes_per_pixel,
-                options.max_memory,
-            )
+            guarded(estimate, item, height * width, decoded_bytes_per_pixel, options.max_memory)
 
     return check
 
@@ -149,12 +111,7 @@ def _memory_guard(item: Item, outputs: list[tuple[str, list[Kernel]]], options: 
 )
 @click.option("--chain", is_flag=True, help="Apply the -k kernels one after another (blur, then edges): one output.")
 @conv_options
-@source_options
-@memory_option
-@stream_options
-@output_options
-@batch_options
-@figure_options
+@image_options
 @click.option("-v", "--verbose", is_flag=True, help="Also say which algorithm ran and why.")
 @click.pass_context
 def filter_command(
@@ -180,7 +137,7 @@ def filter_command(
       convcli filter 'samples/*.png' -k vertical -k horizontal --outdir out/ --figure 'out/{stem}.fig.png'
       cat samples/camera.png | convcli filter - -k gaussian:7 -o - | convcli filter - -k vertical -o e.png
     """
-    from ..api.arrays import check_placement
+    from ..api.checks import check_placement
 
     record = filter_options(options, chain)
     check_placement(record.settings.geometry, kernels)  # an origin out of range: exit 2 before any work
@@ -192,17 +149,9 @@ def filter_command(
 def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:
     """Filter one source with every output's kernels, write the results (and the figure); runs in a worker."""
     from ..api.arrays import filter_array
-    from ..limits import LimitError
-    from .streaming import can_stream, zarr_only
 
-    if options.stream or zarr_only(item, options.stream):
-        return _stream_item(item, outputs, options)
-    try:
-        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, outputs, options))
-    except LimitError as error:
-        # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
-        if options.stream is False or not can_stream(item, options.run, error):
-            raise
+    loaded = load_or_stream(item, options, _memory_guard(item, outputs, options))
+    if loaded is None:
         return _stream_item(item, outputs, options)
     reports = []
     rows = []
@@ -282,51 +231,15 @@ def _report(loaded: Any, done: Any, written: Any, options: FilterOptions, second
 
 def _stream_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:
     """Filter one source strip by strip into each output (TIFF, PNG, npy): the bytes the in-memory run writes."""
-    from ..run.cluster import current_cluster
     from ..run.streamed import stream_filter
-    from .reports import streamed_record
-    from .streaming import stream_one, streamed_note
 
     reports = []
     for (_label, applied), target in zip(outputs, item.destinations):
 
-        def work(reader: Any, target: str, fmt: str, on_rows: Any, applied: list[Kernel] = applied) -> Any:
-            cluster = current_cluster()
-            if cluster is not None:  # one source with --scheduler: the strips are computed on the workers
-                from ..run.cluster_split import split_filter
+        def report(loaded: Any, result: Any, written: Any, done: Any, seconds: float, applied: Any = applied) -> Report:
+            return _report(loaded, _StreamedFilter(result, tuple(applied), done.plan.plans), written, options, seconds)
 
-                return split_filter(
-                    cluster.client,
-                    reader,
-                    item.source,
-                    options.read,
-                    target,
-                    fmt,
-                    applied,
-                    options.settings,
-                    options.run.write,
-                    strip_rows=options.strip_rows,
-                    tile=options.tile,
-                    budget=options.max_memory,
-                    on_rows=on_rows,
-                )
-            return stream_filter(
-                reader,
-                target,
-                fmt,
-                applied,
-                options.settings,
-                options.run.write,
-                strip_rows=options.strip_rows,
-                tile=options.tile,
-                budget=options.max_memory,
-                on_rows=on_rows,
-            )
-
-        loaded, result, written, done, seconds = stream_one(item, target, options.read, options.run, work)
-        report = _report(loaded, _StreamedFilter(result, tuple(applied), done.plan.plans), written, options, seconds)
-        report.record["streamed"] = streamed_record(done)
-        reports.append(Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record))
+        reports.append(stream_item(item, target, options, stream_filter, (applied, options.settings), report))
     return reports
 
 

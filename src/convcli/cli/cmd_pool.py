@@ -10,47 +10,23 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ..api.settings import PoolSettings, ReadSettings
+from ..api.settings import PoolSettings
 from ..errors import ParameterError
 from ..run.batch import Item
 from ..shapes import format_pair
-from .batching import load_item, run_command
-from .options import (
-    RunOptions,
-    batch_options,
-    figure_options,
-    max_memory_bytes,
-    memory_option,
-    output_options,
-    read_settings,
-    run_options,
-    source_options,
-    stream_options,
-)
+from .batching import run_command, short_pair
 from .params import PaddingType, PairType
 from .reports import Report, output_report, plural, size_record, with_figure
 from .sections import SectionedCommand
+from .streaming import ImageOptions, guarded, image_fields, image_options, load_or_stream, stream_item
 from .streams import stdout_format, write_result
 
 
 @dataclass(frozen=True)
-class PoolOptions:
+class PoolOptions(ImageOptions):
     """``convcli pool``'s options, built once from the command line (picklable: batch workers get a copy)."""
 
     settings: PoolSettings
-    read: ReadSettings
-    run: RunOptions
-    max_memory: int | None = None
-    #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
-    stream: bool | None = None
-    strip_rows: int | None = None
-    #: Tile side of a streamed TIFF output (0: strips).
-    tile: int = 256
-
-
-def _short(pair: tuple[int, int]) -> str:
-    """``2`` for 2x2, ``4x2`` otherwise (for output names)."""
-    return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
 
 
 @click.command("pool", cls=SectionedCommand, context_settings={"show_default": True})
@@ -102,12 +78,7 @@ def _short(pair: tuple[int, int]) -> str:
     "only by the real input values in it. The part of a --ceil-mode window past the padding is "
     "never counted.",
 )
-@source_options
-@memory_option
-@stream_options
-@output_options
-@batch_options
-@figure_options
+@image_options
 @click.pass_context
 def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -> None:
     """Pool images (or number grids): max, mean or min over windows; write the results and print their shapes.
@@ -125,7 +96,7 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
       convcli pool samples/edges.txt --op mean --size 3 --stride 2 --padding 1 --ceil-mode --no-count-include-pad -o -
       cat samples/coffee.png | convcli pool - --op min --size 4x2 -o - > coffee-min.png
     """
-    from ..api.arrays import pool_settings
+    from ..api.checks import pool_settings
 
     op = options["op"]
     if op == "mean" and options["dilation"] != (1, 1):
@@ -145,32 +116,19 @@ def pool_command(ctx: click.Context, sources: tuple[str, ...], **options: Any) -
             ceil_mode=options["ceil_mode"],
             count_include_pad=options["count_include_pad"],
         ),
-        read=read_settings(options),
-        run=run_options(options),
-        max_memory=max_memory_bytes(options),
-        stream=options.get("stream"),
-        strip_rows=options.get("strip_rows"),
-        tile=options.get("tile", 256),
+        **image_fields(options),
     )
-    label = f"{op}{_short(record.settings.size)}"
+    label = f"{op}{short_pair(record.settings.size)}"
     run_command(ctx, sources, [label], functools.partial(pool_item, options=record), record.run, one_per_source=True)
 
 
 def pool_item(item: Item, options: PoolOptions) -> list[Report]:
     """Pool one source, write the result (and the figure); runs in a worker."""
     from ..api.arrays import pool_array
-    from ..limits import LimitError
-    from .streaming import can_stream, zarr_only
 
-    if options.stream or zarr_only(item, options.stream):
-        return _stream_item(item, options)
     start = time.perf_counter()
-    try:
-        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, options))
-    except LimitError as error:
-        # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
-        if options.stream is False or not can_stream(item, options.run, error):
-            raise
+    loaded = load_or_stream(item, options, _memory_guard(item, options))
+    if loaded is None:
         return _stream_item(item, options)
     result, geometry = pool_array(loaded.array, options.settings)
     written = write_result(result, item.destinations[0], options.run.write, stdout_format(loaded))
@@ -274,24 +232,29 @@ def _uncovered_note(geometry: Any) -> str | None:
     return text
 
 
+def _geometry(size: tuple[int, int], settings: PoolSettings) -> Any:
+    """The pooling's geometry on an ``(H, W)`` input, as the in-memory run resolves it."""
+    from ..pooling import pool_geometry
+
+    return pool_geometry(
+        size,
+        settings.size,
+        stride=settings.stride,
+        padding=settings.padding,
+        dilation=settings.dilation,
+        ceil_mode=settings.ceil_mode,
+    )
+
+
 def _memory_guard(item: Item, options: PoolOptions) -> Any:
     """A check run from the source's header: refuse the in-memory pooling when it would not fit the budget."""
 
     def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
         from ..io import output_format
-        from ..limits import check_memory, estimate_pool
-        from ..pooling import pool_geometry
-        from .streaming import guarded
+        from ..limits import estimate_pool
 
         settings = options.settings
-        geometry = pool_geometry(
-            (height, width),
-            settings.size,
-            stride=settings.stride,
-            padding=settings.padding,
-            dilation=settings.dilation,
-            ceil_mode=settings.ceil_mode,
-        )
+        geometry = _geometry((height, width), settings)
         color = options.read.color and channels >= 3
         target = item.destinations[0]
         image = decoded_bytes_per_pixel > 0
@@ -312,66 +275,16 @@ def _memory_guard(item: Item, options: PoolOptions) -> Any:
             depth=options.run.write.depth,
             what=f"pooling {item.source!r} ({height}x{width})",
         )
-        guarded(
-            lambda: check_memory(estimate, options.max_memory),
-            item,
-            height * width,
-            decoded_bytes_per_pixel,
-            options.max_memory,
-        )
+        guarded(estimate, item, height * width, decoded_bytes_per_pixel, options.max_memory)
 
     return check
 
 
 def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
     """Pool one source strip by strip into its output (TIFF, PNG, npy): the bytes the in-memory run writes."""
-    from ..pooling import pool_geometry
-    from ..run.cluster import current_cluster
     from ..run.streamed import stream_pool
-    from .reports import streamed_record
-    from .streaming import stream_one, streamed_note
 
-    def work(reader: Any, target: str, fmt: str, on_rows: Any) -> Any:
-        cluster = current_cluster()
-        if cluster is not None:  # one source with --scheduler: the strips are computed on the workers
-            from ..run.cluster_split import split_pool
+    def report(loaded: Any, result: Any, written: Any, done: Any, seconds: float) -> Report:
+        return _report(loaded, _geometry(done.input_size, options.settings), result, written, options, seconds)
 
-            return split_pool(
-                cluster.client,
-                reader,
-                item.source,
-                options.read,
-                target,
-                fmt,
-                options.settings,
-                options.run.write,
-                strip_rows=options.strip_rows,
-                tile=options.tile,
-                budget=options.max_memory,
-                on_rows=on_rows,
-            )
-        return stream_pool(
-            reader,
-            target,
-            fmt,
-            options.settings,
-            options.run.write,
-            strip_rows=options.strip_rows,
-            tile=options.tile,
-            budget=options.max_memory,
-            on_rows=on_rows,
-        )
-
-    loaded, result, written, done, seconds = stream_one(item, item.destinations[0], options.read, options.run, work)
-    settings = options.settings
-    geometry = pool_geometry(
-        done.input_size,
-        settings.size,
-        stride=settings.stride,
-        padding=settings.padding,
-        dilation=settings.dilation,
-        ceil_mode=settings.ceil_mode,
-    )
-    report = _report(loaded, geometry, result, written, options, seconds)
-    report.record["streamed"] = streamed_record(done)
-    return [Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record)]
+    return [stream_item(item, item.destinations[0], options, stream_pool, (options.settings,), report)]

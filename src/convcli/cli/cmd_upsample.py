@@ -9,25 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..api.settings import ReadSettings, UpsampleSettings
+from ..api.settings import UpsampleSettings
 from ..run.batch import Item
 from ..shapes import format_pair
-from .batching import load_item, run_command
-from .options import (
-    RunOptions,
-    batch_options,
-    figure_options,
-    max_memory_bytes,
-    memory_option,
-    output_options,
-    read_settings,
-    run_options,
-    source_options,
-    stream_options,
-)
+from .batching import run_command, short_pair
 from .params import FiniteFloat, KernelSpecType, PaddingType, PairType
 from .reports import Report, output_report, size_record, with_figure
 from .sections import SectionedCommand
+from .streaming import ImageOptions, guarded, image_fields, image_options, load_or_stream, stream_item
 from .streams import stdout_format, write_result
 
 if TYPE_CHECKING:
@@ -35,23 +24,11 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class UpsampleOptions:
+class UpsampleOptions(ImageOptions):
     """``convcli upsample``'s options, built once from the command line (picklable: batch workers get a copy)."""
 
     settings: UpsampleSettings
     kernel: Kernel
-    read: ReadSettings
-    run: RunOptions
-    max_memory: int | None = None
-    #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
-    stream: bool | None = None
-    strip_rows: int | None = None
-    #: Tile side of a streamed TIFF output (0: strips).
-    tile: int = 256
-
-
-def _short(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else format_pair(pair)
 
 
 @click.command("upsample", cls=SectionedCommand, context_settings={"show_default": True})
@@ -99,12 +76,7 @@ def _short(pair: tuple[int, int]) -> str:
     "an error that lists the reachable ones.",
 )
 @click.option("--bias", type=FiniteFloat(), default=0.0, help="Added to every output value.")
-@source_options
-@memory_option
-@stream_options
-@output_options
-@batch_options
-@figure_options
+@image_options
 @click.pass_context
 def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Kernel, **options: Any) -> None:
     """Upsample images (or number grids) by transposed convolution; write the results and print their shapes.
@@ -127,7 +99,8 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Kerne
       convcli upsample samples/chelsea.png -k nearest:3 --stride 3 --color
       convcli upsample samples/x.txt -k bilinear --stride 2 --padding 1 --output-size 7x6 -o -
     """
-    from ..api.arrays import upsample_padding, upsample_settings, upsampling_kernel
+    from ..api.checks import upsample_settings
+    from ..api.upsampling import upsample_padding, upsampling_kernel
     from ..errors import ParameterError
 
     if options["output_size"] is not None and options["output_padding"] != (0, 0):
@@ -143,38 +116,23 @@ def upsample_command(ctx: click.Context, sources: tuple[str, ...], kernel: Kerne
     record = UpsampleOptions(
         settings=settings,
         kernel=upsampling_kernel(kernel, settings.stride),
-        read=read_settings(options),
-        run=run_options(options),
-        max_memory=max_memory_bytes(options),
-        stream=options.get("stream"),
-        strip_rows=options.get("strip_rows"),
-        tile=options.get("tile", 256),
+        **image_fields(options),
     )
     upsample_padding(record.kernel, settings)  # an --output-padding that needs --padding: exit 2 before any work
-    label = f"up{_short(settings.stride)}"
+    label = f"up{short_pair(settings.stride)}"
     worker = functools.partial(upsample_item, options=record)
     run_command(ctx, sources, [label], worker, record.run, one_per_source=True)
 
 
 def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
     """Upsample one source, write the result (and the figure); runs in a worker."""
-    from ..api.arrays import upsample_array, upsample_geometry
-    from ..limits import LimitError, check_memory
-    from .streaming import can_stream, zarr_only
+    from ..api.arrays import upsample_array
+    from ..api.upsampling import upsample_geometry
+    from ..limits import check_memory
 
-    if options.stream or zarr_only(item, options.stream):
-        return _stream_item(item, options)
     start = time.perf_counter()
-    try:
-        loaded = load_item(item, options.read, options.run, on_size=_memory_guard(item, options))
-    except LimitError as error:
-        # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
-        if not can_stream(item, options.run, error):
-            raise
-        if options.stream is False:  # refused, though a streamed run would fit: say so
-            raise type(error)(
-                f"{error}; or drop --no-stream: a streamed run (--stream) holds a few rows at a time"
-            ) from None
+    loaded = load_or_stream(item, options, _memory_guard(item, options), say_no_stream=True)
+    if loaded is None:
         return _stream_item(item, options)
     kernel = options.kernel
     size = (int(loaded.array.shape[0]), int(loaded.array.shape[1]))
@@ -221,20 +179,12 @@ def _memory_guard(item: Item, options: UpsampleOptions) -> Any:
     """A check run from the source's header: refuse the in-memory upsampling when it would not fit the budget."""
 
     def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
-        from ..api.arrays import upsample_geometry
-        from ..limits import check_memory
-        from .streaming import guarded
+        from ..api.upsampling import upsample_geometry
 
         geometry = upsample_geometry((height, width), options.kernel, options.settings)
         planes = 3 if options.read.color and channels >= 3 else 1
         estimate = _estimate(item, (height, width), geometry, planes)
-        guarded(
-            lambda: check_memory(estimate, options.max_memory),
-            item,
-            height * width,
-            decoded_bytes_per_pixel,
-            options.max_memory,
-        )
+        guarded(estimate, item, height * width, decoded_bytes_per_pixel, options.max_memory)
 
     return check
 
@@ -244,55 +194,20 @@ def _stream_item(item: Item, options: UpsampleOptions) -> list[Report]:
 
     With ``--scheduler`` (one source), the strips are computed on the Dask workers.
     """
-    from ..api.arrays import upsample_geometry
-    from ..run.cluster import current_cluster
+    from ..api.upsampling import upsample_geometry
     from ..run.stream_upsample import stream_upsample
-    from .reports import streamed_record
-    from .streaming import stream_one, streamed_note
 
-    def work(reader: Any, target: str, fmt: str, on_rows: Any) -> Any:
-        cluster = current_cluster()
-        if cluster is not None:  # one source with --scheduler: the strips are computed on the workers
-            from ..run.cluster_split import split_upsample
+    def report(loaded: Any, result: Any, written: Any, done: Any, seconds: float) -> Report:
+        geometry = upsample_geometry(done.input_size, options.kernel, options.settings)
+        return _report(loaded, options.kernel, geometry, result, written, options, seconds, _chosen(options))
 
-            return split_upsample(
-                cluster.client,
-                reader,
-                item.source,
-                options.read,
-                target,
-                fmt,
-                options.kernel,
-                options.settings,
-                options.run.write,
-                strip_rows=options.strip_rows,
-                tile=options.tile,
-                budget=options.max_memory,
-                on_rows=on_rows,
-            )
-        return stream_upsample(
-            reader,
-            target,
-            fmt,
-            options.kernel,
-            options.settings,
-            options.run.write,
-            strip_rows=options.strip_rows,
-            tile=options.tile,
-            budget=options.max_memory,
-            on_rows=on_rows,
-        )
-
-    loaded, result, written, done, seconds = stream_one(item, item.destinations[0], options.read, options.run, work)
-    geometry = upsample_geometry(done.input_size, options.kernel, options.settings)
-    report = _report(loaded, options.kernel, geometry, result, written, options, seconds, _chosen(options))
-    report.record["streamed"] = streamed_record(done)
-    return [Report((report.lines[0], streamed_note(done), *report.lines[1:]), report.record)]
+    operands = (options.kernel, options.settings)
+    return [stream_item(item, item.destinations[0], options, stream_upsample, operands, report)]
 
 
 def _chosen(options: UpsampleOptions) -> str | None:
     """The note saying which padding was chosen for a named kernel given no --padding (issue 18); None when it is 0."""
-    from ..api.arrays import is_factor_kernel, upsample_padding
+    from ..api.upsampling import is_factor_kernel, upsample_padding
     from ..shapes import format_padding
 
     settings, kernel = options.settings, options.kernel
@@ -302,7 +217,7 @@ def _chosen(options: UpsampleOptions) -> str | None:
     if padding == (0, 0) and extra == (0, 0):  # PyTorch's own default already does it (nearest): nothing to say
         return None
     added = f", output padding {format_pair(extra)}" if extra != (0, 0) else ""
-    factor = _short(settings.stride)
+    factor = short_pair(settings.stride)
     sized = "the --output-size" if settings.output_size is not None else f"exactly {factor} times the input size"
     return (
         f"-k {kernel.spec} at stride {factor} with no --padding: padding {format_padding(padding)}{added} chosen, "
@@ -327,7 +242,7 @@ def _report(
     seconds: float,
     chosen: str | None = None,
 ) -> Report:
-    from ..api.arrays import is_factor_kernel
+    from ..api.upsampling import is_factor_kernel
 
     return output_report(
         loaded,

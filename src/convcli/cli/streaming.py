@@ -1,8 +1,10 @@
 """Streamed runs on the command line (``--stream``, or automatically when the in-memory run would not fit).
 
-Shared by ``filter`` and ``pool``: which items can stream, the row reader of a
-source, the progress bar (rows, rate, time left; on a terminal only) and the
-stand-ins a report needs for an input and a result never held in memory.
+Shared by ``filter``, ``pool`` and ``upsample``: their common options (the bundle and the fields of
+their records), which items can stream, the row reader of a source, the streamed run (on the Dask
+workers of the current cluster when there is one) and its report, the progress bar (rows, rate,
+time left; on a terminal only) and the stand-ins a report needs for an input and a result never
+held in memory.
 """
 
 from __future__ import annotations
@@ -11,15 +13,60 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..api.settings import ReadSettings
 from ..errors import OutputUsageError
 from ..run.batch import Item
 from .batching import load_item
-from .options import RunOptions
-from .reports import Progress
+from .options import (
+    RunOptions,
+    batch_options,
+    figure_options,
+    max_memory_bytes,
+    memory_option,
+    output_options,
+    read_settings,
+    run_options,
+    source_options,
+    stream_options,
+)
+from .reports import Progress, Report, streamed_record
 from .streams import Written
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def image_options(function: F) -> F:
+    """The option bundles of filter, pool and upsample after their own: sources, memory, streaming, outputs,
+    batches, figures (in this order in ``--help``)."""
+    return source_options(memory_option(stream_options(output_options(batch_options(figure_options(function))))))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageOptions:
+    """The fields the options records of filter, pool and upsample share (picklable: batch workers get a copy)."""
+
+    read: ReadSettings
+    run: RunOptions
+    max_memory: int | None = None
+    #: True: stream; False: never; None: stream when the in-memory run would not fit the memory budget.
+    stream: bool | None = None
+    strip_rows: int | None = None
+    #: Tile side of a streamed TIFF output (0: strips).
+    tile: int = 256
+
+
+def image_fields(options: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`ImageOptions` fields from click's keyword arguments of :func:`image_options`."""
+    return {
+        "read": read_settings(options),
+        "run": run_options(options),
+        "max_memory": max_memory_bytes(options),
+        "stream": options.get("stream"),
+        "strip_rows": options.get("strip_rows"),
+        "tile": options.get("tile", 256),
+    }
 
 
 @dataclass(frozen=True)
@@ -39,10 +86,9 @@ def shape_only(shape: tuple[int, ...]) -> Any:
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.uint8), shape=shape, strides=(0,) * len(shape))
 
 
-def guarded(
-    check: Callable[[], None], item: Item, pixels: int, decoded_bytes_per_pixel: int, budget: int | None
-) -> None:
-    """Run a memory ``check``; when it refuses, say on the error whether a streamed run could still fit.
+def guarded(estimate: Any, item: Item, pixels: int, decoded_bytes_per_pixel: int, budget: int | None) -> None:
+    """Check the in-memory run's ``estimate`` against ``budget``; when it refuses, say on the error whether a
+    streamed run could still fit.
 
     TIFF and ``.npy`` files are read by rows: they may stream (the streamed run checks its own,
     small, estimate). Other images are decoded whole, keeping their stored pixels (about half the
@@ -51,10 +97,10 @@ def guarded(
     """
     import os
 
-    from ..limits import RUNTIME_BYTES, MemoryLimitError, memory_budget
+    from ..limits import RUNTIME_BYTES, MemoryLimitError, check_memory, memory_budget
 
     try:
-        check()
+        check_memory(estimate, budget)
     except MemoryLimitError as error:
         from ..io.strips import streams_by_rows  # only when refused: the row readers stay off a small job
 
@@ -98,6 +144,30 @@ def zarr_only(item: Item, stream: bool | None) -> bool:
     if stream is False:
         raise OutputUsageError("Zarr stores are read and written by streamed runs only; drop --no-stream")
     return True
+
+
+def load_or_stream(item: Item, options: ImageOptions, on_size: Any, *, say_no_stream: bool = False) -> Any | None:
+    """The item's source loaded, or ``None`` when it streams instead.
+
+    It streams with ``--stream``, a Zarr store, or when a limit refuses the in-memory run and a streamed run
+    may take it (:func:`can_stream`), never with ``--no-stream``. ``on_size`` checks the source's header.
+    ``say_no_stream``: a refusal under ``--no-stream`` that a streamed run would take says so (upsample).
+    """
+    from ..limits import LimitError
+
+    if options.stream or zarr_only(item, options.stream):
+        return None
+    try:
+        return load_item(item, options.read, options.run, on_size=on_size)
+    except LimitError as error:
+        # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
+        if say_no_stream and options.stream is False and can_stream(item, options.run, error):
+            raise type(error)(
+                f"{error}; or drop --no-stream: a streamed run (--stream) holds a few rows at a time"
+            ) from None
+        if options.stream is False or not can_stream(item, options.run, error):
+            raise
+        return None
 
 
 def check_streamable(item: Item, target: str, run: RunOptions) -> str:
@@ -170,3 +240,42 @@ def streamed_note(done: Any) -> str:
     passes = "two passes (the pixel range first)" if done.passes == 2 else "one pass"
     text = f"note: streamed in strips of {done.rows} rows, {passes}, estimated peak {format_bytes(done.estimate.total)}"
     return text + (f"; {done.note()}" if hasattr(done, "note") else "")  # split across Dask workers
+
+
+def stream_item(
+    item: Item,
+    target: str,
+    options: ImageOptions,
+    stream: Callable[..., Any],
+    operands: tuple[Any, ...],
+    report: Callable[[Shown, Any, Written, Any, float], Report],
+) -> Report:
+    """Stream the item's source into ``target`` with ``stream`` (``stream_filter``, ``stream_pool``,
+    ``stream_upsample`` of :mod:`convcli.run`, given ``operands``) and report it.
+
+    With a current Dask cluster (``--scheduler``, one source) the strips are computed on its workers.
+    ``report(input, result, written, streamed, seconds)`` makes the in-memory run's report of the
+    stand-ins; the streamed note follows its first line and ``streamed`` joins its record.
+    """
+    from ..run.cluster import current_cluster
+    from ..run.cluster_split import split_or_stream
+
+    def work(reader: Any, target: str, fmt: str, on_rows: Any) -> Any:
+        cluster = current_cluster()
+        run = split_or_stream(stream, None if cluster is None else cluster.client, item.source, options.read)
+        return run(
+            reader,
+            target,
+            fmt,
+            *operands,
+            options.run.write,
+            strip_rows=options.strip_rows,
+            tile=options.tile,
+            budget=options.max_memory,
+            on_rows=on_rows,
+        )
+
+    loaded, result, written, done, seconds = stream_one(item, target, options.read, options.run, work)
+    made = report(loaded, result, written, done, seconds)
+    made.record["streamed"] = streamed_record(done)
+    return Report((made.lines[0], streamed_note(done), *made.lines[1:]), made.record)

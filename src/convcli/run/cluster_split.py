@@ -32,7 +32,9 @@ mapping is per value), so they send 8- or 16-bit rows back for PNG.
 
 How the image is cut into tasks, and which rows each reads, is
 :mod:`convcli.run.cluster_spread`; what a task does on its worker is
-:mod:`convcli.run.cluster_tasks`.
+:mod:`convcli.run.cluster_tasks`. :func:`split_or_stream` picks the split
+run or the single-machine streamed one (the command line and the ``*_file``
+functions both go through it; :func:`run_file` is what those functions share).
 
 A worker that dies has its tasks run again elsewhere (Dask reschedules them;
 a task is a pure computation); Ctrl-C cancels the tasks and removes the
@@ -58,18 +60,22 @@ from ..limits import check_memory
 from .cluster import ClusterError
 from .cluster_spread import Spread, needed_runs, spread_tasks
 from .cluster_tasks import Job, run_task
-from .stream import STRIP_BYTES, PooledRows, StreamPlan, build_steps, plan_stream
-from .stream_upsample import choose_upsample_rows, upsampled_rows
+from .stream import STRIP_BYTES, PooledRows, StreamPlan, build_steps
+from .stream_upsample import choose_upsample_rows, stream_upsample, upsampled_rows
 from .streamed import (
     Streamed,
+    _destination,
+    _reader,
     _resolved_scale,
-    _working_dtype,
     check_free_space,
+    filter_plan,
     needs_range,
     output_bytes,
     pool_dtype,
     pool_strip_rows,
     range_scan,
+    stream_filter,
+    stream_pool,
 )
 
 
@@ -268,13 +274,13 @@ def _split(
     reader: RowReader,
     source: str,
     read: ReadSettings,
-    build: Callable[[RowReader], Any],
-    unit: int,
     destination: str,
     fmt: str,
     write: WriteSettings,
-    *,
+    build: Callable[[RowReader], Any],
+    unit: int,
     plan: StreamPlan | None,
+    *,
     budget: int | None,
     on_rows: Callable[[int, int], None] | None,
     task_rows: int | None,
@@ -337,29 +343,11 @@ def split_filter(
     from the image and the number of workers. The file is byte for byte the
     single-machine streamed one.
     """
-    dtype = _working_dtype(reader, settings.precision)
-    size = (reader.height, reader.width)
-    plan = plan_stream(
-        size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
-    )
+    plan = filter_plan(reader, kernels, settings, strip_rows, budget)
     build = functools.partial(build_steps, plan=plan, settings=settings)
-    return _split(
-        client,
-        "filter",
-        reader,
-        source,
-        read,
-        build,
-        plan.unit_rows,
-        destination,
-        fmt,
-        write,
-        plan=plan,
-        budget=budget,
-        on_rows=on_rows,
-        task_rows=task_rows,
-        window=window,
-        tile=tile,
+    run = functools.partial(_split, client, "filter", reader, source, read, destination, fmt, write)
+    return run(
+        build, plan.unit_rows, plan, budget=budget, on_rows=on_rows, task_rows=task_rows, window=window, tile=tile
     )
 
 
@@ -384,24 +372,8 @@ def split_pool(
     build = functools.partial(PooledRows, settings=settings, dtype=pool_dtype(reader))
     if strip_rows is None:
         strip_rows = pool_strip_rows(reader, build(reader), budget)
-    return _split(
-        client,
-        "pool",
-        reader,
-        source,
-        read,
-        build,
-        strip_rows,
-        destination,
-        fmt,
-        write,
-        plan=None,
-        budget=budget,
-        on_rows=on_rows,
-        task_rows=task_rows,
-        window=window,
-        tile=tile,
-    )
+    run = functools.partial(_split, client, "pool", reader, source, read, destination, fmt, write)
+    return run(build, strip_rows, None, budget=budget, on_rows=on_rows, task_rows=task_rows, window=window, tile=tile)
 
 
 def split_upsample(
@@ -424,7 +396,7 @@ def split_upsample(
 ) -> Split:
     """:func:`convcli.run.stream_upsample.stream_upsample` with the strips computed on the Dask ``client``'s workers.
 
-    ``kernel`` is resolved for the stride (:func:`convcli.api.arrays.upsampling_kernel`). A task's output
+    ``kernel`` is resolved for the stride (:func:`convcli.api.upsampling.upsampling_kernel`). A task's output
     rows ``[a, b)`` read the input rows ``ceil((a + p - d(k - 1)) / s)`` to ``floor((b - 1 + p) / s)``
     (about ``1/s`` of its rows): read by the workers from a shared TIFF or ``.npy``, else sent by the
     client. The file is byte for byte the single-machine streamed one.
@@ -432,24 +404,8 @@ def split_upsample(
     build = upsampled_rows(reader, kernel, settings)
     if strip_rows is None:
         strip_rows = choose_upsample_rows(build(reader), reader.held_bytes, budget, STRIP_BYTES)
-    return _split(
-        client,
-        "upsample",
-        reader,
-        source,
-        read,
-        build,
-        strip_rows,
-        destination,
-        fmt,
-        write,
-        plan=None,
-        budget=budget,
-        on_rows=on_rows,
-        task_rows=task_rows,
-        window=window,
-        tile=tile,
-    )
+    run = functools.partial(_split, client, "upsample", reader, source, read, destination, fmt, write)
+    return run(build, strip_rows, None, budget=budget, on_rows=on_rows, task_rows=task_rows, window=window, tile=tile)
 
 
 @contextlib.contextmanager
@@ -466,4 +422,52 @@ def connected(scheduler: Any) -> Iterator[Any]:
         yield scheduler
 
 
-__all__ = ["Split", "connected", "split_filter", "split_pool", "split_upsample"]
+#: The split run of each streamed one.
+_SPLIT_OF: dict[Callable[..., Streamed], Callable[..., Split]] = {
+    stream_filter: split_filter,
+    stream_pool: split_pool,
+    stream_upsample: split_upsample,
+}
+
+
+def split_or_stream(
+    stream: Callable[..., Streamed], client: Any, source: str, read: ReadSettings
+) -> Callable[..., Streamed]:
+    """``stream`` (:func:`~convcli.run.streamed.stream_filter`, ``stream_pool``, ``stream_upsample``) or, given a
+    Dask ``client``, its split run on the workers (the same bytes), called as ``stream`` is.
+
+    The split run is bound to the ``client``, the ``source`` and how to ``read`` it (the workers open it
+    themselves when they can): either is called ``(reader, destination, fmt, *operands, write, **limits)``.
+    """
+    if client is None:
+        return stream
+    split = _SPLIT_OF[stream]
+
+    def run(reader: RowReader, destination: str, fmt: str, *operands: Any, **limits: Any) -> Streamed:
+        return split(client, reader, source, read, destination, fmt, *operands, **limits)
+
+    return run
+
+
+def run_file(
+    stream: Callable[..., Streamed],
+    operands: Callable[[], tuple[Any, ...]],
+    source: str,
+    destination: str,
+    write: WriteSettings,
+    read: ReadSettings,
+    *,
+    max_memory: int | None,
+    scheduler: Any,
+    **limits: Any,
+) -> Streamed:
+    """What ``filter_file``, ``pool_file`` and ``upsample_file`` do with their checked settings: the destination's
+    format checked, the source opened by rows, then ``stream`` (or on ``scheduler``'s workers) on ``operands()``."""
+    fmt = _destination(destination, write.format)
+    connection = contextlib.nullcontext() if scheduler is None else connected(scheduler)
+    with _reader(source, read) as reader, connection as client:
+        run = split_or_stream(stream, client, source, read)
+        return run(reader, destination, fmt, *operands(), write, budget=max_memory, **limits)
+
+
+__all__ = ["Split", "connected", "run_file", "split_filter", "split_or_stream", "split_pool", "split_upsample"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api.arrays import _fix, _overflow_checked, check_finite_result
+from ..api.checks import _fix, _overflow_checked, check_finite_result
 from ..io.strips import TIFF_TILE
 from ..kernels import Kernel
 from ..limits import RUNTIME_BYTES, Estimate
@@ -88,7 +88,7 @@ def upsampled_rows(reader: Any, kernel: Kernel, settings: Any) -> Callable[[Any]
     the working type is float32 for a float32 source, float64 otherwise. A split run sends the maker to
     its workers, which apply it to the rows they read.
     """
-    from ..api.arrays import upsample_geometry
+    from ..api.upsampling import upsample_geometry
 
     dtype = np.dtype(np.float32 if reader.dtype == np.float32 else np.float64)
     geometry = upsample_geometry((reader.height, reader.width), kernel, settings)
@@ -206,9 +206,10 @@ def upsample_file(
            [2., 2., 3., 3.],
            [2., 2., 3., 3.]])
     """
-    from ..api.arrays import upsample_settings, upsampling_kernel
+    from ..api.checks import upsample_settings
     from ..api.settings import ReadSettings, WriteSettings
-    from .streamed import _destination, _reader
+    from ..api.upsampling import upsampling_kernel
+    from .cluster_split import run_file
 
     settings = upsample_settings(
         stride=stride,
@@ -220,27 +221,6 @@ def upsample_file(
     )
     resolved = upsampling_kernel(kernel, settings.stride)
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
-    fmt = _destination(destination, format)
     read = ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)
-    with _reader(source, read) as reader:
-        if scheduler is not None:
-            from .cluster_split import connected, split_upsample
-
-            with connected(scheduler) as client:
-                return split_upsample(
-                    client,
-                    reader,
-                    source,
-                    read,
-                    destination,
-                    fmt,
-                    resolved,
-                    settings,
-                    write,
-                    strip_rows=strip_rows,
-                    budget=max_memory,
-                    tile=tile,
-                )
-        return stream_upsample(
-            reader, destination, fmt, resolved, settings, write, strip_rows=strip_rows, budget=max_memory, tile=tile
-        )
+    limits: dict[str, Any] = {"strip_rows": strip_rows, "max_memory": max_memory, "tile": tile, "scheduler": scheduler}
+    return run_file(stream_upsample, lambda: (resolved, settings), source, destination, write, read, **limits)

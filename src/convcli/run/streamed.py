@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..api.arrays import as_kernels
-from ..api.arrays import geometry as make_geometry
+from ..api.checks import _finite, _working_dtype, as_kernels, pool_settings
+from ..api.checks import geometry as make_geometry
 from ..api.settings import FilterSettings, PoolSettings, ReadSettings, WriteSettings
 from ..errors import ParameterError
 from ..io.pixels import (
@@ -224,10 +224,15 @@ def pool_strip_rows(reader: RowReader, steps: PooledRows, budget: int | None) ->
     return int(max(8, min(4096, target // max(1, per_row))))
 
 
-def _working_dtype(reader: RowReader, precision: str) -> np.dtype:
-    from ..api.arrays import _working_dtype as working
-
-    return np.dtype(working(np.empty((1, 1), dtype=reader.dtype), precision))
+def filter_plan(
+    reader: RowReader, kernels: Sequence[Kernel], settings: FilterSettings, strip_rows: int | None, budget: int | None
+) -> StreamPlan:
+    """The plans of a streamed filtering of ``reader``'s image and its strip height (the working type by precision)."""
+    dtype = np.dtype(_working_dtype(np.empty((1, 1), dtype=reader.dtype), settings.precision))
+    size = (reader.height, reader.width)
+    return plan_stream(
+        size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
+    )
 
 
 def stream_filter(
@@ -249,13 +254,9 @@ def stream_filter(
     when the pixel mapping needs the range first). A TIFF is written in
     ``tile`` x ``tile`` tiles (``None`` or 0: in strips, the in-memory file).
     """
-    dtype = _working_dtype(reader, settings.precision)
-    size = (reader.height, reader.width)
-    plan = plan_stream(
-        size, reader.channels, dtype, kernels, settings, strip_rows=strip_rows, budget=budget, held=reader.held_bytes
-    )
+    plan = filter_plan(reader, kernels, settings, strip_rows, budget)
     plan = replace(
-        plan, estimate=_with_writer(plan.estimate, fmt, plan.output_size, plan.channels, dtype, tile, reader)
+        plan, estimate=_with_writer(plan.estimate, fmt, plan.output_size, plan.channels, plan.dtype, tile, reader)
     )
     try:
         check_memory(replace(plan.estimate, what="this run, even streamed,"), budget)
@@ -271,6 +272,7 @@ def stream_filter(
     shape, mapping, passes = stream_rows(
         lambda: build_steps(reader, plan, settings), destination, fmt, write, plan.unit_rows, on_rows=on_rows, tile=tile
     )
+    size = (reader.height, reader.width)
     return Streamed(
         destination, fmt, shape, mapping, plan.unit_rows, passes, plan.estimate, reader.detail, reader.kind, size, plan
     )
@@ -401,7 +403,7 @@ def filter_file(
     array([[19., 25.],
            [37., 43.]])
     """
-    from ..api.arrays import _finite
+    from .cluster_split import run_file
 
     settings = FilterSettings(
         make_geometry(
@@ -412,38 +414,9 @@ def filter_file(
         precision=precision,
     )
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
-    fmt = _destination(destination, format)
     read = ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)
-    with _reader(source, read) as reader:
-        if scheduler is not None:
-            from .cluster_split import connected, split_filter
-
-            with connected(scheduler) as client:
-                return split_filter(
-                    client,
-                    reader,
-                    source,
-                    read,
-                    destination,
-                    fmt,
-                    as_kernels(kernel),
-                    settings,
-                    write,
-                    strip_rows=strip_rows,
-                    budget=max_memory,
-                    tile=tile,
-                )
-        return stream_filter(
-            reader,
-            destination,
-            fmt,
-            as_kernels(kernel),
-            settings,
-            write,
-            strip_rows=strip_rows,
-            budget=max_memory,
-            tile=tile,
-        )
+    limits: dict[str, Any] = {"strip_rows": strip_rows, "max_memory": max_memory, "tile": tile, "scheduler": scheduler}
+    return run_file(stream_filter, lambda: (as_kernels(kernel), settings), source, destination, write, read, **limits)
 
 
 def pool_file(
@@ -487,7 +460,7 @@ def pool_file(
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    from ..api.arrays import pool_settings
+    from .cluster_split import run_file
 
     settings = pool_settings(
         size,
@@ -499,29 +472,9 @@ def pool_file(
         count_include_pad=count_include_pad,
     )
     write = WriteSettings(format=format, scale=scale, vmin=vmin, vmax=vmax, depth=depth, compression=compression)
-    fmt = _destination(destination, format)
     read = ReadSettings(gray=gray, normalize=normalize, color=color, frame=frame)
-    with _reader(source, read) as reader:
-        if scheduler is not None:
-            from .cluster_split import connected, split_pool
-
-            with connected(scheduler) as client:
-                return split_pool(
-                    client,
-                    reader,
-                    source,
-                    read,
-                    destination,
-                    fmt,
-                    settings,
-                    write,
-                    strip_rows=strip_rows,
-                    budget=max_memory,
-                    tile=tile,
-                )
-        return stream_pool(
-            reader, destination, fmt, settings, write, strip_rows=strip_rows, budget=max_memory, tile=tile
-        )
+    limits: dict[str, Any] = {"strip_rows": strip_rows, "max_memory": max_memory, "tile": tile, "scheduler": scheduler}
+    return run_file(stream_pool, lambda: (settings,), source, destination, write, read, **limits)
 
 
 __all__ = ["Streamed", "filter_file", "pool_file", "stream_filter", "stream_pool", "stream_rows", "choose_unit_rows"]
