@@ -279,7 +279,9 @@ def test_auto_streams_what_memory_refuses(cli, tmp_path):
     assert "streamed in strips" in run.stderr
     assert memory.read_bytes() == streamed.read_bytes()
     refused = cli(["filter", source, "-k", "gaussian:5", "-o", tmp_path / "n.png", "--max-memory", "90", "--no-stream"])
-    assert_error(refused, 1, "needs about", "--max-memory")
+    assert_error(refused, 1, "needs about", "--max-memory", "drop --no-stream")  # a streamed run would fit
+    refused = cli(["pool", source, "-s", "1", "-o", tmp_path / "n.png", "--max-memory", "90", "--no-stream"])
+    assert_error(refused, 1, "needs about", "drop --no-stream")
     # Below the interpreter's own footprint nothing fits, streamed or not: one line, exit 1, no file.
     tiny = cli(["filter", source, "-k", "gaussian:5", "-o", tmp_path / "t.png", "--max-memory", "1"])
     assert_error(tiny, 1, "even streamed, needs about")

@@ -131,7 +131,7 @@ def upsample_item(item: Item, options: UpsampleOptions) -> list[Report]:
     from ..limits import check_memory
 
     start = time.perf_counter()
-    loaded = load_or_stream(item, options, _memory_guard(item, options), say_no_stream=True)
+    loaded = load_or_stream(item, options, _memory_guard(item, options))
     if loaded is None:
         return _stream_item(item, options)
     kernel = options.kernel

@@ -146,12 +146,12 @@ def zarr_only(item: Item, stream: bool | None) -> bool:
     return True
 
 
-def load_or_stream(item: Item, options: ImageOptions, on_size: Any, *, say_no_stream: bool = False) -> Any | None:
+def load_or_stream(item: Item, options: ImageOptions, on_size: Any) -> Any | None:
     """The item's source loaded, or ``None`` when it streams instead.
 
     It streams with ``--stream``, a Zarr store, or when a limit refuses the in-memory run and a streamed run
-    may take it (:func:`can_stream`), never with ``--no-stream``. ``on_size`` checks the source's header.
-    ``say_no_stream``: a refusal under ``--no-stream`` that a streamed run would take says so (upsample).
+    may take it (:func:`can_stream`), never with ``--no-stream``: a refusal under ``--no-stream`` that a
+    streamed run would take says so. ``on_size`` checks the source's header.
     """
     from ..limits import LimitError
 
@@ -161,7 +161,7 @@ def load_or_stream(item: Item, options: ImageOptions, on_size: Any, *, say_no_st
         return load_item(item, options.read, options.run, on_size=on_size)
     except LimitError as error:
         # Too large for memory, or for the pixel limit of a format streams read by rows: stream it when allowed.
-        if say_no_stream and options.stream is False and can_stream(item, options.run, error):
+        if options.stream is False and can_stream(item, options.run, error):
             raise type(error)(
                 f"{error}; or drop --no-stream: a streamed run (--stream) holds a few rows at a time"
             ) from None
