@@ -262,20 +262,20 @@ def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dic
     >>> sorted(table) == [128, 256] and all(value > 0 for value in table.values())
     True
     """
-    from scipy import fft
+    from . import pocketfft
 
     image = np.random.default_rng(0).random((max(lengths), max(lengths)), dtype=np.float32)
     out = np.empty_like(image)
     kernel = np.random.default_rng(1).random((15, 15), dtype=np.float32)
-    spectra = {n: np.conj(fft.rfft2(kernel, s=(n, n))) for n in lengths}
+    spectra = {n: np.conj(pocketfft.rfft2(kernel, 1, (n, n))) for n in lengths}
     samples: dict[int, list[float]] = {n: [] for n in lengths}
 
     def tile(n: int) -> None:
         window = np.zeros((n, n), dtype=np.float32)
         window[:, :] = image[:n, :n]
-        product = fft.rfft2(window, workers=1, overwrite_x=True)
+        product = pocketfft.rfft2(window, 1)
         product *= spectra[n]
-        result = fft.irfft2(product, s=(n, n), workers=1, overwrite_x=True)
+        result = pocketfft.irfft2(product, (n, n), 1)
         out[: n - 14, : n - 14] = result[: n - 14, : n - 14]
 
     for round_ in range(rounds + 1):
@@ -300,21 +300,20 @@ def probe_threads(rounds: int = _ROUNDS, tiles: int = 16, length: int = 256) -> 
     >>> 1.0 <= probe_threads(rounds=1, tiles=4, length=128) <= max(1, __import__("os").cpu_count() or 1)
     True
     """
-    from scipy import fft
-
     from ..parallel import run_parallel, workers
+    from . import pocketfft
 
     threads = workers()
     if threads < 2:
         return 1.0
     rng = np.random.default_rng(3)
     windows = [rng.random((length, length), dtype=np.float32) for _ in range(tiles)]
-    spectrum = np.conj(fft.rfft2(rng.random((15, 15), dtype=np.float32), s=(length, length)))
+    spectrum = np.conj(pocketfft.rfft2(rng.random((15, 15), dtype=np.float32), 1, (length, length)))
 
     def tile(window: np.ndarray) -> None:
-        product = fft.rfft2(window, workers=1)
+        product = pocketfft.rfft2(window, 1)
         product *= spectrum
-        fft.irfft2(product, s=(length, length), workers=1)
+        pocketfft.irfft2(product, (length, length), 1)
 
     jobs = [(window,) for window in windows]
     alone: list[float] = []

@@ -258,9 +258,7 @@ def correlate_fft(
     ``tiles``: the tiling to use (by default :func:`tiling` of ``geometry``); a streamed block passes the
     whole image's, whose row tiles it holds whole (dilation 1 down the rows).
     """
-    from scipy import fft
-
-    from . import calibration
+    from . import calibration, pocketfft
 
     dtype = out.dtype
     (top, _), (left, _) = geometry.padding
@@ -276,8 +274,8 @@ def correlate_fft(
         for rt, ct in phases:
             sub = kernel[rt.k_start :: rt.k_step, ct.k_start :: ct.k_step].astype(dtype)
             # Rows first on the kernel's few rows, then the columns: half the work of rfft2 on a padded copy.
-            rows_done = fft.rfft(sub, n=shape[1], axis=1)
-            spectra.append(np.conj(fft.fft(rows_done, n=shape[0], axis=0, workers=workers(), overwrite_x=True)))
+            rows_done = pocketfft.rfft(sub, n=shape[1], axis=1)
+            spectra.append(np.conj(pocketfft.fft(rows_done, n=shape[0], axis=0, workers=workers())))
         for i0 in range(0, rows_out, tile_h):
             for j0 in range(0, cols_out, tile_w):
                 jobs.append((phases, spectra, shape, i0, min(rows_out, i0 + tile_h), j0, min(cols_out, j0 + tile_w)))
@@ -297,14 +295,14 @@ def correlate_fft(
                 value,
                 window[:rows, :cols],
             )
-            product = fft.rfft2(window, workers=inner, overwrite_x=True)
+            product = pocketfft.rfft2(window, workers=inner)
             product *= spectrum
             if total is None:
                 total = product
             else:
                 total += product
         assert total is not None
-        result = fft.irfft2(total, s=shape, workers=inner, overwrite_x=True)
+        result = pocketfft.irfft2(total, shape, workers=inner)
         rt, ct = phases[0]
         out[
             rt.out_start + rt.out_step * i0 : rt.out_start + rt.out_step * (i1 - 1) + 1 : rt.out_step,
