@@ -349,10 +349,10 @@ def probe_opencv(rounds: int = _ROUNDS) -> dict[str, dict[int, float]]:
 
     if not opencv_available():
         return {}
-    import cv2
-
     from ..shapes import conv_geometry
-    from .opencv import _call
+    from .opencv import _call, cv2_module
+
+    cv2 = cv2_module()
     from .plan import _analysis, separable_rtol
 
     size = 1024

@@ -13,6 +13,9 @@ dilations (OpenCV has neither) go through the polyphase split of
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,9 +25,37 @@ from ..shapes import ConvGeometry
 from .borders import gather
 from .fft import axis_terms
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def cv2_module() -> Any:
+    """``import cv2``, its bundled OpenBLAS started on one thread.
+
+    opencv-python's wheels carry their own OpenBLAS, whose worker threads, started as the
+    library loads, spin for about 120 ms of CPU before they sleep. convcli's OpenCV calls
+    (filter2D, sepFilter2D, boxFilter, dft) never use BLAS, so on a 2-core machine that was
+    a core taken from the job's own threads for the first tenth of a second of every run.
+    ``OPENBLAS_NUM_THREADS=1`` is set for the import only (NumPy's own OpenBLAS, loaded
+    before, keeps its threads) and restored after; OpenCV's own threads are not BLAS's and
+    are unchanged.
+    """
+    if "cv2" in sys.modules:
+        return sys.modules["cv2"]
+    with _IMPORT_LOCK:
+        previous = os.environ.get("OPENBLAS_NUM_THREADS")
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        try:
+            import cv2
+        finally:
+            if previous is None:
+                os.environ.pop("OPENBLAS_NUM_THREADS", None)
+            else:
+                os.environ["OPENBLAS_NUM_THREADS"] = previous
+    return cv2
+
 
 def _border(mode: str, value: float) -> int | None:
-    import cv2
+    cv2 = cv2_module()
 
     if mode == "zeros" or (mode == "constant" and value == 0):
         return cv2.BORDER_CONSTANT
@@ -71,7 +102,7 @@ def _call(
     border: int,
     shape: tuple[int, int],
 ) -> Callable[[np.ndarray], np.ndarray]:
-    import cv2
+    cv2 = cv2_module()
 
     (kh, kw), (oh, ow) = kernel.shape, shape
 
@@ -124,7 +155,7 @@ def correlate_opencv(
     value: float,
 ) -> np.ndarray:
     """The float32 correlation by OpenCV; returns a new array of the output shape."""
-    import cv2
+    cv2 = cv2_module()
 
     if geometry.stride != (1, 1) or geometry.dilation != (1, 1):
         return _polyphase(image, kernel, geometry, mode, value)
@@ -140,7 +171,7 @@ def correlate_opencv(
 
 def _polyphase(image: np.ndarray, kernel: np.ndarray, geometry: ConvGeometry, mode: str, value: float) -> np.ndarray:
     """Stride and dilation: one valid filter2D per phase, on that phase's samples only."""
-    import cv2
+    cv2 = cv2_module()
 
     (top, _), (left, _) = geometry.padding
     out = np.zeros(geometry.output, dtype=np.float32)

@@ -142,7 +142,7 @@ class FilteredRows:
 
         plan, kernel, mode, value = self.plan, self.weights, self.mode, self.value
         if plan.backend == "opencv":
-            from ..engine.opencv import _border, _call, correlate_opencv, prepared_opencv
+            from ..engine.opencv import _border, _call, correlate_opencv, cv2_module, prepared_opencv
 
             terms = list(plan.terms)
             whole = self.compute
@@ -159,9 +159,9 @@ class FilteredRows:
             if g.stride != (1, 1) or g.dilation != (1, 1):
                 return correlate_opencv(block, kernel, terms, plan.method, g, mode, value)  # polyphase, as in memory
             # In memory: a padded copy, then a 'valid' call anchored at (0, 0); the same on the block.
-            import cv2
-
             from ..engine.borders import gather
+
+            cv2 = cv2_module()
 
             rows, cols = g.padded
             padded = np.empty((rows, cols), dtype=block.dtype)

@@ -1,6 +1,15 @@
-"""convcli.engine.pocketfft: SciPy's transforms without importing scipy.fft, the same to the last bit."""
+"""The engine's imports of SciPy's FFT and of OpenCV: what a one-shot run pays for them, and the same numbers.
+
+``convcli.engine.pocketfft`` calls SciPy's transforms without importing ``scipy.fft`` (400-450 ms),
+the same to the last bit; ``convcli.engine.opencv.cv2_module`` imports OpenCV without the worker
+threads of its bundled OpenBLAS.
+"""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -21,9 +30,6 @@ def _real(shape: tuple[int, int], dtype: type, seed: int) -> np.ndarray:
 
 def test_the_compiled_module_is_scipys_own() -> None:
     # Loaded from SciPy's folder first, in a fresh process, it is the very module scipy.fft then calls.
-    import subprocess
-    import sys
-
     script = (
         "import sys; from convcli.engine import pocketfft; m = pocketfft.module(); "
         "assert 'scipy.fft' not in sys.modules, 'loaded through scipy.fft'; "
@@ -74,3 +80,24 @@ def test_an_fft_job_does_not_import_scipy_fft(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "convcli.engine.fft" in modules and "scipy.fft._pocketfft.pypocketfft" in modules
     assert not {"scipy.fft", "scipy.special", "numpy.f2py", "numpy.testing"} & modules
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through Linux's /proc")
+@pytest.mark.parametrize("through_convcli", [True, False])
+def test_opencv_is_imported_without_its_blas_threads(through_convcli) -> None:
+    # opencv-python's own OpenBLAS starts worker threads at load that spin ~120 ms of CPU; convcli's import keeps it
+    # to one thread (none started) and restores the environment. The plain import is the control: it starts one.
+    pytest.importorskip("cv2")
+    if not through_convcli and (os.cpu_count() or 1) < 2:
+        pytest.skip("OpenBLAS starts no worker thread on one core: the control would not see one")
+    load = "from convcli.engine.opencv import cv2_module; cv2_module()" if through_convcli else "import cv2"
+    script = (
+        "import os, sys, numpy; before = len(os.listdir('/proc/self/task')); "
+        f"{load}; assert 'cv2' in sys.modules; "
+        "print(len(os.listdir('/proc/self/task')) - before, os.environ.get('OPENBLAS_NUM_THREADS'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    started, variable = done.stdout.split()
+    assert variable == "None", "the environment was not restored"
+    assert (int(started) == 0) == through_convcli, done.stdout
