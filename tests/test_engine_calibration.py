@@ -18,11 +18,20 @@ def calibrated(monkeypatch, tmp_path):
     """Calibration switched on, its cache in a temporary folder, nothing held in this process."""
     monkeypatch.delenv(calibration.ENV_OFF, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": {3: 0.5, 15: 0.9}})
+    monkeypatch.setattr(calibration, "probe_opencv", fake_opencv({"box": {3: 0.5, 15: 0.9}}, {"box": {3: 0.8}}))
     monkeypatch.setattr(calibration, "probe_threads", lambda: 1.5)
     calibration.forget()
     yield tmp_path
     calibration.forget()
+
+
+def fake_opencv(small: dict, large: dict):  # type: ignore[no-untyped-def]
+    """A stand-in for probe_opencv: ``small`` on the cached image, ``large`` on the large one."""
+
+    def probe(rounds: int = 4, size: int = calibration.OPENCV_SMALL_SIZE, points: dict | None = None) -> dict:
+        return dict(small if size == calibration.OPENCV_SMALL_SIZE else large)
+
+    return probe
 
 
 def fake_probe(table: dict[int, float], calls: list):
@@ -53,10 +62,17 @@ def test_small_work_never_probes_and_large_work_probes_once_then_reads_the_cache
     assert calibration.fft_table(10) == {} and calibration.token() is None
     assert calibration.fft_table(1 << 30) == table and len(calls) == 1
     assert calibration.fft_table(10) == table  # held now, for small work too
-    assert calibration.token() == (tuple(sorted(table.items())), (("box", ((3, 0.5), (15, 0.9))),), 1.5)
+    assert calibration.token() == (
+        tuple(sorted(table.items())),
+        ((("box", ((3, 0.5), (15, 0.9))),), (("box", ((3, 0.8),)),)),
+        1.5,
+    )
     assert calibration.opencv_costs() == {"box": {3: 0.5, 15: 0.9}} and written["opencv"] == {
         "box": {"3": 0.5, "15": 0.9}
     }
+    # past the caches: what the large image added (0.3 per output, flat beyond its one point) is added in full
+    assert written["opencv_large"] == {"box": {"3": 0.8}}
+    assert calibration.opencv_costs(4096 * 4096) == {"box": {3: 0.8, 15: 1.2}}
 
 
 def test_the_cache_is_per_machine_key(calibrated):
@@ -173,6 +189,10 @@ def test_the_opencv_probe_measures_each_function_at_each_size():
         m: list(p) for m, p in calibration.OPENCV_POINTS.items()
     }
     assert all(0 < ns < 500 for points in costs.values() for ns in points.values())
+    large = calibration.probe_opencv(rounds=1, size=256, points=calibration.OPENCV_LARGE_POINTS)
+    assert {m: sorted(points) for m, points in large.items()} == {
+        m: list(p) for m, p in calibration.OPENCV_LARGE_POINTS.items()
+    }
 
 
 def plan_with(monkeypatch, costs: dict, kernel: np.ndarray, size: int = 2048):  # type: ignore[no-untyped-def]
@@ -206,6 +226,18 @@ def test_measured_costs_pick_the_function_cheapest_at_that_size(monkeypatch, sid
     assert (plan.method, plan.backend) == (expected, "opencv"), plan.reason
 
 
+def test_measured_costs_past_the_caches_are_not_charged_the_models_extra_again(monkeypatch):
+    # The measured costs of a large image include its memory traffic (calibration.blend). The fixed model's own
+    # extras for large images (boxFilter 0.45 ns per output, filter2D 0.3) would turn this box 3x3 to filter2D.
+    from convcli.engine import opencv_available
+
+    if not opencv_available():
+        pytest.skip("needs OpenCV")
+    measured = {"box": {3: 1.0, 31: 2.0}, "direct": {9: 1.05, 121: 9.0}, "separable": {3: 3.0, 31: 9.0}}
+    plan = plan_with(monkeypatch, measured, np.full((3, 3), 1 / 9), size=4096)
+    assert (plan.method, plan.backend) == ("box", "opencv"), plan.reason
+
+
 def test_measured_costs_steer_the_choice_and_the_numbers_agree(monkeypatch):
     from convcli.engine import opencv_available
 
@@ -232,7 +264,7 @@ def test_a_disturbed_probe_is_not_cached_and_retried_an_hour_later(calibrated, m
     calibration.forget()  # an hour later it probes again
     monkeypatch.setattr(calibration, "RETRY_SECONDS", 0.0)
     monkeypatch.setattr(calibration, "probe", fake_probe({128: 8.0, 256: 8.1, 1152: 13.8}, calls))
-    monkeypatch.setattr(calibration, "probe_opencv", lambda: {"box": {3: 0.7}, "direct": {9: 900.0}})
+    monkeypatch.setattr(calibration, "probe_opencv", fake_opencv({"box": {3: 0.7}, "direct": {9: 900.0}}, {}))
     assert calibration.fft_table(1 << 30) == {128: 8.0, 256: 8.1, 1152: 13.8} and len(calls) == 2
     assert calibration.opencv_costs() == {}  # an implausible cost: OpenCV keeps the fixed model
 

@@ -46,13 +46,17 @@ TILE_LENGTHS = (128, 256, 384, 512, 768, 1152)
 # Rounds per probe, and the fastest of them kept: on a shared machine other work only ever adds time, so the
 # minimum is the estimate least disturbed by it (medians of 3 moved by 2-3x under a load of 2-3 on 2 cores).
 _ROUNDS = 4
+# The large image's probe: its calls last 5-40 ms each, so fewer rounds (about 1 s in all on 2 cores).
+_LARGE_ROUNDS = 2
 #: What the cache file's contents follow; part of the machine key, so a file from an older probe is probed again.
-FORMAT = 3
+FORMAT = 4
 
 _TABLE: dict[int, float] | None = None
 #: OpenCV's measured ns per output here, by method (``box``, ``separable`` per term, ``direct``, ``fft``), at the
 #: kernel sizes of :data:`OPENCV_POINTS`: ``{method: {x: ns}}`` (x: the side, the mean side, or the taps).
 _OPENCV: dict[str, dict[int, float]] | None = None
+#: The same on an image past the caches (:data:`OPENCV_LARGE_SIZE`), at the sizes of :data:`OPENCV_LARGE_POINTS`.
+_OPENCV_LARGE: dict[str, dict[int, float]] | None = None
 #: How much faster the FFT's tiles run on all of the engine's threads than on one, measured here (None: not known).
 _SPEEDUP: float | None = None
 
@@ -68,7 +72,10 @@ def token() -> object:
         return "off"
     if _TABLE is None:
         return None
-    opencv = tuple(sorted((method, tuple(sorted(points.items()))) for method, points in (_OPENCV or {}).items()))
+    opencv = tuple(
+        tuple(sorted((method, tuple(sorted(points.items()))) for method, points in (costs or {}).items()))
+        for costs in (_OPENCV, _OPENCV_LARGE)
+    )
     return tuple(sorted(_TABLE.items())), opencv, _SPEEDUP
 
 
@@ -150,22 +157,27 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
         return {}  # small work: the fixed model, and no file read (nor SciPy imported for the machine key)
     import json  # the cache file: big work only, like the rest below (start-up of a small job, issue 19)
 
-    global _OPENCV, _SPEEDUP
+    global _OPENCV, _OPENCV_LARGE, _SPEEDUP
     path = cache_path()
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
         if time.time() - float(stored.get("rejected_at", 0)) < RETRY_SECONDS:
-            _TABLE, _OPENCV = {}, {}  # a recent probe was disturbed: the fixed model until it is retried
+            _TABLE, _OPENCV, _OPENCV_LARGE = {}, {}, {}  # a recent probe was disturbed: the fixed model until retried
             return _TABLE
         table = {int(length): float(value) for length, value in stored["ns_per_element"].items()}
-        opencv = {
-            str(name): {int(x): float(ns) for x, ns in points.items()}
-            for name, points in stored.get("opencv", {}).items()
-        }
+        opencv, large = (
+            {
+                str(name): {int(x): float(ns) for x, ns in points.items()}
+                for name, points in stored.get(part, {}).items()
+            }
+            for part in ("opencv", "opencv_large")
+        )
         if table and all(value > 0 for value in table.values()):
             table, opencv = plausible(table, opencv)  # a file from before the plausibility check, or edited
+            large = plausible(table, large)[1] if opencv else {}
             if table:
-                _TABLE, _OPENCV, _SPEEDUP = table, opencv, float(stored.get("fft_threads_speedup", 1.0))
+                _TABLE, _OPENCV, _OPENCV_LARGE = table, opencv, large
+                _SPEEDUP = float(stored.get("fft_threads_speedup", 1.0))
                 return _TABLE
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
@@ -182,6 +194,9 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
     try:
         os.close(descriptor)
         table, _OPENCV = plausible(probe(), probe_opencv())
+        _OPENCV_LARGE = (
+            plausible(table, probe_opencv(_LARGE_ROUNDS, OPENCV_LARGE_SIZE, OPENCV_LARGE_POINTS))[1] if _OPENCV else {}
+        )
         _SPEEDUP = probe_threads()
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         record: dict = {
@@ -189,6 +204,9 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
             "ns_per_element": {str(k): v for k, v in table.items()},
             "fft_threads_speedup": _SPEEDUP,
             "opencv": {name: {str(x): ns for x, ns in points.items()} for name, points in (_OPENCV or {}).items()},
+            "opencv_large": {
+                name: {str(x): ns for x, ns in points.items()} for name, points in (_OPENCV_LARGE or {}).items()
+            },
         }
         if not table:  # a disturbed probe: the fixed model, and no new probe for RETRY_SECONDS
             record["rejected_at"] = time.time()
@@ -211,13 +229,50 @@ def fft_speedup(outputs: int = 0) -> float:
 
 
 def opencv_costs(outputs: int = 0) -> dict[str, dict[int, float]]:
-    """OpenCV's measured ns per output here, by method and kernel size (:func:`probe_opencv`).
+    """OpenCV's measured ns per output here for work of ``outputs`` outputs, by method and kernel size.
 
     Read, probed and held with :func:`fft_table` (the same file); ``{}`` when off,
-    not known yet, or OpenCV is not installed.
+    not known yet, or OpenCV is not installed. Up to :data:`OPENCV_SMALL_SIZE` squared
+    outputs, the costs on the cached image; from :data:`OPENCV_LARGE_SIZE` squared, those
+    plus what the large image added (:func:`blend`); between the two, part of it.
     """
     fft_table(outputs)
-    return (_OPENCV or {}) if enabled() else {}
+    if not enabled() or not _OPENCV:
+        return {}
+    return blend(_OPENCV, _OPENCV_LARGE or {}, outputs)
+
+
+def blend(small: dict[str, dict[int, float]], large: dict[str, dict[int, float]], outputs: int) -> dict:
+    """The probe on the cached image, plus the share of what the large one added that ``outputs`` calls for.
+
+    The extra cost per output the large image measured at its kernel sizes is interpolated to the small
+    probe's sizes (flat beyond its ends: the memory traffic does not grow with the kernel) and added in full
+    from :data:`OPENCV_LARGE_SIZE` squared outputs, in part (by the log of the size) from
+    :data:`OPENCV_SMALL_SIZE` squared. A cost never falls below half the cached one (a noisy probe).
+
+    >>> small, large = {"box": {3: 1.0, 15: 2.0}, "fft": {225: 30.0}}, {"box": {3: 2.0, 15: 2.0}}
+    >>> blend(small, large, 1024 * 1024) == small, blend(small, large, 2048 * 2048)
+    (True, {'box': {3: 2.0, 15: 2.0}, 'fft': {225: 30.0}})
+    >>> blend(small, large, 2048 * 1024)["box"][3]  # half way, by the log of the outputs
+    1.5
+    """
+    low, high = OPENCV_SMALL_SIZE**2, OPENCV_LARGE_SIZE**2
+    if not large or outputs <= low:
+        return small
+    from .plan import measured_ns
+
+    share = min(1.0, math.log(outputs / low) / math.log(high / low))
+    blended = {}
+    for method, points in small.items():
+        measured = large.get(method)
+        if not measured:
+            blended[method] = points
+            continue
+        extra = {x: ns - measured_ns(points, x) for x, ns in measured.items()}
+        blended[method] = {
+            x: round(max(0.5 * ns, ns + share * measured_ns(extra, x, grows=False)), 4) for x, ns in points.items()
+        }
+    return blended
 
 
 #: A tile table whose dearest length costs more than this many times its cheapest, per element, was measured
@@ -247,8 +302,8 @@ def plausible(
 
 def forget() -> None:
     """Drop the table held in this process (the next plan reads the cache again)."""
-    global _TABLE, _OPENCV, _SPEEDUP
-    _TABLE = _OPENCV = _SPEEDUP = None
+    global _TABLE, _OPENCV, _OPENCV_LARGE, _SPEEDUP
+    _TABLE = _OPENCV = _OPENCV_LARGE = _SPEEDUP = None
 
 
 def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dict[int, float]:
@@ -330,12 +385,21 @@ def probe_threads(rounds: int = _ROUNDS, tiles: int = 16, length: int = 256) -> 
 #: Kernel sizes OpenCV's functions are timed at: boxFilter by side, sepFilter2D by side (a Gaussian, per term),
 #: filter2D by taps (below its DFT switch at 130), its DFT at one size (per output it hardly grows).
 OPENCV_POINTS = {"box": (3, 7, 15, 31), "separable": (3, 7, 15, 31), "direct": (9, 25, 49, 81, 121), "fft": (225,)}
+#: The second probe, on an image past the caches (:data:`OPENCV_LARGE_SIZE` a side): the calls whose cost per
+#: output grows most once the image no longer fits, the memory-bound ones (boxFilter, sepFilter2D's intermediate
+#: rows, filter2D's small kernels). On the AMD EPYC, boxFilter 3x3 cost 0.9 ns per output at 1024 and 1.6 at 2048.
+OPENCV_LARGE_POINTS = {"box": (3, 7, 15, 31), "separable": (3, 7, 15, 31), "direct": (9, 25)}
+OPENCV_SMALL_SIZE = 1024
+OPENCV_LARGE_SIZE = 2048
 # An OpenCV call costing more than this per output was measured on a machine too busy to tell (quiet: 0.5 to 20).
 _MAX_OPENCV_NS = 500.0
 
 
-def probe_opencv(rounds: int = _ROUNDS) -> dict[str, dict[int, float]]:
-    """OpenCV's boxFilter, sepFilter2D, filter2D and its DFT timed on a 1024x1024 float32 image, ns per output.
+def probe_opencv(
+    rounds: int = _ROUNDS, size: int = 1024, points: dict[str, tuple[int, ...]] | None = None
+) -> dict[str, dict[int, float]]:
+    """OpenCV's boxFilter, sepFilter2D, filter2D and its DFT timed on a ``size`` x ``size`` float32 image, ns per
+    output, at the kernel sizes of ``points`` (by default :data:`OPENCV_POINTS`).
 
     At each size of :data:`OPENCV_POINTS` (boxes, Gaussians, random kernels): the costs of these functions do
     not follow one formula across CPUs and OpenCV builds (on an AMD EPYC with OpenCV 5, boxFilter costs 0.8 ns
@@ -355,7 +419,6 @@ def probe_opencv(rounds: int = _ROUNDS) -> dict[str, dict[int, float]]:
     cv2 = cv2_module()
     from .plan import _analysis, separable_rtol
 
-    size = 1024
     image = np.random.default_rng(0).random((size, size), dtype=np.float32)
     rng = np.random.default_rng(2)
 
@@ -371,7 +434,7 @@ def probe_opencv(rounds: int = _ROUNDS) -> dict[str, dict[int, float]]:
         side = math.isqrt(x)
         return rng.uniform(-1, 1, (side, side))
 
-    cases = [(method, x) for method, points in OPENCV_POINTS.items() for x in points]
+    cases = [(method, x) for method, sizes in (points or OPENCV_POINTS).items() for x in sizes]
     calls = []
     for method, x in cases:
         kernel = kernel_for(method, x)

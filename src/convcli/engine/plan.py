@@ -275,28 +275,28 @@ def _model_costs(
         0.35 + _FFT_STRIDED / (sh * sw) if strided else 1.0
     )
     if opencv:
+        large = outputs > _CV_CACHED_OUTPUTS
 
-        def per_output(method: str, x: float, model: float, grows: bool = True) -> float:
+        def per_output(method: str, x: float, model: float, past_cache: float = 0.0, grows: bool = True) -> float:
+            # Measured costs include what an image past the caches adds (calibration.blend); the model adds it here.
             points = measured.get(method)
-            return measured_ns(points, x, grows) if points else model
+            return measured_ns(points, x, grows) if points else model + (past_cache if large else 0.0)
 
         # Strided or dilated: one filter2D per polyphase component, each read by a strided copy.
         phases = inputs * _CV_GATHER if not plain else 0.0
-        large = outputs > _CV_CACHED_OUTPUTS
         if kh * kw < _CV_DFT_AREA or not plain:
-            tap = per_output("direct", taps, taps * _CV_TAP)
-            costs[("direct", "opencv")] = phases + outputs * (tap + (_CV_TAP_LARGE if large else 0.0))
+            costs[("direct", "opencv")] = phases + outputs * per_output("direct", taps, taps * _CV_TAP, _CV_TAP_LARGE)
         if plain:
             if kh * kw >= _CV_DFT_AREA:
                 costs[("fft", "opencv")] = outputs * per_output("fft", kh * kw, _CV_DFT, grows=False)
             if separable:
                 side = (kh + kw) / 2
-                term = per_output("separable", side, 2 * side * _CV_SEP_TAP + _CV_SEP_TERM)
-                costs[("separable", "opencv")] = outputs * len(terms) * (term + (_CV_SEP_LARGE if large else 0.0))
+                term = per_output("separable", side, 2 * side * _CV_SEP_TAP + _CV_SEP_TERM, _CV_SEP_LARGE)
+                costs[("separable", "opencv")] = outputs * len(terms) * term
             if box:
                 side = max(kh, kw)
-                cost = per_output("box", side, _CV_BOX + _CV_BOX_PER_SIDE * side, grows=False)
-                costs[("box", "opencv")] = outputs * (cost + (_CV_BOX_LARGE if large else 0.0))
+                cost = per_output("box", side, _CV_BOX + _CV_BOX_PER_SIDE * side, _CV_BOX_LARGE, grows=False)
+                costs[("box", "opencv")] = outputs * cost
     return costs
 
 
