@@ -170,6 +170,23 @@ def save_settings(array: np.ndarray, destination: str, write: WriteSettings) -> 
     return data, fmt, mapping
 
 
+def write_settings(array: np.ndarray, destination: str, write: WriteSettings) -> tuple[str, PixelMapping | None]:
+    """Encode ``array`` for the file ``destination`` and write it atomically; returns the format and the mapping.
+
+    A TIFF goes from the array straight into the file (:func:`convcli.io.rowwriters.write_tiff`, the bytes
+    :func:`save_settings` would give); every other format is encoded in memory, then written.
+    """
+    fmt = output_format(destination, write.format)
+    if fmt == "tiff":
+        from ..io.rowwriters import write_tiff
+
+        write_tiff(destination, np.asarray(array))
+        return fmt, None
+    data, fmt, mapping = save_settings(array, destination, write)
+    write_atomic(destination, data)
+    return fmt, mapping
+
+
 def save(
     array: Any,
     destination: str | os.PathLike[str],
@@ -245,9 +262,8 @@ def save(
     from ..io import check_output_path
 
     check_output_path(path)
-    data, fmt, mapping = save_settings(values, path, write)
-    write_atomic(path, data)
+    fmt, mapping = write_settings(values, path, write)
     return Saved(path, fmt, mapping)
 
 
-__all__ = ["Saved", "load", "load_settings", "save", "save_settings"]
+__all__ = ["Saved", "load", "load_settings", "save", "save_settings", "write_settings"]

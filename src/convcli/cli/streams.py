@@ -101,23 +101,22 @@ def write_result(array: Any, destination: str, write: WriteSettings, raw_format:
     ``raw_format`` is the format for ``-o -`` when ``--format`` is not given
     and the source was a raw array (its values stay numbers); images go as PNG.
     """
-    from ..api.files import save_settings
-    from ..io import write_atomic
+    from ..api.files import save_settings, write_settings
 
     if destination == "-" and write.format is None and raw_format:
         write = replace(write, format=raw_format)
     _check_float32_range(array, destination, write.format)
+    if destination != "-":
+        fmt, mapping = write_settings(array, destination, write)
+        return Written(destination, fmt, mapping)
     data, fmt, mapping = save_settings(array, destination, write)
-    if destination == "-":
-        stream = binary_stream("stdout")
-        if fmt not in ("txt", "csv") and stdout_is_terminal():
-            raise OutputUsageError(
-                f"refusing to write {fmt.upper()} bytes to a terminal; redirect (> out.{fmt}) or pipe it, or use --format txt"
-            )
-        stream.write(data)
-        stream.flush()
-    else:
-        write_atomic(destination, data)
+    stream = binary_stream("stdout")
+    if fmt not in ("txt", "csv") and stdout_is_terminal():
+        raise OutputUsageError(
+            f"refusing to write {fmt.upper()} bytes to a terminal; redirect (> out.{fmt}) or pipe it, or use --format txt"
+        )
+    stream.write(data)
+    stream.flush()
     return Written(destination, fmt, mapping)
 
 

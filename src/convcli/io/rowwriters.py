@@ -158,6 +158,38 @@ class TiffRowsWriter(RowWriter):
         self._target.handle.seek(self._end)
 
 
+def write_tiff(destination: str, values: np.ndarray) -> None:
+    """Write ``values`` (``(H, W)`` or ``(H, W, 3)``, as float32) as the TIFF ``tifffile.imwrite`` gives them, atomically.
+
+    Straight from the array into the temporary file (:class:`TiffRowsWriter`, the same bytes): encoding
+    into memory first copied a 12-megapixel result twice (48 MB each) before writing it. FIFOs and
+    devices (``-o /dev/null``) take the encoded bytes through :func:`~convcli.io.write_atomic`.
+    """
+    from .atomic import _special_file
+
+    if _special_file(destination) is not None:
+        from .atomic import write_atomic
+        from .encode import encode
+
+        write_atomic(destination, encode(values, "tiff")[0])
+        return
+    from .atomic import _shown
+
+    with _signals_held():  # as write_atomic: an interrupt lands before or after the file, never in between
+        try:
+            writer = TiffRowsWriter(destination, values.shape)
+        except OSError as exc:  # tifffile's own open of the temporary file
+            raise OutputError(f"cannot write {_shown(destination)!r}: {exc.strerror or exc}") from None
+        try:
+            writer.write(values)
+        except BaseException as exc:
+            writer.abort()
+            if isinstance(exc, OSError):  # a full disk, a quota
+                raise OutputError(f"cannot write {_shown(destination)!r}: {exc.strerror or exc}") from None
+            raise
+        writer.commit()
+
+
 #: The tile side of a streamed TIFF output (``--tile``): 256 x 256 float32 samples, 256 KiB a tile.
 TIFF_TILE = 256
 
