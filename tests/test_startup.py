@@ -106,6 +106,20 @@ def test_small_filter_job_imports_only_what_it_uses(tmp_path: Path) -> None:
     assert "shutil" not in modules
 
 
+def test_a_jpeg_job_imports_pillows_jpeg_plugin_alone(tmp_path: Path) -> None:
+    # Image.open would first import the BMP, GIF, PPM and PNG plugins too (10-20 ms); the JPEG signature picks one.
+    from PIL import Image
+
+    with Image.open(CHELSEA) as image:
+        image.convert("RGB").save(tmp_path / "cat.jpg", quality=90)
+    modules, done = modules_after(tmp_path, "filter", "cat.jpg", "-k", "vertical", "-o", "out.png")
+    assert done.returncode == 0, done.stderr
+    assert "298x449" in done.stderr and "JPEG" in done.stderr
+    assert "PIL.JpegImagePlugin" in modules
+    assert_light(modules, "PIL.JpegImagePlugin", "subprocess")
+    assert not {"PIL.PngImagePlugin", "PIL.PpmImagePlugin"} & modules
+
+
 def test_help_and_shape_import_no_numerical_module(tmp_path: Path) -> None:
     for args in (["--help"], ["filter", "--help"], ["shape", "-i", "224x224", "-k", "3", "-s", "2"]):
         modules, done = modules_after(tmp_path, *args)

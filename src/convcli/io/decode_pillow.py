@@ -29,22 +29,27 @@ def _text_chunk_limit(times: int = 1) -> str:
 
 
 def _open_image(data: bytes) -> Any:
-    """Pillow's ``Image.open`` of ``data``, a PNG opened by Pillow's PNG plugin alone.
+    """Pillow's ``Image.open`` of ``data``, a PNG or a JPEG opened by its own Pillow plugin alone.
 
     Without a file name ``Image.open`` first imports Pillow's common plugins (BMP, GIF, JPEG, PPM,
-    PNG), more start-up than the rest of a small job's decoding (issue 19); a file with the PNG
-    signature needs only the PNG plugin, as ``Image.open`` would pick. A PNG the plugin cannot
-    identify goes through ``Image.open``, whose error is reported as before.
+    PNG), more start-up than the rest of a small job's decoding (issue 19); a file with the PNG or
+    the JPEG signature needs only that plugin, as ``Image.open`` would pick (for a JPEG its factory,
+    which also tells an MPO). A file the plugin cannot identify goes through ``Image.open``, whose
+    error is reported as before.
     """
     from PIL import Image
 
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        from PIL import PngImagePlugin
+    try:
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            from PIL import PngImagePlugin
 
-        try:
             return PngImagePlugin.PngImageFile(io.BytesIO(data), "")
-        except (SyntaxError, IndexError, TypeError, struct.error):  # what Image.open passes on to other plugins
-            pass
+        if data.startswith(b"\xff\xd8\xff"):  # JpegImagePlugin's own test
+            from PIL import JpegImagePlugin
+
+            return JpegImagePlugin.jpeg_factory(io.BytesIO(data), "")
+    except (SyntaxError, IndexError, TypeError, struct.error):  # what Image.open passes on to other plugins
+        pass
     return Image.open(io.BytesIO(data))
 
 
