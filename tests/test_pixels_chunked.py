@@ -58,10 +58,26 @@ def test_chunked_mapping_equals_the_whole_array_expression(values, window, depth
 def test_extremes_across_chunks_and_nan(chunk):
     rng = np.random.default_rng(1)
     values = rng.normal(size=(301, 257)).astype(np.float32)
-    assert pixels._extremes(values) == (float(values.min()), float(values.max()))
+    assert pixels._extremes(values) == (float(values.min()), float(values.max()), None)
+    signs = (int(np.count_nonzero(values < 0)), int(np.count_nonzero(values > 0)))
+    assert pixels._extremes(values, signs=True) == (float(values.min()), float(values.max()), signs)
     values[150, 3] = np.nan
-    low, high = pixels._extremes(values)
+    low, high, _ = pixels._extremes(values)
     assert np.isnan(low) and np.isnan(high)  # as NumPy's own min and max: to_pixels then takes the finite ones
+
+
+@pytest.mark.parametrize("zeros", [0, 5000])
+def test_the_sign_counts_of_the_extremes_read_are_the_statistics_counts(chunk, zeros):
+    # The centred test of auto and percentile reads these counts; counted in the chunks, they must be the same.
+    values = np.random.default_rng(4).normal(size=(301, 257)).astype(np.float32)
+    values.reshape(-1)[:zeros] = 0
+    fused = pixels._ArrayStats(values, signs=True)
+    lazy = pixels._ArrayStats(values)
+    assert (fused.negative, fused.positive) == (lazy.negative, lazy.positive)
+    assert lazy.negative == int(np.count_nonzero(values < 0)) and lazy.positive == int(np.count_nonzero(values > 0))
+    values[7, 7] = np.inf  # not all finite: the counts are of the finite values, as before
+    with_inf = pixels._ArrayStats(values, signs=True)
+    assert with_inf.positive == int(np.count_nonzero(np.isfinite(values) & (values > 0)))
 
 
 def test_a_photo_sized_result_is_the_same_in_chunks(chunk):

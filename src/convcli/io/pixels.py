@@ -179,13 +179,17 @@ def needs_values(scale: str, vmin: float | None, vmax: float | None) -> bool:
 class _ArrayStats:
     """:class:`ValueStats` of a whole array (order statistics computed when asked, by partitioning)."""
 
-    def __init__(self, values: np.ndarray) -> None:
-        low, high = _extremes(values) if values.size else (math.nan, math.nan)  # one read, on the worker threads
+    def __init__(self, values: np.ndarray, signs: bool = False) -> None:
+        """``signs``: count the negative and positive values in the same read as the extremes (an ``auto`` or
+        ``percentile`` mapping asks for them when the values leave [0, 1])."""
+        low, high, counts = _extremes(values, signs) if values.size else (math.nan, math.nan, None)
         self.all_finite = bool(np.isfinite(low) and np.isfinite(high))  # NaN and infinity show in the extremes
         self.finite = values.ravel() if self.all_finite else values[np.isfinite(values)]
         if not self.all_finite:
             low = float(self.finite.min()) if self.finite.size else 0.0
             high = float(self.finite.max()) if self.finite.size else 1.0
+        elif counts is not None:  # all finite: the chunks counted exactly what the properties below would
+            self.negative, self.positive = counts  # set here, the cached properties below never run
         self.low, self.high = low, high
 
     @functools.cached_property
@@ -419,7 +423,7 @@ def to_pixels(
     values = np.asarray(values, dtype=np.float32)
     if scale == "abs":
         values = np.abs(values)
-    stats = _ArrayStats(values)
+    stats = _ArrayStats(values, signs=parse_scale(scale)[0] in ("auto", "percentile"))
     chosen, low, high = choose_ends(stats, scale, vmin, vmax)
     low_data, high_data, all_finite = stats.low, stats.high, stats.all_finite
     white = (1 << depth) - 1
@@ -452,25 +456,36 @@ def _chunks(size: int) -> list[tuple[int, int]]:
     return [(start, min(size, start + _CHUNK)) for start in range(0, size, _CHUNK)]
 
 
-def _extremes(values: np.ndarray) -> tuple[float, float]:
-    """``(values.min(), values.max())`` in one read of each chunk, chunks on the worker threads."""
+def _extremes(values: np.ndarray, signs: bool = False) -> tuple[float, float, tuple[int, int] | None]:
+    """``(values.min(), values.max())`` in one read of each chunk, chunks on the worker threads; with ``signs``,
+    also the counts of negative and positive values (each chunk counted while it is in the cache), else ``None``.
+
+    >>> _extremes(np.array([-1.0, 0.0, 2.0, 3.0]), signs=True)
+    (-1.0, 3.0, (1, 2))
+    """
     flat = values.reshape(-1)
+
+    def extremes(part: np.ndarray) -> tuple[float, float, int, int]:
+        negative = int(np.count_nonzero(part < 0)) if signs else 0
+        return float(part.min()), float(part.max()), negative, int(np.count_nonzero(part > 0)) if signs else 0
+
     if flat.size <= _CHUNK:
-        return float(flat.min()), float(flat.max())
+        low, high, negative, positive = extremes(flat)
+        return low, high, (negative, positive) if signs else None
     from ..parallel import run_parallel
 
-    found: dict[int, tuple[float, float]] = {}
+    found: dict[int, tuple[float, float, int, int]] = {}
 
-    def extremes(start: int, stop: int) -> None:
-        part = flat[start:stop]
-        found[start] = (float(part.min()), float(part.max()))
+    def chunk(start: int, stop: int) -> None:
+        found[start] = extremes(flat[start:stop])
 
-    run_parallel(_chunks(flat.size), extremes)
+    run_parallel(_chunks(flat.size), chunk)
     # min/max of floats: a NaN anywhere makes both NaN, as NumPy's whole-array min and max do.
-    lows, highs = [low for low, _ in found.values()], [high for _, high in found.values()]
+    lows, highs = [part[0] for part in found.values()], [part[1] for part in found.values()]
+    counts = (sum(part[2] for part in found.values()), sum(part[3] for part in found.values())) if signs else None
     if any(low != low for low in lows) or any(high != high for high in highs):
-        return float("nan"), float("nan")
-    return min(lows), max(highs)
+        return float("nan"), float("nan"), counts
+    return min(lows), max(highs), counts
 
 
 def _mapped(
