@@ -58,11 +58,11 @@ def test_chunked_mapping_equals_the_whole_array_expression(values, window, depth
 def test_extremes_across_chunks_and_nan(chunk):
     rng = np.random.default_rng(1)
     values = rng.normal(size=(301, 257)).astype(np.float32)
-    assert pixels._extremes(values) == (float(values.min()), float(values.max()), None)
+    assert pixels.extremes(values) == (float(values.min()), float(values.max()), None)
     signs = (int(np.count_nonzero(values < 0)), int(np.count_nonzero(values > 0)))
-    assert pixels._extremes(values, signs=True) == (float(values.min()), float(values.max()), signs)
+    assert pixels.extremes(values, signs=True) == (float(values.min()), float(values.max()), signs)
     values[150, 3] = np.nan
-    low, high, _ = pixels._extremes(values)
+    low, high, _ = pixels.extremes(values)
     assert np.isnan(low) and np.isnan(high)  # as NumPy's own min and max: to_pixels then takes the finite ones
 
 
@@ -116,3 +116,28 @@ def test_tail_value_is_the_partitioned_value(size, kind, which, percentile, seed
     rank = nearest_rank(size, 100 - percentile if which == "low" else percentile)
     reference = np.abs(values) if which == "abs" else values
     assert tail_value(values, rank, which) == np.partition(reference, rank - 1)[rank - 1]
+
+
+def test_extremes_of_a_view_with_gaps_between_rows_are_numpys(chunk):
+    # OpenCV's results are cropped views: read by blocks of rows, without a copy, the same ends and counts.
+    whole = np.random.default_rng(5).normal(size=(120, 90)).astype(np.float32)
+    view = whole[3:110, 2:80]
+    assert not view.flags.c_contiguous
+    signs = (int(np.count_nonzero(view < 0)), int(np.count_nonzero(view > 0)))
+    assert pixels.extremes(view, signs=True) == (float(view.min()), float(view.max()), signs)
+    whole[50, 40] = np.inf
+    assert pixels.extremes(view)[1] == np.inf
+    whole[60, 41] = np.nan
+    assert all(np.isnan(end) for end in pixels.extremes(view)[:2])
+
+
+def test_a_non_finite_result_is_refused_from_its_extremes(chunk):
+    from convcli.api.checks import check_finite_result
+    from convcli.limits import LimitError
+
+    result = np.zeros((40, 30), np.float32)
+    assert check_finite_result(result[:, 1:], "filtering", "fix") is not None
+    for bad in (np.inf, -np.inf, np.nan):
+        result[17, 9] = bad
+        with pytest.raises(LimitError, match="1 output value is beyond"):
+            check_finite_result(result[:, 1:], "filtering", "fix")

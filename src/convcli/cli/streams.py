@@ -126,13 +126,16 @@ def _check_float32_range(array: Any, destination: str, requested: str | None) ->
     import numpy as np
 
     from ..io import output_format
+    from ..io.pixels import extremes
     from ..limits import LimitError
 
     fmt = output_format(destination, requested)
     if fmt in ("npy", "txt", "csv") or array.dtype.kind != "f" or not array.size:
         return
+    if fmt == "tiff" and array.dtype.itemsize <= 4:
+        return  # float32 (or narrower) values are all within float32's range
     top = float(np.finfo(np.float32).max)
-    high, low = float(array.max()), float(array.min())
+    low, high, _ = extremes(array)  # one read, in chunks on the worker threads
     if not (np.isfinite(high) and np.isfinite(low)):  # -inf of a max pool over padding alone: the pixels skip it
         finite = array[np.isfinite(array)]
         if not finite.size:

@@ -182,7 +182,7 @@ class _ArrayStats:
     def __init__(self, values: np.ndarray, signs: bool = False) -> None:
         """``signs``: count the negative and positive values in the same read as the extremes (an ``auto`` or
         ``percentile`` mapping asks for them when the values leave [0, 1])."""
-        low, high, counts = _extremes(values, signs) if values.size else (math.nan, math.nan, None)
+        low, high, counts = extremes(values, signs) if values.size else (math.nan, math.nan, None)
         self.all_finite = bool(np.isfinite(low) and np.isfinite(high))  # NaN and infinity show in the extremes
         self.finite = values.ravel() if self.all_finite else values[np.isfinite(values)]
         if not self.all_finite:
@@ -456,30 +456,48 @@ def _chunks(size: int) -> list[tuple[int, int]]:
     return [(start, min(size, start + _CHUNK)) for start in range(0, size, _CHUNK)]
 
 
-def _extremes(values: np.ndarray, signs: bool = False) -> tuple[float, float, tuple[int, int] | None]:
+def extremes(values: np.ndarray, signs: bool = False) -> tuple[float, float, tuple[int, int] | None]:
     """``(values.min(), values.max())`` in one read of each chunk, chunks on the worker threads; with ``signs``,
     also the counts of negative and positive values (each chunk counted while it is in the cache), else ``None``.
 
-    >>> _extremes(np.array([-1.0, 0.0, 2.0, 3.0]), signs=True)
-    (-1.0, 3.0, (1, 2))
-    """
-    flat = values.reshape(-1)
+    A NaN anywhere makes both ends NaN and an infinity shows as an end, as NumPy's own min and max, so the
+    ends also tell whether every value is finite. A view with gaps between its rows (OpenCV's cropped
+    results) is read by blocks of rows, never copied.
 
-    def extremes(part: np.ndarray) -> tuple[float, float, int, int]:
+    >>> extremes(np.array([-1.0, 0.0, 2.0, 3.0]), signs=True)
+    (-1.0, 3.0, (1, 2))
+    >>> extremes(np.arange(12.0).reshape(3, 4)[:, 1:3])
+    (1.0, 10.0, None)
+    """
+    if values.flags.c_contiguous or values.ndim < 2:
+        flat = values.reshape(-1)
+        pieces = _chunks(flat.size)
+
+        def piece(start: int, stop: int) -> np.ndarray:
+            return flat[start:stop]
+    else:
+        per_row = max(1, values[0].size)
+        rows = max(1, _CHUNK // per_row)
+        pieces = [(start, min(values.shape[0], start + rows)) for start in range(0, values.shape[0], rows)]
+
+        def piece(start: int, stop: int) -> np.ndarray:
+            return values[start:stop]
+
+    def summary(part: np.ndarray) -> tuple[float, float, int, int]:
         negative = int(np.count_nonzero(part < 0)) if signs else 0
         return float(part.min()), float(part.max()), negative, int(np.count_nonzero(part > 0)) if signs else 0
 
-    if flat.size <= _CHUNK:
-        low, high, negative, positive = extremes(flat)
+    if len(pieces) == 1:
+        low, high, negative, positive = summary(piece(*pieces[0]))
         return low, high, (negative, positive) if signs else None
     from ..parallel import run_parallel
 
     found: dict[int, tuple[float, float, int, int]] = {}
 
     def chunk(start: int, stop: int) -> None:
-        found[start] = extremes(flat[start:stop])
+        found[start] = summary(piece(start, stop))
 
-    run_parallel(_chunks(flat.size), chunk)
+    run_parallel(pieces, chunk)
     # min/max of floats: a NaN anywhere makes both NaN, as NumPy's whole-array min and max do.
     lows, highs = [part[0] for part in found.values()], [part[1] for part in found.values()]
     counts = (sum(part[2] for part in found.values()), sum(part[3] for part in found.values())) if signs else None
