@@ -88,11 +88,9 @@ def machine_key() -> str:
     >>> "cores=" in machine_key() and "scipy=" in machine_key()
     True
     """
-    import platform
-
     from .._version import __version__
 
-    model = platform.processor() or platform.machine()
+    model = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
@@ -101,6 +99,10 @@ def machine_key() -> str:
                     break
     except OSError:
         pass
+    if not model:  # not Linux: platform.processor() runs `uname -p` on some systems, so only when needed
+        import platform
+
+        model = platform.processor() or platform.machine()
     parts = [model, f"cores={os.cpu_count()}", f"numpy={np.__version__}", f"scipy={_version_of('scipy', 'version')}"]
     from .plan import opencv_available
 
@@ -132,10 +134,11 @@ def _version_of(package: str, name: str) -> str:
 
 def cache_path(key: str | None = None) -> Path:
     """The file holding this machine's table."""
-    import hashlib
+    import zlib  # loaded already by every image job; hashlib would be 4 ms more of start-up
 
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "convcli"
-    digest = hashlib.sha1((key or machine_key()).encode()).hexdigest()[:16]
+    text = (key or machine_key()).encode()
+    digest = f"{zlib.crc32(text):08x}{zlib.adler32(text):08x}"
     return base / f"fft-tiles-{digest}.json"
 
 
