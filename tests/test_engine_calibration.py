@@ -276,3 +276,24 @@ def test_an_implausible_cache_file_is_probed_again(calibrated, monkeypatch):
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"key": "k", "ns_per_element": {"128": 7.7, "384": 123.0}, "opencv": {}}))
     assert calibration.fft_table(1 << 30) == {256: 8.0, 512: 9.0} and len(calls) == 1
+
+
+def test_a_job_of_few_images_charges_opencv_its_import(monkeypatch):
+    # A one-shot run of a 2 MP image would spend more importing OpenCV (about 40 ms) than OpenCV saves on a 3x3;
+    # a job of a thousand images shares one import. The charge is the job's, never the process's state.
+    from convcli.engine import opencv_available
+
+    if not opencv_available():
+        pytest.skip("needs OpenCV")
+    kernel = np.random.default_rng(8).uniform(-1, 1, (3, 3))
+    size = (1200, 1600)
+    free = plan_correlation(size, kernel, padding=1)
+    if free.backend != "opencv":
+        pytest.skip(f"this machine's model keeps a 3x3 at 2 MP on NumPy anyway: {free.reason}")
+    one_shot = plan_correlation(size, kernel, padding=1, job_images=1)
+    assert one_shot.backend == "numpy" and "40 ms for importing it" in one_shot.reason
+    shared = plan_correlation(size, kernel, padding=1, job_images=1000)
+    assert shared.backend == "opencv" and "0.04 ms for importing it" in shared.reason
+    # forced methods are charged too; a forced backend is not (it asks for OpenCV whatever the cost)
+    assert plan_correlation(size, kernel, padding=1, job_images=1, method="direct").backend == "numpy"
+    assert plan_correlation(size, kernel, padding=1, job_images=1, backend="opencv").backend == "opencv"

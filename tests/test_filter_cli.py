@@ -306,3 +306,24 @@ def test_png_compression_levels_change_size_not_pixels(samples, tmp_path):
     assert np.array_equal(pixels["0"], pixels["1"]) and np.array_equal(pixels["1"], pixels["9"])
     assert sizes["0"] > sizes["1"] >= sizes["9"]
     assert_error(run_cli(["filter", samples / "camera.png", "-k", "vertical", "--compression", "10"]), 2, "0<=x<=9")
+
+
+def test_the_command_line_shares_opencvs_import_among_its_images(tmp_path):
+    # Each image's OpenCV plans carry its share of one import (the job's count of images, whatever --jobs is).
+    from convcli.engine import opencv_available
+
+    if not opencv_available():
+        pytest.skip("needs OpenCV")
+    from PIL import Image
+
+    rng = np.random.default_rng(9)
+    for name in ("a", "b", "c", "d"):
+        Image.fromarray(rng.integers(0, 256, (1200, 1600), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+    one = run_cli(["filter", tmp_path / "a.png", "-k", "gaussian:15", "-o", tmp_path / "one.png", "-v"])
+    assert one.exit_code == 0, one.output
+    assert "40 ms for importing it (this image's share)" in one.stderr
+    four = run_cli(
+        ["filter", *(tmp_path / f"{n}.png" for n in "abcd"), "-k", "gaussian:15", "--outdir", tmp_path / "o", "-v"]
+    )
+    assert four.exit_code == 0, four.output
+    assert four.stderr.count("10 ms for importing it (this image's share)") == 4

@@ -66,6 +66,7 @@ def plan_filter(size: Pair, kernels: Sequence[Kernel], settings: FilterSettings,
             dilation=settings.geometry.dilation,
             method=settings.method,
             dtype=dtype,
+            job_images=settings.job_images,
         )
         plans.append(plan)
         size = plan.geometry.output
@@ -87,6 +88,7 @@ def filter_array(image: np.ndarray, kernels: Sequence[Kernel], settings: FilterS
             plane: np.ndarray,
             weights: np.ndarray = weights,
             method: str = plan.method,
+            backend: str = plan.backend,
             offset: float = kernel.offset,
             padding: Any = plan.geometry.padding,
         ) -> np.ndarray:
@@ -100,6 +102,7 @@ def filter_array(image: np.ndarray, kernels: Sequence[Kernel], settings: FilterS
                 pad_value=shape.pad_value,
                 bias=settings.bias + offset,  # a libvips .mat kernel's offset is added as a bias
                 method=method,
+                backend=backend,  # the plan's, whatever a plan of this call alone would pick
             )
 
         with _overflow_checked():

@@ -136,12 +136,20 @@ class FilterSettings:
         Algorithm; all give the same numbers to rounding.
     precision : {'auto', 'float32', 'float64'}
         ``auto`` computes float32 input in float32 and anything else in float64.
+    job_images : int
+        How many images the job filters; the plan then charges each OpenCV
+        plan its share of importing OpenCV (a one-shot run of a mid-size image
+        would spend more importing it than it saves). The command line sets it
+        to its number of sources, the same in every process of the job
+        (``--jobs``, Dask), so all of them pick the same plans; 0 (the default,
+        the library's: a session pays the import once) charges nothing.
     """
 
     geometry: Geometry = field(default_factory=Geometry)
     bias: float = 0.0
     method: str = "auto"
     precision: str = "auto"
+    job_images: int = 0
 
 
 @dataclass(frozen=True)

@@ -352,10 +352,17 @@ def run_command(
     run: RunOptions,
     *,
     one_per_source: bool = False,
+    worker_for: Callable[[int], Callable[[Item], list[Report]]] | None = None,
 ) -> None:
-    """What every command over SOURCE... does: gather the sources, plan every output, run the items and report."""
+    """What every command over SOURCE... does: gather the sources, plan every output, run the items and report.
+
+    ``worker_for(n)``, when given, makes the worker from the number of items the run will have (``filter``
+    hands it to its plan: OpenCV's import shared by the job's images); otherwise ``worker`` runs every item.
+    """
     gathered = gather_sources(sources, run)
     plan = plan_items(
         gathered.sources, labels, run, gathered.batch, one_per_source=one_per_source, subfolders=gathered.subfolders
     )
+    if worker_for is not None:
+        worker = worker_for(len(plan.items))
     execute(ctx, plan, worker, run)

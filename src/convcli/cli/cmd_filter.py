@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -142,8 +142,13 @@ def filter_command(
     record = filter_options(options, chain)
     check_placement(record.settings.geometry, kernels)  # an origin out of range: exit 2 before any work
     outputs = _labels(list(kernels), chain)
-    worker = functools.partial(filter_item, outputs=outputs, options=record)
-    run_command(ctx, sources, [label for label, _ in outputs], worker, record.run)
+
+    def worker_for(images: int) -> Any:
+        # OpenCV's plans are charged each image's share of importing OpenCV (the same in every process of the job).
+        settings = replace(record.settings, job_images=images)
+        return functools.partial(filter_item, outputs=outputs, options=replace(record, settings=settings))
+
+    run_command(ctx, sources, [label for label, _ in outputs], worker_for(1), record.run, worker_for=worker_for)
 
 
 def filter_item(item: Item, outputs: list[tuple[str, list[Kernel]]], options: FilterOptions) -> list[Report]:

@@ -231,6 +231,18 @@ def fft_speedup(outputs: int = 0) -> float:
     return (_SPEEDUP or 1.0) if enabled() else 1.0
 
 
+#: What a process pays to start using OpenCV: ``import cv2`` (28-39 ms of wall time after NumPy on the 2-core
+#: AMD EPYC, its BLAS threads kept off: :func:`convcli.engine.opencv.cv2_module`) and the first call's start of its
+#: threads (5-15 ms). A constant, not a probe: one sample of an import is mostly the disk cache's state.
+OPENCV_IMPORT_NS = 40e6
+
+
+def opencv_import_ns() -> float:
+    """Nanoseconds of starting OpenCV in a process (:data:`OPENCV_IMPORT_NS`), charged to OpenCV's plans by the
+    share of each image (``images_per_process`` of :func:`convcli.engine.plan.plan_correlation`)."""
+    return OPENCV_IMPORT_NS
+
+
 def opencv_costs(outputs: int = 0) -> dict[str, dict[int, float]]:
     """OpenCV's measured ns per output here for work of ``outputs`` outputs, by method and kernel size.
 

@@ -310,6 +310,7 @@ def plan_correlation(
     method: str = "auto",
     dtype: Any = np.float32,
     backend: str = "auto",
+    job_images: int = 0,
 ) -> Plan:
     """Resolve the geometry and choose the method and backend.
 
@@ -322,6 +323,13 @@ def plan_correlation(
     ``fft`` for kernels of 130 taps or more, where it switches to its DFT);
     ``'numpy'`` forces NumPy/SciPy. Plans are cached (they are immutable), so
     planning a small filter costs microseconds.
+
+    ``job_images``: how many images the job filters (the command line's count);
+    OpenCV's plans are then charged each image's share of importing OpenCV
+    (:func:`convcli.engine.calibration.opencv_import_ns`), so a one-shot run of a
+    mid-size image stays on NumPy. 0 charges nothing. The charge never depends
+    on whether cv2 happens to be imported already, nor on how many processes
+    run the job, so every process of a job picks the same plan.
     """
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 2 or kernel.size == 0:
@@ -340,20 +348,21 @@ def plan_correlation(
             method,
             np.dtype(dtype).str,  # type: ignore[call-overload]
             backend,
+            int(job_images),
             opencv_available() if backend != "numpy" else False,
             calibration.token(),
         )
         hash(key)
     except TypeError:
-        return _plan(input_size, kernel, stride, padding, dilation, method, dtype, backend)
+        return _plan(input_size, kernel, stride, padding, dilation, method, dtype, backend, job_images)
     return _cached_plan(key)
 
 
 @lru_cache(maxsize=256)
 def _cached_plan(key: tuple) -> Plan:
-    input_size, data, shape, stride, padding, dilation, method, dtype, backend, _, _ = key
+    input_size, data, shape, stride, padding, dilation, method, dtype, backend, images, _, _ = key
     kernel = np.frombuffer(data, dtype=np.float64).reshape(shape)
-    return _plan(input_size, kernel, stride, padding, dilation, method, np.dtype(dtype), backend)
+    return _plan(input_size, kernel, stride, padding, dilation, method, np.dtype(dtype), backend, images)
 
 
 def _plan(
@@ -365,6 +374,7 @@ def _plan(
     method: str,
     dtype: Any,
     backend: str,
+    job_images: int = 0,
 ) -> Plan:
     if method not in METHODS:
         raise ParameterError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
@@ -395,6 +405,12 @@ def _plan(
         keep = geometry.output[0] * geometry.output[1] * _SUBSAMPLE
         for key, value in _costs(full, kernel, terms, opencv).items():
             costs[(key[0], key[1] + ", all then subsampled")] = value + keep
+    imported = 0.0
+    if opencv and job_images > 0 and backend == "auto":
+        imported = calibration.opencv_import_ns() / job_images
+        for key in costs:
+            if key[1].startswith("opencv"):
+                costs[key] += imported
     candidates = [key for key in costs if method in ("auto", key[0])]
     if backend == "opencv" and any(b.startswith("opencv") for _, b in candidates):
         # OpenCV where it can run the method; NumPy/SciPy for what it cannot (strided boxes, for one).
@@ -408,4 +424,6 @@ def _plan(
     kind = "box" if is_box(kernel) else f"rank-{len(terms)}" if len(terms) <= MAX_SEPARABLE_TERMS else "full-rank"
     others = ", ".join(f"{m} on {b} {costs[(m, b)] / 1e6:.3g}" for m, b in costs if (m, b) != best)
     reason = f"{best[0]} on {best[1]}: {kind} {shape} kernel, estimated {costs[best] / 1e6:.3g} ms, the least (vs {others} ms)"
+    if imported:
+        reason += f"; OpenCV's estimates include {imported / 1e6:.3g} ms for importing it (this image's share)"
     return Plan(geometry, best[0], reason, runner, tuple(terms), subsampled)
