@@ -11,7 +11,7 @@ import pytest
 import tifffile
 
 from conftest import assert_error, run_cli
-from convcli.api.files import write_settings
+from convcli.api.files import save_file
 from convcli.api.settings import WriteSettings
 from convcli.errors import OutputError
 from convcli.io import rowwriters
@@ -37,7 +37,7 @@ def imwrite_bytes(values: np.ndarray) -> bytes:
 )
 def test_the_file_is_tifffile_imwrites_bytes(tmp_path, values):
     target = tmp_path / "out.tif"
-    assert write_settings(values, str(target), WriteSettings()) == ("tiff", None)
+    assert save_file(values, str(target), WriteSettings()) == ("tiff", None)
     assert target.read_bytes() == imwrite_bytes(values)
     assert np.array_equal(tifffile.imread(target), values.astype(np.float32))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]  # no temporary left

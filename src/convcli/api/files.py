@@ -170,7 +170,7 @@ def save_settings(array: np.ndarray, destination: str, write: WriteSettings) -> 
     return data, fmt, mapping
 
 
-def write_settings(array: np.ndarray, destination: str, write: WriteSettings) -> tuple[str, PixelMapping | None]:
+def save_file(array: np.ndarray, destination: str, write: WriteSettings) -> tuple[str, PixelMapping | None]:
     """Encode ``array`` for the file ``destination`` and write it atomically; returns the format and the mapping.
 
     A TIFF goes from the array straight into the file (:func:`convcli.io.rowwriters.write_tiff`, the bytes
@@ -262,8 +262,8 @@ def save(
     from ..io import check_output_path
 
     check_output_path(path)
-    fmt, mapping = write_settings(values, path, write)
+    fmt, mapping = save_file(values, path, write)
     return Saved(path, fmt, mapping)
 
 
-__all__ = ["Saved", "load", "load_settings", "save", "save_settings", "write_settings"]
+__all__ = ["Saved", "load", "load_settings", "save", "save_settings", "save_file"]

@@ -101,13 +101,13 @@ def write_result(array: Any, destination: str, write: WriteSettings, raw_format:
     ``raw_format`` is the format for ``-o -`` when ``--format`` is not given
     and the source was a raw array (its values stay numbers); images go as PNG.
     """
-    from ..api.files import save_settings, write_settings
+    from ..api.files import save_file, save_settings
 
     if destination == "-" and write.format is None and raw_format:
         write = replace(write, format=raw_format)
     _check_float32_range(array, destination, write.format)
     if destination != "-":
-        fmt, mapping = write_settings(array, destination, write)
+        fmt, mapping = save_file(array, destination, write)
         return Written(destination, fmt, mapping)
     data, fmt, mapping = save_settings(array, destination, write)
     stream = binary_stream("stdout")
