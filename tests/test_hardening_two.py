@@ -487,7 +487,7 @@ def test_reasonable_templates_still_work(tmp_path):
 def test_planning_is_linear_in_the_sources(tmp_path, monkeypatch):
     from convcli.api.settings import WriteSettings
     from convcli.cli.batching import plan_items
-    from convcli.cli.options import RunOptions
+    from convcli.cli.option_records import RunOptions
 
     folder = tmp_path / "many"
     folder.mkdir()

@@ -29,6 +29,7 @@ from .checks import (
     as_kernels,
     check_finite_result,
     geometry,
+    pool_geometry_for,
     pool_settings,
     upsample_settings,
 )
@@ -250,16 +251,9 @@ def filter(  # noqa: A001 (the public name mirrors the command)
 
 def pool_array(image: np.ndarray, settings: PoolSettings) -> tuple[np.ndarray, PoolGeometry]:
     """Pool a checked 2-D or ``(H, W, C)`` array; returns the result and the resolved geometry."""
-    from ..pooling import pool2d, pool_geometry
+    from ..pooling import pool2d
 
-    resolved = pool_geometry(
-        (image.shape[0], image.shape[1]),
-        settings.size,
-        stride=settings.stride,
-        padding=settings.padding,
-        dilation=settings.dilation,
-        ceil_mode=settings.ceil_mode,
-    )
+    resolved = pool_geometry_for((image.shape[0], image.shape[1]), settings)
     with _overflow_checked():
         result = per_channel(
             lambda plane: pool2d(

@@ -4,7 +4,8 @@ Arrays, pairs, paddings, origins, numbers, kernels and precisions checked and
 put in canonical form, each mistake refused in one line that names the
 argument; the checked settings records (:func:`geometry`, :func:`pool_settings`,
 :func:`upsample_settings`) built from keyword arguments as the public functions
-take them; and the overflow check of a result (:func:`check_finite_result`).
+take them; the geometry of a pooling from its settings (:func:`pool_geometry_for`);
+and the overflow check of a result (:func:`check_finite_result`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from ..kernels import Kernel, resolve_kernel
 from ..limits import LimitError, check_geometry
 from ..shapes import SAME_EXTRA, Pair, format_pair, padding_sides, parse_padding, parse_pair
 from .settings import Geometry, PoolSettings, UpsampleSettings
+
+if TYPE_CHECKING:
+    from ..pooling import PoolGeometry
 
 PRECISIONS = ("auto", "float32", "float64")
 
@@ -277,6 +281,25 @@ def pool_settings(
             "dilation); drop it or use op 'max'/'min'"
         )
     return settings
+
+
+def pool_geometry_for(size: Pair, settings: PoolSettings) -> PoolGeometry:
+    """The geometry of the pooling ``settings`` describe on an ``(H, W)`` input of ``size``.
+
+    The one place the settings' window, stride, padding, dilation and ceil mode
+    are handed to :func:`~convcli.pooling.pool_geometry`, for the in-memory, the
+    streamed and the command line's runs alike.
+    """
+    from ..pooling import pool_geometry
+
+    return pool_geometry(
+        size,
+        settings.size,
+        stride=settings.stride,
+        padding=settings.padding,
+        dilation=settings.dilation,
+        ceil_mode=settings.ceil_mode,
+    )
 
 
 def upsample_settings(

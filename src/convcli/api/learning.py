@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError
 from ..shapes import Pair, Sides, as_pair
-from .teaching_checks import IntOrPair, _pad_mode, _padding, _plane
+from .teaching_checks import IntOrPair, _plane, border_arguments, geometry_arguments
 
 if TYPE_CHECKING:
     from ..teach.fits import FitResult
@@ -58,9 +58,7 @@ def kernel_size_for(
     return infer_kernel_size(
         image.shape,  # type: ignore[arg-type]
         goal.shape,  # type: ignore[arg-type]
-        as_pair(stride, "stride", 1),
-        _padding(padding),
-        as_pair(dilation, "dilation", 1),
+        **geometry_arguments(stride, padding, dilation),
     )
 
 
@@ -164,9 +162,7 @@ def learn(
         ]
         if given:
             raise ParameterError(f"{', '.join(given)} only apply to solver 'gd'; lstsq solves in one step, drop them")
-    geometry = dict(
-        stride=as_pair(stride, "stride", 1), padding=_padding(padding), dilation=as_pair(dilation, "dilation", 1)
-    )
+    geometry = geometry_arguments(stride, padding, dilation)
     image, goal = _plane(input, "input"), _plane(target, "target")
     inferred = kernel_size is None
     size = (
@@ -174,9 +170,7 @@ def learn(
         if kernel_size is None
         else as_pair(kernel_size, "kernel size", 1)
     )
-    common: dict[str, Any] = dict(
-        **geometry, pad_mode=_pad_mode(pad_mode), pad_value=float(pad_value), convolve=bool(convolve)
-    )
+    common: dict[str, Any] = dict(**geometry, **border_arguments(pad_mode, pad_value), convolve=bool(convolve))
     if solver == "lstsq":
         result = fit_lstsq(image, goal, size, learn_bias=bool(learn_bias), **common)
     else:

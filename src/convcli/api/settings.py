@@ -1,6 +1,6 @@
 """Typed settings records: one frozen dataclass per concern, built once and handed to pure functions.
 
-The command line builds them from its options (``convcli.cli.options``), the
+The command line builds them from its options (``convcli.cli.option_records``), the
 Python API from its keyword arguments; both then call the same functions.
 Records are frozen (hashable, safe to share between threads) and picklable
 (a batch sends them to worker processes).

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..shapes import as_pair
-from .teaching_checks import IntOrPair, _kernel, _pad_mode, _padding, _plane
+from .teaching_checks import IntOrPair, _kernel, _plane, border_arguments, geometry_arguments
 
 if TYPE_CHECKING:
     from ..kernels import Kernel
@@ -111,12 +110,9 @@ def explain(
     return explain_grid(
         array,
         weights,
-        stride=as_pair(stride, "stride", 1),
-        padding=_padding(padding),
-        dilation=as_pair(dilation, "dilation", 1),
+        **geometry_arguments(stride, padding, dilation),
         convolve=bool(convolve),
-        pad_mode=_pad_mode(pad_mode),
-        pad_value=float(pad_value),
+        **border_arguments(pad_mode, pad_value),
         matrix=bool(matrix),
         name=name,
     )

@@ -31,6 +31,30 @@ def _pad_mode(pad_mode: str) -> str:
     return resolve_pad_mode(str(pad_mode))
 
 
+def geometry_arguments(stride: IntOrPair, padding: IntOrPair | str | Sides, dilation: IntOrPair) -> dict[str, Any]:
+    """``stride``, ``padding`` and ``dilation`` checked (in that order), as keyword arguments of the solvers.
+
+    The geometry as :func:`~convcli.api.teaching.explain`, :func:`~convcli.api.learning.learn`
+    and :func:`~convcli.api.learning.kernel_size_for` take it; a bad value is refused
+    in one line that names it.
+
+    >>> geometry_arguments(2, "same", (1, 2))
+    {'stride': (2, 2), 'padding': 'same', 'dilation': (1, 2)}
+    """
+    return dict(
+        stride=as_pair(stride, "stride", 1), padding=_padding(padding), dilation=as_pair(dilation, "dilation", 1)
+    )
+
+
+def border_arguments(pad_mode: str, pad_value: float) -> dict[str, Any]:
+    """``pad_mode`` (an alias resolved to its canonical name) and ``pad_value`` (a float), as keyword arguments.
+
+    >>> border_arguments("edge", 1)
+    {'pad_mode': 'replicate', 'pad_value': 1.0}
+    """
+    return dict(pad_mode=_pad_mode(pad_mode), pad_value=float(pad_value))
+
+
 def _kernel(kernel: Any) -> Kernel:
     """A :class:`~convcli.kernels.Kernel` from a spec string, a ``Kernel``, a path or an array-like (``convcli.kernel``)."""
     from ..kernels import resolve_kernel

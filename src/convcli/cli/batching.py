@@ -38,7 +38,7 @@ from ..run.batch import (
     source_stem,
 )
 from ..shapes import format_pair
-from .options import RunOptions
+from .option_records import RunOptions
 from .params import remembered_inputs
 from .reports import HINT, Progress, Report, emit_json, message, plural
 from .streams import binary_stream, check_outputs, load

@@ -16,7 +16,8 @@ import click
 
 from ..api.settings import ReadSettings
 from ..errors import OutputUsageError
-from .options import geometry_settings, read_settings, source_options
+from .option_records import geometry_settings, read_settings
+from .options import source_options
 from .params import KernelSpecType
 from .reports import emit_json, message
 from .sections import SectionedGroup

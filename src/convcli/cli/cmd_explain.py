@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from ..api.settings import Geometry, ReadSettings
-from .options import geometry_options, geometry_settings
+from .option_records import geometry_settings
+from .options import geometry_options
 from .params import KernelSpecType
 from .sections import SectionedCommand
 from .streams import load

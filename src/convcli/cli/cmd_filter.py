@@ -13,7 +13,8 @@ from ..api.settings import FilterSettings
 from ..run.batch import Item
 from ..shapes import format_pair
 from .batching import run_command
-from .options import conv_options, geometry_settings
+from .option_records import geometry_settings
+from .options import conv_options
 from .params import KernelSpecType
 from .reports import Report, output_report, size_record, uncovered_note, with_figure, zero_padding_hint
 from .sections import SectionedCommand

@@ -11,7 +11,8 @@ import click
 from ..api.settings import Geometry, ReadSettings
 from ..errors import OutputError, OutputUsageError, ParameterError
 from ..shapes import Pair, format_pair
-from .options import geometry_options, geometry_settings, read_settings, source_options
+from .option_records import geometry_settings, read_settings
+from .options import geometry_options, source_options
 from .params import FiniteFloatRange, PairType
 from .reports import emit_json, message
 from .sections import SectionedCommand

@@ -232,29 +232,16 @@ def _uncovered_note(geometry: Any) -> str | None:
     return text
 
 
-def _geometry(size: tuple[int, int], settings: PoolSettings) -> Any:
-    """The pooling's geometry on an ``(H, W)`` input, as the in-memory run resolves it."""
-    from ..pooling import pool_geometry
-
-    return pool_geometry(
-        size,
-        settings.size,
-        stride=settings.stride,
-        padding=settings.padding,
-        dilation=settings.dilation,
-        ceil_mode=settings.ceil_mode,
-    )
-
-
 def _memory_guard(item: Item, options: PoolOptions) -> Any:
     """A check run from the source's header: refuse the in-memory pooling when it would not fit the budget."""
 
     def check(height: int, width: int, channels: int, decoded_bytes_per_pixel: int) -> None:
+        from ..api.checks import pool_geometry_for
         from ..io import output_format
         from ..limits import estimate_pool
 
         settings = options.settings
-        geometry = _geometry((height, width), settings)
+        geometry = pool_geometry_for((height, width), settings)
         color = options.read.color and channels >= 3
         target = item.destinations[0]
         image = decoded_bytes_per_pixel > 0
@@ -282,9 +269,11 @@ def _memory_guard(item: Item, options: PoolOptions) -> Any:
 
 def _stream_item(item: Item, options: PoolOptions) -> list[Report]:
     """Pool one source strip by strip into its output (TIFF, PNG, npy): the bytes the in-memory run writes."""
+    from ..api.checks import pool_geometry_for
     from ..run.streamed import stream_pool
 
     def report(loaded: Any, result: Any, written: Any, done: Any, seconds: float) -> Report:
-        return _report(loaded, _geometry(done.input_size, options.settings), result, written, options, seconds)
+        geometry = pool_geometry_for(done.input_size, options.settings)
+        return _report(loaded, geometry, result, written, options, seconds)
 
     return [stream_item(item, item.destinations[0], options, stream_pool, (options.settings,), report)]

@@ -213,3 +213,29 @@ class ColormapType(click.ParamType):
             else "common ones: 'gray', 'viridis', 'magma', 'RdBu_r'"
         )
         self.fail(f"{text!r} is not a matplotlib colour map ({len(names)} are); {hint}", param, ctx)
+
+
+class ScaleType(click.ParamType):
+    """``--scale``: auto, minmax, abs, clip, percentile or percentile:P (50 < P <= 100)."""
+
+    name = "scale"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "auto|minmax|abs|clip|percentile[:P]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from ..errors import ParameterError
+        from ..io.pixels import parse_scale
+
+        try:
+            parse_scale(str(value))
+        except ParameterError as exc:
+            self.fail(str(exc), param, ctx)
+        return str(value)
+
+
+def check_tile_option(_ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    """``--tile``'s callback: a tile side is a multiple of 16 (0: strips)."""
+    if value and value % 16:
+        raise click.BadParameter(f"{value} is not a multiple of 16 (TIFF tiles); use 256 or 512, or 0 for strips")
+    return value

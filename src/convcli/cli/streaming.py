@@ -19,18 +19,8 @@ from ..api.settings import ReadSettings
 from ..errors import OutputUsageError
 from ..run.batch import Item
 from .batching import load_item
-from .options import (
-    RunOptions,
-    batch_options,
-    figure_options,
-    max_memory_bytes,
-    memory_option,
-    output_options,
-    read_settings,
-    run_options,
-    source_options,
-    stream_options,
-)
+from .option_records import RunOptions, max_memory_bytes, read_settings, run_options
+from .options import batch_options, figure_options, memory_option, output_options, source_options, stream_options
 from .reports import Progress, Report, streamed_record
 from .streams import Written
 

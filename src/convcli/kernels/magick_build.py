@@ -101,9 +101,8 @@ class _Build:
             rotated = flat.copy()
             for i, position in enumerate(ring):
                 rotated[position] = flat[ring[i - 1]]
-            self.values = rotated.reshape(3, 3)
-            if (self.x, self.y) != (1, 1):
-                x, y = self.x - 1, self.y - 1
+            x, y = self.x - 1, self.y - 1
+            if (x, y) != (0, 0):
                 if x == y:
                     x = 0
                 elif x == 0:
@@ -112,36 +111,28 @@ class _Build:
                     y = 0
                 elif y == 0:
                     y = x
-                self.x, self.y = x + 1, y + 1
-            angle = math.fmod(angle + 315.0, 360.0)
-            self.angle = math.fmod(self.angle + 45.0, 360.0)
+            angle = self._turn(rotated.reshape(3, 3), (y + 1, x + 1), 45.0, angle)
         if 45.0 < math.fmod(angle, 180.0) <= 135.0:
-            if w == 1 or h == 1:  # transpose a 1-D kernel
-                self.values = self.values.reshape(w, h)
-                self.x, self.y = self.y, self.x
-                if self.values.shape[1] == 1:
-                    angle = math.fmod(angle + 270.0, 360.0)
-                    self.angle = math.fmod(self.angle + 90.0, 360.0)
-                else:
-                    angle = math.fmod(angle + 90.0, 360.0)
-                    self.angle = math.fmod(self.angle + 270.0, 360.0)
-            elif w == h:
-                self.values = np.rot90(self.values, -1).copy()  # clockwise
-                x = self.x * 2 - w + 1
-                y = self.y * 2 - h + 1
-                self.x = int((-y + w - 1) / 2)
-                self.y = int((x + h - 1) / 2)
-                angle = math.fmod(angle + 270.0, 360.0)
-                self.angle = math.fmod(self.angle + 90.0, 360.0)
+            if w == 1 and h != 1:  # a column becomes a row: ImageMagick transposes it, a quarter turn anticlockwise
+                angle = self._turn(self.values.reshape(w, h), (self.x, self.y), 270.0, angle)
+            elif h == 1 or w == h:  # a row becomes a column, a square turns: a quarter turn clockwise
+                angle = self._turn(np.rot90(self.values, -1).copy(), (self.x, h - 1 - self.y), 90.0, angle)
             else:
                 raise KernelError(f"{what}: ImageMagick cannot rotate a non-square {w}x{h} kernel by 90 degrees")
         if 135.0 < angle <= 225.0:
             h, w = self.values.shape
-            self.values = self.values.ravel()[::-1].reshape(h, w).copy()
-            self.x = w - self.x - 1
-            self.y = h - self.y - 1
-            angle = math.fmod(angle - 180.0, 360.0)
-            self.angle = math.fmod(self.angle + 180.0, 360.0)
+            self._turn(self.values.ravel()[::-1].reshape(h, w).copy(), (h - self.y - 1, w - self.x - 1), 180.0, angle)
+
+    def _turn(self, values: np.ndarray, origin: tuple[int, int], degrees: float, angle: float) -> float:
+        """Take the kernel turned clockwise by ``degrees`` (its values and ``(row, column)`` origin); the angle left.
+
+        ``self.angle``, the angle ImageMagick prints, grows by ``degrees``; the
+        returned angle still to turn is ``angle - degrees``, modulo 360.
+        """
+        self.values = values
+        self.y, self.x = origin
+        self.angle = math.fmod(self.angle + degrees, 360.0)
+        return math.fmod(angle + (360.0 - degrees), 360.0)
 
     def result(self, label: str) -> MagickKernel:
         weights = self.values + 0.0

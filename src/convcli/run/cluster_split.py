@@ -34,7 +34,8 @@ How the image is cut into tasks, and which rows each reads, is
 :mod:`convcli.run.cluster_spread`; what a task does on its worker is
 :mod:`convcli.run.cluster_tasks`. :func:`split_or_stream` picks the split
 run or the single-machine streamed one (the command line and the ``*_file``
-functions both go through it; :func:`run_file` is what those functions share).
+functions both go through it; :func:`convcli.run.front.run_file` is what those
+functions share).
 
 A worker that dies has its tasks run again elsewhere (Dask reschedules them;
 a task is a pure computation); Ctrl-C cancels the tasks and removes the
@@ -43,9 +44,8 @@ temporary output file.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -64,8 +64,6 @@ from .stream import STRIP_BYTES, PooledRows, StreamPlan, build_steps
 from .stream_upsample import choose_upsample_rows, stream_upsample, upsampled_rows
 from .streamed import (
     Streamed,
-    _destination,
-    _reader,
     _resolved_scale,
     check_free_space,
     filter_plan,
@@ -408,20 +406,6 @@ def split_upsample(
     return run(build, strip_rows, None, budget=budget, on_rows=on_rows, task_rows=task_rows, window=window, tile=tile)
 
 
-@contextlib.contextmanager
-def connected(scheduler: Any) -> Iterator[Any]:
-    """A Dask client for ``scheduler``: an address or ``local[:N]`` (a cluster for the block), or a client as is."""
-    from .cluster import Cluster, parse_scheduler
-
-    if isinstance(scheduler, str):
-        with Cluster(parse_scheduler(scheduler)) as cluster:
-            yield cluster.client
-    elif isinstance(scheduler, Cluster):
-        yield scheduler.client
-    else:
-        yield scheduler
-
-
 #: The split run of each streamed one.
 _SPLIT_OF: dict[Callable[..., Streamed], Callable[..., Split]] = {
     stream_filter: split_filter,
@@ -449,25 +433,4 @@ def split_or_stream(
     return run
 
 
-def run_file(
-    stream: Callable[..., Streamed],
-    operands: Callable[[], tuple[Any, ...]],
-    source: str,
-    destination: str,
-    write: WriteSettings,
-    read: ReadSettings,
-    *,
-    max_memory: int | None,
-    scheduler: Any,
-    **limits: Any,
-) -> Streamed:
-    """What ``filter_file``, ``pool_file`` and ``upsample_file`` do with their checked settings: the destination's
-    format checked, the source opened by rows, then ``stream`` (or on ``scheduler``'s workers) on ``operands()``."""
-    fmt = _destination(destination, write.format)
-    connection = contextlib.nullcontext() if scheduler is None else connected(scheduler)
-    with _reader(source, read) as reader, connection as client:
-        run = split_or_stream(stream, client, source, read)
-        return run(reader, destination, fmt, *operands(), write, budget=max_memory, **limits)
-
-
-__all__ = ["Split", "connected", "run_file", "split_filter", "split_or_stream", "split_pool", "split_upsample"]
+__all__ = ["Split", "split_filter", "split_or_stream", "split_pool", "split_upsample"]

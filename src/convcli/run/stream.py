@@ -34,13 +34,14 @@ from typing import Any
 import numpy as np
 
 from ..api.arrays import plan_filter
+from ..api.checks import pool_geometry_for
 from ..api.settings import FilterSettings, PoolSettings
 from ..engine import Plan
 from ..engine.borders import border_map
 from ..errors import ParameterError
 from ..kernels import Kernel
 from ..limits import POOL_RUNTIME_BYTES, RUNTIME_BYTES, Estimate
-from ..pooling import PoolGeometry, pool_geometry
+from ..pooling import PoolGeometry
 from ..shapes import ConvGeometry
 
 #: Bytes of working buffers a streamed run aims at beside the interpreter (the estimate's parts other
@@ -444,14 +445,7 @@ class PooledRows:
         self.source = source
         self.settings = settings
         self.dtype = np.dtype(dtype)
-        self.geometry: PoolGeometry = pool_geometry(
-            (source.height, source.width),
-            settings.size,
-            stride=settings.stride,
-            padding=settings.padding,
-            dilation=settings.dilation,
-            ceil_mode=settings.ceil_mode,
-        )
+        self.geometry: PoolGeometry = pool_geometry_for((source.height, source.width), settings)
         if settings.op == "mean" and self.geometry.dilation != (1, 1):
             raise ParameterError("mean pooling has no dilation, as torch avg_pool2d")
         self.height, self.width = self.geometry.output

@@ -209,7 +209,7 @@ def upsample_file(
     from ..api.checks import upsample_settings
     from ..api.settings import ReadSettings, WriteSettings
     from ..api.upsampling import upsampling_kernel
-    from .cluster_split import run_file
+    from .front import run_file
 
     settings = upsample_settings(
         stride=stride,

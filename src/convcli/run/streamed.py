@@ -29,7 +29,7 @@ from ..io.pixels import (
     parse_scale,
     to_pixels,
 )
-from ..io.strips import TIFF_TILE, RowReader, check_tile, open_rows, row_writer
+from ..io.strips import TIFF_TILE, RowReader, check_tile, row_writer
 from ..kernels import Kernel
 from ..limits import Estimate, LimitError, MemoryLimitError, check_memory, format_bytes
 from .stream import PooledRows, StreamPlan, build_steps, choose_unit_rows, plan_stream, pool_estimate
@@ -308,28 +308,6 @@ def stream_pool(
 # The public forms
 
 
-def _reader(source: str, read: ReadSettings) -> RowReader:
-    from ..api.files import load_settings
-
-    return open_rows(
-        source,
-        frame=read.frame,
-        gray=read.gray,
-        normalize=read.normalize,
-        color=read.color,
-        max_pixels=read.max_pixels,
-        load_whole=lambda: load_settings(source, read),
-    )
-
-
-def _destination(destination: str, format: str | None) -> str:  # noqa: A002 - the option's name
-    from ..io import check_output_path, output_format
-
-    fmt = output_format(destination, format)
-    check_output_path(destination)
-    return fmt
-
-
 def filter_file(
     source: str,
     destination: str,
@@ -403,7 +381,7 @@ def filter_file(
     array([[19., 25.],
            [37., 43.]])
     """
-    from .cluster_split import run_file
+    from .front import run_file
 
     settings = FilterSettings(
         make_geometry(
@@ -460,7 +438,7 @@ def pool_file(
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    from .cluster_split import run_file
+    from .front import run_file
 
     settings = pool_settings(
         size,

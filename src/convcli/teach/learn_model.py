@@ -35,6 +35,34 @@ def _forward(padded: np.ndarray, weights: np.ndarray, bias: float, geometry: Con
     return correlate2d(padded, weights, stride=geometry.stride, dilation=geometry.dilation, bias=bias)
 
 
+def _residual(
+    image: np.ndarray,
+    target: np.ndarray,
+    kernel: np.ndarray,
+    bias: float,
+    stride: Pair | int,
+    padding: PaddingSpec | int,
+    dilation: Pair | int,
+    pad_mode: str,
+    pad_value: float,
+    convolve: bool,
+) -> tuple[np.ndarray, np.ndarray, ConvGeometry]:
+    """The forward pass of :func:`squared_error` and :func:`loss_gradient`: ``filter(image, kernel) + bias - target``.
+
+    The target's size is checked against the geometry (:func:`~convcli.teach.targets.check_target`) and the
+    input padded once; returns the residual, the padded input and the geometry (what the gradient needs).
+    """
+    plane = as_plane(image, "input")
+    weights = np.asarray(kernel, dtype=np.float64)
+    weights = weights[::-1, ::-1] if convolve else weights
+    geometry = check_target(
+        plane.shape, np.shape(target), weights.shape, size_pair(stride), padding_spec(padding), size_pair(dilation)
+    )
+    padded = pad2d(plane, geometry.padding, pad_mode, pad_value)
+    residual = _forward(padded, weights, bias, geometry) - np.asarray(target, dtype=np.float64)
+    return residual, padded, geometry
+
+
 def _weight_gradient(padded: np.ndarray, residual: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
     """``dL/dW`` for ``L = sum(residual**2)``: the padded input correlated with the residual.
 
@@ -64,19 +92,8 @@ def squared_error(
     >>> squared_error(x, np.array([[19., 25.], [37., 44.]]), np.array([[0., 1.], [2., 3.]]))
     1.0
     """
-    weights = np.asarray(kernel, dtype=np.float64)
-    weights = weights[::-1, ::-1] if convolve else weights
-    out = correlate2d(
-        as_plane(image, "input"),
-        weights,
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        pad_mode=pad_mode,
-        pad_value=pad_value,
-        bias=bias,
-    )
-    return float(np.sum((out - np.asarray(target, dtype=np.float64)) ** 2))
+    residual, _, _ = _residual(image, target, kernel, bias, stride, padding, dilation, pad_mode, pad_value, convolve)
+    return float(np.sum(residual**2))
 
 
 def loss_gradient(
@@ -101,14 +118,9 @@ def loss_gradient(
     >>> g, gb  # residual [1, 2]: dL/dK = 2*[1*1 + 2*2, 1*2 + 2*3]
     (array([[10., 16.]]), 6.0)
     """
-    image = as_plane(image, "input")
-    weights = np.asarray(kernel, dtype=np.float64)
-    weights = weights[::-1, ::-1] if convolve else weights
-    geometry = check_target(
-        image.shape, np.shape(target), weights.shape, size_pair(stride), padding_spec(padding), size_pair(dilation)
+    residual, padded, geometry = _residual(
+        image, target, kernel, bias, stride, padding, dilation, pad_mode, pad_value, convolve
     )
-    padded = pad2d(image, geometry.padding, pad_mode, pad_value)
-    residual = _forward(padded, weights, bias, geometry) - np.asarray(target, dtype=np.float64)
     grad = _weight_gradient(padded, residual, geometry)
     return (grad[::-1, ::-1] if convolve else grad), float(2.0 * residual.sum())
 
