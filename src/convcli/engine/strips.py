@@ -236,20 +236,21 @@ def separable_cost(terms: list, geometry: ConvGeometry) -> tuple[float, bool]:
 
     Tap by tap: array passes (:func:`passes`), the pass down running over
     every column the kept outputs read, and with a column stride one pass
-    splitting the result into column phases. BLAS (stride and dilation 1 only):
-    ``2 (rows + kh - 1) + 2 (block + kw - 1)`` flops per output and term.
+    splitting the result into column phases. BLAS (stride and dilation 1 only, as
+    :func:`direct_cost`): ``2 (rows + kh - 1) + 2 (block + kw - 1)`` flops per output and term.
     """
     (sh, sw), (dh, dw), (kh, kw) = geometry.stride, geometry.dilation, geometry.kernel
     # Down: every column the kept outputs read (sw per kept output); across: the kept columns, after one
     # pass that splits the columns into their sw phases when strided.
     split = sw if sw > 1 else 0
     taps = sum((passes(column) * sw + passes(row) + split) * PASS_NS + TERM_NS for column, row in terms)
-    if (dh, dw) != (1, 1):
+    if (sh, sw, dh, dw) != (1, 1, 1, 1):
+        # Strided, the banded products lose to the taps: a 31-tap Gaussian at stride 2 on 1024x1024 took
+        # 14.8 ms by BLAS and 9.1 tap by tap (stride 4: 13.5 and 6.8; bench/calibrate.py's misses), as direct.
         return taps, False
-    # Down: the band of R kept rows spans (R-1) sh + kh input rows, over every input column the kept
-    # outputs read (sw per kept output); across: blocks of B kept columns span (B-1) sw + kw.
-    band = _banded_rows(sh)
-    flops = 2 * ((band - 1) * sh + kh) * sw + 2 * ((_block(kw) - 1) * sw + kw)
+    # Down: the band of R output rows spans R - 1 + kh input rows; across: blocks of B columns span B - 1 + kw.
+    band = _banded_rows(1)
+    flops = 2 * (band - 1 + kh) + 2 * (_block(kw) - 1 + kw)
     blas = len(terms) * (BLAS_NS + BLAS_FLOP_NS * flops)
     return (blas, True) if blas < taps else (taps, False)
 
