@@ -14,9 +14,11 @@ tile was as cheap), how much the FFT's tiles gain from threads, and OpenCV's fun
 * :func:`probe_threads` measures how much faster a batch of tiles runs on the engine's
   threads: the plan's FFT estimate shares the tiles by it;
 * :func:`probe_opencv` times boxFilter, sepFilter2D, filter2D and its DFT at a few kernel
-  sizes (:data:`OPENCV_POINTS`): the plan interpolates them.
+  sizes (:data:`OPENCV_POINTS`) on a 1024x1024 image, and the memory-bound ones again on a
+  2048x2048 image past the caches (:data:`OPENCV_LARGE_POINTS`): the plan interpolates them,
+  and blends in what the large image adds by the work's size (:func:`blend`).
 
-About 1 s in all, once. The results are written to ``$XDG_CACHE_HOME/convcli``
+About 2.5 s in all with OpenCV (0.4 s without), once. The results are written to ``$XDG_CACHE_HOME/convcli``
 (``~/.cache/convcli``), one file per machine key (CPU model, cores, NumPy/SciPy/OpenCV and
 convcli versions, :data:`FORMAT`), and read back by later processes in microseconds. A
 probe a busy machine disturbed is not kept (:func:`plausible`). The calibration only
@@ -46,7 +48,7 @@ TILE_LENGTHS = (128, 256, 384, 512, 768, 1152)
 # Rounds per probe, and the fastest of them kept: on a shared machine other work only ever adds time, so the
 # minimum is the estimate least disturbed by it (medians of 3 moved by 2-3x under a load of 2-3 on 2 cores).
 _ROUNDS = 4
-# The large image's probe: its calls last 5-40 ms each, so fewer rounds (about 1 s in all on 2 cores).
+# The large image's probe: its calls last 5-40 ms each, so fewer rounds (about 1.5 s in all on 2 cores).
 _LARGE_ROUNDS = 2
 #: What the cache file's contents follow; part of the machine key, so a file from an older probe is probed again.
 FORMAT = 4
@@ -239,7 +241,7 @@ OPENCV_IMPORT_NS = 40e6
 
 def opencv_import_ns() -> float:
     """Nanoseconds of starting OpenCV in a process (:data:`OPENCV_IMPORT_NS`), charged to OpenCV's plans by the
-    share of each image (``images_per_process`` of :func:`convcli.engine.plan.plan_correlation`)."""
+    share of each image (``job_images`` of :func:`convcli.engine.plan.plan_correlation`)."""
     return OPENCV_IMPORT_NS
 
 
