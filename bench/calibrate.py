@@ -10,7 +10,8 @@ in plan.py and strips.py are set so the ratio is near 1 where methods compete
 (a ratio that is off by the same factor for every method does not change the
 choice). Medians of --runs, methods interleaved round-robin. At the end, one line per case:
 the chosen method's measured time over the fastest's (target: every case <= 1.1), and how many
-cases meet it.
+cases meet it, for the model as used (this machine's calibration) and, from the same measurements,
+for the fixed model and for the calibration without its tap-by-tap scales.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     summary: list[tuple] = []
+    by_model: dict[str, list[float]] = {name: [] for name in ALTERNATIVES}
     from convcli.engine import calibration
 
     table = calibration.fft_table(1 << 30) if calibration.enabled() else {}
@@ -61,6 +63,7 @@ def main() -> None:
                 for stride in map(int, args.strides.split(",")):
                     geometry = conv_geometry((size, size), kernel.shape, (stride, stride), (k // 2, k // 2), (1, 1))
                     costs = {m: c for (m, b), c in _costs(geometry, kernel, terms, False).items() if b == "numpy"}
+                    others = {name: _numpy_costs(geometry, kernel, terms, name) for name in ALTERNATIVES}
                     times: dict[str, list[float]] = {m: [] for m in costs}
                     for round_ in range(args.runs + 1):
                         for m in costs:
@@ -72,6 +75,9 @@ def main() -> None:
                     chosen = min(costs, key=costs.__getitem__)
                     fastest = min(medians, key=medians.__getitem__)
                     summary.append((size, k, kind, stride, chosen, fastest, medians[chosen] / medians[fastest]))
+                    for name, alternative in others.items():
+                        pick = min(alternative, key=alternative.__getitem__)
+                        by_model[name].append(medians[pick] / medians[fastest])
                     for m in costs:
                         flag = ("chosen" if m == chosen else "") + (" fastest" if m == fastest else "")
                         print(
@@ -88,6 +94,30 @@ def main() -> None:
     met = sum(ratio <= 1.1 for *_, ratio in summary)
     worst = max(ratio for *_, ratio in summary)
     print(f"\n{met} of {len(summary)} cases within 1.1x of the fastest; worst {worst:.2f}")
+    for name, ratios in by_model.items():
+        print(
+            f"{name}, on the same measurements: {sum(r <= 1.1 for r in ratios)} of {len(ratios)} within 1.1x; "
+            f"worst {max(ratios):.2f}"
+        )
+
+
+#: Other models judged on the same measurements: the fixed one, and this machine's without the tap scales.
+ALTERNATIVES = ("fixed model", "calibrated, taps unscaled")
+
+
+def _numpy_costs(geometry, kernel, terms, name):  # type: ignore[no-untyped-def]
+    from convcli.engine import calibration
+
+    if name == "fixed model":
+        costs = _costs(geometry, kernel, terms, False, raw=True)
+    else:
+        held = calibration._TAPS
+        calibration._TAPS = {}
+        try:
+            costs = _costs(geometry, kernel, terms, False)
+        finally:
+            calibration._TAPS = held
+    return {m: c for (m, b), c in costs.items() if b == "numpy"}
 
 
 if __name__ == "__main__":

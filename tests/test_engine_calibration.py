@@ -20,6 +20,7 @@ def calibrated(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(calibration, "probe_opencv", fake_opencv({"box": {3: 0.5, 15: 0.9}}, {"box": {3: 0.8}}))
     monkeypatch.setattr(calibration, "probe_threads", lambda: 1.5)
+    monkeypatch.setattr(calibration, "probe_taps", lambda: {"direct": 0.5, "separable blas": 0.8})
     calibration.forget()
     yield tmp_path
     calibration.forget()
@@ -66,7 +67,9 @@ def test_small_work_never_probes_and_large_work_probes_once_then_reads_the_cache
         tuple(sorted(table.items())),
         ((("box", ((3, 0.5), (15, 0.9))),), (("box", ((3, 0.8),)),)),
         1.5,
+        (("direct", 0.5), ("separable blas", 0.8)),
     )
+    assert calibration.tap_scales() == {"direct": 0.5, "separable blas": 0.8} == written["tap_scales"]
     assert calibration.opencv_costs() == {"box": {3: 0.5, 15: 0.9}} and written["opencv"] == {
         "box": {"3": 0.5, "15": 0.9}
     }
@@ -297,3 +300,65 @@ def test_a_job_of_few_images_charges_opencv_its_import(monkeypatch):
     # forced methods are charged too; a forced backend is not (it asks for OpenCV whatever the cost)
     assert plan_correlation(size, kernel, padding=1, job_images=1, method="direct").backend == "numpy"
     assert plan_correlation(size, kernel, padding=1, job_images=1, backend="opencv").backend == "opencv"
+
+
+def test_the_tap_probe_times_every_variant_it_names():
+    from convcli.engine.tap_probe import VARIANTS, probe_taps
+
+    scales = probe_taps(rounds=1, shape=(96, 160))  # each case asserts that it runs the variant it is named for
+    assert sorted(scales) == sorted(VARIANTS) and all(0 < value < 1e3 for value in scales.values())
+
+
+def test_the_plan_scales_each_tap_variant_by_its_measured_factor(monkeypatch):
+    # A random 9x9 at 2048x2048: the fixed model estimates direct tap by tap at 138 ms and the FFT at 97; on a CPU
+    # where the taps ran at 0.4 of the estimate, the direct method is the cheaper one (the FFT's table kept off).
+    from convcli.engine.tap_probe import variant_of
+
+    kernel = np.random.default_rng(4).uniform(-1, 1, (9, 9))
+    gaussian = np.outer(*(2 * [np.exp(-0.5 * ((np.arange(31) - 15) / 5.0) ** 2)]))
+    picks = {}
+    for scales in ({}, {"direct": 0.2, "separable": 0.8}, {"direct": 2.0, "separable": 0.5}):
+        monkeypatch.setattr(calibration, "tap_scales", lambda outputs=0, s=scales: s)
+        monkeypatch.setattr(calibration, "token", lambda s=scales: repr(sorted(s.items())))
+        plan = plan_correlation((2048, 2048), kernel, padding=4, backend="numpy")
+        picks[tuple(scales.values())] = plan.method
+        assert calibration.tap_scale() == pytest.approx(0.4 if scales == {"direct": 0.2, "separable": 0.8} else 1.0)
+    # one factor for both methods, the geometric mean of the variants' (0.4, then 1.0)
+    assert picks == {(): "fft", (0.2, 0.8): "direct", (2.0, 0.5): "fft"}, picks
+    g = conv_geometry((2048, 2048), (31, 31), (1, 1), (15, 15), (1, 1))
+    from convcli.engine.plan import _analysis
+
+    terms = _analysis(gaussian.tobytes(), gaussian.shape)
+    assert variant_of("separable", gaussian, terms, g) == "separable blas"
+    strided = conv_geometry((2048, 2048), (31, 31), (2, 2), (15, 15), (1, 1))
+    assert variant_of("separable", gaussian, terms, strided) == "separable strided"
+    assert variant_of("fft", gaussian, terms, g) == ""
+
+
+def test_implausible_tap_scales_keep_the_fixed_model_for_the_taps(calibrated, monkeypatch):
+    monkeypatch.setattr(calibration, "probe", fake_probe({256: 8.0, 512: 9.0}, []))
+    monkeypatch.setattr(calibration, "probe_taps", lambda: {"direct": 0.5, "separable": 40.0})
+    assert calibration.fft_table(1 << 30) == {256: 8.0, 512: 9.0}  # the FFT's table is kept
+    assert calibration.tap_scales() == {} and json.loads(calibration.cache_path().read_text())["tap_scales"] == {}
+    calibration.forget()  # an edited file is checked again on reading
+    path = calibration.cache_path()
+    record = json.loads(path.read_text())
+    record["tap_scales"] = {"direct": 0.01}
+    path.write_text(json.dumps(record))
+    assert calibration.fft_table(1 << 30) == {256: 8.0, 512: 9.0} and calibration.tap_scales() == {}
+
+
+def test_serial_runs_every_share_on_the_calling_thread():
+    import threading
+
+    from convcli.parallel import run_parallel, serial
+
+    seen: set = set()
+    tasks = [(index,) for index in range(8)]
+    with serial():
+        run_parallel(tasks, lambda index: seen.add(threading.get_ident()))
+    assert seen == {threading.get_ident()}
+    run_parallel(tasks, lambda index: seen.add(threading.get_ident()))
+    from convcli.parallel import workers
+
+    assert (len(seen) > 1) == (workers() > 1)

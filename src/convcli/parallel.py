@@ -15,7 +15,8 @@ share of the cores), which changes when work runs, never what it computes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +27,8 @@ if TYPE_CHECKING:  # imported when the pool starts: concurrent.futures pulls in 
 _POOL: ThreadPoolExecutor | None = None
 #: Threads that run shares at once in this process (None: :func:`workers`), set by :func:`limit_pool`.
 _POOL_LIMIT: int | None = None
+#: Set inside :func:`serial`: every share runs on the calling thread.
+_SERIAL = False
 
 
 def _forget_pool_after_fork() -> None:
@@ -67,13 +70,25 @@ def limit_pool(threads: int | None) -> None:
     _POOL = None  # sized again on next use (a pool already started keeps running its idle threads harmlessly)
 
 
+@contextmanager
+def serial() -> Iterator[None]:
+    """Within this block :func:`run_parallel` runs every share on the calling thread (the same tasks, so the
+    same numbers): the calibration times work on one thread by that thread's CPU time."""
+    global _SERIAL
+    before, _SERIAL = _SERIAL, True
+    try:
+        yield
+    finally:
+        _SERIAL = before
+
+
 def run_parallel(tasks: list, function: Callable, parallel: bool = True) -> None:
     """Run ``function(*task)`` for every task: one share per thread, the caller taking the first share."""
     global _POOL
     count = min(workers(), len(tasks))
     limit = pool_limit()
     threads = count if limit is None else min(count, limit)
-    if not parallel or count < 2 or threads < 2:
+    if not parallel or count < 2 or threads < 2 or _SERIAL:
         for task in tasks:
             function(*task)
         return

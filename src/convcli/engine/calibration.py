@@ -13,12 +13,16 @@ tile was as cheap), how much the FFT's tiles gain from threads, and OpenCV's fun
   :data:`TILE_LENGTHS`: the FFT cuts its tiles at the length cheapest here;
 * :func:`probe_threads` measures how much faster a batch of tiles runs on the engine's
   threads: the plan's FFT estimate shares the tiles by it;
+* :func:`probe_taps` runs each variant of the direct and separable methods (tap by tap
+  or by BLAS, at stride 1 and strided) on a 1024x2048 image: the plan multiplies the
+  fixed model's estimates of both methods by the geometric mean of their measured over
+  estimated times here (:func:`tap_scale`; :mod:`convcli.engine.tap_probe`);
 * :func:`probe_opencv` times boxFilter, sepFilter2D, filter2D and its DFT at a few kernel
   sizes (:data:`OPENCV_POINTS`) on a 1024x1024 image, and the memory-bound ones again on a
   2048x2048 image past the caches (:data:`OPENCV_LARGE_POINTS`): the plan interpolates them,
   and blends in what the large image adds by the work's size (:func:`blend`).
 
-About 2.5 s in all with OpenCV (0.4 s without), once. The results are written to ``$XDG_CACHE_HOME/convcli``
+About 2 s in all with OpenCV (0.7 s without), once. The results are written to ``$XDG_CACHE_HOME/convcli``
 (``~/.cache/convcli``), one file per machine key (CPU model, cores, NumPy/SciPy/OpenCV and
 convcli versions, :data:`FORMAT`), and read back by later processes in microseconds. A
 probe a busy machine disturbed is not kept (:func:`plausible`). The calibration only
@@ -51,7 +55,7 @@ _ROUNDS = 4
 # The large image's probe: its calls last 5-40 ms each, so fewer rounds (about 1.5 s in all on 2 cores).
 _LARGE_ROUNDS = 2
 #: What the cache file's contents follow; part of the machine key, so a file from an older probe is probed again.
-FORMAT = 4
+FORMAT = 5
 
 _TABLE: dict[int, float] | None = None
 #: OpenCV's measured ns per output here, by method (``box``, ``separable`` per term, ``direct``, ``fft``), at the
@@ -61,6 +65,8 @@ _OPENCV: dict[str, dict[int, float]] | None = None
 _OPENCV_LARGE: dict[str, dict[int, float]] | None = None
 #: How much faster the FFT's tiles run on all of the engine's threads than on one, measured here (None: not known).
 _SPEEDUP: float | None = None
+#: The tap-by-tap methods' measured over estimated time here, by variant (:data:`convcli.engine.tap_probe.VARIANTS`).
+_TAPS: dict[str, float] | None = None
 
 
 def enabled() -> bool:
@@ -78,7 +84,7 @@ def token() -> object:
         tuple(sorted((method, tuple(sorted(points.items()))) for method, points in (costs or {}).items()))
         for costs in (_OPENCV, _OPENCV_LARGE)
     )
-    return tuple(sorted(_TABLE.items())), opencv, _SPEEDUP
+    return tuple(sorted(_TABLE.items())), opencv, _SPEEDUP, tuple(sorted((_TAPS or {}).items()))
 
 
 def machine_key() -> str:
@@ -162,7 +168,7 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
         return {}  # small work: the fixed model, and no file read (nor SciPy imported for the machine key)
     import json  # the cache file: big work only, like the rest below (start-up of a small job, issue 19)
 
-    global _OPENCV, _OPENCV_LARGE, _SPEEDUP
+    global _OPENCV, _OPENCV_LARGE, _SPEEDUP, _TAPS
     path = cache_path()
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -183,6 +189,9 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
             if table:
                 _TABLE, _OPENCV, _OPENCV_LARGE = table, opencv, large
                 _SPEEDUP = float(stored.get("fft_threads_speedup", 1.0))
+                _TAPS = plausible_taps(
+                    {str(name): float(scale) for name, scale in stored.get("tap_scales", {}).items()}
+                )
                 return _TABLE
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
@@ -203,11 +212,13 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
             plausible(table, probe_opencv(_LARGE_ROUNDS, OPENCV_LARGE_SIZE, OPENCV_LARGE_POINTS))[1] if _OPENCV else {}
         )
         _SPEEDUP = probe_threads()
+        _TAPS = plausible_taps(probe_taps()) if table else {}
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
         record: dict = {
             "key": machine_key(),
             "ns_per_element": {str(k): v for k, v in table.items()},
             "fft_threads_speedup": _SPEEDUP,
+            "tap_scales": _TAPS,
             "opencv": {name: {str(x): ns for x, ns in points.items()} for name, points in (_OPENCV or {}).items()},
             "opencv_large": {
                 name: {str(x): ns for x, ns in points.items()} for name, points in (_OPENCV_LARGE or {}).items()
@@ -224,6 +235,50 @@ def fft_table(outputs: int = 0) -> dict[int, float]:
             os.unlink(lock)
     _TABLE = table
     return table
+
+
+def tap_scales(outputs: int = 0) -> dict[str, float]:
+    """The tap-by-tap methods' measured over estimated time here, by variant (:func:`probe_taps`); ``{}`` when off,
+    not known, or the probe was disturbed (the fixed model). Read, probed and held with :func:`fft_table`."""
+    fft_table(outputs)
+    return (_TAPS or {}) if enabled() else {}
+
+
+def tap_scale(outputs: int = 0) -> float:
+    """What the plan multiplies the fixed model's direct and separable estimates by here: the geometric mean of
+    :func:`tap_scales` (1.0 when it is ``{}``).
+
+    One factor for both methods, not one per variant: it says how fast this machine runs the array passes
+    the model counts, and leaves the model's ranking of the tap methods among themselves (fitted on many
+    cases) as it is. On the 2-core AMD EPYC, judged on the same measurements of ``bench/calibrate.py``'s 48
+    cells (two runs), one factor chose within 1.1x of the fastest in 46 of 48, a factor per variant in 43-44
+    (its single cases were noisier than the model's ratios: it sent small Gaussians to the direct method),
+    the fixed model in 45, and the FFT's table without the taps' factor in 38-39.
+    """
+    scales = tap_scales(outputs)
+    if not scales:
+        return 1.0
+    return math.exp(sum(math.log(value) for value in scales.values()) / len(scales))
+
+
+def probe_taps() -> dict[str, float]:
+    """:func:`convcli.engine.tap_probe.probe_taps` (about 0.4 s on 2 cores), imported only to probe."""
+    from .tap_probe import probe_taps as measure
+
+    return measure()
+
+
+def plausible_taps(scales: dict[str, float]) -> dict[str, float]:
+    """``scales`` when every variant was measured within :data:`convcli.engine.tap_probe.SCALE_RANGE`, else ``{}``.
+
+    >>> plausible_taps({"direct": 0.45, "separable": 0.57}), plausible_taps({"direct": 0.45, "separable": 9.0})
+    ({'direct': 0.45, 'separable': 0.57}, {})
+    """
+    from .tap_probe import SCALE_RANGE, VARIANTS
+
+    low, high = SCALE_RANGE
+    known = all(name in VARIANTS for name in scales)
+    return dict(scales) if known and all(low <= value <= high for value in scales.values()) else {}
 
 
 def fft_speedup(outputs: int = 0) -> float:
@@ -319,8 +374,8 @@ def plausible(
 
 def forget() -> None:
     """Drop the table held in this process (the next plan reads the cache again)."""
-    global _TABLE, _OPENCV, _OPENCV_LARGE, _SPEEDUP
-    _TABLE = _OPENCV = _OPENCV_LARGE = _SPEEDUP = None
+    global _TABLE, _OPENCV, _OPENCV_LARGE, _SPEEDUP, _TAPS
+    _TABLE = _OPENCV = _OPENCV_LARGE = _SPEEDUP = _TAPS = None
 
 
 def probe(lengths: tuple[int, ...] = TILE_LENGTHS, rounds: int = _ROUNDS) -> dict[int, float]:

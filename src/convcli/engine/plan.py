@@ -203,14 +203,19 @@ def _costs(
 ) -> dict[tuple[str, str], float]:
     """Estimated nanoseconds of each (method, backend) that can run this correlation.
 
-    The NumPy FFT's estimate comes from this machine's measured tile costs, and
-    OpenCV's from its functions' measured costs here at a few kernel sizes
-    (:mod:`convcli.engine.calibration`), unless ``raw`` or the calibration is off.
+    The NumPy FFT's estimate comes from this machine's measured tile costs,
+    OpenCV's from its functions' measured costs here at a few kernel sizes, and the
+    direct and separable methods' from the fixed model times how far it was off here
+    (:func:`convcli.engine.calibration.tap_scale`), unless ``raw`` or the calibration is off.
     """
     outputs = geometry.output[0] * geometry.output[1]
     measured = calibration.opencv_costs(outputs) if opencv and not raw else {}
     costs = _model_costs(geometry, kernel, terms, opencv, measured)
     if not raw:
+        scale = calibration.tap_scale(outputs)
+        for method in ("direct", "separable"):
+            if (method, "numpy") in costs:
+                costs[(method, "numpy")] *= scale
         table = calibration.fft_table(outputs)
         if table:  # small work has no table: the FFT module is not imported for it
             from .fft import estimate_ns
