@@ -303,9 +303,11 @@ def test_a_job_of_few_images_charges_opencv_its_import(monkeypatch):
 
 
 def test_the_tap_probe_times_every_variant_it_names():
-    from convcli.engine.tap_probe import VARIANTS, probe_taps
+    from convcli.engine.tap_probe import PROBE_SHAPE, VARIANTS, probe_cases, probe_taps, variant_of
 
-    scales = probe_taps(rounds=1, shape=(96, 160))  # each case asserts that it runs the variant it is named for
+    for shape in (PROBE_SHAPE, (96, 160)):  # each case runs the variant it is named for
+        assert [variant_of(*case[1:]) for case in probe_cases(shape)] == list(VARIANTS)
+    scales = probe_taps(rounds=1, shape=(96, 160))
     assert sorted(scales) == sorted(VARIANTS) and all(0 < value < 1e3 for value in scales.values())
 
 

@@ -73,7 +73,7 @@ def limit_pool(threads: int | None) -> None:
 @contextmanager
 def serial() -> Iterator[None]:
     """Within this block :func:`run_parallel` runs every share on the calling thread (the same tasks, so the
-    same numbers): the calibration times work on one thread by that thread's CPU time."""
+    same numbers): the calibration times work on one thread by the process's CPU time."""
     global _SERIAL
     before, _SERIAL = _SERIAL, True
     try:

@@ -75,12 +75,31 @@ def variant_of(method: str, kernel: np.ndarray, terms: list, geometry) -> str:  
     return ""
 
 
+def probe_cases(shape: tuple[int, int] = PROBE_SHAPE) -> list[tuple]:
+    """``(variant, method, kernel, terms, geometry)`` of each of :data:`VARIANTS` on a ``shape`` image ('same'
+    padding); ``variant_of(method, kernel, terms, geometry)`` gives the variant back (tested).
+
+    >>> [(name, method, geometry.stride) for name, method, _, _, geometry in probe_cases()][:2]
+    [('direct', 'direct', (1, 1)), ('direct strided', 'direct', (2, 2))]
+    """
+    from .plan import _analysis, separable_rtol
+
+    cases = []
+    for name, (kind, side, stride) in VARIANTS.items():
+        kernel = kernel_for(kind, side)
+        geometry = conv_geometry(shape, kernel.shape, (stride, stride), (side // 2, side // 2), (1, 1))
+        terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(np.float32))
+        cases.append((name, name.split()[0], kernel, terms, geometry))
+    return cases
+
+
 def probe_taps(rounds: int = 3, shape: tuple[int, int] = PROBE_SHAPE) -> dict[str, float]:
     """Measured over estimated time of each of :data:`VARIANTS` here, rounded to 3 digits.
 
     Each variant's time is the fastest of ``rounds`` (after one warm-up) on the engine's threads by the wall
-    clock, or, when other processes slowed those down, its time on one thread by that thread's CPU time (which
-    they hardly change; an upper bound of the wall time), as the OpenCV probe does. The estimate is the fixed
+    clock, or, when other processes slowed those down, its time run on one thread by the process's CPU time
+    (which they hardly change; an upper bound of the wall time, BLAS's own threads included), as the OpenCV
+    probe does. The estimate is the fixed
     model's (:func:`convcli.engine.plan._model_costs`, which includes each method's gather of the padded rows).
     Whether the scales are plausible (:data:`SCALE_RANGE`) is the caller's to judge.
 
@@ -88,16 +107,11 @@ def probe_taps(rounds: int = 3, shape: tuple[int, int] = PROBE_SHAPE) -> dict[st
     >>> sorted(scales) == sorted(VARIANTS) and all(value > 0 for value in scales.values())
     True
     """
-    from .plan import _analysis, _model_costs, separable_rtol
+    from .plan import _model_costs
 
     image = np.random.default_rng(0).random(shape, dtype=np.float32)
     cases = []
-    for name, (kind, side, stride) in VARIANTS.items():
-        kernel = kernel_for(kind, side)
-        geometry = conv_geometry(shape, kernel.shape, (stride, stride), (side // 2, side // 2), (1, 1))
-        terms = _analysis(kernel.tobytes(), kernel.shape, separable_rtol(np.float32))
-        method = name.split()[0]
-        assert variant_of(method, kernel, terms, geometry) == name, name  # the case runs the variant it names
+    for name, method, kernel, terms, geometry in probe_cases(shape):
         out = np.empty(geometry.output, dtype=np.float32)
         if method == "direct":
             run = lambda k=kernel, g=geometry, o=out: strips.correlate_direct(image, k, g, "zeros", 0.0, o)  # noqa: E731
@@ -106,7 +120,7 @@ def probe_taps(rounds: int = 3, shape: tuple[int, int] = PROBE_SHAPE) -> dict[st
         cases.append((name, run, _model_costs(geometry, kernel, terms, False)[(method, "numpy")]))
     walls: dict[str, list[float]] = {name: [] for name, _, _ in cases}
     singles: dict[str, list[float]] = {name: [] for name, _, _ in cases}
-    for samples, clock, alone in ((walls, time.perf_counter, False), (singles, time.thread_time, True)):
+    for samples, clock, alone in ((walls, time.perf_counter, False), (singles, time.process_time, True)):
         for round_ in range(rounds + 1):
             for name, run, _ in cases:
                 if alone:
