@@ -160,3 +160,38 @@ def test_nearest_rank_is_the_exact_ceiling_of_the_decimal_percentile(count: int,
 
     want = min(max(math.ceil(Fraction(repr(percentile)) * count / 100), 1), count)
     assert nearest_rank(count, percentile) == want
+
+
+# Records OPENBLAS_THREAD_TIMEOUT as it is when NumPy starts to load (an audit hook on the import), then runs the
+# command line as `convcli` does.
+BLAS_PROBE = """
+import os, sys
+out, sys.argv = sys.argv[1], ["convcli", *sys.argv[2:]]
+def hook(event, args):
+    if event == "import" and args[0] == "numpy" and not os.path.exists(out):
+        open(out, "w").write(os.environ.get("OPENBLAS_THREAD_TIMEOUT", "unset"))
+sys.addaudithook(hook)
+from convcli.cli import run
+run()
+"""
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "4"), ("12", "12")])
+def test_the_program_lets_blas_workers_sleep_before_numpy_loads(tmp_path: Path, given, expected) -> None:
+    # OpenBLAS reads the variable once, as NumPy loads it: set any later, it would change nothing. A value the user
+    # set is kept.
+    seen = tmp_path / "timeout.txt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env.pop("OPENBLAS_THREAD_TIMEOUT", None)
+    if given is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = given
+    done = subprocess.run(
+        [sys.executable, "-c", BLAS_PROBE, str(seen), "filter", str(CHELSEA), "-k", "vertical", "-o", "out.png"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.png").exists() and seen.read_text() == expected
