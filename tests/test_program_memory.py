@@ -21,7 +21,7 @@ ROUNDS = """
 import resource, sys
 import numpy as np
 if sys.argv[1] == "kept":
-    from convcli.cli import keep_freed_memory
+    from convcli.cli.process import keep_freed_memory
     assert keep_freed_memory()
 def round_():
     blocks = [np.ones(900_000 // 8) for _ in range(4)]
