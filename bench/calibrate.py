@@ -28,14 +28,8 @@ import numpy as np  # noqa: E402
 
 from convcli.engine import correlate2d  # noqa: E402
 from convcli.engine.plan import _analysis, _costs, separable_rtol  # noqa: E402
+from convcli.engine.tap_probe import kernel_for as kernel_of  # noqa: E402  (the same kernels the probe times)
 from convcli.shapes import conv_geometry  # noqa: E402
-
-
-def kernel_of(kind: str, k: int) -> np.ndarray:
-    if kind == "gaussian":
-        line = np.exp(-0.5 * ((np.arange(k) - k // 2) / max(0.5, k / 6)) ** 2)
-        return np.outer(line, line) / line.sum() ** 2
-    return np.random.default_rng(k).uniform(-1, 1, (k, k)) / k
 
 
 def main() -> None:

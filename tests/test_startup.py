@@ -67,19 +67,31 @@ HEAVY = {
 }
 
 
-def modules_after(tmp_path: Path, *args: str) -> tuple[set[str], subprocess.CompletedProcess]:
-    """The modules loaded by a fresh ``convcli ARGS`` process, and the finished process."""
-    listing = tmp_path / "modules.txt"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    env.pop("CONVCLI_THREADS", None)
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(listing), *args],
+def run_probe(
+    tmp_path: Path, probe: str, out: Path, *args: str, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess:
+    """A fresh ``python -c PROBE OUT ARGS`` process in ``tmp_path``, this tree's ``src`` first on its path;
+    ``env`` sets (or, with None, removes) variables beside CONVCLI_THREADS, which is always removed."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    for name, value in {"CONVCLI_THREADS": None, **(env or {})}.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return subprocess.run(
+        [sys.executable, "-c", probe, str(out), *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=environment,
         cwd=tmp_path,
         timeout=120,
     )
+
+
+def modules_after(tmp_path: Path, *args: str) -> tuple[set[str], subprocess.CompletedProcess]:
+    """The modules loaded by a fresh ``convcli ARGS`` process, and the finished process."""
+    listing = tmp_path / "modules.txt"
+    done = run_probe(tmp_path, PROBE, listing, *args)
     assert listing.exists(), done.stderr
     return set(listing.read_text().split()), done
 
@@ -181,17 +193,7 @@ def test_the_program_lets_blas_workers_sleep_before_numpy_loads(tmp_path: Path, 
     # OpenBLAS reads the variable once, as NumPy loads it: set any later, it would change nothing. A value the user
     # set is kept.
     seen = tmp_path / "timeout.txt"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    env.pop("OPENBLAS_THREAD_TIMEOUT", None)
-    if given is not None:
-        env["OPENBLAS_THREAD_TIMEOUT"] = given
-    done = subprocess.run(
-        [sys.executable, "-c", BLAS_PROBE, str(seen), "filter", str(CHELSEA), "-k", "vertical", "-o", "out.png"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    arguments = ("filter", str(CHELSEA), "-k", "vertical", "-o", "out.png")
+    done = run_probe(tmp_path, BLAS_PROBE, seen, *arguments, env={"OPENBLAS_THREAD_TIMEOUT": given})
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out.png").exists() and seen.read_text() == expected

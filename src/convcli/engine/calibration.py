@@ -490,19 +490,16 @@ def probe_opencv(
 
     cv2 = cv2_module()
     from .plan import _analysis, separable_rtol
+    from .tap_probe import kernel_for as probe_kernel
 
     image = np.random.default_rng(0).random((size, size), dtype=np.float32)
     rng = np.random.default_rng(2)
-
-    def gaussian(k: int) -> np.ndarray:
-        line = np.exp(-0.5 * ((np.arange(k) - k // 2) / max(0.5, k / 6)) ** 2)
-        return np.outer(line, line) / line.sum() ** 2
 
     def kernel_for(method: str, x: int) -> np.ndarray:
         if method == "box":
             return np.full((x, x), 1 / (x * x))
         if method == "separable":
-            return gaussian(x)
+            return probe_kernel("gaussian", x)
         side = math.isqrt(x)
         return rng.uniform(-1, 1, (side, side))
 
